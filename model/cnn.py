@@ -1,0 +1,42 @@
+import keras
+import tensorflow as tf
+
+from model.base import BaseModel, NUM_CLASSES
+from model.losses import softmax_cross_entropy
+
+layers = keras.layers
+
+
+class Cnn(BaseModel):
+    """MNIST classifier, used to judge generated digits.
+
+    4 x [Conv 4x4 stride 1 SAME (8, 16, 32, 64 ch) -> MaxPool 2x2 SAME -> ReLU -> Dropout 0.2]
+    (28 -> 14 -> 7 -> 4 -> 2) -> FC 10 logits. He initialization, as in the seed. Dropout acts in
+    training only (the seed's dropout never acted: its keep-probability test was always false).
+    """
+
+    conditional = False
+
+    def __init__(self, latent_dim=None, seed=0):
+        super().__init__(latent_dim, seed)
+        self.blocks = []
+        for i, channels in enumerate((8, 16, 32, 64)):
+            self.blocks += [layers.Conv2D(channels, 4, padding="same", kernel_initializer="he_normal"),
+                            layers.MaxPooling2D(2, padding="same"),
+                            layers.ReLU(),
+                            layers.Dropout(0.2, seed=seed + i)]
+        self.flatten = layers.Flatten()
+        self.to_logits = layers.Dense(NUM_CLASSES, kernel_initializer="he_normal")
+
+    def classify(self, x, training=False):
+        """Class logits [B, 10]."""
+        h = x
+        for layer in self.blocks:
+            h = layer(h, training=training) if isinstance(layer, layers.Dropout) else layer(h)
+        return self.to_logits(self.flatten(h))
+
+    def compute_losses(self, x, y, training=False):
+        logits = self.classify(x, training)
+        correct = tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), y)
+        return {"loss": tf.reduce_mean(softmax_cross_entropy(y, logits)),
+                "accuracy": tf.reduce_mean(tf.cast(correct, tf.float32))}

@@ -1,0 +1,46 @@
+import keras
+import tensorflow as tf
+
+from model.base import VAEBase, with_label_channels
+
+layers = keras.layers
+
+
+class CvaeCnn2(VAEBase):
+    """Conditional VAE with two convolutions.
+
+    Encoder: [x, y broadcast as 10 channels] (28x28x11)
+             -> Conv 5x5 stride 2, 16 ch, VALID (12x12) -> Conv 5x5 stride 2, 32 ch, VALID (4x4)
+             -> FC -> (mean, log_var) [n]
+    Decoder: [z, y] -> FC 7x7x8 -> ConvTranspose 5x5 stride 2, 8 ch (14x14)
+             -> ConvTranspose 5x5 stride 2, 1 ch (28x28) logits
+    ReLU with He initialization, as in the seed, except on the output: the seed applied ReLU to
+    the output logits, so its sigmoid never went below 0.5; here the logits are left linear.
+    """
+
+    def __init__(self, latent_dim, seed=0):
+        super().__init__(latent_dim, seed)
+        conv = dict(activation="relu", kernel_initializer="he_normal")
+        self.encoder_layers = [
+            layers.Conv2D(16, 5, strides=2, padding="valid", **conv),
+            layers.Conv2D(32, 5, strides=2, padding="valid", **conv),
+            layers.Flatten(),
+        ]
+        self.decoder_layers = [
+            layers.Dense(7 * 7 * 8, **conv),
+            layers.Reshape((7, 7, 8)),
+            layers.Conv2DTranspose(8, 5, strides=2, padding="same", **conv),
+            layers.Conv2DTranspose(1, 5, strides=2, padding="same", kernel_initializer="he_normal"),
+        ]
+
+    def features(self, x, y_onehot):
+        h = with_label_channels(x, y_onehot)
+        for layer in self.encoder_layers:
+            h = layer(h)
+        return h
+
+    def logits(self, z, y_onehot):
+        h = tf.concat([z, y_onehot], axis=1)
+        for layer in self.decoder_layers:
+            h = layer(h)
+        return h

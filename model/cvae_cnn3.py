@@ -1,0 +1,51 @@
+import keras
+import tensorflow as tf
+
+from model.base import VAEBase, with_label_channels
+
+layers = keras.layers
+
+
+class CvaeCnn3(VAEBase):
+    """Conditional VAE with three convolutions.
+
+    Encoder: [x, y broadcast as 10 channels] (28x28x11)
+             -> Conv 6x6 stride 3, 16 ch (10x10) -> Conv 4x4 stride 3, 32 ch (4x4)
+             -> Conv 2x2 stride 2, 64 ch (2x2), all SAME -> FC -> (mean, log_var) [n]
+    Decoder: [z, y] -> FC 2x2x64 -> ConvTranspose 2x2 stride 2, 32 ch (4x4, cropped to 3x3)
+             -> ConvTranspose 3x3 stride 3, 16 ch (9x9, cropped to 7x7)
+             -> ConvTranspose 4x4 stride 4, 1 ch (28x28) logits
+    The crops are where TensorFlow's SAME transposed convolution would cut (the seed's sizes
+    2 -> 3 -> 7 -> 28). ReLU with He initialization, as in the seed.
+    """
+
+    def __init__(self, latent_dim, seed=0):
+        super().__init__(latent_dim, seed)
+        conv = dict(activation="relu", kernel_initializer="he_normal")
+        self.encoder_layers = [
+            layers.Conv2D(16, 6, strides=3, padding="same", **conv),
+            layers.Conv2D(32, 4, strides=3, padding="same", **conv),
+            layers.Conv2D(64, 2, strides=2, padding="same", **conv),
+            layers.Flatten(),
+        ]
+        self.decoder_layers = [
+            layers.Dense(2 * 2 * 64, **conv),
+            layers.Reshape((2, 2, 64)),
+            layers.Conv2DTranspose(32, 2, strides=2, **conv),
+            layers.Cropping2D(((0, 1), (0, 1))),
+            layers.Conv2DTranspose(16, 3, strides=3, **conv),
+            layers.Cropping2D(1),
+            layers.Conv2DTranspose(1, 4, strides=4, kernel_initializer="he_normal"),
+        ]
+
+    def features(self, x, y_onehot):
+        h = with_label_channels(x, y_onehot)
+        for layer in self.encoder_layers:
+            h = layer(h)
+        return h
+
+    def logits(self, z, y_onehot):
+        h = tf.concat([z, y_onehot], axis=1)
+        for layer in self.decoder_layers:
+            h = layer(h)
+        return h

@@ -1,0 +1,12 @@
+from model.vae import Vae
+
+
+class CvaeFc3(Vae):
+    """Conditional VAE, fully connected: the `vae` layers with the one-hot label (10) concatenated
+    to the encoder's input (784 + 10) and to z (n + 10).
+
+    Encoder: [x, y] -> FC 500 -> FC 500 -> (mean, log_var) [n]
+    Decoder: [z, y] -> FC 500 -> FC 500 -> FC 784 logits
+    """
+
+    conditional = True

@@ -1,0 +1,21 @@
+"""Loss terms as plain functions of tensors, each per example (shape [B]) in nats."""
+import tensorflow as tf
+
+
+def bernoulli_nll(x, logits):
+    """-log p(x | z) for pixels x in [0, 1] under Bernoulli(sigmoid(logits)), summed over pixels.
+
+    x, logits: [B, ...]. Computed from logits, so it stays finite where sigmoid would round to 0 or 1.
+    """
+    per_pixel = tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)
+    return tf.reduce_sum(tf.reshape(per_pixel, [tf.shape(x)[0], -1]), axis=1)
+
+
+def gaussian_kl(mean, log_var):
+    """KL(N(mean, exp(log_var)) || N(0, I)), summed over latent dimensions. mean, log_var: [B, n]."""
+    return 0.5 * tf.reduce_sum(tf.exp(log_var) + tf.square(mean) - 1.0 - log_var, axis=1)
+
+
+def softmax_cross_entropy(labels, logits):
+    """-log p(label | x) for int labels [B] and logits [B, classes]."""
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)

@@ -1,0 +1,37 @@
+import keras
+import tensorflow as tf
+
+from model.base import VAEBase
+
+layers = keras.layers
+
+
+class Vae(VAEBase):
+    """Plain VAE (Kingma & Welling 2013), fully connected; labels are ignored.
+
+    Encoder: x (784) -> FC 500 -> FC 500 -> (mean, log_var) [n]
+    Decoder: z [n] -> FC 500 -> FC 500 -> FC 784 logits
+    Softplus activations and Glorot (Xavier) initialization, as in the seed.
+    """
+
+    conditional = False
+
+    def __init__(self, latent_dim, seed=0):
+        super().__init__(latent_dim, seed)
+        self.encoder_hidden = [layers.Dense(500, activation="softplus") for _ in range(2)]
+        self.decoder_hidden = [layers.Dense(500, activation="softplus") for _ in range(2)]
+        self.to_logits = layers.Dense(28 * 28)
+
+    def features(self, x, y_onehot):
+        h = tf.reshape(x, [-1, 28 * 28])
+        if self.conditional:
+            h = tf.concat([h, y_onehot], axis=1)
+        for layer in self.encoder_hidden:
+            h = layer(h)
+        return h
+
+    def logits(self, z, y_onehot):
+        h = tf.concat([z, y_onehot], axis=1) if self.conditional else z
+        for layer in self.decoder_hidden:
+            h = layer(h)
+        return tf.reshape(self.to_logits(h), [-1, 28, 28, 1])

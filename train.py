@@ -1,0 +1,231 @@
+"""Train a model on MNIST and checkpoint it to log/MODEL_N/.
+
+    python train.py cvae_cnn3 -n 2 -e 400
+
+Running the same command again resumes from the last checkpoint; --restart starts over.
+"""
+import argparse
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from model import MODELS, VAEBase, build_model  # first: it imports TensorFlow without its start-up noise
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from checkpoint import (KEEP_EVERY, RunConfig, kept_checkpoint_path, make_checkpoint, read_config,
+                        read_metrics, run_dir_name, write_atomic, write_metrics)
+from dataset import DATA_DIR, DataError, batches, load_mnist
+
+# A resumed run must keep these; epochs, learning rate, batch size and clipping may change.
+FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset")
+EVAL_BATCH = 1000
+
+
+class UsageError(Exception):
+    """The user asked for something that cannot be done as asked (exit status 2)."""
+
+
+class NonFiniteLoss(Exception):
+    pass
+
+
+def positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def positive_float(text):
+    value = float(text)
+    if not value > 0 or not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train a model on MNIST; checkpoints, config.json, metrics.csv and TensorBoard "
+                    "events go to LOG_DIR/MODEL_N/ (LOG_DIR/cnn/ for the classifier). "
+                    "Running the same command again resumes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("model", choices=list(MODELS), metavar="MODEL",
+                        help=f"one of: {', '.join(MODELS)}")
+    parser.add_argument("-n", "--latent-dim", type=positive_int, default=20,
+                        help="latent dimensions (ignored by cnn)")
+    parser.add_argument("-b", "--batch-size", type=positive_int, default=100)
+    parser.add_argument("-e", "--epochs", type=positive_int, default=150, help="train until this epoch")
+    parser.add_argument("-l", "--learning-rate", type=positive_float, default=0.001, help="Adam's learning rate")
+    parser.add_argument("-c", "--clip", type=positive_float, default=None,
+                        help="clip gradients to this global norm (default: off)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and noise")
+    parser.add_argument("--restart", action="store_true", help="delete the run's directory and start over")
+    parser.add_argument("--subset", type=positive_int, default=None,
+                        help="use only the first SUBSET training and test images (quick checks)")
+    parser.add_argument("--log-dir", type=Path, default=Path("log"))
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
+    return parser.parse_args(argv)
+
+
+def make_steps(model, optimizer):
+    """The compiled training and evaluation steps: (x, y) -> dict of batch-mean losses."""
+    signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
+
+    @tf.function(input_signature=signature)
+    def train_step(x, y):
+        with tf.GradientTape() as tape:
+            losses = model.compute_losses(x, y, training=True)
+        gradients = tape.gradient(losses["loss"], model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return losses
+
+    @tf.function(input_signature=signature)
+    def eval_step(x, y):
+        return model.compute_losses(x, y, training=False)
+
+    return train_step, eval_step
+
+
+def run_epoch(step, dataset, label=""):
+    """Means over all images of each loss `step` returns; raises NonFiniteLoss on the first bad step."""
+    sums, count = {}, 0
+    show_progress = label and sys.stdout.isatty()
+    last_shown = time.perf_counter()
+    steps = int(dataset.cardinality())
+    for i, (x, y) in enumerate(dataset):
+        losses = {k: float(v) for k, v in step(x, y).items()}
+        if not np.isfinite(losses["loss"]):
+            raise NonFiniteLoss(f"loss became {losses['loss']} at step {i + 1}")
+        n = int(x.shape[0])
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + v * n
+        count += n
+        if show_progress and time.perf_counter() - last_shown > 0.5:
+            print(f"\r{label} step {i + 1}/{steps}  loss {sums['loss'] / count:.4g}", end="", flush=True)
+            last_shown = time.perf_counter()
+    if show_progress:
+        print("\r" + " " * 60 + "\r", end="")
+    return {k: v / count for k, v in sums.items()}
+
+
+def progress_line(row, epochs):
+    train = "  ".join(f"{k[6:]} {v:.4g}" for k, v in row.items() if k.startswith("train_"))
+    test = "  ".join(f"{k[5:]} {v:.4g}" for k, v in row.items() if k.startswith("test_"))
+    return (f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}  train: {train}  |  test: {test}  |  "
+            f"{row['images_per_s']:,.0f} img/s  {row['seconds']:.1f} s")
+
+
+def prepare_run_dir(config, run_dir, restart):
+    """Start or resume `run_dir` for `config`; returns True when resuming."""
+    if restart and run_dir.exists():
+        shutil.rmtree(run_dir)
+    resuming = tf.train.latest_checkpoint(str(run_dir / "ckpt")) is not None
+    if resuming:
+        try:
+            saved = read_config(run_dir)
+        except (OSError, ValueError) as err:
+            raise UsageError(f"{run_dir / 'config.json'} is unreadable ({err}); "
+                             f"pass --restart to start the run over")
+        differ = [f"{f}: saved {getattr(saved, f)}, asked {getattr(config, f)}"
+                  for f in FIXED_ON_RESUME if getattr(saved, f) != getattr(config, f)]
+        if differ:
+            raise UsageError(f"{run_dir} holds a run with other settings ({'; '.join(differ)}); "
+                             f"pass --restart to replace it, or --log-dir to train elsewhere")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / "config.json", config.to_json())
+    return resuming
+
+
+def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR):
+    resuming = prepare_run_dir(config, run_dir, restart)
+    keras.utils.set_random_seed(config.seed)
+    mnist = load_mnist(data_dir)
+    train_x, train_y, test_x, test_y = (tf.convert_to_tensor(a[:config.subset]) for a in mnist.arrays())
+
+    model = build_model(config.model, config.latent_dim, config.seed)
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clip)
+    optimizer.build(model.trainable_variables)
+    checkpoint = make_checkpoint(model, optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=1)
+    if resuming:
+        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        optimizer.learning_rate.assign(config.learning_rate)
+    start = int(checkpoint.epoch.numpy())
+    rows = [row for row in read_metrics(run_dir) if row["epoch"] <= start]
+    if start >= config.epochs:
+        print(f"{run_dir} is already trained to epoch {start}; pass -e with more epochs to continue.")
+        return 0
+    print(f"{'resuming' if resuming else 'training'} {config.model} in {run_dir} from epoch {start}: "
+          f"{len(train_x):,} training images, {len(test_x):,} test images")
+
+    train_step, eval_step = make_steps(model, optimizer)
+    writer = tf.summary.create_file_writer(str(run_dir / "tb"))
+    for epoch in range(start + 1, config.epochs + 1):
+        began = time.perf_counter()
+        try:
+            train_means = run_epoch(train_step, batches(train_x, train_y, config.batch_size,
+                                                        shuffle_seed=(config.seed, epoch)),
+                                    label=f"epoch {epoch}/{config.epochs}")
+        except NonFiniteLoss as err:
+            raise NonFiniteLoss(f"{err} of epoch {epoch}; nothing of this epoch was saved, the last good "
+                                f"checkpoint is epoch {epoch - 1} in {run_dir}. Try gradient clipping "
+                                f"(-c 1.0) or a lower learning rate (-l {config.learning_rate / 10:g}).")
+        seconds = time.perf_counter() - began
+        test_means = run_epoch(eval_step, batches(test_x, test_y, EVAL_BATCH))
+        row = {"epoch": epoch,
+               **{f"train_{k}": v for k, v in train_means.items()},
+               **{f"test_{k}": v for k, v in test_means.items()}}
+        if isinstance(model, VAEBase):
+            row["test_elbo"] = -test_means["loss"]
+        row.update(images_per_s=len(train_x) / seconds, seconds=seconds)
+
+        # Metrics before the checkpoint: a run killed between the two redoes this epoch on resume.
+        rows.append(row)
+        write_metrics(run_dir, rows)
+        checkpoint.epoch.assign(epoch)
+        manager.save(checkpoint_number=epoch)
+        if epoch % KEEP_EVERY == 0:
+            checkpoint.write(kept_checkpoint_path(run_dir, epoch))
+        with writer.as_default(step=epoch):
+            for key, value in row.items():
+                if key != "epoch":
+                    tf.summary.scalar(key, value)
+        print(progress_line(row, config.epochs), flush=True)
+    writer.close()
+    return 0
+
+
+def raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    config = RunConfig(model=args.model, latent_dim=None if args.model == "cnn" else args.latent_dim,
+                       batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.learning_rate,
+                       clip=args.clip, seed=args.seed, subset=args.subset)
+    run_dir = args.log_dir / run_dir_name(config.model, config.latent_dim)
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
+    try:
+        return train(config, run_dir, args.restart, args.data_dir)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (DataError, NonFiniteLoss) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        latest = tf.train.latest_checkpoint(str(run_dir / "ckpt"))
+        saved = f"the last checkpoint is {latest}" if latest else "no epoch had finished, nothing was saved"
+        print(f"\ninterrupted; the unfinished epoch was dropped and {saved}. "
+              f"Run the same command to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
