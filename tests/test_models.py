@@ -1,0 +1,93 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from checkpoint import make_checkpoint
+from model import MODELS, VAEBase, build_model, count_parameters
+
+VAE_NAMES = [name for name in MODELS if name != "cnn"]
+
+
+def latent_dim_of(name):
+    return None if name == "cnn" else 3
+
+
+@pytest.mark.parametrize("name", VAE_NAMES)
+def test_vae_shapes(name, small_batch):
+    x, y = small_batch[0][:5], small_batch[1][:5]
+    vae = build_model(name, 3)
+    mean, log_var = vae.encode(x, y)
+    assert mean.shape == (5, 3) and log_var.shape == (5, 3)
+    assert vae.decode(mean, y).shape == (5, 28, 28, 1)
+    reconstruction = vae.reconstruct(x, y).numpy()
+    assert reconstruction.shape == (5, 28, 28, 1) and 0 <= reconstruction.min() and reconstruction.max() <= 1
+    assert vae.sample(y, std=0.5).shape == (5, 28, 28, 1)
+
+
+def test_classifier_shapes(small_batch):
+    cnn = build_model("cnn", None)
+    assert cnn.classify(small_batch[0][:5]).shape == (5, 10)
+
+
+def test_only_the_plain_vae_ignores_labels(small_batch):
+    x = small_batch[0][:4]
+    for name in VAE_NAMES:
+        vae = build_model(name, 3)
+        mean_a, _ = vae.encode(x, tf.constant([0, 0, 0, 0]))
+        mean_b, _ = vae.encode(x, tf.constant([5, 5, 5, 5]))
+        assert np.allclose(mean_a, mean_b) == (not vae.conditional), name
+
+
+def test_cnn2_output_can_go_below_one_half():
+    """The seed applied ReLU to cvae_cnn2's logits, so no pixel could be darker than 0.5."""
+    vae = build_model("cvae_cnn2", 3)
+    pixels = vae.sample(tf.range(10)).numpy()
+    assert pixels.min() < 0.5
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_loss_falls_on_real_mnist(name, small_batch):
+    x, y = small_batch
+    keras.utils.set_random_seed(1)
+    network = build_model(name, latent_dim_of(name), seed=1)
+    optimizer = keras.optimizers.Adam(1e-3)
+
+    @tf.function
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            losses = network.compute_losses(xb, yb, training=True)
+        optimizer.apply_gradients(zip(tape.gradient(losses["loss"], network.trainable_variables),
+                                      network.trainable_variables))
+        return losses["loss"]
+
+    before = float(network.compute_losses(x, y)["loss"])
+    for i in range(50):
+        loss = step(x[(i % 4) * 64:(i % 4 + 1) * 64], y[(i % 4) * 64:(i % 4 + 1) * 64])
+        assert np.isfinite(float(loss))
+    after = float(network.compute_losses(x, y)["loss"])
+    assert after < 0.8 * before, (before, after)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_checkpoint_reload_gives_identical_outputs(name, small_batch, tmp_path):
+    x, y = small_batch[0][:8], small_batch[1][:8]
+    original = build_model(name, latent_dim_of(name), seed=2)
+    path = make_checkpoint(original).write(str(tmp_path / "ckpt"))
+    reloaded = build_model(name, latent_dim_of(name), seed=3)  # other initial weights
+    make_checkpoint(reloaded).read(path).assert_consumed()
+    if isinstance(original, VAEBase):
+        np.testing.assert_array_equal(original.reconstruct(x, y), reloaded.reconstruct(x, y))
+        # The noise generator's state is part of the checkpoint too.
+        np.testing.assert_array_equal(original.sample(y), reloaded.sample(y))
+    else:
+        np.testing.assert_array_equal(original.classify(x), reloaded.classify(x))
+
+
+def test_parameter_counts_follow_the_architectures():
+    n = 2
+    fc = (784 * 500 + 500) + (500 * 500 + 500) + 2 * (500 * n + n) + (n * 500 + 500) + (500 * 500 + 500) + (500 * 784 + 784)
+    assert count_parameters(build_model("vae", n)) == fc
+    assert count_parameters(build_model("cvae_fc3", n)) == fc + 10 * 500 + 10 * 500
+    cnn = (4 * 4 * 1 * 8 + 8) + (4 * 4 * 8 * 16 + 16) + (4 * 4 * 16 * 32 + 32) + (4 * 4 * 32 * 64 + 64) + (2 * 2 * 64 * 10 + 10)
+    assert count_parameters(build_model("cnn", None)) == cnn

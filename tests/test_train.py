@@ -1,0 +1,98 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import train
+from checkpoint import kept_epochs, load_trained_model, read_metrics
+from conftest import ROOT
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+def test_help_lists_every_model_and_flag():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for word in ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "-n", "-b", "-e", "-l", "-c", "--seed", "--restart"):
+        assert word in result.stdout
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["nope"], "invalid choice: 'nope'"),
+    (["vae", "-n", "0"], "must be a positive integer, got 0"),
+    (["vae", "-b", "-1"], "must be a positive integer, got -1"),
+    (["vae", "-e", "0"], "must be a positive integer, got 0"),
+    (["vae", "-l", "-0.1"], "must be a positive number, got -0.1"),
+    (["vae", "-l", "abc"], "invalid positive_float value: 'abc'"),
+    (["vae", "-c", "0"], "must be a positive number, got 0"),
+])
+def test_bad_flags_get_one_clear_line_and_exit_2(args, complaint):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert complaint in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def train_quietly(tmp_path, *args):
+    return train.main(["cvae_cnn3", "-n", "2", "--subset", "300", "-b", "50", "--log-dir", str(tmp_path), *args])
+
+
+def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
+    assert train_quietly(tmp_path, "-e", "2") == 0
+    run_dir = tmp_path / "cvae_cnn3_2"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config == {"model": "cvae_cnn3", "latent_dim": 2, "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
+                      "clip": None, "seed": 0, "subset": 300}
+    rows = read_metrics(run_dir)
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert {"train_loss", "train_reconstruction", "train_kl", "test_elbo", "images_per_s"} <= set(rows[0])
+    assert rows[1]["test_elbo"] == pytest.approx(-rows[1]["test_loss"])
+    assert rows[1]["train_loss"] < rows[0]["train_loss"]
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    model, saved, epoch = load_trained_model(run_dir)
+    assert epoch == 2 and saved.latent_dim == 2 and model.latent_dim == 2
+
+
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
+    assert train_quietly(tmp_path / "straight", "-e", "3") == 0
+    assert train_quietly(tmp_path / "resumed", "-e", "1") == 0
+    assert train_quietly(tmp_path / "resumed", "-e", "3") == 0
+    straight, resumed = read_metrics(tmp_path / "straight" / "cvae_cnn3_2"), read_metrics(tmp_path / "resumed" / "cvae_cnn3_2")
+    assert [row["epoch"] for row in resumed] == [1, 2, 3]
+    for a, b in zip(straight, resumed):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
+    x = tf.random.stateless_uniform([4, 28, 28, 1], seed=[0, 0])
+    y = tf.constant([1, 2, 3, 4])
+    model_a, _, _ = load_trained_model(tmp_path / "straight" / "cvae_cnn3_2")
+    model_b, _, _ = load_trained_model(tmp_path / "resumed" / "cvae_cnn3_2")
+    np.testing.assert_allclose(model_a.reconstruct(x, y), model_b.reconstruct(x, y), atol=1e-5)
+
+
+def test_finished_run_is_not_retrained_and_restart_starts_over(tmp_path, capsys):
+    assert train_quietly(tmp_path, "-e", "1") == 0
+    assert train_quietly(tmp_path, "-e", "1") == 0
+    assert "already trained to epoch 1" in capsys.readouterr().out
+    assert train_quietly(tmp_path, "-e", "1", "--restart") == 0
+    assert "training cvae_cnn3" in capsys.readouterr().out
+    assert [row["epoch"] for row in read_metrics(tmp_path / "cvae_cnn3_2")] == [1]
+
+
+def test_resume_with_other_fixed_settings_is_refused(tmp_path, capsys):
+    assert train_quietly(tmp_path, "-e", "1") == 0
+    assert train_quietly(tmp_path, "-e", "2", "--seed", "7") == 2
+    assert "seed: saved 0, asked 7" in capsys.readouterr().err
+    assert [row["epoch"] for row in read_metrics(tmp_path / "cvae_cnn3_2")] == [1]
+
+
+def test_checkpoints_are_kept_every_50_epochs(tmp_path):
+    assert train.main(["cnn", "--subset", "50", "-b", "50", "-e", "50", "--log-dir", str(tmp_path)]) == 0
+    assert kept_epochs(tmp_path / "cnn") == [50]
+    _, config, epoch = load_trained_model(tmp_path / "cnn", epoch=50)
+    assert epoch == 50 and config.latent_dim is None
