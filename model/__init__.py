@@ -15,7 +15,8 @@ def _import_tensorflow_quietly():
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        import tensorflow
+        tensorflow.config.list_physical_devices()  # device set-up logs too ("failed call to cuInit")
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -1,0 +1,134 @@
+"""Figure functions: each takes arrays and a path and writes one PNG.
+
+Images are [..., 28, 28] floats in [0, 1]; grids are drawn as one mosaic, not one subplot per digit.
+"""
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt
+import numpy as np
+
+DPI = 100
+
+
+GAP_INK = 0.12  # faint: drawn light grey between tiles once ink is shown dark on white
+
+
+def mosaic(images, gap=2):
+    """[R, C, 28, 28] -> one [R*(28+gap)-gap, C*(28+gap)-gap] image with faint gaps between tiles."""
+    rows, cols, h, w = images.shape
+    canvas = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), GAP_INK)
+    for r in range(rows):
+        for c in range(cols):
+            canvas[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = images[r, c]
+    return canvas
+
+
+def _show_grid(ax, images, row_labels=None, col_labels=None):
+    """Draw a [R, C, 28, 28] grid with optional labels centred on each row and column."""
+    rows, cols = images.shape[:2]
+    ax.imshow(1 - mosaic(images), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    step = 30
+    ax.set_xticks([c * step + 13.5 for c in range(cols)], col_labels if col_labels is not None else [])
+    ax.set_yticks([r * step + 13.5 for r in range(rows)], row_labels if row_labels is not None else [])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+
+
+def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.55):
+    rows, cols = images.shape[:2]
+    fig, ax = plt.subplots(figsize=(cols * scale + 1.0, rows * scale + 0.9))
+    _show_grid(ax, images, row_labels, col_labels)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_reconstruction(inputs, reconstructions, labels, path, title):
+    """inputs, reconstructions: [N, 28, 28]; rows alternate inputs and their reconstructions, 10 a row."""
+    n = len(inputs) - len(inputs) % 10
+    pairs = np.stack([inputs[:n].reshape(-1, 10, 28, 28), reconstructions[:n].reshape(-1, 10, 28, 28)], axis=1)
+    grid = pairs.reshape(-1, 10, 28, 28)
+    row_labels = ["input", "recon."] * (n // 10)
+    fig, ax = plt.subplots(figsize=(10 * 0.55 + 1.4, len(grid) * 0.55 + 0.9))
+    _show_grid(ax, grid, row_labels)
+    for i, label in enumerate(labels[:n]):
+        r, c = 2 * (i // 10), i % 10
+        ax.text(c * 30 + 26, r * 30 + 3, str(int(label)), color="tab:red", fontsize=7, ha="right", va="top")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_digit_row(images, path, title):
+    """images: [10, 28, 28], one per digit 0-9."""
+    _grid_figure(images[None], path, title, col_labels=[str(d) for d in range(10)], scale=0.8)
+
+
+def plot_digit_samples(images, digits, path, title):
+    """images: [D, K, 28, 28]: K samples for each digit of `digits`, one row per digit."""
+    _grid_figure(images, path, title, row_labels=[str(d) for d in digits])
+
+
+def plot_analogy(inputs, generated, path, title):
+    """inputs: [R, 28, 28] test images; generated: [R, 10, 28, 28], each row's style with labels 0-9."""
+    grid = np.concatenate([inputs[:, None], generated], axis=1)
+    _grid_figure(grid, path, title, col_labels=["input"] + [str(d) for d in range(10)])
+
+
+def plot_embedding(codes, labels, path, title):
+    """codes: [N, 2] latent means (or their PCA projection); labels: [N] digits."""
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    colours = plt.get_cmap("tab10")
+    for digit in range(10):
+        points = codes[labels == digit]
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6, color=colours(digit), label=str(digit), rasterized=True)
+    ax.legend(title="digit", markerscale=5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.set_xlabel("z[0]" if "PCA" not in title else "PC 1")
+    ax.set_ylabel("z[1]" if "PCA" not in title else "PC 2")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_manifolds(panels, panel_titles, path, title):
+    """panels: [P, G, G, 28, 28], one G x G decoded latent grid per panel (P = 1 or 10)."""
+    count = len(panels)
+    cols = min(count, 5)
+    rows = -(-count // cols)
+    size = 3.2 if count > 1 else 6.4
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (size + 0.3) + 0.4), squeeze=False,
+                             layout="constrained")
+    for ax, grid, panel_title in zip(axes.flat, panels, panel_titles):
+        ax.imshow(1 - mosaic(grid, gap=0), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(panel_title, fontsize=10)
+        ax.axis("off")
+    for ax in list(axes.flat)[count:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_learning_curve(rows, path, title):
+    """rows: metrics.csv as dicts. One panel per quantity, train and test per epoch."""
+    epochs = [row["epoch"] for row in rows]
+    quantities = [k[len("train_"):] for k in rows[0] if k.startswith("train_")]
+    fig, axes = plt.subplots(1, len(quantities), figsize=(4.2 * len(quantities), 3.4), squeeze=False)
+    for ax, quantity in zip(axes[0], quantities):
+        for split, style in (("train", "-"), ("test", "--")):
+            key = f"{split}_{quantity}"
+            if key in rows[0]:
+                ax.plot(epochs, [row[key] for row in rows], style, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(quantity + (" (nats / image)" if quantity in ("loss", "reconstruction", "kl") else ""))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)

@@ -1,0 +1,202 @@
+"""Figures from a trained run: `python plot.py cvae_cnn3 -n 2` writes figure/cvae_cnn3_2/*.png.
+
+The model is rebuilt from log/MODEL_N/config.json and its checkpoint, so no training flag is repeated.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from model import MODELS  # first: it imports TensorFlow without its start-up noise
+
+import numpy as np
+import tensorflow as tf
+from scipy.stats import norm
+
+import figures
+from checkpoint import kept_epochs, load_trained_model, read_metrics, run_dir_name
+from dataset import DATA_DIR, DataError, load_mnist
+from train import positive_float, positive_int
+
+KINDS = ("re", "gen_ave", "gen_rand", "embed", "manifold", "analogy", "curve")
+SAMPLES_PER_DIGIT = 10
+MANIFOLD_GRID = 15
+
+
+def digit(text):
+    value = int(text)
+    if not 0 <= value <= 9:
+        raise argparse.ArgumentTypeError(f"must be a digit 0-9, got {text}")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Plot figures of a model trained by train.py into FIGURE_DIR/MODEL_N/. "
+                    "Without -m, every figure that applies to the model.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("model", choices=list(MODELS), metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
+    parser.add_argument("-n", "--latent-dim", type=positive_int, default=20, help="latent dimensions of the run")
+    parser.add_argument("-m", "--mode", choices=KINDS, default=None,
+                        help="re: reconstructions; gen_ave: decoded class-mean codes; gen_rand: class-mean "
+                             "code plus noise, and prior samples; embed: 2-D latent means; manifold: decoded "
+                             "latent grid (n = 2); analogy: one style, every digit; curve: learning curves")
+    parser.add_argument("-s", "--std", type=positive_float, default=0.1, help="noise std for gen_rand")
+    parser.add_argument("-t", "--target", type=digit, default=None, help="digit for gen_rand (default: all)")
+    parser.add_argument("-p", "--epoch", type=positive_int, default=None,
+                        help="use the checkpoint kept at this epoch instead of the latest")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the noise in generated figures")
+    parser.add_argument("--log-dir", type=Path, default=Path("log"))
+    parser.add_argument("--figure-dir", type=Path, default=Path("figure"))
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    return parser.parse_args(argv)
+
+
+def why_not(kind, model, latent_dim):
+    """None if figure `kind` applies to the model, else the reason it does not."""
+    if kind == "curve":
+        return None
+    if latent_dim is None:
+        return "the classifier has only a learning curve (-m curve)"
+    if kind in ("gen_ave", "gen_rand", "analogy") and not model.conditional:
+        return f"-m {kind} needs a conditional model; the plain vae ignores labels"
+    if kind == "manifold" and latent_dim != 2:
+        return f"-m manifold needs a 2-D latent space (-n 2), this run has n = {latent_dim}"
+    return None
+
+
+def encode_means(model, images, labels, batch=1000):
+    """Means of q(z | x, y) for uint8 images [N, 28, 28]: [N, n]."""
+    return np.concatenate([model.encode(to_input(images[i:i + batch]), tf.constant(labels[i:i + batch], tf.int32))[0]
+                           for i in range(0, len(images), batch)])
+
+
+def class_mean_codes(codes, labels):
+    """[10, n]: the mean latent code of each digit's images (codes [N, n], labels [N])."""
+    return np.stack([codes[labels == d].mean(axis=0) for d in range(10)])
+
+
+def pca_2d(codes):
+    """Project [N, n] codes on their two leading principal components."""
+    centred = codes - codes.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    return centred @ components[:2].T
+
+
+def to_input(images):
+    return tf.constant(images[..., None] / 255.0, tf.float32)
+
+
+def decode(model, z, digits):
+    """Pixel means [N, 28, 28] decoded from codes z [N, n] with labels digits [N]."""
+    logits = model.decode(tf.constant(z, tf.float32), tf.constant(digits, tf.int32))
+    return tf.sigmoid(logits).numpy()[..., 0]
+
+
+def make_figure(kind, model, config, epoch, test, out_dir, args):
+    """Write the figure `kind`; returns its path."""
+    images, labels = test
+    rng = np.random.default_rng(args.seed)
+    n = config.latent_dim
+    name = f"{config.model}, n = {n}, epoch {epoch}" if n else f"{config.model}, epoch {epoch}"
+    if kind == "curve":
+        path = out_dir / "learning_curve.png"
+        figures.plot_learning_curve(read_metrics(args.run_dir)[:epoch], path, f"{name}: learning curves")
+        return path
+    if kind == "re":
+        path = out_dir / "reconstruction.png"
+        count = 30
+        recon = model.reconstruct(to_input(images[:count]), tf.constant(labels[:count], tf.int32)).numpy()[..., 0]
+        figures.plot_reconstruction(images[:count] / 255.0, recon, labels[:count], path,
+                                    f"{name}: test images and their reconstructions")
+        return path
+    codes = encode_means(model, images, labels)
+    if kind == "embed":
+        path = out_dir / "embedding.png"
+        shown = codes if n == 2 else pca_2d(codes)
+        how = "latent means" if n == 2 else f"latent means projected on 2 principal components (PCA of {n} dims)"
+        figures.plot_embedding(shown, labels, path, f"{name}: test {how}")
+        return path
+    if kind == "manifold":
+        path = out_dir / "manifold.png"
+        # Equal steps of probability under the prior, as in Kingma & Welling's figure 4.
+        axis = norm.ppf(np.linspace(0.05, 0.95, MANIFOLD_GRID))
+        zx, zy = np.meshgrid(axis, axis[::-1])
+        grid_z = np.stack([zx.ravel(), zy.ravel()], axis=1)
+        digits = range(10) if model.conditional else [0]
+        panels = np.stack([decode(model, grid_z, np.full(len(grid_z), d)).reshape(MANIFOLD_GRID, MANIFOLD_GRID, 28, 28)
+                           for d in digits])
+        titles = [f"digit {d}" for d in digits] if model.conditional else [""]
+        figures.plot_manifolds(panels, titles, path, f"{name}: decoded grid over the latent plane "
+                                                     f"(z from the prior's 5%-95% quantiles)")
+        return path
+    means = class_mean_codes(codes, labels)
+    if kind == "gen_ave":
+        path = out_dir / "generated_image_mean.png"
+        figures.plot_digit_row(decode(model, means, np.arange(10)), path,
+                               f"{name}: decoded mean code of each digit's test images")
+        return path
+    if kind == "gen_rand":
+        digits = [args.target] if args.target is not None else list(range(10))
+        path = out_dir / f"generated_image_rand_{args.target if args.target is not None else 'all'}_{args.std:.3f}.png"
+        k = SAMPLES_PER_DIGIT
+        z = np.repeat(means[digits], k, axis=0) + args.std * rng.standard_normal((len(digits) * k, n))
+        samples = decode(model, z, np.repeat(digits, k)).reshape(len(digits), k, 28, 28)
+        figures.plot_digit_samples(samples, digits, path, f"{name}: class-mean code + N(0, {args.std:g}²) noise")
+        prior_path = out_dir / "generated_image_prior.png"
+        z = rng.standard_normal((10 * k, n))
+        prior = decode(model, z, np.repeat(np.arange(10), k)).reshape(10, k, 28, 28)
+        figures.plot_digit_samples(prior, range(10), prior_path, f"{name}: samples with z from the prior N(0, I)")
+        print(f"wrote {prior_path}")
+        return path
+    if kind == "analogy":
+        path = out_dir / "analogy.png"
+        rows = 8
+        z = np.repeat(codes[:rows], 10, axis=0)
+        generated = decode(model, z, np.tile(np.arange(10), rows)).reshape(rows, 10, 28, 28)
+        figures.plot_analogy(images[:rows] / 255.0, generated, path,
+                             f"{name}: each row keeps one test image's code, columns change the label")
+        return path
+    raise ValueError(kind)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    latent_dim = None if args.model == "cnn" else args.latent_dim
+    args.run_dir = args.log_dir / run_dir_name(args.model, latent_dim)
+    train_command = f"python train.py {args.model}" + (f" -n {latent_dim}" if latent_dim else "")
+    if tf.train.latest_checkpoint(str(args.run_dir / "ckpt")) is None:
+        print(f"error: no trained model in {args.run_dir}; train one first: {train_command}", file=sys.stderr)
+        return 1
+    if args.epoch is not None and args.epoch not in kept_epochs(args.run_dir):
+        kept = ", ".join(map(str, kept_epochs(args.run_dir))) or "none yet (one is kept every 50 epochs)"
+        print(f"error: no checkpoint kept at epoch {args.epoch} in {args.run_dir}; kept epochs: {kept}", file=sys.stderr)
+        return 2
+    try:
+        model, config, epoch = load_trained_model(args.run_dir, args.epoch)
+    except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
+        print(f"error: cannot load the model in {args.run_dir} ({str(err).splitlines()[0]}); "
+              f"retrain with: {train_command} --restart", file=sys.stderr)
+        return 1
+    if args.mode is not None and why_not(args.mode, model, latent_dim):
+        print(f"error: {why_not(args.mode, model, latent_dim)}", file=sys.stderr)
+        return 2
+    kinds = [args.mode] if args.mode else [k for k in KINDS if why_not(k, model, latent_dim) is None]
+    out_dir = args.figure_dir / args.run_dir.name
+    if args.epoch is not None:
+        out_dir = out_dir / f"epoch-{args.epoch:04d}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    test = None
+    if any(k != "curve" for k in kinds):
+        try:
+            mnist = load_mnist(args.data_dir)
+        except DataError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        test = (mnist.test_images, mnist.test_labels)
+    for kind in kinds:
+        print(f"wrote {make_figure(kind, model, config, epoch, test, out_dir, args)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
