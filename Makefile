@@ -15,6 +15,7 @@ $(VENV)/installed: requirements.txt
 
 demo: $(VENV)/installed
 	$(PY) train.py cvae_cnn3 -n 2 -e $(DEMO_EPOCHS)
+	$(PY) plot.py cvae_cnn3 -n 2
 
 test: $(VENV)/installed
 	$(PY) -m pytest -q tests

@@ -93,15 +93,15 @@ def decode(model, z, digits):
 
 
 def make_figure(kind, model, config, epoch, test, out_dir, args):
-    """Write the figure `kind`; returns its path."""
-    images, labels = test
-    rng = np.random.default_rng(args.seed)
+    """Write the figure `kind`; returns its path. test: (images, labels) of the test set, or None for "curve"."""
     n = config.latent_dim
     name = f"{config.model}, n = {n}, epoch {epoch}" if n else f"{config.model}, epoch {epoch}"
     if kind == "curve":
         path = out_dir / "learning_curve.png"
         figures.plot_learning_curve(read_metrics(args.run_dir)[:epoch], path, f"{name}: learning curves")
         return path
+    images, labels = test
+    rng = np.random.default_rng(args.seed)
     if kind == "re":
         path = out_dir / "reconstruction.png"
         count = 30
