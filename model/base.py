@@ -88,6 +88,27 @@ class VAEBase(BaseModel):
                 "kl": tf.reduce_mean(kl)}
 
 
+class ConvCVAE(VAEBase):
+    """A conditional VAE whose encoder sees the label as extra image channels and whose decoder
+    starts from [z, y]. A subclass sets `encoder_layers` (ending in Flatten) and `decoder_layers`
+    (ending in [B, 28, 28, 1] logits)."""
+
+    encoder_layers: list
+    decoder_layers: list
+
+    def features(self, x, y_onehot):
+        h = with_label_channels(x, y_onehot)
+        for layer in self.encoder_layers:
+            h = layer(h)
+        return h
+
+    def logits(self, z, y_onehot):
+        h = tf.concat([z, y_onehot], axis=1)
+        for layer in self.decoder_layers:
+            h = layer(h)
+        return h
+
+
 def with_label_channels(x, y_onehot):
     """x [B, H, W, C] with the one-hot label broadcast as NUM_CLASSES more channels: [B, H, W, C + 10]."""
     shape = tf.shape(x)

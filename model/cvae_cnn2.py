@@ -1,12 +1,11 @@
 import keras
-import tensorflow as tf
 
-from model.base import VAEBase, with_label_channels
+from model.base import ConvCVAE
 
 layers = keras.layers
 
 
-class CvaeCnn2(VAEBase):
+class CvaeCnn2(ConvCVAE):
     """Conditional VAE with two convolutions.
 
     Encoder: [x, y broadcast as 10 channels] (28x28x11)
@@ -32,15 +31,3 @@ class CvaeCnn2(VAEBase):
             layers.Conv2DTranspose(8, 5, strides=2, padding="same", **conv),
             layers.Conv2DTranspose(1, 5, strides=2, padding="same", kernel_initializer="he_normal"),
         ]
-
-    def features(self, x, y_onehot):
-        h = with_label_channels(x, y_onehot)
-        for layer in self.encoder_layers:
-            h = layer(h)
-        return h
-
-    def logits(self, z, y_onehot):
-        h = tf.concat([z, y_onehot], axis=1)
-        for layer in self.decoder_layers:
-            h = layer(h)
-        return h
