@@ -3,8 +3,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_EPOCHS ?= 15
+# The README's figures: MODEL:LATENT runs, trained from scratch for FIGURE_EPOCHS, plotted into img/.
+FIGURE_RUNS := cvae_cnn3:2 cvae_cnn3:20 cvae_fc3:2 cvae_fc3:20 cvae_cnn2:20 vae:2 vae:20
+FIGURE_EPOCHS ?= 50
+CNN_EPOCHS ?= 20
 
-.PHONY: demo test clean
+.PHONY: demo test figures clean
 
 # Rebuilt whenever requirements.txt changes.
 $(VENV)/installed: requirements.txt
@@ -19,6 +23,15 @@ demo: $(VENV)/installed
 
 test: $(VENV)/installed
 	$(PY) -m pytest -q tests
+
+figures: $(VENV)/installed
+	set -e; for run in $(FIGURE_RUNS); do \
+	  model=$${run%:*}; n=$${run#*:}; \
+	  $(PY) train.py $$model -n $$n -e $(FIGURE_EPOCHS) --restart; \
+	  $(PY) plot.py $$model -n $$n --figure-dir img; \
+	done
+	$(PY) train.py cnn -e $(CNN_EPOCHS) --restart
+	$(PY) plot.py cnn --figure-dir img
 
 clean:
 	rm -rf $(VENV) log figure
