@@ -5,18 +5,23 @@
   kept/         checkpoints kept every KEEP_EVERY epochs (epoch-0050, ...)
   metrics.csv   one row per epoch
   tb/           TensorBoard event files
+  lock          held by the training that writes here (its PID inside)
 """
 import csv
 import dataclasses
+import fcntl
 import json
 import os
 from pathlib import Path
 
 import tensorflow as tf
 
+from cli import UserFacingError
 from model import MODELS, build_model
 
 KEEP_EVERY = 50
+# Two latest checkpoints, so a damaged newest one can fall back to the one before.
+KEEP_LATEST = 2
 # Changing these would change the weights' shapes: a run directory keeps them for life.
 ARCHITECTURE_FIELDS = ("model", "latent_dim")
 
@@ -31,6 +36,8 @@ class RunConfig:
     clip: float | None = None  # global-norm gradient clipping; None is off
     seed: int = 0
     subset: int | None = None  # train on the first `subset` images only (quick checks)
+    # One entry per train.py invocation: the epoch it started from and the hyper-parameters it used.
+    history: list = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_json(cls, text):
@@ -48,7 +55,10 @@ class RunConfig:
                 raise ValueError(f"config '{key}' is {data[key]!r}, of the wrong type")
         if data["model"] not in MODELS:
             raise ValueError(f"config names an unknown model '{data['model']}'")
-        return cls(**{key: data[key] for key in checks})
+        history = data.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history):
+            raise ValueError("config 'history' is not a list of objects")
+        return cls(**{key: data[key] for key in checks}, history=history)
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
@@ -92,6 +102,41 @@ def read_metrics(run_dir):
         return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
+class RunInUse(UserFacingError):
+    """Another process is training into the same run directory."""
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while training writes there.
+
+    flock is released by the kernel when its holder exits, however it exits (SIGKILL included), so
+    a lock left by a dead process never blocks; the PID in the file only names the holder.
+    """
+
+    def __init__(self, run_dir):
+        self.path = Path(run_dir) / "lock"
+        self.fd = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 100).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise RunInUse(f"{self.path.parent} is being trained by process {holder}; wait for it to finish "
+                           f"or stop it (kill {holder}), or train elsewhere with --log-dir")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # releases the lock; the file stays, harmless once unlocked
+        return False
+
+
 def make_checkpoint(model, optimizer=None):
     """Everything a resumed run needs; `epoch` counts completed epochs.
 
@@ -106,6 +151,27 @@ def make_checkpoint(model, optimizer=None):
 
 def _by_position(variables):
     return tf.train.Checkpoint(**{f"v{i:03d}": v for i, v in enumerate(variables)})
+
+
+def restore_latest_good(checkpoint, manager, log=print):
+    """Restore the newest checkpoint that reads back whole; returns its path, or None if there is none.
+
+    Raises ValueError when every checkpoint present is damaged.
+    """
+    failures = []
+    for path in reversed(manager.checkpoints):
+        try:
+            checkpoint.restore(path).assert_consumed()
+        # Damage shows as many exception types (a truncated file raises IndexError); all mean "unusable",
+        # and the older checkpoint restores every variable again.
+        except Exception as err:
+            failures.append(f"{path}: {str(err).splitlines()[0]}")
+            log(f"warning: checkpoint {path} is damaged ({str(err).splitlines()[0]}); trying an older one")
+            continue
+        return path
+    if failures:
+        raise ValueError("every checkpoint is damaged: " + "; ".join(failures))
+    return None
 
 
 def kept_checkpoint_path(run_dir, epoch):

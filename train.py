@@ -17,35 +17,23 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from checkpoint import (KEEP_EVERY, RunConfig, kept_checkpoint_path, make_checkpoint, read_config,
-                        read_metrics, run_dir_name, write_atomic, write_metrics)
-from dataset import DATA_DIR, DataError, batches, load_mnist
+from cli import UsageError, UserFacingError, add_debug_flag, positive_float, positive_int, report_errors
+from checkpoint import (KEEP_EVERY, KEEP_LATEST, RunConfig, RunLock, kept_checkpoint_path,
+                        make_checkpoint, read_config, read_metrics, restore_latest_good, run_dir_name,
+                        write_atomic, write_metrics)
+from dataset import DATA_DIR, batches, load_mnist
 
 # A resumed run must keep these; epochs, learning rate, batch size and clipping may change.
 FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset")
 EVAL_BATCH = 1000
 
 
-class UsageError(Exception):
-    """The user asked for something that cannot be done as asked (exit status 2)."""
-
-
-class NonFiniteLoss(Exception):
+class NonFiniteLoss(UserFacingError):
     pass
 
 
-def positive_int(text):
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0 or not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+class RunDamaged(UserFacingError):
+    """A file of the run directory cannot be read back."""
 
 
 def parse_args(argv=None):
@@ -69,6 +57,7 @@ def parse_args(argv=None):
                         help="use only the first SUBSET training and test images (quick checks)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -121,9 +110,11 @@ def progress_line(row, epochs):
 
 
 def prepare_run_dir(config, run_dir, restart):
-    """Start or resume `run_dir` for `config`; returns True when resuming."""
-    if restart and run_dir.exists():
-        shutil.rmtree(run_dir)
+    """Start or resume `run_dir` for `config` (its lock already held); returns True when resuming."""
+    if restart:
+        for path in run_dir.iterdir():
+            if path.name != "lock":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
     resuming = tf.train.latest_checkpoint(str(run_dir / "ckpt")) is not None
     if resuming:
         try:
@@ -136,12 +127,19 @@ def prepare_run_dir(config, run_dir, restart):
         if differ:
             raise UsageError(f"{run_dir} holds a run with other settings ({'; '.join(differ)}); "
                              f"pass --restart to replace it, or --log-dir to train elsewhere")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(run_dir / "config.json", config.to_json())
+        config.history = saved.history
     return resuming
 
 
+def record_start(config, run_dir, epoch):
+    """Note in config.json the hyper-parameters this invocation trains with, from `epoch` on."""
+    config.history.append({"from_epoch": epoch, "epochs": config.epochs, "batch_size": config.batch_size,
+                           "learning_rate": config.learning_rate, "clip": config.clip})
+    write_atomic(run_dir / "config.json", config.to_json())
+
+
 def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR):
+    """Train into `run_dir` (whose lock the caller holds) until config.epochs; returns the exit status."""
     resuming = prepare_run_dir(config, run_dir, restart)
     keras.utils.set_random_seed(config.seed)
     mnist = load_mnist(data_dir)
@@ -151,15 +149,23 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR):
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clip)
     optimizer.build(model.trainable_variables)
     checkpoint = make_checkpoint(model, optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=1)
+    manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=KEEP_LATEST)
     if resuming:
-        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        try:
+            restore_latest_good(checkpoint, manager)
+        except ValueError as err:
+            raise RunDamaged(f"cannot resume {run_dir}: {err}. Pass --restart to start over")
         optimizer.learning_rate.assign(config.learning_rate)
     start = int(checkpoint.epoch.numpy())
-    rows = [row for row in read_metrics(run_dir) if row["epoch"] <= start]
+    try:
+        rows = [row for row in read_metrics(run_dir) if row["epoch"] <= start]
+    except (ValueError, KeyError, TypeError) as err:
+        raise RunDamaged(f"{run_dir / 'metrics.csv'} is damaged ({err}); move it away to resume without "
+                         f"the earlier epochs' metrics, or pass --restart")
     if start >= config.epochs:
         print(f"{run_dir} is already trained to epoch {start}; pass -e with more epochs to continue.")
         return 0
+    record_start(config, run_dir, start)
     print(f"{'resuming' if resuming else 'training'} {config.model} in {run_dir} from epoch {start}: "
           f"{len(train_x):,} training images, {len(test_x):,} test images")
 
@@ -211,14 +217,13 @@ def main(argv=None):
                        clip=args.clip, seed=args.seed, subset=args.subset)
     run_dir = args.log_dir / run_dir_name(config.model, config.latent_dim)
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
+
+    def locked_train():
+        with RunLock(run_dir):
+            return train(config, run_dir, args.restart, args.data_dir)
+
     try:
-        return train(config, run_dir, args.restart, args.data_dir)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (DataError, NonFiniteLoss) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return report_errors(locked_train, args.debug)
     except KeyboardInterrupt:
         latest = tf.train.latest_checkpoint(str(run_dir / "ckpt"))
         saved = f"the last checkpoint is {latest}" if latest else "no epoch had finished, nothing was saved"

@@ -48,7 +48,9 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     run_dir = tmp_path / "cvae_cnn3_2"
     config = json.loads((run_dir / "config.json").read_text())
     assert config == {"model": "cvae_cnn3", "latent_dim": 2, "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
-                      "clip": None, "seed": 0, "subset": 300}
+                      "clip": None, "seed": 0, "subset": 300,
+                      "history": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
+                                   "clip": None}]}
     rows = read_metrics(run_dir)
     assert [row["epoch"] for row in rows] == [1, 2]
     assert {"train_loss", "train_reconstruction", "train_kl", "test_elbo", "images_per_s"} <= set(rows[0])

@@ -1,0 +1,197 @@
+"""Faults and bad input: training survives interruption, damaged files get a clear answer."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import model.base
+import train
+from checkpoint import RunLock, load_trained_model, read_metrics
+from conftest import ROOT
+
+TINY = ["cvae_cnn3", "-n", "2", "--subset", "2000", "-b", "50"]
+
+
+def train_cli(log_dir, *args):
+    return [sys.executable, str(ROOT / "train.py"), *TINY, "--log-dir", str(log_dir), *args]
+
+
+def run(command):
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def wait_for_epoch(log_dir, epoch, process):
+    metrics = log_dir / "cvae_cnn3_2" / "metrics.csv"
+    while not (metrics.exists() and len(metrics.read_text().splitlines()) > epoch):
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+
+
+def assert_same_run(dir_a, dir_b):
+    a, b = read_metrics(dir_a / "cvae_cnn3_2"), read_metrics(dir_b / "cvae_cnn3_2")
+    assert [row["epoch"] for row in a] == [row["epoch"] for row in b]
+    for row_a, row_b in zip(a, b):
+        assert row_a["train_loss"] == pytest.approx(row_b["train_loss"], rel=1e-5)
+        assert row_a["test_loss"] == pytest.approx(row_b["test_loss"], rel=1e-5)
+    x, y = tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2]), tf.constant([0, 3, 6, 9])
+    model_a, _, epoch_a = load_trained_model(dir_a / "cvae_cnn3_2")
+    model_b, _, epoch_b = load_trained_model(dir_b / "cvae_cnn3_2")
+    assert epoch_a == epoch_b
+    np.testing.assert_allclose(model_a.reconstruct(x, y), model_b.reconstruct(x, y), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    """The uninterrupted reference: 4 epochs."""
+    log_dir = tmp_path_factory.mktemp("straight")
+    assert run(train_cli(log_dir, "-e", "4")).returncode == 0
+    return log_dir
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(signum, straight_run, tmp_path):
+    process = subprocess.Popen(train_cli(tmp_path, "-e", "4"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=ROOT)
+    wait_for_epoch(tmp_path, 1, process)
+    time.sleep(random.Random(signum).uniform(0, 0.4))  # somewhere in epoch 2 or 3
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    if signum == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+    else:
+        assert process.returncode == 130
+        assert "Run the same command to resume" in stderr and "Traceback" not in stderr
+    rows = read_metrics(tmp_path / "cvae_cnn3_2")
+    assert [row["epoch"] for row in rows] == list(range(1, len(rows) + 1))
+    resumed = run(train_cli(tmp_path, "-e", "4"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_run(straight_run, tmp_path)
+
+
+def test_second_training_into_the_same_directory_is_refused(tmp_path):
+    with RunLock(tmp_path / "cvae_cnn3_2"):
+        result = run(train_cli(tmp_path, "-e", "1"))
+    assert result.returncode == 1
+    assert f"being trained by process {os.getpid()}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_lock_left_by_a_killed_process_does_not_block(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
+                               "from checkpoint import RunLock; RunLock(sys.argv[2]).__enter__(); "
+                               "print('locked', flush=True); time.sleep(60)",
+                               str(ROOT), str(tmp_path / "cvae_cnn3_2")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    holder.kill()
+    holder.wait()
+    assert (tmp_path / "cvae_cnn3_2" / "lock").read_text().strip() == str(holder.pid)
+    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "1"]) == 0
+
+
+def test_non_finite_loss_stops_without_saving_over_good_weights(tmp_path, monkeypatch, capsys):
+    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "1"]) == 0
+    run_dir = tmp_path / "cvae_cnn3_2"
+    x, y = tf.random.stateless_uniform([2, 28, 28, 1], seed=[3, 4]), tf.constant([1, 7])
+    before = load_trained_model(run_dir)[0].reconstruct(x, y).numpy()
+    nll = model.base.bernoulli_nll
+    monkeypatch.setattr(model.base, "bernoulli_nll", lambda x, logits: nll(x, logits) * float("nan"))
+    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "2"]) == 1
+    message = capsys.readouterr().err
+    assert "loss became nan at step 1 of epoch 2" in message
+    assert "last good checkpoint is epoch 1" in message and "-c 1.0" in message
+    reloaded, _, epoch = load_trained_model(run_dir)
+    assert epoch == 1
+    np.testing.assert_array_equal(reloaded.reconstruct(x, y).numpy(), before)
+    assert [row["epoch"] for row in read_metrics(run_dir)] == [1]
+
+
+def test_changed_learning_rate_on_resume_is_allowed_and_recorded(tmp_path):
+    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "1"]) == 0
+    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "2", "-l", "0.0005"]) == 0
+    config = json.loads((tmp_path / "cvae_cnn3_2" / "config.json").read_text())
+    assert config["learning_rate"] == 0.0005
+    assert [(h["from_epoch"], h["learning_rate"]) for h in config["history"]] == [(0, 0.001), (1, 0.0005)]
+
+
+def damage(path, how):
+    data = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        flipped = bytearray(data)
+        for i in range(len(flipped) // 3, len(flipped) // 3 + 16):
+            flipped[i] ^= 0xFF
+        path.write_bytes(bytes(flipped))
+
+
+@pytest.fixture
+def trained_twice(tmp_path):
+    """A run with checkpoints of epochs 1 and 2."""
+    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "2"]) == 0
+    return tmp_path
+
+
+@pytest.mark.parametrize("how", ["truncate", "flip"])
+def test_damaged_latest_checkpoint_falls_back_to_the_one_before(trained_twice, how, capsys):
+    run_dir = trained_twice / "cvae_cnn3_2"
+    damage(run_dir / "ckpt" / "ckpt-2.data-00000-of-00001", how)
+    assert train.main([*TINY, "--log-dir", str(trained_twice), "-e", "3"]) == 0
+    out = capsys.readouterr()
+    assert "ckpt-2 is damaged" in out.out and "from epoch 1" in out.out
+    assert [row["epoch"] for row in read_metrics(run_dir)] == [1, 2, 3]
+
+
+def test_every_checkpoint_damaged_is_a_clear_error(trained_twice, capsys):
+    for name in ("ckpt-1", "ckpt-2"):
+        damage(trained_twice / "cvae_cnn3_2" / "ckpt" / f"{name}.index", "flip")
+    assert train.main([*TINY, "--log-dir", str(trained_twice), "-e", "3"]) == 1
+    assert "every checkpoint is damaged" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, complaint", [
+    ("{\"model\": \"cvae_cnn3\"", "config.json is unreadable"),
+    (json.dumps({"model": "cvae_cnn3", "latent_dim": 2}), "config has no 'batch_size'"),
+    (json.dumps({"model": "cvae_cnn3", "latent_dim": "2", "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
+                 "clip": None, "seed": 0, "subset": 2000}), "config 'latent_dim' is '2', of the wrong type"),
+])
+def test_damaged_config_is_named_by_train_and_plot(trained_twice, content, complaint, capsys):
+    import plot
+    (trained_twice / "cvae_cnn3_2" / "config.json").write_text(content)
+    assert train.main([*TINY, "--log-dir", str(trained_twice), "-e", "3"]) == 2
+    assert complaint in capsys.readouterr().err
+    assert plot.main(["cvae_cnn3", "-n", "2", "--log-dir", str(trained_twice), "--figure-dir",
+                      str(trained_twice / "fig")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot load the model" in err and "--restart" in err
+
+
+def test_damaged_metrics_is_a_clear_error(trained_twice, capsys):
+    (trained_twice / "cvae_cnn3_2" / "metrics.csv").write_text("epoch,train_loss\n1,abc\n")
+    assert train.main([*TINY, "--log-dir", str(trained_twice), "-e", "3"]) == 1
+    assert "metrics.csv is damaged" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tool, args, complaint", [
+    ("train.py", ["nope"], "invalid choice: 'nope' (choose from 'vae', 'cvae_fc3', 'cvae_cnn2', 'cvae_cnn3', 'cnn')"),
+    ("train.py", ["../../etc"], "invalid choice"),
+    ("train.py", ["vae", "-n", "-3"], "must be a positive integer"),
+    ("train.py", ["vae", "-e", "x"], "invalid positive_int value: 'x'"),
+    ("train.py", ["vae", "-l", "nan"], "must be a positive number"),
+    ("train.py", ["vae", "-l", "-1"], "must be a positive number"),
+    ("train.py", ["vae", "-c", "-2"], "must be a positive number"),
+    ("plot.py", ["nope"], "invalid choice: 'nope'"),
+    ("plot.py", ["vae", "-n", "0"], "must be a positive integer"),
+    ("plot.py", ["cvae_cnn3", "-t", "-1"], "must be a digit 0-9"),
+    ("plot.py", ["cvae_cnn3", "-s", "abc"], "invalid positive_float value: 'abc'"),
+    ("plot.py", ["cvae_cnn3", "-p", "0"], "must be a positive integer"),
+])
+def test_bad_flags_of_every_cli_exit_2_with_one_line(tool, args, complaint):
+    result = run([sys.executable, str(ROOT / tool), *args])
+    assert result.returncode == 2
+    assert complaint in result.stderr and "Traceback" not in result.stderr
