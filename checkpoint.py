@@ -36,6 +36,7 @@ class RunConfig:
     clip: float | None = None  # global-norm gradient clipping; None is off
     seed: int = 0
     subset: int | None = None  # train on the first `subset` images only (quick checks)
+    binarize: bool = False  # dynamic binarization (pixels resampled from Bernoulli(gray level) each pass)
     # One entry per train.py invocation: the epoch it started from and the hyper-parameters it used.
     history: list = dataclasses.field(default_factory=list)
 
@@ -55,18 +56,22 @@ class RunConfig:
                 raise ValueError(f"config '{key}' is {data[key]!r}, of the wrong type")
         if data["model"] not in MODELS:
             raise ValueError(f"config names an unknown model '{data['model']}'")
+        binarize = data.get("binarize", False)  # absent from runs made before the flag existed
+        if not isinstance(binarize, bool):
+            raise ValueError(f"config 'binarize' is {binarize!r}, of the wrong type")
         history = data.get("history", [])
         if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history):
             raise ValueError("config 'history' is not a list of objects")
-        return cls(**{key: data[key] for key in checks}, history=history)
+        return cls(**{key: data[key] for key in checks}, binarize=binarize, history=history)
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
 
 
-def run_dir_name(model, latent_dim):
-    """log/ subfolder of a run: MODEL_N, or just MODEL for the classifier, which has no latent space."""
-    return model if latent_dim is None else f"{model}_{latent_dim}"
+def run_dir_name(model, latent_dim, binarize=False):
+    """log/ subfolder of a run: MODEL_N (MODEL_N_bin when binarized), or MODEL for the classifier."""
+    name = model if latent_dim is None else f"{model}_{latent_dim}"
+    return name + "_bin" if binarize else name
 
 
 def write_atomic(path, text):

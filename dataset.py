@@ -218,6 +218,16 @@ def fetch_from_mirror(base_url, log) -> Mnist:
     return Mnist(*arrays)
 
 
+# The one binarization of the test set that binarized runs are evaluated on.
+TEST_BINARIZATION_SEED = 2014
+
+
+def binarize_fixed(images, seed=TEST_BINARIZATION_SEED):
+    """uint8 [N, 28, 28] gray levels -> uint8 {0, 255}: each pixel on with probability gray / 255."""
+    uniform = np.random.default_rng(seed).random(images.shape)
+    return np.where(uniform < images / 255.0, 255, 0).astype(np.uint8)
+
+
 def batches(images, labels, batch_size, shuffle_seed=None):
     """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B] int32).
 

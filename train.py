@@ -21,10 +21,10 @@ from cli import UsageError, UserFacingError, add_debug_flag, positive_float, pos
 from checkpoint import (KEEP_EVERY, KEEP_LATEST, RunConfig, RunLock, kept_checkpoint_path,
                         make_checkpoint, read_config, read_metrics, restore_latest_good, run_dir_name,
                         write_atomic, write_metrics)
-from dataset import DATA_DIR, batches, load_mnist
+from dataset import DATA_DIR, batches, binarize_fixed, load_mnist
 
 # A resumed run must keep these; epochs, learning rate, batch size and clipping may change.
-FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset")
+FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset", "binarize")
 EVAL_BATCH = 1000
 
 
@@ -55,18 +55,24 @@ def parse_args(argv=None):
     parser.add_argument("--restart", action="store_true", help="delete the run's directory and start over")
     parser.add_argument("--subset", type=positive_int, default=None,
                         help="use only the first SUBSET training and test images (quick checks)")
+    parser.add_argument("--binarize", action="store_true",
+                        help="dynamic binarization: train on pixels drawn from Bernoulli(gray level) each pass, "
+                             "test on one fixed binarization (the data published MNIST likelihoods use)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
-def make_steps(model, optimizer):
+def make_steps(model, optimizer, binarize=False):
     """The compiled training and evaluation steps: (x, y) -> dict of batch-mean losses."""
     signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
 
     @tf.function(input_signature=signature)
     def train_step(x, y):
+        if binarize:
+            # The model's noise generator is checkpointed, so a resumed run draws the same pixels.
+            x = tf.cast(keras.random.uniform(tf.shape(x), seed=model.noise) < x, tf.float32)
         with tf.GradientTape() as tape:
             losses = model.compute_losses(x, y, training=True)
         gradients = tape.gradient(losses["loss"], model.trainable_variables)
@@ -143,7 +149,10 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR):
     resuming = prepare_run_dir(config, run_dir, restart)
     keras.utils.set_random_seed(config.seed)
     mnist = load_mnist(data_dir)
-    train_x, train_y, test_x, test_y = (tf.convert_to_tensor(a[:config.subset]) for a in mnist.arrays())
+    train_images, train_labels, test_images, test_labels = (a[:config.subset] for a in mnist.arrays())
+    if config.binarize:
+        test_images = binarize_fixed(test_images)
+    train_x, train_y, test_x, test_y = map(tf.convert_to_tensor, (train_images, train_labels, test_images, test_labels))
 
     model = build_model(config.model, config.latent_dim, config.seed)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clip)
@@ -169,7 +178,7 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR):
     print(f"{'resuming' if resuming else 'training'} {config.model} in {run_dir} from epoch {start}: "
           f"{len(train_x):,} training images, {len(test_x):,} test images")
 
-    train_step, eval_step = make_steps(model, optimizer)
+    train_step, eval_step = make_steps(model, optimizer, config.binarize)
     writer = tf.summary.create_file_writer(str(run_dir / "tb"))
     for epoch in range(start + 1, config.epochs + 1):
         began = time.perf_counter()
@@ -212,10 +221,13 @@ def raise_keyboard_interrupt(signum, frame):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.binarize and args.model == "cnn":
+        print("error: --binarize applies to the VAEs; the classifier trains on gray levels", file=sys.stderr)
+        return 2
     config = RunConfig(model=args.model, latent_dim=None if args.model == "cnn" else args.latent_dim,
                        batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.learning_rate,
-                       clip=args.clip, seed=args.seed, subset=args.subset)
-    run_dir = args.log_dir / run_dir_name(config.model, config.latent_dim)
+                       clip=args.clip, seed=args.seed, subset=args.subset, binarize=args.binarize)
+    run_dir = args.log_dir / run_dir_name(config.model, config.latent_dim, config.binarize)
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
 
     def locked_train():

@@ -19,3 +19,17 @@ def gaussian_kl(mean, log_var):
 def softmax_cross_entropy(labels, logits):
     """-log p(label | x) for int labels [B] and logits [B, classes]."""
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+
+
+LOG_2PI = 1.8378770664093453
+
+
+def gaussian_log_density(z, mean, log_var):
+    """log N(z; mean, exp(log_var)), summed over the last axis. Shapes broadcast: [..., n] -> [...]."""
+    return -0.5 * tf.reduce_sum(LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var), axis=-1)
+
+
+def log_mean_exp(values, axis=-1):
+    """log(mean(exp(values))) along `axis`, exact for values far below zero (no exp underflow)."""
+    count = tf.cast(tf.shape(values)[axis], values.dtype)
+    return tf.reduce_logsumexp(values, axis=axis) - tf.math.log(count)

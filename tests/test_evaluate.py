@@ -1,0 +1,157 @@
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.stats import norm
+
+import evaluate
+import results
+import train
+from dataset import binarize_fixed
+from model import build_model
+from model.losses import gaussian_kl, gaussian_log_density, log_mean_exp
+
+
+def test_log_mean_exp_is_exact_far_below_zero():
+    np.testing.assert_allclose(log_mean_exp(tf.constant([-1000.0, -1000.0, -1000.0], tf.float64)), -1000.0)
+    np.testing.assert_allclose(log_mean_exp(tf.constant([-1e4, 0.0], tf.float64)), np.log(0.5))
+    np.testing.assert_allclose(log_mean_exp(tf.constant([[-800.0, -801.0]], tf.float64), axis=1),
+                               [-800 + np.log((1 + np.exp(-1)) / 2)])
+
+
+def test_gaussian_log_density_matches_scipy():
+    z, mean, log_var = np.array([0.3, -2.0]), np.array([0.0, 1.0]), np.array([0.5, -1.0])
+    expected = norm.logpdf(z, mean, np.exp(0.5 * log_var)).sum()
+    np.testing.assert_allclose(gaussian_log_density(tf.constant(z), tf.constant(mean), tf.constant(log_var)), expected)
+
+
+@pytest.fixture(scope="module")
+def tiny(mnist, small_batch):
+    """cvae_fc3 with n = 2 after 150 steps on 256 images: an encoder whose posterior is not the prior."""
+    import keras
+    model = build_model("cvae_fc3", 2, seed=0)
+    step, _ = train.make_steps(model, keras.optimizers.Adam(1e-3))
+    train_x, train_y = small_batch
+    for i in range(150):
+        step(train_x[(i % 4) * 64:(i % 4 + 1) * 64], train_y[(i % 4) * 64:(i % 4 + 1) * 64])
+    x = tf.constant(mnist.test_images[:8, :, :, None] / 255.0, tf.float32)
+    y = tf.constant(mnist.test_labels[:8], tf.int32)
+    return model, x, y
+
+
+def test_one_sample_importance_weight_averages_to_the_elbo(tiny):
+    model, x, y = tiny
+    weights = evaluate.log_importance_weights(model, x, y, 4000, tf.random.Generator.from_seed(1)).numpy()
+    mean, log_var = model.encode(x, y)
+    from model.losses import bernoulli_nll
+    # The analytic ELBO at z = mean is not the ELBO; compare with a Monte Carlo of the reconstruction term.
+    z = mean[:, None] + tf.exp(0.5 * log_var)[:, None] * tf.random.stateless_normal([8, 4000, 2], seed=[5, 5])
+    recon = bernoulli_nll(tf.repeat(x, 4000, axis=0), model.decode(tf.reshape(z, [-1, 2]), tf.repeat(y, 4000)))
+    elbo = -tf.reduce_mean(tf.reshape(recon, [8, 4000]), axis=1) - gaussian_kl(mean, log_var)
+    standard_error = weights.std(axis=1) / np.sqrt(4000)
+    assert np.all(np.abs(weights.mean(axis=1) - elbo.numpy()) < 4 * standard_error + 0.05)
+
+
+def test_importance_sampled_bound_tightens_with_k(tiny, mnist):
+    model, _, _ = tiny
+    images, labels = mnist.test_images[:20], mnist.test_labels[:20]
+    nll = [evaluate.importance_sampled_nll(model, images, labels, k, seed=3, log=None) for k in (1, 10, 100)]
+    assert nll[0] > nll[1] > nll[2]
+    # k = 1 is the ELBO in expectation: within a few nats of the analytic one on 20 images.
+    assert abs(nll[0] + evaluate.elbo_terms(model, images, labels)["elbo"]) < 5
+
+
+def test_nll_chunks_combine_like_one_pass(tiny, mnist, monkeypatch):
+    model, _, _ = tiny
+    images, labels = mnist.test_images[:3], mnist.test_labels[:3]
+    whole = evaluate.importance_sampled_nll(model, images, labels, 64, seed=7, log=None)
+    monkeypatch.setattr(evaluate, "DECODE_CHUNK", 16)  # 4 chunks of 16 samples per image
+    chunked = evaluate.importance_sampled_nll(model, images, labels, 64, seed=7, log=None)
+    assert chunked == pytest.approx(whole, abs=2.0)  # same estimator, other draws
+    assert np.isfinite(chunked)
+
+
+def test_class_consistency_on_a_hand_made_case():
+    requested = np.repeat(np.arange(10), 4)
+    predicted = requested.copy()
+    predicted[0] = 1       # one 0 read as 1
+    predicted[4:8] = 7     # every 1 read as 7
+    per_digit, overall = evaluate.class_consistency(predicted, requested)
+    assert per_digit[0] == 0.75 and per_digit[1] == 0.0 and per_digit[2:] == [1.0] * 8
+    assert overall == pytest.approx(35 / 40)
+
+
+def test_fixed_binarization_is_reproducible_and_unbiased(mnist):
+    images = mnist.test_images[:500]
+    a, b = binarize_fixed(images), binarize_fixed(images)
+    assert np.array_equal(a, b) and set(np.unique(a)) <= {0, 255}
+    assert (a / 255).mean() == pytest.approx((images / 255).mean(), abs=0.005)
+
+
+@pytest.fixture(scope="module")
+def log_dir(tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("log")
+    for args in (["cvae_cnn3", "-n", "2"], ["vae", "-n", "2", "--binarize"], ["cnn"]):
+        assert train.main([*args, "--subset", "300", "-e", "1", "--log-dir", str(log_dir)]) == 0
+    return log_dir
+
+
+def test_eval_json_of_a_conditional_model(log_dir):
+    assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "5", "--samples", "10", "--test-images", "200",
+                          "--log-dir", str(log_dir)]) == 0
+    result = json.loads((log_dir / "cvae_cnn3_2" / "eval.json").read_text())
+    assert result["model"] == "cvae_cnn3" and result["latent_dim"] == 2 and result["epoch"] == 1
+    assert result["test_images"] == 200 and result["nll_k"] == 5 and result["binarized"] is False
+    assert result["elbo"] == pytest.approx(-(result["reconstruction"] + result["kl"]))
+    assert result["nll"] < -result["elbo"] + 5
+    consistency = result["class_consistency"]
+    assert len(consistency["per_digit"]) == 10 and 0 <= consistency["overall"] <= 1
+    samples = np.load(log_dir / "cvae_cnn3_2" / "samples.npz")
+    assert samples["images"].shape == (100, 28, 28) and samples["images"].dtype == np.uint8
+    assert samples["labels"].tolist() == np.repeat(np.arange(10), 10).tolist()
+
+
+def test_eval_of_a_binarized_vae_and_the_classifier(log_dir, mnist):
+    assert evaluate.main(["vae", "-n", "2", "--binarize", "-k", "3", "--test-images", "100",
+                          "--log-dir", str(log_dir)]) == 0
+    result = json.loads((log_dir / "vae_2_bin" / "eval.json").read_text())
+    assert result["binarized"] is True and result["test_binarization_seed"] == 2014
+    assert "class_consistency" not in result
+    assert evaluate.main(["cnn", "--test-images", "500", "--log-dir", str(log_dir)]) == 0
+    accuracy = json.loads((log_dir / "cnn" / "eval.json").read_text())["test_accuracy"]
+    from checkpoint import load_trained_model
+    classifier = load_trained_model(log_dir / "cnn")[0]
+    logits = classifier.classify(tf.constant(mnist.test_images[:500, :, :, None] / 255.0, tf.float32))
+    assert accuracy == np.mean(np.argmax(logits, axis=1) == mnist.test_labels[:500])
+
+
+def test_results_table_is_made_from_eval_files(log_dir, tmp_path):
+    for args in (["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5"], ["cnn"]):
+        assert evaluate.main([*args, "--test-images", "100", "--log-dir", str(log_dir)]) == 0
+    body = results.table(results.load_results(log_dir))
+    assert "| `cvae_cnn3` | 2 | 1 | gray |" in body and "Classifier `cnn`" in body
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{results.START}\nold\n{results.END}\nrest\n")
+    assert results.main(["--log-dir", str(log_dir), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
+
+
+def test_missing_run_and_bad_flags(tmp_path, capsys):
+    assert evaluate.main(["cvae_fc3", "-n", "3", "--log-dir", str(tmp_path)]) == 1
+    assert "python train.py cvae_fc3 -n 3" in capsys.readouterr().err
+    assert evaluate.main(["cnn", "--binarize", "--log-dir", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["vae", "-k", "0"])
+    assert exit_info.value.code == 2
+
+
+def test_missing_classifier_is_trained_first(log_dir, tmp_path, monkeypatch, capsys):
+    import shutil
+    shutil.copytree(log_dir / "cvae_cnn3_2", tmp_path / "cvae_cnn3_2")
+    monkeypatch.setattr(evaluate, "CLASSIFIER_EPOCHS", 1)
+    assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
+                          "--log-dir", str(tmp_path)]) == 0
+    assert "training it first" in capsys.readouterr().out
+    assert (tmp_path / "cnn" / "config.json").exists()
