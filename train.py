@@ -117,6 +117,7 @@ def progress_line(row, epochs):
 
 def prepare_run_dir(config, run_dir, restart):
     """Start or resume `run_dir` for `config` (its lock already held); returns True when resuming."""
+    run_dir.mkdir(parents=True, exist_ok=True)
     if restart:
         for path in run_dir.iterdir():
             if path.name != "lock":

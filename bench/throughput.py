@@ -1,0 +1,165 @@
+"""Training and evaluation throughput of every model on this machine, beside a measured matmul ceiling.
+
+    python bench/throughput.py                 # all models, one table
+    python bench/throughput.py --models cvae_fc3 cvae_cnn3 --repeats 5
+
+Each model runs in its own process (so peak memory is its own). Per model:
+  train FLOP/img   MatMul and convolution FLOPs of one training step (forward and backward), from the
+                   compiled graph's op shapes, per image
+  step             the compiled training step of train.py on synthetic MNIST-shaped data (batch 100)
+  step+XLA         the same step with jit_compile=True
+  pipeline         the step fed by dataset.batches() over real MNIST
+  train.py         whole epochs of train.train(): pipeline, test metrics, checkpoint, CSV, TensorBoard
+  eval             forward pass (compute_losses without gradients) at batch 1000
+images/s are medians of --repeats timed runs after a warm-up.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import model  # noqa: E402  (imports TensorFlow quietly, first)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+BATCH = 100
+LATENT = 20
+
+
+def median_rate(run, images_per_run, repeats):
+    """Median images/s of `run()` over `repeats` timed calls, after one untimed warm-up call."""
+    run()
+    rates = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        run()
+        rates.append(images_per_run / (time.perf_counter() - began))
+    return statistics.median(rates)
+
+
+def matmul_ceiling(repeats, size=1024):
+    """GFLOP/s of a compiled fp32 [size, size] x [size, size] matmul, repeated 20 times per timed run."""
+    a = tf.random.normal([size, size])
+    b = tf.random.normal([size, size])
+
+    @tf.function
+    def twenty():
+        c = a
+        for _ in range(20):
+            c = tf.matmul(c, b) * 1e-3
+        return c
+
+    seconds_per_run = 1.0 / median_rate(lambda: twenty().numpy(), 1, repeats)
+    return 20 * 2 * size ** 3 / seconds_per_run / 1e9
+
+
+def layer_flops(python_function, *args):
+    """MatMul and convolution FLOPs of `python_function(*args)`, from its graph's op shapes (TensorFlow's
+    FLOP registry). Traced afresh with these concrete tensors: with a [None, ...] batch the shapes are
+    unknown and the registry counts nothing."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+    graph = tf.function(python_function).get_concrete_function(*args).graph
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    options["account_type_regexes"] = ["MatMul", "BatchMatMul.*", "Conv2D.*"]
+    return model_analyzer.profile(graph, options=options).total_float_ops
+
+
+def bench_one(name, repeats, steps):
+    import train
+    from checkpoint import RunConfig
+    from dataset import batches, load_mnist
+
+    latent = None if name == "cnn" else LATENT
+    keras.utils.set_random_seed(0)
+    network = model.build_model(name, latent)
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(network.trainable_variables)
+    train_step, eval_step = train.make_steps(network, optimizer)
+    x = tf.random.uniform([BATCH, 28, 28, 1])
+    y = tf.random.uniform([BATCH], 0, 10, tf.int32)
+    result = {"model": name,
+              "train_flops": layer_flops(train_step.python_function, x, y) / BATCH}
+
+    def run_steps(step):
+        def run():
+            for _ in range(steps):
+                losses = step(x, y)
+            float(losses["loss"])
+        return run
+
+    result["step"] = median_rate(run_steps(train_step), steps * BATCH, repeats)
+    xla_step = tf.function(train_step.python_function, jit_compile=True)
+    result["step_xla"] = median_rate(run_steps(xla_step), steps * BATCH, repeats)
+
+    mnist = load_mnist()
+    images, labels = tf.constant(mnist.train_images[:steps * BATCH]), tf.constant(mnist.train_labels[:steps * BATCH])
+    result["pipeline"] = median_rate(lambda: [train_step(xb, yb) for xb, yb in batches(images, labels, BATCH, (0, 1))],
+                                     steps * BATCH, repeats)
+
+    big_x = tf.random.uniform([1000, 28, 28, 1])
+    big_y = tf.random.uniform([1000], 0, 10, tf.int32)
+    result["eval"] = median_rate(lambda: [float(eval_step(big_x, big_y)["loss"]) for _ in range(10)], 10000, repeats)
+
+    # train.py: the time of epochs 2-3, so start-up (building, tracing) is left out.
+    with tempfile.TemporaryDirectory() as log_dir:
+        run_dir = Path(log_dir) / "run"
+        wall = []
+        for epochs in (1, 3):
+            config = RunConfig(model=name, latent_dim=latent, epochs=epochs)
+            began = time.perf_counter()
+            with open(os.devnull, "w") as quiet:
+                stdout, sys.stdout = sys.stdout, quiet
+                try:
+                    train.train(config, run_dir, restart=True)
+                finally:
+                    sys.stdout = stdout
+            wall.append(time.perf_counter() - began)
+        result["train_py"] = 2 * len(mnist.train_images) / (wall[1] - wall[0])
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=list(model.MODELS), default=list(model.MODELS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=100, help="training steps per timed run")
+    parser.add_argument("--one", choices=list(model.MODELS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(bench_one(args.one, args.repeats, args.steps)))
+        return 0
+
+    ceiling = matmul_ceiling(args.repeats)
+    print(f"fp32 matmul ceiling: {ceiling:.0f} GFLOP/s ({os.cpu_count()} cores, TensorFlow {tf.__version__})")
+    results = []
+    for name in args.models:
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        out = subprocess.run([sys.executable, __file__, "--one", name, "--repeats", str(args.repeats),
+                              "--steps", str(args.steps)], capture_output=True, text=True, check=True)
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    header = ("model", "train MFLOP/img", "step img/s", "GFLOP/s", "% ceiling", "step+XLA img/s",
+              "pipeline img/s", "train.py img/s", "train.py/step", "eval img/s", "peak RSS MB")
+    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for r in results:
+        gflops = r["train_flops"] * r["step"] / 1e9
+        print(f"| `{r['model']}` | {r['train_flops'] / 1e6:.2f} | {r['step']:,.0f} | {gflops:.1f} | "
+              f"{gflops / ceiling:.0%} | {r['step_xla']:,.0f} | {r['pipeline']:,.0f} | {r['train_py']:,.0f} | "
+              f"{r['train_py'] / r['step']:.0%} | {r['eval']:,.0f} | {r['peak_rss_mb']:,.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
