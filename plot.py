@@ -38,6 +38,7 @@ def parse_args(argv=None):
     parser.add_argument("-p", "--epoch", type=positive_int, default=None,
                         help="use the checkpoint kept at this epoch instead of the latest")
     parser.add_argument("--seed", type=int, default=0, help="seed for the noise in generated figures")
+    parser.add_argument("--binarize", action="store_true", help="plot the binarized run (MODEL_N_bin)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--figure-dir", type=Path, default=Path("figure"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -155,7 +156,8 @@ def make_figure(kind, model, config, epoch, test, out_dir, args):
 
 def load_run(args, latent_dim):
     """(model, config, epoch) of the run the flags name; UsageError/UserFacingError say what is wrong."""
-    train_command = f"python train.py {args.model}" + (f" -n {latent_dim}" if latent_dim else "")
+    train_command = (f"python train.py {args.model}" + (f" -n {latent_dim}" if latent_dim else "")
+                     + (" --binarize" if args.binarize else ""))
     if tf.train.latest_checkpoint(str(args.run_dir / "ckpt")) is None:
         raise UserFacingError(f"no trained model in {args.run_dir}; train one first: {train_command}")
     if args.epoch is not None and args.epoch not in kept_epochs(args.run_dir):
@@ -170,7 +172,7 @@ def load_run(args, latent_dim):
 
 def plot(args):
     latent_dim = None if args.model == "cnn" else args.latent_dim
-    args.run_dir = args.log_dir / run_dir_name(args.model, latent_dim)
+    args.run_dir = args.log_dir / run_dir_name(args.model, latent_dim, args.binarize)
     model, config, epoch = load_run(args, latent_dim)
     if args.mode is not None and why_not(args.mode, model, latent_dim):
         raise UsageError(why_not(args.mode, model, latent_dim))

@@ -118,6 +118,10 @@ def test_eval_of_a_binarized_vae_and_the_classifier(log_dir, mnist):
     result = json.loads((log_dir / "vae_2_bin" / "eval.json").read_text())
     assert result["binarized"] is True and result["test_binarization_seed"] == 2014
     assert "class_consistency" not in result
+    import plot
+    assert plot.main(["vae", "-n", "2", "--binarize", "-m", "re", "--log-dir", str(log_dir),
+                      "--figure-dir", str(log_dir / "figures")]) == 0
+    assert (log_dir / "figures" / "vae_2_bin" / "reconstruction.png").exists()
     assert evaluate.main(["cnn", "--test-images", "500", "--log-dir", str(log_dir)]) == 0
     accuracy = json.loads((log_dir / "cnn" / "eval.json").read_text())["test_accuracy"]
     from checkpoint import load_trained_model
