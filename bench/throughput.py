@@ -32,6 +32,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from cli import positive_int  # noqa: E402
+
 BATCH = 100
 LATENT = 20
 
@@ -133,8 +135,8 @@ def bench_one(name, repeats, steps):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", choices=list(model.MODELS), default=list(model.MODELS))
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=100, help="training steps per timed run")
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--steps", type=positive_int, default=100, help="training steps per timed run")
     parser.add_argument("--one", choices=list(model.MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:

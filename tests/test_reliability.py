@@ -190,6 +190,12 @@ def test_damaged_metrics_is_a_clear_error(trained_twice, capsys):
     ("plot.py", ["cvae_cnn3", "-t", "-1"], "must be a digit 0-9"),
     ("plot.py", ["cvae_cnn3", "-s", "abc"], "invalid positive_float value: 'abc'"),
     ("plot.py", ["cvae_cnn3", "-p", "0"], "must be a positive integer"),
+    ("evaluate.py", ["nope"], "invalid choice: 'nope'"),
+    ("evaluate.py", ["vae", "-k", "0"], "must be a positive integer"),
+    ("evaluate.py", ["vae", "--samples", "-5"], "must be a positive integer"),
+    ("evaluate.py", ["cnn", "--binarize"], "--binarize applies to the VAEs"),
+    ("bench/throughput.py", ["--models", "nope"], "invalid choice: 'nope'"),
+    ("bench/throughput.py", ["--repeats", "0"], "must be a positive integer"),
 ])
 def test_bad_flags_of_every_cli_exit_2_with_one_line(tool, args, complaint):
     result = run([sys.executable, str(ROOT / tool), *args])
