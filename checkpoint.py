@@ -16,7 +16,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from cli import UserFacingError
+from cli import UsageError, UserFacingError
 from model import MODELS, build_model
 
 KEEP_EVERY = 50
@@ -186,6 +186,26 @@ def kept_checkpoint_path(run_dir, epoch):
 def kept_epochs(run_dir):
     """Epochs that have a kept checkpoint, ascending."""
     return sorted(int(p.name[len("epoch-"):-len(".index")]) for p in (Path(run_dir) / "kept").glob("epoch-*.index"))
+
+
+def open_run(log_dir, model_name, latent_dim, binarize=False, epoch=None):
+    """(model, config, epoch, run_dir) of the run these flags name, for plot.py and evaluate.py.
+
+    A missing run, a missing kept epoch or a damaged one raises an error naming the command to run.
+    """
+    run_dir = Path(log_dir) / run_dir_name(model_name, latent_dim, binarize)
+    train_command = (f"python train.py {model_name}" + (f" -n {latent_dim}" if latent_dim else "")
+                     + (" --binarize" if binarize else ""))
+    if tf.train.latest_checkpoint(str(run_dir / "ckpt")) is None:
+        raise UserFacingError(f"no trained model in {run_dir}; train one first: {train_command}")
+    if epoch is not None and epoch not in kept_epochs(run_dir):
+        kept = ", ".join(map(str, kept_epochs(run_dir))) or "none yet (one is kept every 50 epochs)"
+        raise UsageError(f"no checkpoint kept at epoch {epoch} in {run_dir}; kept epochs: {kept}")
+    try:
+        return (*load_trained_model(run_dir, epoch), run_dir)
+    except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
+        raise UserFacingError(f"cannot load the model in {run_dir} ({str(err).splitlines()[0]}); "
+                              f"retrain with: {train_command} --restart")
 
 
 def load_trained_model(run_dir, epoch=None):

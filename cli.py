@@ -37,14 +37,17 @@ def add_debug_flag(parser):
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
 
 
-def report_errors(run, debug):
-    """Run `run()` and turn a failure into one line on stderr: exit 2 for usage errors, 1 for the rest.
+def report_errors(run, debug, interrupted=lambda: "interrupted"):
+    """Run `run()` and turn a failure into one line on stderr: exit 2 for usage errors, 1 for the rest,
+    130 for Ctrl-C or SIGTERM (with the line `interrupted()` returns).
 
     The traceback is kept for --debug: a user's mistake should read as a message, not a crash.
-    KeyboardInterrupt passes through for the caller to handle.
     """
     try:
         return run()
+    except KeyboardInterrupt:
+        print(f"\n{interrupted()}", file=sys.stderr)
+        return 130
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

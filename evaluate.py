@@ -18,8 +18,8 @@ from model import MODELS, count_parameters  # first: it imports TensorFlow witho
 import numpy as np
 import tensorflow as tf
 
-from checkpoint import RunConfig, RunLock, load_trained_model, run_dir_name, write_atomic
-from cli import UsageError, UserFacingError, add_debug_flag, positive_int, report_errors
+from checkpoint import RunConfig, RunLock, load_trained_model, open_run, write_atomic
+from cli import UsageError, add_debug_flag, positive_int, report_errors
 from dataset import DATA_DIR, TEST_BINARIZATION_SEED, batches, binarize_fixed, load_mnist
 from model.losses import bernoulli_nll, gaussian_log_density, log_mean_exp
 
@@ -77,7 +77,7 @@ def log_importance_weights(model, x, y, k, generator):
 def importance_sampled_nll(model, images, labels, k, seed=0, log=print):
     """Mean over images of -log p(x | y) estimated as -log mean_i w_i over k importance samples.
 
-    Each image's k weights are drawn in chunks and combined with a log-sum-exp, so any k fits in memory.
+    The decoder sees at most DECODE_CHUNK images x samples at once, so any k fits in memory.
     """
     generator = tf.random.Generator.from_seed(seed)
     chunk = min(k, DECODE_CHUNK)
@@ -86,9 +86,9 @@ def importance_sampled_nll(model, images, labels, k, seed=0, log=print):
                              reduce_retracing=True)
     total, count, began = 0.0, 0, time.perf_counter()
     for i, (x, y) in enumerate(batches(images, labels, per_batch)):
-        partial = [weights_fn(x, y, tf.constant(min(chunk, k - start))) for start in range(0, k, chunk)]
-        # log mean over all k = logsumexp over chunks' logsumexps - log k
-        log_px = tf.reduce_logsumexp(tf.stack([tf.reduce_logsumexp(w, axis=1) for w in partial]), axis=0) - np.log(k)
+        weights = tf.concat([weights_fn(x, y, tf.constant(min(chunk, k - start))) for start in range(0, k, chunk)],
+                            axis=1)
+        log_px = log_mean_exp(weights, axis=1)
         total -= float(tf.reduce_sum(log_px))
         count += len(x)
         if log and time.perf_counter() - began > 10 and i % 20 == 0:
@@ -137,14 +137,7 @@ def evaluate(args):
     latent_dim = None if args.model == "cnn" else args.latent_dim
     if args.binarize and latent_dim is None:
         raise UsageError("--binarize applies to the VAEs; the classifier trains on gray levels")
-    run_dir = args.log_dir / run_dir_name(args.model, latent_dim, args.binarize)
-    if tf.train.latest_checkpoint(str(run_dir / "ckpt")) is None:
-        flags = (f" -n {latent_dim}" if latent_dim else "") + (" --binarize" if args.binarize else "")
-        raise UserFacingError(f"no trained model in {run_dir}; train one first: python train.py {args.model}{flags}")
-    try:
-        model, config, epoch = load_trained_model(run_dir)
-    except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
-        raise UserFacingError(f"cannot load the model in {run_dir} ({str(err).splitlines()[0]})")
+    model, config, epoch, run_dir = open_run(args.log_dir, args.model, latent_dim, args.binarize)
     mnist = load_mnist(args.data_dir)
     images, labels = mnist.test_images[:args.test_images], mnist.test_labels[:args.test_images]
     if config.binarize:
@@ -189,11 +182,7 @@ def evaluate(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        return report_errors(lambda: evaluate(args), args.debug)
-    except KeyboardInterrupt:
-        print("\ninterrupted; nothing was written", file=sys.stderr)
-        return 130
+    return report_errors(lambda: evaluate(args), args.debug, interrupted=lambda: "interrupted; nothing was written")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ import tensorflow as tf
 from scipy.stats import norm
 
 import figures
-from checkpoint import kept_epochs, load_trained_model, read_metrics, run_dir_name
-from cli import UsageError, UserFacingError, add_debug_flag, digit, positive_float, positive_int, report_errors
+from checkpoint import open_run, read_metrics
+from cli import UsageError, add_debug_flag, digit, positive_float, positive_int, report_errors
 from dataset import DATA_DIR, load_mnist
 
 KINDS = ("re", "gen_ave", "gen_rand", "embed", "manifold", "analogy", "curve")
@@ -154,26 +154,9 @@ def make_figure(kind, model, config, epoch, test, out_dir, args):
     raise ValueError(kind)
 
 
-def load_run(args, latent_dim):
-    """(model, config, epoch) of the run the flags name; UsageError/UserFacingError say what is wrong."""
-    train_command = (f"python train.py {args.model}" + (f" -n {latent_dim}" if latent_dim else "")
-                     + (" --binarize" if args.binarize else ""))
-    if tf.train.latest_checkpoint(str(args.run_dir / "ckpt")) is None:
-        raise UserFacingError(f"no trained model in {args.run_dir}; train one first: {train_command}")
-    if args.epoch is not None and args.epoch not in kept_epochs(args.run_dir):
-        kept = ", ".join(map(str, kept_epochs(args.run_dir))) or "none yet (one is kept every 50 epochs)"
-        raise UsageError(f"no checkpoint kept at epoch {args.epoch} in {args.run_dir}; kept epochs: {kept}")
-    try:
-        return load_trained_model(args.run_dir, args.epoch)
-    except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
-        raise UserFacingError(f"cannot load the model in {args.run_dir} ({str(err).splitlines()[0]}); "
-                              f"retrain with: {train_command} --restart")
-
-
 def plot(args):
     latent_dim = None if args.model == "cnn" else args.latent_dim
-    args.run_dir = args.log_dir / run_dir_name(args.model, latent_dim, args.binarize)
-    model, config, epoch = load_run(args, latent_dim)
+    model, config, epoch, args.run_dir = open_run(args.log_dir, args.model, latent_dim, args.binarize, args.epoch)
     if args.mode is not None and why_not(args.mode, model, latent_dim):
         raise UsageError(why_not(args.mode, model, latent_dim))
     kinds = [args.mode] if args.mode else [k for k in KINDS if why_not(k, model, latent_dim) is None]
@@ -192,11 +175,7 @@ def plot(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        return report_errors(lambda: plot(args), args.debug)
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+    return report_errors(lambda: plot(args), args.debug)
 
 
 if __name__ == "__main__":

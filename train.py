@@ -235,14 +235,12 @@ def main(argv=None):
         with RunLock(run_dir):
             return train(config, run_dir, args.restart, args.data_dir)
 
-    try:
-        return report_errors(locked_train, args.debug)
-    except KeyboardInterrupt:
+    def interrupted():
         latest = tf.train.latest_checkpoint(str(run_dir / "ckpt"))
         saved = f"the last checkpoint is {latest}" if latest else "no epoch had finished, nothing was saved"
-        print(f"\ninterrupted; the unfinished epoch was dropped and {saved}. "
-              f"Run the same command to resume.", file=sys.stderr)
-        return 130
+        return f"interrupted; the unfinished epoch was dropped and {saved}. Run the same command to resume."
+
+    return report_errors(locked_train, args.debug, interrupted)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 
 import model  # noqa: E402  (imports TensorFlow quietly, first)
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from cli import positive_int  # noqa: E402

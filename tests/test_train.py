@@ -48,7 +48,7 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     run_dir = tmp_path / "cvae_cnn3_2"
     config = json.loads((run_dir / "config.json").read_text())
     assert config == {"model": "cvae_cnn3", "latent_dim": 2, "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
-                      "clip": None, "seed": 0, "subset": 300,
+                      "clip": None, "seed": 0, "subset": 300, "binarize": False,
                       "history": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
                                    "clip": None}]}
     rows = read_metrics(run_dir)
