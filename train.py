@@ -58,6 +58,9 @@ def parse_args(argv=None):
     parser.add_argument("--binarize", action="store_true",
                         help="dynamic binarization: train on pixels drawn from Bernoulli(gray level) each pass, "
                              "test on one fixed binarization (the data published MNIST likelihoods use)")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="enable TensorFlow's op determinism: a rerun or a resumed run gives bit-identical "
+                             "weights on the same machine (a little slower)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
     add_debug_flag(parser)
@@ -229,6 +232,8 @@ def main(argv=None):
                        batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.learning_rate,
                        clip=args.clip, seed=args.seed, subset=args.subset, binarize=args.binarize)
     run_dir = args.log_dir / run_dir_name(config.model, config.latent_dim, config.binarize)
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
 
     def locked_train():
