@@ -61,17 +61,24 @@ def parse_args(argv=None):
     parser.add_argument("--deterministic", action="store_true",
                         help="enable TensorFlow's op determinism: a rerun or a resumed run gives bit-identical "
                              "weights on the same machine (a little slower)")
+    parser.add_argument("--xla", action="store_true",
+                        help="compile the training step with XLA: faster for vae, cvae_fc3 and cvae_cnn3 on CPU, "
+                             "slower for cvae_cnn2 and cnn (see bench/README.md)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
-def make_steps(model, optimizer, binarize=False):
-    """The compiled training and evaluation steps: (x, y) -> dict of batch-mean losses."""
+def make_steps(model, optimizer, binarize=False, xla=False):
+    """The compiled training and evaluation steps: (x, y) -> dict of batch-mean losses.
+
+    xla compiles the training step with XLA (jit_compile): faster on CPU for vae, cvae_fc3 and
+    cvae_cnn3, slower for cvae_cnn2 and cnn (bench/README.md). Off by default, so the README's
+    numbers come from the plain graph."""
     signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
 
-    @tf.function(input_signature=signature)
+    @tf.function(input_signature=signature, jit_compile=xla)
     def train_step(x, y):
         if binarize:
             # The model's noise generator is checkpointed, so a resumed run draws the same pixels.
@@ -141,14 +148,14 @@ def prepare_run_dir(config, run_dir, restart):
     return resuming
 
 
-def record_start(config, run_dir, epoch):
+def record_start(config, run_dir, epoch, xla=False):
     """Note in config.json the hyper-parameters this invocation trains with, from `epoch` on."""
     config.history.append({"from_epoch": epoch, "epochs": config.epochs, "batch_size": config.batch_size,
-                           "learning_rate": config.learning_rate, "clip": config.clip})
+                           "learning_rate": config.learning_rate, "clip": config.clip, "xla": xla})
     write_atomic(run_dir / "config.json", config.to_json())
 
 
-def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR):
+def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR, xla=False):
     """Train into `run_dir` (whose lock the caller holds) until config.epochs; returns the exit status."""
     resuming = prepare_run_dir(config, run_dir, restart)
     keras.utils.set_random_seed(config.seed)
@@ -178,11 +185,11 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR):
     if start >= config.epochs:
         print(f"{run_dir} is already trained to epoch {start}; pass -e with more epochs to continue.")
         return 0
-    record_start(config, run_dir, start)
+    record_start(config, run_dir, start, xla)
     print(f"{'resuming' if resuming else 'training'} {config.model} in {run_dir} from epoch {start}: "
           f"{len(train_x):,} training images, {len(test_x):,} test images")
 
-    train_step, eval_step = make_steps(model, optimizer, config.binarize)
+    train_step, eval_step = make_steps(model, optimizer, config.binarize, xla)
     writer = tf.summary.create_file_writer(str(run_dir / "tb"))
     for epoch in range(start + 1, config.epochs + 1):
         began = time.perf_counter()
@@ -238,7 +245,7 @@ def main(argv=None):
 
     def locked_train():
         with RunLock(run_dir):
-            return train(config, run_dir, args.restart, args.data_dir)
+            return train(config, run_dir, args.restart, args.data_dir, args.xla)
 
     def interrupted():
         latest = tf.train.latest_checkpoint(str(run_dir / "ckpt"))

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from checkpoint import make_checkpoint
 from model import MODELS, VAEBase, build_model, count_parameters
+from model.base import conv_with_label_channels, with_label_channels
 
 VAE_NAMES = [name for name in MODELS if name != "cnn"]
 
@@ -91,3 +92,35 @@ def test_parameter_counts_follow_the_architectures():
     assert count_parameters(build_model("cvae_fc3", n)) == fc + 10 * 500 + 10 * 500
     cnn = (4 * 4 * 1 * 8 + 8) + (4 * 4 * 8 * 16 + 16) + (4 * 4 * 16 * 32 + 32) + (4 * 4 * 32 * 64 + 64) + (2 * 2 * 64 * 10 + 10)
     assert count_parameters(build_model("cnn", None)) == cnn
+
+
+@pytest.mark.parametrize("name", ["cvae_cnn2", "cvae_cnn3"])
+def test_fused_label_channels_equal_concatenated_ones(name, small_batch):
+    """The CNN encoders convolve the label planes once per label, not per image: same result."""
+    x, y = small_batch[0][:6], small_batch[1][:6]
+    vae = build_model(name, 3)
+    first_conv = vae.encoder_layers[0]
+    y_onehot = tf.one_hot(y, 10)
+    fused = conv_with_label_channels(first_conv, x, y_onehot)
+    concatenated = first_conv(with_label_channels(x, y_onehot))
+    assert first_conv.kernel.shape[2] == 11  # 1 image channel + 10 label channels
+    np.testing.assert_allclose(fused, concatenated, atol=1e-5)
+    # The label part matters: other labels give other features.
+    assert not np.allclose(fused, conv_with_label_channels(first_conv, x, tf.one_hot((y + 1) % 10, 10)))
+
+
+def test_xla_step_computes_the_same_losses(small_batch):
+    import train
+    x, y = small_batch[0][:32], small_batch[1][:32]
+    losses = {}
+    for xla in (False, True):
+        keras.utils.set_random_seed(4)
+        vae = build_model("cvae_fc3", 3, seed=4)
+        # XLA draws other random numbers from the same seed: compare the noise-free computation.
+        vae.reparameterize = lambda mean, log_var: mean
+        optimizer = keras.optimizers.Adam(1e-3)
+        optimizer.build(vae.trainable_variables)
+        step, _ = train.make_steps(vae, optimizer, xla=xla)
+        losses[xla] = [float(step(x, y)["loss"]) for _ in range(3)]
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
+    assert losses[True][2] < losses[True][0]

@@ -19,7 +19,7 @@ def run_cli(*args):
 def test_help_lists_every_model_and_flag():
     result = run_cli("--help")
     assert result.returncode == 0
-    for word in ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "-n", "-b", "-e", "-l", "-c", "--seed", "--restart"):
+    for word in ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "-n", "-b", "-e", "-l", "-c", "--seed", "--restart", "--xla", "--deterministic"):
         assert word in result.stdout
 
 
