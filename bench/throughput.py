@@ -7,6 +7,8 @@ Each model runs in its own process (so peak memory is its own). Per model:
   train FLOP/img   MatMul and convolution FLOPs of one training step (forward and backward), from the
                    compiled graph's op shapes, per image
   step             the compiled training step of train.py on synthetic MNIST-shaped data (batch 100)
+  matmuls alone    images/s of the step's MatMul ops alone, at the step's shapes (an upper bound for the
+                   step: everything else costs nothing); fully connected models only
   step / reference the step over the straightforward step of the same layers (for cvae_cnn2 and cvae_cnn3,
                    which fuse their label channels into the first convolution: the label channels
                    concatenated to the image instead; 1.00x for the other models)
@@ -69,6 +71,28 @@ def matmul_ceiling(repeats, size=1024):
     return 20 * 2 * size ** 3 / seconds_per_run / 1e9
 
 
+def matmuls_alone_rate(python_function, args, repeats, steps):
+    """Steps/s of only the MatMul ops of `python_function(*args)`'s graph, at their shapes, on random
+    inputs: what the step could reach if everything else in it (activations, loss, optimizer) were
+    free. None when the graph also convolves (the bound would leave the convolutions out)."""
+    graph = tf.function(python_function).get_concrete_function(*args).graph
+    if any(op.type.startswith("Conv2D") for op in graph.get_operations()):
+        return None
+    products = [(tf.random.normal(op.inputs[0].shape), tf.random.normal(op.inputs[1].shape),
+                 op.get_attr("transpose_a"), op.get_attr("transpose_b"))
+                for op in graph.get_operations() if op.type == "MatMul"]
+
+    @tf.function
+    def all_matmuls():
+        return tf.add_n([tf.matmul(a, b, transpose_a=ta, transpose_b=tb)[0, 0] for a, b, ta, tb in products])
+
+    def run():
+        for _ in range(steps):
+            total = all_matmuls()
+        float(total)
+    return median_rate(run, steps, repeats)
+
+
 def layer_flops(python_function, *args):
     """MatMul and convolution FLOPs of `python_function(*args)`, from its graph's op shapes (TensorFlow's
     FLOP registry). Traced afresh with these concrete tensors: with a [None, ...] batch the shapes are
@@ -113,6 +137,8 @@ def bench_one(name, repeats, steps):
         return run
 
     result["step"] = median_rate(run_steps(train_step), steps * BATCH, repeats)
+    matmul_steps = matmuls_alone_rate(train_step.python_function, (x, y), repeats, steps)
+    result["matmuls_alone"] = matmul_steps and matmul_steps * BATCH
     xla_step, _ = train.make_steps(network, optimizer, xla=True)
     result["step_xla"] = median_rate(run_steps(xla_step), steps * BATCH, repeats)
     if isinstance(network, ConvCVAE):
@@ -172,14 +198,15 @@ def main(argv=None):
                               "--steps", str(args.steps)], capture_output=True, text=True, check=True)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
-    header = ("model", "train MFLOP/img", "step img/s", "GFLOP/s", "% ceiling", "step / reference",
-              "step+XLA img/s", "XLA / reference", "pipeline img/s", "train.py img/s", "train.py/step",
+    header = ("model", "train MFLOP/img", "step img/s", "GFLOP/s", "% ceiling", "matmuls alone img/s",
+              "step / reference", "step+XLA img/s", "XLA / reference", "pipeline img/s", "train.py img/s", "train.py/step",
               "eval img/s", "peak RSS MB")
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for r in results:
         gflops = r["train_flops"] * r["step"] / 1e9
+        matmuls_alone = "-" if r["matmuls_alone"] is None else f"{r['matmuls_alone']:,.0f}"
         print(f"| `{r['model']}` | {r['train_flops'] / 1e6:.2f} | {r['step']:,.0f} | {gflops:.1f} | "
-              f"{gflops / ceiling:.0%} | {r['step'] / r['reference_step']:.2f}x | {r['step_xla']:,.0f} | "
+              f"{gflops / ceiling:.0%} | {matmuls_alone} | {r['step'] / r['reference_step']:.2f}x | {r['step_xla']:,.0f} | "
               f"{r['step_xla'] / r['reference_step']:.2f}x | {r['pipeline']:,.0f} | {r['train_py']:,.0f} | "
               f"{r['train_py'] / r['step']:.0%} | {r['eval']:,.0f} | {r['peak_rss_mb']:,.0f} |")
     return 0
