@@ -1,0 +1,174 @@
+"""Speed-ups tried for the training step and not kept, each beside the step train.py uses.
+
+    python bench/tried.py              # every experiment, one table
+    python bench/tried.py --threads    # also intra/inter-op thread settings (one process each)
+
+Rows (batch 100, -n 20, synthetic data, images/s as medians of --repeats timed runs):
+  cvae_fc3, fused Adam           tf.raw_ops.ResourceApplyAdam (one kernel per variable) in place of
+                                 Keras 3's Adam, which updates each variable with several elementwise ops
+  cvae_fc3, gradients only       the step without the optimizer: what Adam costs
+  cvae_cnn3, block transposed    its three transposed convolutions have kernel size == stride, so each
+                                 is one matmul on the channels and a depth_to_space
+  cvae_cnn3, sliced epoch        input from one shuffled float32 tensor per epoch, sliced in Python,
+                                 instead of the tf.data pipeline (real MNIST, 10,000 images)
+  cvae_fc3, threads I/J          the step with intra-op I and inter-op J threads (--threads)
+"""
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import model  # noqa: E402  (imports TensorFlow quietly, first)
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import train  # noqa: E402
+from cli import positive_int  # noqa: E402
+from dataset import batches, load_mnist  # noqa: E402
+from throughput import BATCH, LATENT, median_rate  # noqa: E402
+
+
+def build(name):
+    keras.utils.set_random_seed(0)
+    network = model.build_model(name, LATENT).build_weights()
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(network.trainable_variables)
+    return network, optimizer
+
+
+def synthetic_batch():
+    return tf.random.uniform([BATCH, 28, 28, 1]), tf.random.uniform([BATCH], 0, 10, tf.int32)
+
+
+def steps_rate(step, repeats, steps):
+    x, y = synthetic_batch()
+
+    def run():
+        for _ in range(steps):
+            losses = step(x, y)
+        float(losses["loss"])
+    return median_rate(run, steps * BATCH, repeats)
+
+
+def fused_adam_step(network):
+    """The training step with one ResourceApplyAdam kernel per variable (same update as Keras' Adam)."""
+    variables = network.trainable_variables
+    first = [tf.Variable(tf.zeros_like(v)) for v in variables]
+    second = [tf.Variable(tf.zeros_like(v)) for v in variables]
+    iterations = tf.Variable(0.0)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            losses = network.compute_losses(x, y, training=True)
+        gradients = tape.gradient(losses["loss"], variables)
+        iterations.assign_add(1.0)
+        for v, m, s, g in zip(variables, first, second, gradients):
+            tf.raw_ops.ResourceApplyAdam(var=v.value.handle, m=m.handle, v=s.handle,
+                                         beta1_power=tf.pow(0.9, iterations), beta2_power=tf.pow(0.999, iterations),
+                                         lr=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-7, grad=g)
+        return losses
+    return step
+
+
+def gradients_only_step(network):
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            losses = network.compute_losses(x, y, training=True)
+        gradients = tape.gradient(losses["loss"], network.trainable_variables)
+        return {"loss": losses["loss"] + 0.0 * tf.add_n([tf.reduce_sum(g) for g in gradients])}
+    return step
+
+
+class BlockConv2DTranspose(keras.layers.Conv2DTranspose):
+    """Conv2DTranspose with kernel size == stride and VALID padding: the blocks do not overlap, so the
+    layer is a matmul from C_in to (k * k * C_out) channels followed by depth_to_space."""
+
+    def call(self, inputs):
+        kernel = tf.transpose(self.kernel, [3, 0, 1, 2])  # [C_in, k, k, C_out]
+        blocks = tf.tensordot(inputs, tf.reshape(kernel, [kernel.shape[0], -1]), 1)
+        return self.activation(tf.nn.depth_to_space(blocks, self.strides[0]) + self.bias)
+
+
+def sliced_epoch_rate(step, images, labels, repeats):
+    def run():
+        order = np.random.default_rng(0).permutation(len(images))
+        x_epoch = tf.cast(tf.gather(images, order), tf.float32)[..., None] / 255.0
+        y_epoch = tf.gather(labels, order)
+        for start in range(0, len(images), BATCH):
+            losses = {k: float(v) for k, v in step(x_epoch[start:start + BATCH], y_epoch[start:start + BATCH]).items()}
+    return median_rate(run, len(images), repeats)
+
+
+def tf_data_epoch_rate(step, images, labels, repeats):
+    def run():
+        for x, y in batches(images, labels, BATCH, (0, 1)):
+            losses = {k: float(v) for k, v in step(x, y).items()}
+    return median_rate(run, len(images), repeats)
+
+
+def experiments(repeats, steps):
+    rows = []
+    network, optimizer = build("cvae_fc3")
+    plain, _ = train.make_steps(network, optimizer)
+    rows.append(("cvae_fc3", "train.py step (Keras Adam)", steps_rate(plain, repeats, steps)))
+    rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), repeats, steps)))
+    rows.append(("cvae_fc3", "gradients only (no optimizer)", steps_rate(gradients_only_step(network), repeats, steps)))
+
+    network, optimizer = build("cvae_cnn3")
+    plain, _ = train.make_steps(network, optimizer)
+    rows.append(("cvae_cnn3", "train.py step", steps_rate(plain, repeats, steps)))
+    for layer in network.decoder_layers:
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            layer.__class__ = BlockConv2DTranspose  # same weights, other computation
+    block, _ = train.make_steps(network, optimizer)
+    rows.append(("cvae_cnn3", "block transposed convolutions", steps_rate(block, repeats, steps)))
+
+    network, optimizer = build("cvae_cnn3")
+    plain, _ = train.make_steps(network, optimizer)
+    mnist = load_mnist()
+    images, labels = tf.constant(mnist.train_images[:10000]), tf.constant(mnist.train_labels[:10000], tf.int32)
+    rows.append(("cvae_cnn3", "tf.data epoch (train.py)", tf_data_epoch_rate(plain, images, labels, repeats)))
+    rows.append(("cvae_cnn3", "sliced epoch tensor", sliced_epoch_rate(plain, images, labels, repeats)))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--steps", type=positive_int, default=100, help="training steps per timed run")
+    parser.add_argument("--threads", action="store_true", help="also time cvae_fc3 under thread settings")
+    parser.add_argument("--one-thread-setting", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one_thread_setting:
+        intra, inter = args.one_thread_setting
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+        network, optimizer = build("cvae_fc3")
+        print(steps_rate(train.make_steps(network, optimizer)[0], args.repeats, args.steps))
+        return 0
+
+    rows = experiments(args.repeats, args.steps)
+    if args.threads:
+        for intra, inter in [(0, 0), (2, 1), (1, 2), (2, 2)]:
+            out = subprocess.run([sys.executable, __file__, "--one-thread-setting", str(intra), str(inter),
+                                  "--repeats", str(args.repeats), "--steps", str(args.steps)],
+                                 capture_output=True, text=True, check=True, env=os.environ)
+            label = "TensorFlow's default threads" if intra == 0 else f"intra-op {intra}, inter-op {inter} threads"
+            rows.append(("cvae_fc3", label, float(out.stdout.strip().splitlines()[-1])))
+    print("| model | variant | train img/s |\n|---|---|---|")
+    for name, variant, rate in rows:
+        print(f"| `{name}` | {variant} | {rate:,.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
