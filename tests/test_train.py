@@ -50,7 +50,7 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert config == {"model": "cvae_cnn3", "latent_dim": 2, "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
                       "clip": None, "seed": 0, "subset": 300, "binarize": False,
                       "history": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
-                                   "clip": None}]}
+                                   "clip": None, "xla": False}]}
     rows = read_metrics(run_dir)
     assert [row["epoch"] for row in rows] == [1, 2]
     assert {"train_loss", "train_reconstruction", "train_kl", "test_elbo", "images_per_s"} <= set(rows[0])
