@@ -62,8 +62,8 @@ def parse_args(argv=None):
                         help="enable TensorFlow's op determinism: a rerun or a resumed run gives bit-identical "
                              "weights on the same machine (a little slower)")
     parser.add_argument("--xla", action="store_true",
-                        help="compile the training step with XLA: faster for vae, cvae_fc3 and cvae_cnn3 on CPU, "
-                             "slower for cvae_cnn2 and cnn (see bench/README.md)")
+                        help="compile the training step with XLA: on a 2-core CPU about 1.2x for cvae_cnn3, about "
+                             "even for vae and cvae_fc3, much slower for cvae_cnn2 and cnn (bench/README.md)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
     add_debug_flag(parser)
@@ -73,8 +73,8 @@ def parse_args(argv=None):
 def make_steps(model, optimizer, binarize=False, xla=False):
     """The compiled training and evaluation steps: (x, y) -> dict of batch-mean losses.
 
-    xla compiles the training step with XLA (jit_compile): faster on CPU for vae, cvae_fc3 and
-    cvae_cnn3, slower for cvae_cnn2 and cnn (bench/README.md). Off by default, so the README's
+    xla compiles the training step with XLA (jit_compile): on CPU about 1.2x for cvae_cnn3, about
+    even for vae and cvae_fc3, much slower for cvae_cnn2 and cnn (bench/README.md). Off by default, so the README's
     numbers come from the plain graph."""
     signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
 
