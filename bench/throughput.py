@@ -56,6 +56,29 @@ def median_rate(run, images_per_run, repeats):
     return statistics.median(rates)
 
 
+def build_for_training(name):
+    """(network, optimizer) seeded and built as train.py builds them, with -n LATENT (cnn has no latent)."""
+    keras.utils.set_random_seed(0)
+    network = model.build_model(name, None if name == "cnn" else LATENT)
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(network.trainable_variables)
+    return network, optimizer
+
+
+def synthetic_batch():
+    """One MNIST-shaped batch: random pixels in [0, 1) and random digit labels."""
+    return tf.random.uniform([BATCH, 28, 28, 1]), tf.random.uniform([BATCH], 0, 10, tf.int32)
+
+
+def steps_rate(step, x, y, repeats, steps):
+    """Training images/s of `step` called `steps` times on the batch (x, y), reading back the last loss."""
+    def run():
+        for _ in range(steps):
+            losses = step(x, y)
+        float(losses["loss"])
+    return median_rate(run, steps * BATCH, repeats)
+
+
 def matmul_ceiling(repeats, size=1024):
     """GFLOP/s of a compiled fp32 [size, size] x [size, size] matmul, repeated 20 times per timed run."""
     a = tf.random.normal([size, size])
@@ -136,34 +159,22 @@ def bench_one(name, repeats, steps):
     from checkpoint import RunConfig
     from dataset import batches, load_mnist
 
-    latent = None if name == "cnn" else LATENT
-    keras.utils.set_random_seed(0)
-    network = model.build_model(name, latent)
-    optimizer = keras.optimizers.Adam(1e-3)
-    optimizer.build(network.trainable_variables)
+    network, optimizer = build_for_training(name)
     train_step, eval_step = train.make_steps(network, optimizer)
-    x = tf.random.uniform([BATCH, 28, 28, 1])
-    y = tf.random.uniform([BATCH], 0, 10, tf.int32)
+    x, y = synthetic_batch()
     result = {"model": name,
               "train_flops": layer_flops(train_step.python_function, x, y) / BATCH}
 
-    def run_steps(step):
-        def run():
-            for _ in range(steps):
-                losses = step(x, y)
-            float(losses["loss"])
-        return run
-
-    result["step"] = median_rate(run_steps(train_step), steps * BATCH, repeats)
+    result["step"] = steps_rate(train_step, x, y, repeats, steps)
     matmul_steps = matmuls_alone_rate(train_step.python_function, (x, y), repeats, steps)
     result["matmuls_alone"] = matmul_steps and matmul_steps * BATCH
     xla_step, _ = train.make_steps(network, optimizer, xla=True)
-    result["step_xla"] = median_rate(run_steps(xla_step), steps * BATCH, repeats)
+    result["step_xla"] = steps_rate(xla_step, x, y, repeats, steps)
     if isinstance(network, ConvCVAE):
         # The straightforward step of the same layers: label channels concatenated to the image.
         network.features = types.MethodType(features_with_label_channels, network)
         reference_step, _ = train.make_steps(network, optimizer)
-        result["reference_step"] = median_rate(run_steps(reference_step), steps * BATCH, repeats)
+        result["reference_step"] = steps_rate(reference_step, x, y, repeats, steps)
         del network.features
     else:
         result["reference_step"] = result["step"]
@@ -183,7 +194,7 @@ def bench_one(name, repeats, steps):
         stamps = EpochClock()
         stdout, sys.stdout = sys.stdout, stamps
         try:
-            train.train(RunConfig(model=name, latent_dim=latent, epochs=4), Path(log_dir) / "run")
+            train.train(RunConfig(model=name, latent_dim=network.latent_dim, epochs=4), Path(log_dir) / "run")
         finally:
             sys.stdout = stdout
         result["train_py"] = 3 * len(mnist.train_images) / (stamps.times[3] - stamps.times[0])

@@ -23,7 +23,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 import model  # noqa: E402  (imports TensorFlow quietly, first)
 import keras  # noqa: E402
@@ -32,29 +31,7 @@ import tensorflow as tf  # noqa: E402
 import train  # noqa: E402
 from cli import positive_int  # noqa: E402
 from dataset import batches, load_mnist  # noqa: E402
-from throughput import BATCH, LATENT, median_rate  # noqa: E402
-
-
-def build(name):
-    keras.utils.set_random_seed(0)
-    network = model.build_model(name, LATENT).build_weights()
-    optimizer = keras.optimizers.Adam(1e-3)
-    optimizer.build(network.trainable_variables)
-    return network, optimizer
-
-
-def synthetic_batch():
-    return tf.random.uniform([BATCH, 28, 28, 1]), tf.random.uniform([BATCH], 0, 10, tf.int32)
-
-
-def steps_rate(step, repeats, steps):
-    x, y = synthetic_batch()
-
-    def run():
-        for _ in range(steps):
-            losses = step(x, y)
-        float(losses["loss"])
-    return median_rate(run, steps * BATCH, repeats)
+from throughput import BATCH, build_for_training, median_rate, steps_rate, synthetic_batch  # noqa: E402
 
 
 def fused_adam_step(network):
@@ -116,23 +93,24 @@ def tf_data_epoch_rate(step, images, labels, repeats):
 
 
 def experiments(repeats, steps):
+    x, y = synthetic_batch()
     rows = []
-    network, optimizer = build("cvae_fc3")
+    network, optimizer = build_for_training("cvae_fc3")
     plain, _ = train.make_steps(network, optimizer)
-    rows.append(("cvae_fc3", "train.py step (Keras Adam)", steps_rate(plain, repeats, steps)))
-    rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), repeats, steps)))
-    rows.append(("cvae_fc3", "gradients only (no optimizer)", steps_rate(gradients_only_step(network), repeats, steps)))
+    rows.append(("cvae_fc3", "train.py step (Keras Adam)", steps_rate(plain, x, y, repeats, steps)))
+    rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), x, y, repeats, steps)))
+    rows.append(("cvae_fc3", "gradients only (no optimizer)", steps_rate(gradients_only_step(network), x, y, repeats, steps)))
 
-    network, optimizer = build("cvae_cnn3")
+    network, optimizer = build_for_training("cvae_cnn3")
     plain, _ = train.make_steps(network, optimizer)
-    rows.append(("cvae_cnn3", "train.py step", steps_rate(plain, repeats, steps)))
+    rows.append(("cvae_cnn3", "train.py step", steps_rate(plain, x, y, repeats, steps)))
     for layer in network.decoder_layers:
         if isinstance(layer, keras.layers.Conv2DTranspose):
             layer.__class__ = BlockConv2DTranspose  # same weights, other computation
     block, _ = train.make_steps(network, optimizer)
-    rows.append(("cvae_cnn3", "block transposed convolutions", steps_rate(block, repeats, steps)))
+    rows.append(("cvae_cnn3", "block transposed convolutions", steps_rate(block, x, y, repeats, steps)))
 
-    network, optimizer = build("cvae_cnn3")
+    network, optimizer = build_for_training("cvae_cnn3")
     plain, _ = train.make_steps(network, optimizer)
     mnist = load_mnist()
     images, labels = tf.constant(mnist.train_images[:10000]), tf.constant(mnist.train_labels[:10000], tf.int32)
@@ -152,8 +130,8 @@ def main(argv=None):
         intra, inter = args.one_thread_setting
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
-        network, optimizer = build("cvae_fc3")
-        print(steps_rate(train.make_steps(network, optimizer)[0], args.repeats, args.steps))
+        network, optimizer = build_for_training("cvae_fc3")
+        print(steps_rate(train.make_steps(network, optimizer)[0], *synthetic_batch(), args.repeats, args.steps))
         return 0
 
     rows = experiments(args.repeats, args.steps)
