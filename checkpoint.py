@@ -70,6 +70,8 @@ class RunConfig:
 
 def run_dir_name(model, latent_dim, binarize=False):
     """log/ subfolder of a run: MODEL_N (MODEL_N_bin when binarized), or MODEL for the classifier."""
+    if binarize and latent_dim is None:
+        raise UsageError("--binarize applies to the VAEs; the classifier trains on gray levels")
     name = model if latent_dim is None else f"{model}_{latent_dim}"
     return name + "_bin" if binarize else name
 

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from checkpoint import RunConfig, RunLock, load_trained_model, open_run, write_atomic
-from cli import UsageError, add_debug_flag, positive_int, report_errors
+from cli import add_debug_flag, positive_int, report_errors
 from dataset import DATA_DIR, TEST_BINARIZATION_SEED, batches, binarize_fixed, load_mnist
 from model.losses import bernoulli_nll, gaussian_log_density, log_mean_exp
 
@@ -135,8 +135,6 @@ def trained_classifier(log_dir, data_dir):
 
 def evaluate(args):
     latent_dim = None if args.model == "cnn" else args.latent_dim
-    if args.binarize and latent_dim is None:
-        raise UsageError("--binarize applies to the VAEs; the classifier trains on gray levels")
     model, config, epoch, run_dir = open_run(args.log_dir, args.model, latent_dim, args.binarize)
     mnist = load_mnist(args.data_dir)
     images, labels = mnist.test_images[:args.test_images], mnist.test_labels[:args.test_images]

@@ -73,9 +73,8 @@ def parse_args(argv=None):
 def make_steps(model, optimizer, binarize=False, xla=False):
     """The compiled training and evaluation steps: (x, y) -> dict of batch-mean losses.
 
-    xla compiles the training step with XLA (jit_compile): on CPU about 1.2x for cvae_cnn3, about
-    even for vae and cvae_fc3, much slower for cvae_cnn2 and cnn (bench/README.md). Off by default, so the README's
-    numbers come from the plain graph."""
+    xla compiles the training step with XLA (train.py --xla; its effect per model is measured in
+    bench/README.md). Off by default, so the README's numbers come from the plain graph."""
     signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
 
     @tf.function(input_signature=signature, jit_compile=xla)
@@ -232,23 +231,22 @@ def raise_keyboard_interrupt(signum, frame):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.binarize and args.model == "cnn":
-        print("error: --binarize applies to the VAEs; the classifier trains on gray levels", file=sys.stderr)
-        return 2
     config = RunConfig(model=args.model, latent_dim=None if args.model == "cnn" else args.latent_dim,
                        batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.learning_rate,
                        clip=args.clip, seed=args.seed, subset=args.subset, binarize=args.binarize)
-    run_dir = args.log_dir / run_dir_name(config.model, config.latent_dim, config.binarize)
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
+    run_dir = None
 
     def locked_train():
+        nonlocal run_dir
+        run_dir = args.log_dir / run_dir_name(config.model, config.latent_dim, config.binarize)
         with RunLock(run_dir):
             return train(config, run_dir, args.restart, args.data_dir, args.xla)
 
     def interrupted():
-        latest = tf.train.latest_checkpoint(str(run_dir / "ckpt"))
+        latest = run_dir and tf.train.latest_checkpoint(str(run_dir / "ckpt"))
         saved = f"the last checkpoint is {latest}" if latest else "no epoch had finished, nothing was saved"
         return f"interrupted; the unfinished epoch was dropped and {saved}. Run the same command to resume."
 
