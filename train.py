@@ -1,17 +1,23 @@
-"""Train a model on MNIST and checkpoint it to log/MODEL_N/.
+"""Train a model on MNIST (or Fashion-MNIST) and checkpoint it to log/MODEL_N/.
 
     python train.py cvae_cnn3 -n 2 -e 400
+    python train.py m2 -n 50 --labels 100        # semi-supervised: 100 labels, the rest unlabelled
 
 Running the same command again resumes from the last checkpoint; --restart starts over.
 """
 import argparse
+import contextlib
+import json
+import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from model import MODELS, VAEBase, build_model  # first: it imports TensorFlow without its start-up noise
+from model.base import this_replicas_rows
 
 import keras
 import numpy as np
@@ -21,11 +27,12 @@ from cli import UsageError, UserFacingError, add_debug_flag, positive_float, pos
 from checkpoint import (KEEP_EVERY, KEEP_LATEST, RunConfig, RunLock, kept_checkpoint_path,
                         make_checkpoint, read_config, read_metrics, restore_latest_good, run_dir_name,
                         write_atomic, write_metrics)
-from dataset import DATA_DIR, batches, binarize_fixed, load_mnist
+from dataset import DATA_DIR, DATASETS, batches, binarize_fixed, labelled_subset, load_dataset, semi_supervised_batches
 
 # A resumed run must keep these; epochs, learning rate, batch size and clipping may change.
-FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset", "binarize")
+FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset", "binarize", "dataset", "labels")
 EVAL_BATCH = 1000
+TRAINING_IMAGES = 60000  # MNIST's and Fashion-MNIST's
 
 
 class NonFiniteLoss(UserFacingError):
@@ -39,8 +46,8 @@ class RunDamaged(UserFacingError):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Train a model on MNIST; checkpoints, config.json, metrics.csv and TensorBoard "
-                    "events go to LOG_DIR/MODEL_N/ (LOG_DIR/cnn/ for the classifier). "
-                    "Running the same command again resumes.",
+                    "events go to LOG_DIR/MODEL_N/ (LOG_DIR/cnn/ for the classifier; suffixes _bin, "
+                    "_fashion_mnist, _labelsL name the options below). Running the same command again resumes.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("model", choices=list(MODELS), metavar="MODEL",
                         help=f"one of: {', '.join(MODELS)}")
@@ -58,9 +65,18 @@ def parse_args(argv=None):
     parser.add_argument("--binarize", action="store_true",
                         help="dynamic binarization: train on pixels drawn from Bernoulli(gray level) each pass, "
                              "test on one fixed binarization (the data published MNIST likelihoods use)")
+    parser.add_argument("--dataset", choices=DATASETS, default="mnist",
+                        help="fashion_mnist: Zalando's 10 kinds of clothing in MNIST's format")
+    parser.add_argument("--labels", type=positive_int, default=None,
+                        help="m2 only: train with this many labelled images (a multiple of 10, the same number "
+                             "of each class, drawn with --seed); the rest are used without their labels")
     parser.add_argument("--deterministic", action="store_true",
                         help="enable TensorFlow's op determinism: a rerun or a resumed run gives bit-identical "
                              "weights on the same machine (a little slower)")
+    parser.add_argument("--strategy", choices=("none", "mirrored", "multi_worker"), default="none",
+                        help="mirrored: tf.distribute.MirroredStrategy over every local GPU (every CPU device when "
+                             "there is no GPU); multi_worker: MultiWorkerMirroredStrategy over the cluster in "
+                             "TF_CONFIG. The global batch (-b) is split across replicas")
     parser.add_argument("--xla", action="store_true",
                         help="compile the training step with XLA: on a 2-core CPU about 1.2x for cvae_cnn3, about "
                              "even for vae and cvae_fc3, much slower for cvae_cnn2 and cnn (bench/README.md)")
@@ -70,23 +86,31 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def make_steps(model, optimizer, binarize=False, xla=False):
+def make_steps(model, optimizer, binarize=False, xla=False, strategy=None, clip=None):
     """The compiled training and evaluation steps: (x, y) -> dict of batch-mean losses.
 
     xla compiles the training step with XLA (train.py --xla; its effect per model is measured in
-    bench/README.md). Off by default, so the README's numbers come from the plain graph."""
+    bench/README.md). Off by default, so the README's numbers come from the plain graph.
+    With a tf.distribute `strategy`, the training step takes distributed batches (make_distributed_step)."""
     signature = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
+
+    def binarized(x):
+        # The model's noise generator is checkpointed, so a resumed run draws the same pixels.
+        uniform = this_replicas_rows(lambda shape: keras.random.uniform(shape, seed=model.noise), tf.shape(x))
+        return tf.cast(uniform < x, tf.float32)
 
     @tf.function(input_signature=signature, jit_compile=xla)
     def train_step(x, y):
         if binarize:
-            # The model's noise generator is checkpointed, so a resumed run draws the same pixels.
-            x = tf.cast(keras.random.uniform(tf.shape(x), seed=model.noise) < x, tf.float32)
+            x = binarized(x)
         with tf.GradientTape() as tape:
             losses = model.compute_losses(x, y, training=True)
         gradients = tape.gradient(losses["loss"], model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return losses
+
+    if strategy is not None:
+        train_step = make_distributed_step(model, optimizer, strategy, binarized if binarize else None, clip, xla)
 
     @tf.function(input_signature=signature)
     def eval_step(x, y):
@@ -95,17 +119,57 @@ def make_steps(model, optimizer, binarize=False, xla=False):
     return train_step, eval_step
 
 
+def make_distributed_step(model, optimizer, strategy, binarized=None, clip=None, xla=False):
+    """A training step over a batch that `strategy` has split across its replicas.
+
+    Each replica scales its batch-mean loss by its share of the global batch, so the gradients the
+    optimizer sums over replicas are those of the global batch's mean. Clipping must see that sum, not
+    one replica's part, so it happens here (the optimizer is built without clipping): all-reduce, clip,
+    divide by the replica count, and the optimizer's own sum gives back the clipped gradient."""
+    def replica_step(x, y):
+        replica = tf.distribute.get_replica_context()
+        if binarized is not None:
+            x = binarized(x)
+        local = tf.cast(tf.shape(x)[0], tf.float32)
+        share = local / replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
+        with tf.GradientTape() as tape:
+            losses = model.compute_losses(x, y, training=True)
+            scaled = losses["loss"] * share
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        if clip is not None:
+            total = replica.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+            clipped, _ = tf.clip_by_global_norm(total, clip)
+            gradients = [g / replica.num_replicas_in_sync for g in clipped]
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return {k: v * share for k, v in losses.items()}
+
+    @tf.function(jit_compile=xla)
+    def train_step(x, y):
+        per_replica = strategy.run(replica_step, args=(x, y))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+    return train_step
+
+
+def images_in(y):
+    """Images in a batch of labels y: a tensor, or a distributed batch (this worker's replicas)."""
+    if isinstance(y, tf.Tensor):
+        return int(y.shape[0])
+    return sum(int(part.shape[0]) for part in y.values)
+
+
 def run_epoch(step, dataset, label=""):
-    """Means over all images of each loss `step` returns; raises NonFiniteLoss on the first bad step."""
+    """(means over all images of each loss `step` returns, number of images); raises NonFiniteLoss on
+    the first bad step."""
     sums, count = {}, 0
     show_progress = label and sys.stdout.isatty()
     last_shown = time.perf_counter()
-    steps = int(dataset.cardinality())
+    steps = int(dataset.cardinality()) if isinstance(dataset, tf.data.Dataset) else "?"
     for i, (x, y) in enumerate(dataset):
         losses = {k: float(v) for k, v in step(x, y).items()}
         if not np.isfinite(losses["loss"]):
             raise NonFiniteLoss(f"loss became {losses['loss']} at step {i + 1}")
-        n = int(x.shape[0])
+        n = images_in(y)
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + v * n
         count += n
@@ -114,7 +178,7 @@ def run_epoch(step, dataset, label=""):
             last_shown = time.perf_counter()
     if show_progress:
         print("\r" + " " * 60 + "\r", end="")
-    return {k: v / count for k, v in sums.items()}
+    return {k: v / count for k, v in sums.items()}, count
 
 
 def progress_line(row, epochs):
@@ -154,19 +218,28 @@ def record_start(config, run_dir, epoch, xla=False):
     write_atomic(run_dir / "config.json", config.to_json())
 
 
-def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR, xla=False):
-    """Train into `run_dir` (whose lock the caller holds) until config.epochs; returns the exit status."""
+def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR, xla=False, strategy=None):
+    """Train into `run_dir` (whose lock the caller holds) until config.epochs; returns the exit status.
+
+    strategy: a tf.distribute strategy, or None for the plain one-device loop."""
     resuming = prepare_run_dir(config, run_dir, restart)
     keras.utils.set_random_seed(config.seed)
-    mnist = load_mnist(data_dir)
-    train_images, train_labels, test_images, test_labels = (a[:config.subset] for a in mnist.arrays())
+    data = load_dataset(config.dataset, data_dir)
+    train_images, train_labels, test_images, test_labels = (a[:config.subset] for a in data.arrays())
     if config.binarize:
         test_images = binarize_fixed(test_images)
     train_x, train_y, test_x, test_y = map(tf.convert_to_tensor, (train_images, train_labels, test_images, test_labels))
 
-    model = build_model(config.model, config.latent_dim, config.seed)
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=config.clip)
-    optimizer.build(model.trainable_variables)
+    distributed = strategy is not None and strategy.num_replicas_in_sync > 1
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(config.model, config.latent_dim, config.seed)
+        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate,
+                                          global_clipnorm=None if distributed else config.clip)
+        optimizer.build(model.trainable_variables)
+    labelled = None
+    if config.labels is not None:
+        labelled = labelled_subset(train_labels, config.labels, config.seed)
+        model.set_data_sizes(len(labelled), len(train_images) - len(labelled))
     checkpoint = make_checkpoint(model, optimizer)
     manager = tf.train.CheckpointManager(checkpoint, str(run_dir / "ckpt"), max_to_keep=KEEP_LATEST)
     if resuming:
@@ -186,28 +259,41 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR, xl
         return 0
     record_start(config, run_dir, start, xla)
     print(f"{'resuming' if resuming else 'training'} {config.model} in {run_dir} from epoch {start}: "
-          f"{len(train_x):,} training images, {len(test_x):,} test images")
+          f"{len(train_x):,} training images" + (f" ({len(labelled)} labelled)" if labelled is not None else "")
+          + f", {len(test_x):,} test images")
 
-    train_step, eval_step = make_steps(model, optimizer, config.binarize, xla)
+    train_step, eval_step = make_steps(model, optimizer, config.binarize, xla, strategy,
+                                       config.clip if distributed else None)
+    if strategy is not None:
+        # TF 2 names MultiWorkerMirroredStrategy's class after its all-reduce.
+        kind = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(type(strategy).__name__,
+                                                                                  type(strategy).__name__)
+        print(f"tf.distribute: {kind}, {strategy.num_replicas_in_sync} replicas, "
+              f"{config.batch_size / strategy.num_replicas_in_sync:g} images per replica per step")
     writer = tf.summary.create_file_writer(str(run_dir / "tb"))
     for epoch in range(start + 1, config.epochs + 1):
         began = time.perf_counter()
         try:
-            train_means = run_epoch(train_step, batches(train_x, train_y, config.batch_size,
-                                                        shuffle_seed=(config.seed, epoch)),
-                                    label=f"epoch {epoch}/{config.epochs}")
+            if labelled is None:
+                epoch_batches = batches(train_x, train_y, config.batch_size, shuffle_seed=(config.seed, epoch))
+            else:
+                epoch_batches = semi_supervised_batches(train_x, train_y, labelled, config.batch_size,
+                                                        shuffle_seed=(config.seed, epoch))
+            if strategy is not None:
+                epoch_batches = distribute(strategy, epoch_batches)
+            train_means, images = run_epoch(train_step, epoch_batches, label=f"epoch {epoch}/{config.epochs}")
         except NonFiniteLoss as err:
             raise NonFiniteLoss(f"{err} of epoch {epoch}; nothing of this epoch was saved, the last good "
                                 f"checkpoint is epoch {epoch - 1} in {run_dir}. Try gradient clipping "
                                 f"(-c 1.0) or a lower learning rate (-l {config.learning_rate / 10:g}).")
         seconds = time.perf_counter() - began
-        test_means = run_epoch(eval_step, batches(test_x, test_y, EVAL_BATCH))
+        test_means, _ = run_epoch(eval_step, batches(test_x, test_y, EVAL_BATCH))
         row = {"epoch": epoch,
                **{f"train_{k}": v for k, v in train_means.items()},
                **{f"test_{k}": v for k, v in test_means.items()}}
         if isinstance(model, VAEBase):
-            row["test_elbo"] = -test_means["loss"]
-        row.update(images_per_s=len(train_x) / seconds, seconds=seconds)
+            row["test_elbo"] = -(test_means["reconstruction"] + test_means["kl"])
+        row.update(images_per_s=images / seconds, seconds=seconds)
 
         # Metrics before the checkpoint: a run killed between the two redoes this epoch on resume.
         rows.append(row)
@@ -225,15 +311,61 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR, xl
     return 0
 
 
+def distribute(strategy, dataset):
+    """`dataset` (batched by the global batch) split across the strategy's replicas. Workers of a
+    multi-worker run each take their share of every batch (the data are in memory, not in files)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+
+def make_strategy(name):
+    """The tf.distribute strategy --strategy names; None for "none"."""
+    if name == "none":
+        return None
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if "TF_CONFIG" not in os.environ:
+        raise UsageError("--strategy multi_worker reads the cluster from the TF_CONFIG environment variable, "
+                         "which is not set (README: Multi-device training)")
+    try:
+        json.loads(os.environ["TF_CONFIG"])
+    except ValueError as err:
+        raise UsageError(f"TF_CONFIG is not valid JSON ({err})")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_chief(strategy):
+    """Whether this process writes the run: always, except on workers other than the first of a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
 def raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def train_as_other_worker(config, run_dir, args, strategy):
+    """A multi-worker run's other workers take part in every step but must not write the run: each
+    trains in a throw-away copy of it (resuming from the chief's checkpoint, read from a shared file
+    system, unless --restart) and deletes the copy at the end."""
+    with tempfile.TemporaryDirectory(prefix="cvae-worker-") as scratch:
+        own_dir = Path(scratch) / run_dir.name
+        if not args.restart and (run_dir / "config.json").exists():
+            shutil.copytree(run_dir, own_dir, ignore=shutil.ignore_patterns("lock", "tb", "kept"))
+        with RunLock(own_dir):
+            return train(config, own_dir, args.restart, args.data_dir, args.xla, strategy)
 
 
 def main(argv=None):
     args = parse_args(argv)
     config = RunConfig(model=args.model, latent_dim=None if args.model == "cnn" else args.latent_dim,
                        batch_size=args.batch_size, epochs=args.epochs, learning_rate=args.learning_rate,
-                       clip=args.clip, seed=args.seed, subset=args.subset, binarize=args.binarize)
+                       clip=args.clip, seed=args.seed, subset=args.subset, binarize=args.binarize,
+                       dataset=args.dataset, labels=args.labels)
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
@@ -241,9 +373,17 @@ def main(argv=None):
 
     def locked_train():
         nonlocal run_dir
-        run_dir = args.log_dir / run_dir_name(config.model, config.latent_dim, config.binarize)
+        training_images = min(args.subset or TRAINING_IMAGES, TRAINING_IMAGES)
+        if args.labels is not None and args.labels >= training_images:
+            raise UsageError(f"--labels {args.labels} leaves no unlabelled image among the {training_images:,} "
+                             f"training images")
+        run_dir = args.log_dir / run_dir_name(config.model, config.latent_dim, config.binarize, config.dataset,
+                                              config.labels)
+        strategy = make_strategy(args.strategy)
+        if not is_chief(strategy):
+            return train_as_other_worker(config, run_dir, args, strategy)
         with RunLock(run_dir):
-            return train(config, run_dir, args.restart, args.data_dir, args.xla)
+            return train(config, run_dir, args.restart, args.data_dir, args.xla, strategy)
 
     def interrupted():
         latest = run_dir and tf.train.latest_checkpoint(str(run_dir / "ckpt"))

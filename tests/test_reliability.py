@@ -182,7 +182,11 @@ def test_damaged_metrics_is_a_clear_error(trained_twice, capsys):
 
 
 @pytest.mark.parametrize("tool, args, complaint", [
-    ("train.py", ["nope"], "invalid choice: 'nope' (choose from 'vae', 'cvae_fc3', 'cvae_cnn2', 'cvae_cnn3', 'cnn')"),
+    ("train.py", ["nope"], "invalid choice: 'nope' (choose from 'vae', 'cvae_fc3', 'cvae_cnn2', 'cvae_cnn3', 'cnn', 'm2')"),
+    ("train.py", ["vae", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    ("train.py", ["vae", "--strategy", "tpu"], "invalid choice: 'tpu'"),
+    ("train.py", ["m2", "--labels", "0"], "must be a positive integer"),
+    ("train.py", ["m2", "--labels", "60000"], "leaves no unlabelled image"),
     ("train.py", ["../../etc"], "invalid choice"),
     ("train.py", ["vae", "-n", "-3"], "must be a positive integer"),
     ("train.py", ["vae", "-e", "x"], "invalid positive_int value: 'x'"),
@@ -196,10 +200,13 @@ def test_damaged_metrics_is_a_clear_error(trained_twice, capsys):
     ("plot.py", ["cvae_cnn3", "-s", "abc"], "invalid positive_float value: 'abc'"),
     ("plot.py", ["cvae_cnn3", "-p", "0"], "must be a positive integer"),
     ("plot.py", ["cnn", "--binarize"], "--binarize applies to the VAEs"),
+    ("plot.py", ["m2", "-n", "50"], "m2 needs --labels"),
+    ("plot.py", ["vae", "--dataset", "cifar"], "invalid choice: 'cifar'"),
     ("evaluate.py", ["nope"], "invalid choice: 'nope'"),
     ("evaluate.py", ["vae", "-k", "0"], "must be a positive integer"),
     ("evaluate.py", ["vae", "--samples", "-5"], "must be a positive integer"),
     ("evaluate.py", ["cnn", "--binarize"], "--binarize applies to the VAEs"),
+    ("evaluate.py", ["vae", "--labels", "100"], "--labels is for the semi-supervised m2"),
     ("bench/throughput.py", ["--models", "nope"], "invalid choice: 'nope'"),
     ("bench/throughput.py", ["--repeats", "0"], "must be a positive integer"),
 ])

@@ -49,12 +49,12 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config == {"model": "cvae_cnn3", "latent_dim": 2, "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
                       "clip": None, "seed": 0, "subset": 300, "binarize": False,
-                      "history": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
+                      "dataset": "mnist", "labels": None, "history": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
                                    "clip": None, "xla": False}]}
     rows = read_metrics(run_dir)
     assert [row["epoch"] for row in rows] == [1, 2]
     assert {"train_loss", "train_reconstruction", "train_kl", "test_elbo", "images_per_s"} <= set(rows[0])
-    assert rows[1]["test_elbo"] == pytest.approx(-rows[1]["test_loss"])
+    assert rows[1]["test_elbo"] == pytest.approx(-rows[1]["test_loss"], rel=1e-5)
     assert rows[1]["train_loss"] < rows[0]["train_loss"]
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     model, saved, epoch = load_trained_model(run_dir)
@@ -98,3 +98,12 @@ def test_checkpoints_are_kept_every_50_epochs(tmp_path):
     assert kept_epochs(tmp_path / "cnn") == [50]
     _, config, epoch = load_trained_model(tmp_path / "cnn", epoch=50)
     assert epoch == 50 and config.latent_dim is None
+
+
+def test_run_directories_keep_data_sets_and_label_budgets_apart():
+    from checkpoint import run_dir_name
+    assert run_dir_name("cvae_cnn3", 2) == "cvae_cnn3_2"
+    assert run_dir_name("cvae_cnn3", 2, dataset="fashion_mnist") == "cvae_cnn3_2_fashion_mnist"
+    assert run_dir_name("cnn", None, dataset="fashion_mnist") == "cnn_fashion_mnist"
+    assert run_dir_name("vae", 50, binarize=True) == "vae_50_bin"
+    assert run_dir_name("m2", 50, labels=100) == "m2_50_labels100"

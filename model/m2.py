@@ -1,0 +1,110 @@
+import keras
+import tensorflow as tf
+
+from model.base import NUM_CLASSES, VAEBase
+from model.cnn import Cnn
+from model.losses import bernoulli_nll, gaussian_kl, softmax_cross_entropy
+
+layers = keras.layers
+UNLABELLED = -1  # the label an unlabelled image carries in a batch
+
+
+class M2(VAEBase):
+    """Semi-supervised M2 (Kingma et al. 2014): p(x | y, z) with a classifier q(y | x) and q(z | x, y).
+
+    Classifier q(y | x): the `cnn` layers (4 conv blocks with max-pool and dropout -> FC 10).
+    Encoder q(z | x, y): [x, y] -> FC 500 -> FC 500 -> (mean, log_var) [n]
+    Decoder p(x | y, z): [z, y] -> FC 500 -> FC 500 -> FC 784 logits
+    Softplus activations, as in `cvae_fc3`.
+
+    A batch mixes labelled images and unlabelled ones (label UNLABELLED). The loss is the paper's
+    objective (its eq. 9) divided by the number of unlabelled images:
+        mean_u[-U(x)] + (N_l / N_u) * (mean_l[-L(x, y)] + alpha * mean_l[-log q(y | x)]),  alpha = 0.1 N
+    where -L is the negative CVAE ELBO and -U(x) = sum_y q(y | x) (-L(x, y)) - H(q(y | x)).
+    train.py sets N_l and N_u with `set_data_sizes`.
+    """
+
+    conditional = True
+    ALPHA_PER_IMAGE = 0.1
+
+    def __init__(self, latent_dim, seed=0):
+        super().__init__(latent_dim, seed)
+        self.classifier = Cnn(seed=seed)
+        # The encoder's first layer split in two, W [x, y] = W_x x + W_y y, so that scoring an unlabelled
+        # image under all 10 labels multiplies its 784 pixels once, not 10 times.
+        self.encoder_image = layers.Dense(500, name="encoder_image")
+        self.encoder_label = layers.Dense(500, use_bias=False, name="encoder_label")
+        self.encoder_hidden = layers.Dense(500, activation="softplus")
+        self.decoder_hidden = [layers.Dense(500, activation="softplus") for _ in range(2)]
+        self.to_logits = layers.Dense(28 * 28)
+        self.set_data_sizes(labelled=1, unlabelled=1)
+
+    def set_data_sizes(self, labelled, unlabelled):
+        """Weights of the labelled terms for a training set of `labelled` + `unlabelled` images."""
+        self.labelled_weight = labelled / unlabelled
+        self.alpha = self.ALPHA_PER_IMAGE * (labelled + unlabelled)
+
+    def classify(self, x, training=False):
+        """Logits of q(y | x), [B, 10]."""
+        return self.classifier.classify(x, training)
+
+    def features(self, x, y_onehot):
+        h = tf.nn.softplus(self.encoder_image(tf.reshape(x, [-1, 28 * 28])) + self.encoder_label(y_onehot))
+        return self.encoder_hidden(h)
+
+    def logits(self, z, y_onehot):
+        h = tf.concat([z, y_onehot], axis=1)
+        for layer in self.decoder_hidden:
+            h = layer(h)
+        return tf.reshape(self.to_logits(h), [-1, 28, 28, 1])
+
+    def negative_elbo(self, x, y):
+        """(reconstruction, kl), each [B], of the CVAE ELBO of images x with labels y."""
+        mean, log_var = self.encode(x, y)
+        z = self.reparameterize(mean, log_var)
+        return bernoulli_nll(x, self.decode(z, y)), gaussian_kl(mean, log_var)
+
+    def negative_elbo_every_label(self, x):
+        """-L(x, y) for every label y at once: [B, 10], from one batched pass over B * 10 (image, label) rows."""
+        batch = tf.shape(x)[0]
+        image_part = self.encoder_image(tf.reshape(x, [-1, 28 * 28]))              # [B, 500]
+        label_part = self.encoder_label(tf.eye(NUM_CLASSES))                        # [10, 500]
+        h = tf.nn.softplus(image_part[:, None, :] + label_part[None, :, :])         # [B, 10, 500]
+        h = self.encoder_hidden(tf.reshape(h, [-1, 500]))                            # row b * 10 + k: label k
+        mean, log_var = self.to_mean(h), self.to_log_var(h)
+        z = self.reparameterize(mean, log_var)
+        labels = tf.tile(tf.range(NUM_CLASSES), [batch])
+        reconstruction = bernoulli_nll(tf.repeat(x, NUM_CLASSES, axis=0), self.decode(z, labels))
+        return tf.reshape(reconstruction + gaussian_kl(mean, log_var), [batch, NUM_CLASSES])
+
+    def compute_losses(self, x, y, training=False):
+        """Training: the objective above, with images labelled UNLABELLED treated as unlabelled.
+
+        Evaluation (training=False) scores every image both ways: the labelled terms with its label,
+        and "unlabelled" = -U(x), a bound on -log p(x) with the label summed out."""
+        labelled = y != UNLABELLED
+        count = tf.reduce_sum(tf.cast(labelled, tf.float32))
+        logits = self.classify(x, training)
+
+        x_l, y_l = tf.boolean_mask(x, labelled), tf.boolean_mask(y, labelled)
+        reconstruction, kl = self.negative_elbo(x_l, y_l)
+        classification = softmax_cross_entropy(y_l, tf.boolean_mask(logits, labelled))
+        wrong = tf.cast(tf.argmax(tf.boolean_mask(logits, labelled), axis=1, output_type=tf.int32) != y_l, tf.float32)
+
+        unlabelled = tf.logical_not(labelled) if training else tf.ones_like(labelled)
+        q_logits = tf.boolean_mask(logits, unlabelled)
+        q, log_q = tf.nn.softmax(q_logits), tf.nn.log_softmax(q_logits)
+        x_u = tf.boolean_mask(x, unlabelled)
+        negative_u = tf.reduce_sum(q * (self.negative_elbo_every_label(x_u) + log_q), axis=1)
+
+        def mean(values, n):
+            return tf.math.divide_no_nan(tf.reduce_sum(values), n)
+
+        labelled_terms = mean(reconstruction + kl, count) + self.alpha * mean(classification, count)
+        unlabelled_mean = mean(negative_u, tf.reduce_sum(tf.cast(unlabelled, tf.float32)))
+        return {"loss": unlabelled_mean + self.labelled_weight * labelled_terms,
+                "unlabelled": unlabelled_mean,
+                "reconstruction": mean(reconstruction, count),
+                "kl": mean(kl, count),
+                "classification": mean(classification, count),
+                "error": mean(wrong, count)}

@@ -1,0 +1,92 @@
+"""The semi-supervised M2 model and its data: labelled subsets, mixed batches, the marginalized loss."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import train
+from checkpoint import read_metrics
+from dataset import labelled_subset, semi_supervised_batches
+from model import build_model
+from model.m2 import UNLABELLED
+from test_train import run_cli
+
+
+def test_labelled_subset_is_class_balanced_and_drawn_with_the_seed():
+    labels = np.random.default_rng(0).integers(0, 10, 5000)
+    chosen = labelled_subset(labels, 100, seed=1)
+    assert len(chosen) == len(set(chosen)) == 100
+    assert np.array_equal(np.bincount(labels[chosen], minlength=10), np.full(10, 10))
+    assert np.array_equal(chosen, labelled_subset(labels, 100, seed=1))
+    assert not np.array_equal(chosen, labelled_subset(labels, 100, seed=2))
+
+
+def test_semi_supervised_batches_pair_every_unlabelled_image_with_labelled_ones():
+    images = np.arange(230, dtype=np.uint8)[:, None, None] * np.ones((1, 28, 28), np.uint8)  # pixel = index
+    labels = np.arange(230) % 10
+    labelled = np.arange(0, 30)
+    seen_unlabelled = []
+    for x, y in semi_supervised_batches(images, labels, labelled, batch_size=40, shuffle_seed=(0, 1)):
+        assert x.shape == (80, 28, 28, 1) and y.shape == (80,)
+        index = np.round(x.numpy()[:, 0, 0, 0] * 255).astype(int)
+        assert np.all(y.numpy()[:40] == UNLABELLED)
+        assert np.all(index[40:] < 30) and np.array_equal(y.numpy()[40:], labels[index[40:]])
+        seen_unlabelled += list(index[:40])
+    # 200 unlabelled images in 5 batches of 40: each exactly once, no labelled image among them.
+    assert sorted(seen_unlabelled) == list(range(30, 230))
+
+
+@pytest.fixture
+def m2_without_noise(monkeypatch):
+    """An m2 whose z is the encoder's mean, so two ways of computing the same bound agree exactly."""
+    model = build_model("m2", 4)
+    monkeypatch.setattr(model, "reparameterize", lambda mean, log_var: mean)
+    return model
+
+
+def test_every_label_pass_equals_one_pass_per_label(m2_without_noise, small_batch):
+    model, x = m2_without_noise, small_batch[0][:6]
+    batched = model.negative_elbo_every_label(x).numpy()
+    assert batched.shape == (6, 10)
+    for k in range(10):
+        reconstruction, kl = model.negative_elbo(x, tf.fill([6], k))
+        np.testing.assert_allclose(batched[:, k], (reconstruction + kl).numpy(), rtol=1e-5)
+
+
+def test_unlabelled_loss_sums_the_labels_under_the_classifier_minus_its_entropy(m2_without_noise, small_batch):
+    model, x = m2_without_noise, small_batch[0][:6]
+    # training=False: the classifier's dropout off, so q below is the q the loss used.
+    losses = model.compute_losses(x, tf.fill([6], UNLABELLED), training=False)
+    q = tf.nn.softmax(model.classify(x)).numpy()
+    negative_elbo = model.negative_elbo_every_label(x).numpy()
+    expected = np.mean(np.sum(q * negative_elbo, axis=1) + np.sum(q * np.log(q), axis=1))
+    assert float(losses["unlabelled"]) == pytest.approx(expected, rel=1e-5)
+    assert float(losses["loss"]) == pytest.approx(expected, rel=1e-5)  # no labelled image: nothing else
+
+
+def test_labelled_terms_carry_the_papers_weights(m2_without_noise, small_batch):
+    model, (x, y) = m2_without_noise, (small_batch[0][:8], small_batch[1][:8])
+    model.set_data_sizes(labelled=100, unlabelled=59900)
+    mixed = tf.concat([tf.fill([4], UNLABELLED), y[4:]], axis=0)
+    losses = {k: float(v) for k, v in model.compute_losses(x, mixed, training=True).items()}
+    labelled = losses["reconstruction"] + losses["kl"] + 0.1 * 60000 * losses["classification"]
+    assert losses["loss"] == pytest.approx(losses["unlabelled"] + 100 / 59900 * labelled, rel=1e-5)
+
+
+def test_m2_trains_with_100_labels_and_reports_test_error(tmp_path):
+    args = ["m2", "-n", "4", "--labels", "20", "--subset", "600", "-b", "50", "-e", "3", "--log-dir", str(tmp_path)]
+    assert train.main(args) == 0
+    rows = read_metrics(tmp_path / "m2_4_labels20")
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert 0 <= rows[-1]["test_error"] <= 1
+    assert rows[-1]["test_unlabelled"] > 0
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["m2"], "m2 needs --labels"),
+    (["vae", "--labels", "100"], "--labels is for the semi-supervised m2"),
+    (["m2", "--labels", "15"], "must be a multiple of 10"),
+])
+def test_label_flags_that_cannot_work_are_refused(args, complaint):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert complaint in result.stderr and "Traceback" not in result.stderr
