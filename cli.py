@@ -12,6 +12,16 @@ class UserFacingError(Exception):
     """A failure whose message says what went wrong and what to do (exit status 1)."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default, except where there is none to show (off switches, unset options) or the
+    help text already says it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def positive_int(text):
     value = int(text)
     if value <= 0:

@@ -311,7 +311,9 @@ def labelled_subset(labels, count, seed):
 
 def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):
     """tf.data batches for semi-supervised training: each batch is batch_size unlabelled images (label
-    -1) followed by batch_size labelled ones, as (x [2B, 28, 28, 1] float32 in [0, 1], y [2B] int32).
+    -1) and batch_size labelled ones, alternating, as (x [2B, 28, 28, 1] float32 in [0, 1], y [2B] int32).
+    Alternating, so that when tf.distribute cuts a batch into equal parts each replica gets as many
+    labelled as unlabelled images, and the mean of the replicas' losses is the whole batch's loss.
 
     images: [N, 28, 28] uint8, labels: [N]; labelled: indices whose labels may be used. An epoch is one
     pass over the unlabelled images (the rest), a last partial batch dropped; the few labelled images
@@ -322,9 +324,9 @@ def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):
     steps = max(1, len(unlabelled) // batch_size)
     repeats = -(-steps * batch_size // len(labelled))
     cycled = np.concatenate([rng.permutation(labelled) for _ in range(repeats)])
-    order = np.concatenate([np.resize(unlabelled, steps * batch_size).reshape(steps, batch_size),
-                            cycled[:steps * batch_size].reshape(steps, batch_size)], axis=1)
+    order = np.stack([np.resize(unlabelled, steps * batch_size).reshape(steps, batch_size),
+                      cycled[:steps * batch_size].reshape(steps, batch_size)], axis=2).reshape(steps, 2 * batch_size)
     y = np.asarray(labels, np.int32)[order]
-    y[:, :batch_size] = -1
+    y[:, 0::2] = -1
     x = tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
     return tf.data.Dataset.from_tensor_slices((x, tf.constant(y)))

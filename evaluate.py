@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from checkpoint import RunConfig, RunLock, load_trained_model, open_run, run_dir_name, write_atomic
-from cli import add_debug_flag, positive_int, report_errors
+from cli import HelpFormatter, add_debug_flag, positive_int, report_errors
 from dataset import DATA_DIR, DATASETS, TEST_BINARIZATION_SEED, batches, binarize_fixed, load_dataset
 from model.losses import bernoulli_nll, gaussian_log_density, log_mean_exp
 
@@ -31,7 +31,7 @@ DECODE_CHUNK = 10000
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Evaluate a run trained by train.py: print a table, write LOG_DIR/MODEL_N/eval.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("model", choices=list(MODELS), metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
     parser.add_argument("-n", "--latent-dim", type=positive_int, default=20, help="latent dimensions of the run")
     parser.add_argument("-k", "--importance-samples", type=positive_int, default=5000,

@@ -14,7 +14,7 @@ from scipy.stats import norm
 
 import figures
 from checkpoint import open_run, read_metrics
-from cli import UsageError, add_debug_flag, digit, positive_float, positive_int, report_errors
+from cli import HelpFormatter, UsageError, add_debug_flag, digit, positive_float, positive_int, report_errors
 from dataset import CLASS_NAMES, DATA_DIR, DATASETS, load_dataset
 
 KINDS = ("re", "gen_ave", "gen_rand", "embed", "manifold", "analogy", "curve")
@@ -26,7 +26,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Plot figures of a model trained by train.py into FIGURE_DIR/MODEL_N/. "
                     "Without -m, every figure that applies to the model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("model", choices=list(MODELS), metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
     parser.add_argument("-n", "--latent-dim", type=positive_int, default=20, help="latent dimensions of the run")
     parser.add_argument("-m", "--mode", choices=KINDS, default=None,

@@ -1,72 +1,134 @@
-"""The README's results table, made from the eval.json files that evaluate.py writes (never typed by hand).
+"""The README's results tables, made from the eval.json files that evaluate.py writes (never typed by hand).
 
-    python results.py                  # print the table
-    python results.py --readme README.md   # also put it between the README's results markers
+    python results.py                      # print the tables
+    python results.py --readme README.md   # also put each table between its markers in the README
+
+Three tables, each between its own markers: MNIST runs (`results`), semi-supervised `m2` runs
+(`semi-supervised`) and Fashion-MNIST runs (`fashion-mnist`). A table with no eval.json under the
+log directory is left as it is in the README, so re-evaluating one family of runs keeps the others.
 """
 import argparse
 import json
 import sys
 from pathlib import Path
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+ORDER = ["vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "m2"]
+
+
+def markers(section):
+    return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+
+
+START, END = markers("results")
 
 
 def load_results(log_dir):
-    results = []
-    for path in sorted(Path(log_dir).glob("*/eval.json")):
-        results.append(json.loads(path.read_text()))
-    return results
+    return [json.loads(path.read_text()) for path in sorted(Path(log_dir).glob("*/eval.json"))]
 
 
-def table(results):
-    """Markdown: one row per VAE run, then the classifier's accuracy."""
+def sort_key(r):
+    return (r.get("dataset", "mnist"), ORDER.index(r["model"]) if r["model"] in ORDER else 99,
+            r["latent_dim"], r.get("labels") or 0, r["binarized"])
+
+
+def nll_cell(r):
+    given = " (-log p(x\\|y))" if "class_consistency" in r else ""
+    return f"{r['nll']:.2f} ({r['nll_k']}){given}"
+
+
+def consistency_cell(r):
+    return f"{r['class_consistency']['overall']:.1%}" if "class_consistency" in r else "n/a"
+
+
+def vae_table(results):
+    """Markdown: one row per VAE run, then each classifier's accuracy."""
     lines = ["| model | latent dim | epochs | data | test ELBO | NLL (k) | class-consistency | parameters |",
              "|---|---|---|---|---|---|---|---|"]
-    order = ["vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "m2"]
-    vaes = sorted((r for r in results if r["latent_dim"] is not None),
-                  key=lambda r: (r.get("dataset", "mnist"), order.index(r["model"]) if r["model"] in order else 99,
-                                 r["latent_dim"], r.get("labels") or 0, r["binarized"]))
-    for r in vaes:
-        given = " (-log p(x\\|y))" if "class_consistency" in r else ""
-        consistency = f"{r['class_consistency']['overall']:.1%}" if "class_consistency" in r else "n/a"
+    for r in sorted((r for r in results if r["latent_dim"] is not None), key=sort_key):
         data = ("Fashion-MNIST " if r.get("dataset") == "fashion_mnist" else "") + \
-            ("binarized" if r["binarized"] else "gray") + (f", {r['labels']} labels" if r.get("labels") else "")
+            ("binarized" if r["binarized"] else "gray")
         lines.append(f"| `{r['model']}` | {r['latent_dim']} | {r['epoch']} | {data} "
-                     f"| {r['elbo']:.2f} | {r['nll']:.2f} ({r['nll_k']}){given} | {consistency} | {r['parameters']:,} |")
+                     f"| {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} | {r['parameters']:,} |")
     for r in results:
         if r["latent_dim"] is None:
             on = " on Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else ""
             lines.append(f"\nClassifier `{r['model']}`{on}: {r['test_accuracy']:.2%} test accuracy after {r['epoch']} "
                          f"epochs ({r['parameters']:,} parameters).")
-    for r in vaes:
-        if r.get("labels"):
-            lines.append(f"\nSemi-supervised `m2` (n = {r['latent_dim']}) with {r['labels']} labels: "
-                         f"**{1 - r['test_accuracy']:.2%} test error** after {r['epoch']} epochs.")
     return "\n".join(lines)
 
 
-def replace_section(text, body):
-    if START not in text or END not in text:
-        raise ValueError(f"the README has no {START} ... {END} section")
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    return f"{before}{START}\n{body}\n{END}{after}"
+def semi_supervised_table(results):
+    """Markdown: one row per m2 run, the test error first."""
+    lines = ["| model | labels | latent dim | epochs | data | test error | test ELBO | NLL (k) | class-consistency "
+             "| parameters |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(results, key=sort_key):
+        data = ("Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else "MNIST") + \
+            (", binarized" if r["binarized"] else "")
+        lines.append(f"| `{r['model']}` | {r['labels']:,} | {r['latent_dim']} | {r['epoch']} | {data} "
+                     f"| **{1 - r['test_accuracy']:.2%}** | {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} "
+                     f"| {r['parameters']:,} |")
+    return "\n".join(lines)
+
+
+def semi_supervised(r):
+    return r.get("labels") is not None
+
+
+# section name -> (which eval.json files it shows, how)
+SECTIONS = {
+    "results": (lambda r: not semi_supervised(r) and r.get("dataset", "mnist") == "mnist", vae_table),
+    "semi-supervised": (semi_supervised, semi_supervised_table),
+    "fashion-mnist": (lambda r: not semi_supervised(r) and r.get("dataset") == "fashion_mnist", vae_table),
+}
+
+
+def tables(results):
+    """{section: markdown} for every section that has at least one result."""
+    bodies = {}
+    for section, (belongs, make_table) in SECTIONS.items():
+        chosen = [r for r in results if belongs(r)]
+        if chosen:
+            bodies[section] = make_table(chosen)
+    return bodies
+
+
+def table(results):
+    return "\n\n".join(tables(results).values())
+
+
+def replace_section(text, body, section="results"):
+    start, end = markers(section)
+    if start not in text or end not in text:
+        raise ValueError(f"the README has no {start} ... {end} section")
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    return f"{before}{start}\n{body}\n{end}{after}"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Make the results table from LOG_DIR/*/eval.json.")
+    parser = argparse.ArgumentParser(description="Make the results tables from LOG_DIR/*/eval.json.")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
-    parser.add_argument("--readme", type=Path, default=None, help="write the table into this README too")
+    parser.add_argument("--readme", type=Path, default=None, help="write the tables into this README too")
     args = parser.parse_args(argv)
     results = load_results(args.log_dir)
     if not results:
         print(f"error: no eval.json under {args.log_dir}; run evaluate.py first", file=sys.stderr)
         return 1
-    body = table(results)
-    print(body)
+    bodies = tables(results)
+    for section, body in bodies.items():
+        print(f"## {section}\n{body}\n")
     if args.readme:
-        args.readme.write_text(replace_section(args.readme.read_text(), body))
-        print(f"wrote the table into {args.readme}")
+        text = args.readme.read_text()
+        try:
+            for section, body in bodies.items():
+                text = replace_section(text, body, section)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        args.readme.write_text(text)
+        kept = [section for section in SECTIONS if section not in bodies]
+        print(f"wrote {', '.join(bodies)} into {args.readme}" +
+              (f"; kept {', '.join(kept)} as it was (no eval.json for it)" if kept else ""))
     return 0
 
 

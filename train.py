@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cli import UsageError, UserFacingError, add_debug_flag, positive_float, positive_int, report_errors
+from cli import HelpFormatter, UsageError, UserFacingError, add_debug_flag, positive_float, positive_int, report_errors
 from checkpoint import (KEEP_EVERY, KEEP_LATEST, RunConfig, RunLock, kept_checkpoint_path,
                         make_checkpoint, read_config, read_metrics, restore_latest_good, run_dir_name,
                         write_atomic, write_metrics)
@@ -48,12 +48,14 @@ def parse_args(argv=None):
         description="Train a model on MNIST; checkpoints, config.json, metrics.csv and TensorBoard "
                     "events go to LOG_DIR/MODEL_N/ (LOG_DIR/cnn/ for the classifier; suffixes _bin, "
                     "_fashion_mnist, _labelsL name the options below). Running the same command again resumes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.add_argument("model", choices=list(MODELS), metavar="MODEL",
                         help=f"one of: {', '.join(MODELS)}")
     parser.add_argument("-n", "--latent-dim", type=positive_int, default=20,
                         help="latent dimensions (ignored by cnn)")
-    parser.add_argument("-b", "--batch-size", type=positive_int, default=100)
+    parser.add_argument("-b", "--batch-size", type=positive_int, default=100,
+                        help="images per step, split across replicas under --strategy; m2 takes this many "
+                             "unlabelled plus as many labelled")
     parser.add_argument("-e", "--epochs", type=positive_int, default=150, help="train until this epoch")
     parser.add_argument("-l", "--learning-rate", type=positive_float, default=0.001, help="Adam's learning rate")
     parser.add_argument("-c", "--clip", type=positive_float, default=None,

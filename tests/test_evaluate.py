@@ -136,10 +136,25 @@ def test_results_table_is_made_from_eval_files(log_dir, tmp_path):
     body = results.table(results.load_results(log_dir))
     assert "| `cvae_cnn3` | 2 | 1 | gray |" in body and "Classifier `cnn`" in body
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{results.START}\nold\n{results.END}\nrest\n")
+    m2_start, m2_end = results.markers("semi-supervised")
+    readme.write_text(f"intro\n{results.START}\nold\n{results.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\nrest\n")
     assert results.main(["--log-dir", str(log_dir), "--readme", str(readme)]) == 0
     text = readme.read_text()
-    assert "old" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
+    assert "\nold\n" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
+    assert f"{m2_start}\nold m2\n{m2_end}" in text  # no m2 eval.json here: its table is kept
+
+
+def test_semi_supervised_rows_go_to_their_own_table():
+    m2 = {"model": "m2", "latent_dim": 50, "epoch": 30, "parameters": 1417710, "binarized": False,
+          "dataset": "mnist", "labels": 100, "test_accuracy": 0.9712, "elbo": -101.234, "nll": 97.5, "nll_k": 200,
+          "class_consistency": {"overall": 0.95}}
+    fashion_cnn = {"model": "cnn", "latent_dim": None, "epoch": 20, "parameters": 45826, "binarized": False,
+                   "dataset": "fashion_mnist", "labels": None, "test_accuracy": 0.9}
+    bodies = results.tables([m2, fashion_cnn])
+    assert set(bodies) == {"semi-supervised", "fashion-mnist"}
+    assert "| `m2` | 100 | 50 | 30 | MNIST | **2.88%** | -101.23 | 97.50 (200) (-log p(x\\|y)) | 95.0% |" \
+        in bodies["semi-supervised"]
+    assert "Classifier `cnn` on Fashion-MNIST: 90.00% test accuracy" in bodies["fashion-mnist"]
 
 
 def test_missing_run_and_bad_flags(tmp_path, capsys):
