@@ -282,22 +282,26 @@ def binarize_fixed(images, seed=TEST_BINARIZATION_SEED):
     return np.where(uniform < images / 255.0, 255, 0).astype(np.uint8)
 
 
-def batches(images, labels, batch_size, shuffle_seed=None):
-    """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B] int32).
+def shuffled(images, labels, shuffle_seed=None):
+    """One epoch's data in memory: (x [N, 28, 28, 1] float32 in [0, 1], y [N] int32), in the order of a
+    permutation drawn from shuffle_seed (for training pass e.g. (seed, epoch), so a resumed run sees
+    the same order as an uninterrupted one); None keeps the given order.
 
-    images: [N, 28, 28] uint8, labels: [N] ints (arrays or tensors). The order is a permutation drawn from shuffle_seed (for training
-    pass e.g. (seed, epoch), so a resumed run sees the same order as an uninterrupted one);
-    None keeps the given order.
-
-    The whole epoch is shuffled and scaled in one op up front, then batched with no prefetching: on a
-    2-core CPU the threads of a prefetching pipeline compete with the training step's, which cost
+    images: [N, 28, 28] uint8, labels: [N] ints (arrays or tensors). The whole epoch is shuffled and
+    scaled in one op up front; train.py then slices batches off it inside its compiled loop. No
+    prefetching thread: on a 2-core CPU those compete with the training step's threads, which cost
     cvae_cnn2 about 15% of its images/s (bench/README.md).
     """
     n = len(images)
     order = np.arange(n) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(n)
     x = tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
     y = tf.gather(tf.cast(labels, tf.int32), order)
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    return x, y
+
+
+def batches(images, labels, batch_size, shuffle_seed=None):
+    """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B] int32) of `shuffled`'s epoch."""
+    return tf.data.Dataset.from_tensor_slices(shuffled(images, labels, shuffle_seed)).batch(batch_size)
 
 
 def labelled_subset(labels, count, seed):
@@ -309,9 +313,11 @@ def labelled_subset(labels, count, seed):
     return np.sort(np.concatenate(chosen))
 
 
-def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):
-    """tf.data batches for semi-supervised training: each batch is batch_size unlabelled images (label
-    -1) and batch_size labelled ones, alternating, as (x [2B, 28, 28, 1] float32 in [0, 1], y [2B] int32).
+def semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed):
+    """One epoch of semi-supervised training data, to be cut into batches of 2 * batch_size: each
+    batch is batch_size unlabelled images (label -1) and batch_size labelled ones, alternating.
+    Returns (x [steps * 2B, 28, 28, 1] float32 in [0, 1], y [steps * 2B] int32).
+
     Alternating, so that when tf.distribute cuts a batch into equal parts each replica gets as many
     labelled as unlabelled images, and the mean of the replicas' losses is the whole batch's loss.
 
@@ -325,8 +331,14 @@ def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):
     repeats = -(-steps * batch_size // len(labelled))
     cycled = np.concatenate([rng.permutation(labelled) for _ in range(repeats)])
     order = np.stack([np.resize(unlabelled, steps * batch_size).reshape(steps, batch_size),
-                      cycled[:steps * batch_size].reshape(steps, batch_size)], axis=2).reshape(steps, 2 * batch_size)
+                      cycled[:steps * batch_size].reshape(steps, batch_size)], axis=2).reshape(-1)
     y = np.asarray(labels, np.int32)[order]
-    y[:, 0::2] = -1
+    y[0::2] = -1
     x = tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
-    return tf.data.Dataset.from_tensor_slices((x, tf.constant(y)))
+    return x, tf.constant(y)
+
+
+def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):
+    """tf.data batches of 2 * batch_size of `semi_supervised_epoch`'s epoch."""
+    epoch = semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed)
+    return tf.data.Dataset.from_tensor_slices(epoch).batch(2 * batch_size)

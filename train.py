@@ -27,11 +27,14 @@ from cli import HelpFormatter, UsageError, UserFacingError, add_debug_flag, posi
 from checkpoint import (KEEP_EVERY, KEEP_LATEST, RunConfig, RunLock, kept_checkpoint_path,
                         make_checkpoint, read_config, read_metrics, restore_latest_good, run_dir_name,
                         write_atomic, write_metrics)
-from dataset import DATA_DIR, DATASETS, batches, binarize_fixed, labelled_subset, load_dataset, semi_supervised_batches
+from dataset import DATA_DIR, DATASETS, binarize_fixed, labelled_subset, load_dataset, semi_supervised_epoch, shuffled
 
 # A resumed run must keep these; epochs, learning rate, batch size and clipping may change.
 FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset", "binarize", "dataset", "labels")
 EVAL_BATCH = 1000
+# Batches per call into the compiled graph: calling it once per step costs Python and a wait for each
+# step's losses, about 20% of the images/s of cvae_fc3 and cvae_cnn3 on 2 cores (bench/README.md).
+STEPS_PER_CALL = 50
 TRAINING_IMAGES = 60000  # MNIST's and Fashion-MNIST's
 
 
@@ -153,30 +156,62 @@ def make_distributed_step(model, optimizer, strategy, binarized=None, clip=None,
     return train_step
 
 
-def images_in(y):
-    """Images in a batch of labels y: a tensor, or a distributed batch (this worker's replicas)."""
-    if isinstance(y, tf.Tensor):
-        return int(y.shape[0])
-    return sum(int(part.shape[0]) for part in y.values)
+def several_steps(step):
+    """`step` (x, y) -> {name: batch-mean loss} run over consecutive batches of an epoch in one call:
+    (x [N, ...], y [N], starts [k], batch_size) -> ({name: [k] losses}, [k] batch sizes), batch i
+    being rows starts[i] to starts[i] + batch_size (fewer at the end of the epoch)."""
+    names = list(step.get_concrete_function().structured_outputs)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32),
+                                  tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
+    def run(x, y, starts, batch_size):
+        rows = tf.TensorArray(tf.float32, size=tf.size(starts))
+        sizes = tf.TensorArray(tf.int32, size=tf.size(starts))
+        for i in tf.range(tf.size(starts)):
+            x_batch, y_batch = x[starts[i]:starts[i] + batch_size], y[starts[i]:starts[i] + batch_size]
+            losses = step(x_batch, y_batch)
+            rows = rows.write(i, tf.stack([losses[name] for name in names]))
+            sizes = sizes.write(i, tf.shape(y_batch)[0])
+        stacked = rows.stack()
+        return {name: stacked[:, j] for j, name in enumerate(names)}, sizes.stack()
+
+    return run
 
 
-def run_epoch(step, dataset, label=""):
-    """(means over all images of each loss `step` returns, number of images); raises NonFiniteLoss on
-    the first bad step."""
-    sums, count = {}, 0
+def chunks_in_memory(steps, x, y, batch_size):
+    """Per-step losses and batch sizes of one pass over (x, y), STEPS_PER_CALL steps per call of
+    `steps` (a several_steps function)."""
+    starts = np.arange(0, int(y.shape[0]), batch_size, dtype=np.int32)
+    for first in range(0, len(starts), STEPS_PER_CALL):
+        losses, sizes = steps(x, y, starts[first:first + STEPS_PER_CALL], batch_size)
+        yield {k: v.numpy() for k, v in losses.items()}, sizes.numpy()
+
+
+def chunks_distributed(step, dataset):
+    """Per-step losses and batch sizes of one pass of a tf.distribute step over a distributed dataset,
+    one step per call."""
+    for x, y in dataset:
+        losses = step(x, y)
+        images = int(y.shape[0]) if isinstance(y, tf.Tensor) else sum(int(part.shape[0]) for part in y.values)
+        yield {k: np.array([float(v)]) for k, v in losses.items()}, np.array([images])
+
+
+def run_epoch(chunks, steps_in_epoch, label=""):
+    """(means over all images of each loss, number of images), from `chunks` of per-step losses and
+    batch sizes; raises NonFiniteLoss naming the first bad step."""
+    sums, count, done = {}, 0, 0
     show_progress = label and sys.stdout.isatty()
     last_shown = time.perf_counter()
-    steps = int(dataset.cardinality()) if isinstance(dataset, tf.data.Dataset) else "?"
-    for i, (x, y) in enumerate(dataset):
-        losses = {k: float(v) for k, v in step(x, y).items()}
-        if not np.isfinite(losses["loss"]):
-            raise NonFiniteLoss(f"loss became {losses['loss']} at step {i + 1}")
-        n = images_in(y)
+    for losses, sizes in chunks:
+        bad = np.flatnonzero(~np.isfinite(losses["loss"]))
+        if len(bad):
+            raise NonFiniteLoss(f"loss became {losses['loss'][bad[0]]} at step {done + bad[0] + 1}")
         for k, v in losses.items():
-            sums[k] = sums.get(k, 0.0) + v * n
-        count += n
+            sums[k] = sums.get(k, 0.0) + float(np.dot(v.astype(np.float64), sizes))
+        count += int(sizes.sum())
+        done += len(sizes)
         if show_progress and time.perf_counter() - last_shown > 0.5:
-            print(f"\r{label} step {i + 1}/{steps}  loss {sums['loss'] / count:.4g}", end="", flush=True)
+            print(f"\r{label} step {done}/{steps_in_epoch}  loss {sums['loss'] / count:.4g}", end="", flush=True)
             last_shown = time.perf_counter()
     if show_progress:
         print("\r" + " " * 60 + "\r", end="")
@@ -266,6 +301,9 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR, xl
 
     train_step, eval_step = make_steps(model, optimizer, config.binarize, xla, strategy,
                                        config.clip if distributed else None)
+    train_steps = several_steps(train_step) if strategy is None else None
+    eval_steps = several_steps(eval_step)
+    test_x, test_y = shuffled(test_x, test_y)
     if strategy is not None:
         # TF 2 names MultiWorkerMirroredStrategy's class after its all-reduce.
         kind = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(type(strategy).__name__,
@@ -277,19 +315,24 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR, xl
         began = time.perf_counter()
         try:
             if labelled is None:
-                epoch_batches = batches(train_x, train_y, config.batch_size, shuffle_seed=(config.seed, epoch))
+                x, y = shuffled(train_x, train_y, shuffle_seed=(config.seed, epoch))
+                batch_size = config.batch_size
+            else:  # m2: each batch is batch_size unlabelled images and as many labelled ones
+                x, y = semi_supervised_epoch(train_x, train_y, labelled, config.batch_size,
+                                             shuffle_seed=(config.seed, epoch))
+                batch_size = 2 * config.batch_size
+            if strategy is None:
+                chunks = chunks_in_memory(train_steps, x, y, batch_size)
             else:
-                epoch_batches = semi_supervised_batches(train_x, train_y, labelled, config.batch_size,
-                                                        shuffle_seed=(config.seed, epoch))
-            if strategy is not None:
-                epoch_batches = distribute(strategy, epoch_batches)
-            train_means, images = run_epoch(train_step, epoch_batches, label=f"epoch {epoch}/{config.epochs}")
+                chunks = chunks_distributed(train_step, distribute(strategy, x, y, batch_size))
+            train_means, images = run_epoch(chunks, -(-int(y.shape[0]) // batch_size),
+                                            label=f"epoch {epoch}/{config.epochs}")
         except NonFiniteLoss as err:
             raise NonFiniteLoss(f"{err} of epoch {epoch}; nothing of this epoch was saved, the last good "
                                 f"checkpoint is epoch {epoch - 1} in {run_dir}. Try gradient clipping "
                                 f"(-c 1.0) or a lower learning rate (-l {config.learning_rate / 10:g}).")
         seconds = time.perf_counter() - began
-        test_means, _ = run_epoch(eval_step, batches(test_x, test_y, EVAL_BATCH))
+        test_means, _ = run_epoch(chunks_in_memory(eval_steps, test_x, test_y, EVAL_BATCH), 0)
         row = {"epoch": epoch,
                **{f"train_{k}": v for k, v in train_means.items()},
                **{f"test_{k}": v for k, v in test_means.items()}}
@@ -313,11 +356,12 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR, xl
     return 0
 
 
-def distribute(strategy, dataset):
-    """`dataset` (batched by the global batch) split across the strategy's replicas. Workers of a
-    multi-worker run each take their share of every batch (the data are in memory, not in files)."""
+def distribute(strategy, x, y, batch_size):
+    """Batches of the global batch size over (x, y), each split across the strategy's replicas. Workers
+    of a multi-worker run each take their share of every batch (the data are in memory, not in files)."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 

@@ -13,9 +13,9 @@ Each model runs in its own process (so peak memory is its own). Per model:
                    which fuse their label channels into the first convolution: the label channels
                    concatenated to the image instead; 1.00x for the other models)
   step+XLA         the same step with jit_compile=True (train.py --xla), and its ratio to the reference
-  pipeline         the step fed by dataset.batches() over real MNIST
-  train.py         epochs 2-4 of train.train(), end to end: pipeline, test metrics, CSV, checkpoint,
-                   TensorBoard
+  pipeline         the step called once per batch of dataset.batches() over real MNIST
+  train.py         epochs 2-4 of train.train(), end to end: its in-graph loop over STEPS_PER_CALL batches
+                   per call, test metrics, CSV, checkpoint, TensorBoard
   eval             forward pass (compute_losses without gradients) at batch 1000
 images/s are medians of --repeats timed runs after a warm-up.
 """

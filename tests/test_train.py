@@ -107,3 +107,40 @@ def test_run_directories_keep_data_sets_and_label_budgets_apart():
     assert run_dir_name("cnn", None, dataset="fashion_mnist") == "cnn_fashion_mnist"
     assert run_dir_name("vae", 50, binarize=True) == "vae_50_bin"
     assert run_dir_name("m2", 50, labels=100) == "m2_50_labels100"
+
+
+def test_several_steps_per_call_train_exactly_like_one_step_per_call(mnist, monkeypatch):
+    # 750 images in batches of 100: 8 steps, the last of 50 images, in calls of 3, 3 and 2 steps.
+    monkeypatch.setattr(train, "STEPS_PER_CALL", 3)
+    import keras
+    from dataset import batches, shuffled
+    from model import build_model
+    images, labels = mnist.train_images[:750], mnist.train_labels[:750]
+    runs = []
+    for per_call in (False, True):
+        keras.utils.set_random_seed(3)
+        model = build_model("vae", 2, seed=3)
+        optimizer = keras.optimizers.Adam(1e-3)
+        train_step, _ = train.make_steps(model, optimizer, binarize=True)
+        if per_call:
+            chunks = train.chunks_in_memory(train.several_steps(train_step), *shuffled(images, labels, (0, 1)), 100)
+        else:
+            chunks = (({k: np.array([float(v)]) for k, v in train_step(x, y).items()}, np.array([len(y)]))
+                      for x, y in batches(images, labels, 100, shuffle_seed=(0, 1)))
+        chunks = list(chunks)
+        runs.append((np.concatenate([c[0]["loss"] for c in chunks]), np.concatenate([c[1] for c in chunks]),
+                     [v.numpy() for v in model.trainable_variables]))
+    (losses_one, sizes_one, weights_one), (losses_several, sizes_several, weights_several) = runs
+    assert sizes_several.tolist() == sizes_one.tolist() == [100] * 7 + [50]
+    np.testing.assert_allclose(losses_several, losses_one, rtol=1e-6)  # in practice bit-identical
+    for a, b in zip(weights_one, weights_several):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+    assert train.run_epoch(iter(chunks), 8)[1] == 750
+
+
+def test_a_non_finite_loss_is_reported_at_its_step():
+    chunks = [({"loss": np.array([1.0, 2.0])}, np.array([10, 10])), ({"loss": np.array([3.0, np.nan])}, np.array([10, 5]))]
+    with pytest.raises(train.NonFiniteLoss, match="loss became nan at step 4"):
+        train.run_epoch(iter(chunks), 4)
+    means, count = train.run_epoch(iter(chunks[:1] + [({"loss": np.array([3.0])}, np.array([20]))]), 3)
+    assert count == 40 and means["loss"] == pytest.approx((10 + 20 + 60) / 40)
