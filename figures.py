@@ -2,6 +2,8 @@
 
 Images are [..., 28, 28] floats in [0, 1]; grids are drawn as one mosaic, not one subplot per digit.
 """
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
@@ -41,9 +43,11 @@ def _show_grid(ax, images, row_labels=None, col_labels=None):
 
 def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.55):
     rows, cols = images.shape[:2]
-    fig, ax = plt.subplots(figsize=(cols * scale + 1.0, rows * scale + 0.9))
+    width = cols * scale + 1.0
+    lines = textwrap.wrap(title, width=int(width * 13))  # about 13 characters fit per inch at 10 pt
+    fig, ax = plt.subplots(figsize=(width, rows * scale + 0.9 + 0.17 * (len(lines) - 1)))
     _show_grid(ax, images, row_labels, col_labels)
-    ax.set_title(title, fontsize=10)
+    ax.set_title("\n".join(lines), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

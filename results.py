@@ -8,6 +8,7 @@ Three tables, each between its own markers: MNIST runs (`results`), semi-supervi
 log directory is left as it is in the README, so re-evaluating one family of runs keeps the others.
 """
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -23,7 +24,18 @@ START, END = markers("results")
 
 
 def load_results(log_dir):
-    return [json.loads(path.read_text()) for path in sorted(Path(log_dir).glob("*/eval.json"))]
+    """Each run's eval.json, with "training_seconds" added: the sum of metrics.csv's per-epoch training
+    times up to the evaluated epoch (test metrics and checkpoints left out), where metrics.csv is there."""
+    results = []
+    for path in sorted(Path(log_dir).glob("*/eval.json")):
+        result = json.loads(path.read_text())
+        metrics = path.parent / "metrics.csv"  # read here, not with checkpoint.py, which imports TensorFlow
+        if metrics.exists():
+            with open(metrics, newline="") as f:
+                rows = [row for row in csv.DictReader(f) if int(row["epoch"]) <= result["epoch"]]
+            result["training_seconds"] = sum(float(row["seconds"]) for row in rows)
+        results.append(result)
+    return results
 
 
 def sort_key(r):
@@ -59,12 +71,13 @@ def vae_table(results):
 
 def semi_supervised_table(results):
     """Markdown: one row per m2 run, the test error first."""
-    lines = ["| model | labels | latent dim | epochs | data | test error | test ELBO | NLL (k) | class-consistency "
-             "| parameters |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | labels | latent dim | epochs | training time | data | test error | test ELBO | NLL (k) "
+             "| class-consistency | parameters |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=sort_key):
         data = ("Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else "MNIST") + \
             (", binarized" if r["binarized"] else "")
-        lines.append(f"| `{r['model']}` | {r['labels']:,} | {r['latent_dim']} | {r['epoch']} | {data} "
+        minutes = f"{r['training_seconds'] / 60:.0f} min" if "training_seconds" in r else "n/a"
+        lines.append(f"| `{r['model']}` | {r['labels']:,} | {r['latent_dim']} | {r['epoch']} | {minutes} | {data} "
                      f"| **{1 - r['test_accuracy']:.2%}** | {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} "
                      f"| {r['parameters']:,} |")
     return "\n".join(lines)

@@ -152,7 +152,7 @@ def test_semi_supervised_rows_go_to_their_own_table():
                    "dataset": "fashion_mnist", "labels": None, "test_accuracy": 0.9}
     bodies = results.tables([m2, fashion_cnn])
     assert set(bodies) == {"semi-supervised", "fashion-mnist"}
-    assert "| `m2` | 100 | 50 | 30 | MNIST | **2.88%** | -101.23 | 97.50 (200) (-log p(x\\|y)) | 95.0% |" \
+    assert "| `m2` | 100 | 50 | 30 | n/a | MNIST | **2.88%** | -101.23 | 97.50 (200) (-log p(x\\|y)) | 95.0% |" \
         in bodies["semi-supervised"]
     assert "Classifier `cnn` on Fashion-MNIST: 90.00% test accuracy" in bodies["fashion-mnist"]
 
