@@ -304,28 +304,27 @@ def train(config: RunConfig, run_dir: Path, restart=False, data_dir=DATA_DIR, xl
     train_steps = several_steps(train_step) if strategy is None else None
     eval_steps = several_steps(eval_step)
     test_x, test_y = shuffled(test_x, test_y)
+    step_images = config.batch_size * (2 if labelled is not None else 1)  # m2: as many labelled as unlabelled
     if strategy is not None:
         # TF 2 names MultiWorkerMirroredStrategy's class after its all-reduce.
         kind = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(type(strategy).__name__,
                                                                                   type(strategy).__name__)
         print(f"tf.distribute: {kind}, {strategy.num_replicas_in_sync} replicas, "
-              f"{config.batch_size / strategy.num_replicas_in_sync:g} images per replica per step")
+              f"{step_images / strategy.num_replicas_in_sync:g} images per replica per step")
     writer = tf.summary.create_file_writer(str(run_dir / "tb"))
     for epoch in range(start + 1, config.epochs + 1):
         began = time.perf_counter()
         try:
             if labelled is None:
                 x, y = shuffled(train_x, train_y, shuffle_seed=(config.seed, epoch))
-                batch_size = config.batch_size
             else:  # m2: each batch is batch_size unlabelled images and as many labelled ones
                 x, y = semi_supervised_epoch(train_x, train_y, labelled, config.batch_size,
                                              shuffle_seed=(config.seed, epoch))
-                batch_size = 2 * config.batch_size
             if strategy is None:
-                chunks = chunks_in_memory(train_steps, x, y, batch_size)
+                chunks = chunks_in_memory(train_steps, x, y, step_images)
             else:
-                chunks = chunks_distributed(train_step, distribute(strategy, x, y, batch_size))
-            train_means, images = run_epoch(chunks, -(-int(y.shape[0]) // batch_size),
+                chunks = chunks_distributed(train_step, distribute(strategy, x, y, step_images))
+            train_means, images = run_epoch(chunks, -(-int(y.shape[0]) // step_images),
                                             label=f"epoch {epoch}/{config.epochs}")
         except NonFiniteLoss as err:
             raise NonFiniteLoss(f"{err} of epoch {epoch}; nothing of this epoch was saved, the last good "

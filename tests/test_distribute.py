@@ -85,3 +85,18 @@ def test_multi_worker_without_tf_config_is_a_usage_error(tmp_path):
     result = run(RUN + ["--strategy", "multi_worker"], tmp_path, env=env)
     assert result.returncode == 2
     assert "TF_CONFIG" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_m2_splits_its_mixed_batches_across_two_replicas(tmp_path):
+    # Each replica gets 25 unlabelled + 25 labelled images; dropout and the masked rows' noise are not
+    # sliced like the one-device run's, so the losses agree closely but not exactly.
+    args = ["m2", "-n", "4", "--labels", "100", "--subset", "2000", "-b", "50", "-e", "1"]
+    one = run(args, tmp_path / "one")
+    two = run(args + ["--strategy", "mirrored"], tmp_path / "two", script="tests/train_on_two_cpus.py")
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr
+    assert "MirroredStrategy, 2 replicas, 50 images per replica per step" in two.stdout
+    rows_one = read_metrics(tmp_path / "one" / "m2_4_labels100")
+    rows_two = read_metrics(tmp_path / "two" / "m2_4_labels100")
+    for key in ("train_loss", "train_unlabelled", "test_loss"):
+        assert rows_two[0][key] == pytest.approx(rows_one[0][key], rel=0.02), key
