@@ -7,6 +7,7 @@ DEMO_EPOCHS ?= 15
 FIGURE_RUNS := cvae_cnn3:2 cvae_cnn3:20 cvae_fc3:2 cvae_fc3:20 cvae_cnn2:20 vae:2 vae:20
 FIGURE_EPOCHS ?= 50
 CNN_EPOCHS ?= 20
+M2_EPOCHS ?= 30
 
 .PHONY: demo test figures clean
 
@@ -32,6 +33,10 @@ figures: $(VENV)/installed
 	done
 	$(PY) train.py cnn -e $(CNN_EPOCHS) --restart
 	$(PY) plot.py cnn --figure-dir img
+	$(PY) train.py m2 -n 50 --labels 100 -e $(M2_EPOCHS) --restart
+	$(PY) plot.py m2 -n 50 --labels 100 --figure-dir img
+	$(PY) train.py cvae_fc3 -n 20 -e $(FIGURE_EPOCHS) --dataset fashion_mnist --restart
+	$(PY) plot.py cvae_fc3 -n 20 --dataset fashion_mnist --figure-dir img
 
 clean:
 	rm -rf $(VENV) log figure

@@ -33,7 +33,7 @@ from dataset import DATA_DIR, DATASETS, binarize_fixed, labelled_subset, load_da
 FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset", "binarize", "dataset", "labels")
 EVAL_BATCH = 1000
 # Batches per call into the compiled graph: calling it once per step costs Python and a wait for each
-# step's losses, about 20% of the images/s of cvae_fc3 and cvae_cnn3 on 2 cores (bench/README.md).
+# step's losses, 15-22% of the images/s on 2 cores (bench/README.md).
 STEPS_PER_CALL = 50
 TRAINING_IMAGES = 60000  # MNIST's and Fashion-MNIST's
 
@@ -83,8 +83,9 @@ def parse_args(argv=None):
                              "there is no GPU); multi_worker: MultiWorkerMirroredStrategy over the cluster in "
                              "TF_CONFIG. The global batch (-b) is split across replicas")
     parser.add_argument("--xla", action="store_true",
-                        help="compile the training step with XLA: on a 2-core CPU about 1.2x for cvae_cnn3, about "
-                             "even for vae and cvae_fc3, much slower for cvae_cnn2 and cnn (bench/README.md)")
+                        help="compile the training step with XLA. Measured on two 2-core CPUs: about 1.2x for "
+                             "cvae_cnn3; 1.4-1.5x on one and about even on the other for vae and cvae_fc3; much "
+                             "slower for cvae_cnn2, cnn and m2 (bench/README.md)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
     add_debug_flag(parser)
