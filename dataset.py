@@ -294,9 +294,12 @@ def shuffled(images, labels, shuffle_seed=None):
     """
     n = len(images)
     order = np.arange(n) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(n)
-    x = tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
-    y = tf.gather(tf.cast(labels, tf.int32), order)
-    return x, y
+    return images_in_order(images, order), tf.gather(tf.cast(labels, tf.int32), order)
+
+
+def images_in_order(images, order):
+    """uint8 images [N, 28, 28] -> the rows `order` as float32 [len(order), 28, 28, 1] in [0, 1], in one op."""
+    return tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
 
 
 def batches(images, labels, batch_size, shuffle_seed=None):
@@ -334,8 +337,7 @@ def semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed):
                       cycled[:steps * batch_size].reshape(steps, batch_size)], axis=2).reshape(-1)
     y = np.asarray(labels, np.int32)[order]
     y[0::2] = -1
-    x = tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
-    return x, tf.constant(y)
+    return images_in_order(images, order), tf.constant(y)
 
 
 def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):

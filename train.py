@@ -159,22 +159,19 @@ def make_distributed_step(model, optimizer, strategy, binarized=None, clip=None,
 
 def several_steps(step):
     """`step` (x, y) -> {name: batch-mean loss} run over consecutive batches of an epoch in one call:
-    (x [N, ...], y [N], starts [k], batch_size) -> ({name: [k] losses}, [k] batch sizes), batch i
-    being rows starts[i] to starts[i] + batch_size (fewer at the end of the epoch)."""
+    (x [N, ...], y [N], starts [k], batch_size) -> {name: [k] losses}, batch i being rows starts[i]
+    to starts[i] + batch_size (fewer at the end of the epoch)."""
     names = list(step.get_concrete_function().structured_outputs)
 
     @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32),
                                   tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
     def run(x, y, starts, batch_size):
         rows = tf.TensorArray(tf.float32, size=tf.size(starts))
-        sizes = tf.TensorArray(tf.int32, size=tf.size(starts))
         for i in tf.range(tf.size(starts)):
-            x_batch, y_batch = x[starts[i]:starts[i] + batch_size], y[starts[i]:starts[i] + batch_size]
-            losses = step(x_batch, y_batch)
+            losses = step(x[starts[i]:starts[i] + batch_size], y[starts[i]:starts[i] + batch_size])
             rows = rows.write(i, tf.stack([losses[name] for name in names]))
-            sizes = sizes.write(i, tf.shape(y_batch)[0])
         stacked = rows.stack()
-        return {name: stacked[:, j] for j, name in enumerate(names)}, sizes.stack()
+        return {name: stacked[:, j] for j, name in enumerate(names)}
 
     return run
 
@@ -182,10 +179,12 @@ def several_steps(step):
 def chunks_in_memory(steps, x, y, batch_size):
     """Per-step losses and batch sizes of one pass over (x, y), STEPS_PER_CALL steps per call of
     `steps` (a several_steps function)."""
-    starts = np.arange(0, int(y.shape[0]), batch_size, dtype=np.int32)
+    count = int(y.shape[0])
+    starts = np.arange(0, count, batch_size, dtype=np.int32)
+    sizes = np.minimum(batch_size, count - starts)
     for first in range(0, len(starts), STEPS_PER_CALL):
-        losses, sizes = steps(x, y, starts[first:first + STEPS_PER_CALL], batch_size)
-        yield {k: v.numpy() for k, v in losses.items()}, sizes.numpy()
+        losses = steps(x, y, starts[first:first + STEPS_PER_CALL], batch_size)
+        yield {k: v.numpy() for k, v in losses.items()}, sizes[first:first + STEPS_PER_CALL]
 
 
 def chunks_distributed(step, dataset):

@@ -163,7 +163,7 @@ def features_with_label_channels(network, x, y_onehot):
 
 def bench_one(name, repeats, steps):
     import train
-    from checkpoint import RunConfig
+    from checkpoint import RunConfig, read_metrics
     from dataset import batches, labelled_subset, load_mnist, semi_supervised_batches
 
     network, optimizer = build_for_training(name)
@@ -214,9 +214,9 @@ def bench_one(name, repeats, steps):
             train.train(config, Path(log_dir) / "run")
         finally:
             sys.stdout = stdout
-        images_per_epoch = len(mnist.train_images)
-        if name == "m2":  # one pass over the unlabelled images, each step as many labelled ones
-            images_per_epoch = (len(mnist.train_images) - M2_LABELS) // (BATCH // 2) * BATCH
+        # The images an epoch trains on, as train.py counted them (m2's epoch is not the data set's size).
+        last = read_metrics(Path(log_dir) / "run")[-1]
+        images_per_epoch = last["images_per_s"] * last["seconds"]
         result["train_py"] = 3 * images_per_epoch / (stamps.times[3] - stamps.times[0])
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
