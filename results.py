@@ -4,8 +4,9 @@
     python results.py --readme README.md   # also put each table between its markers in the README
 
 Three tables, each between its own markers: MNIST runs (`results`), semi-supervised `m2` runs
-(`semi-supervised`) and Fashion-MNIST runs (`fashion-mnist`). A table with no eval.json under the
-log directory is left as it is in the README, so re-evaluating one family of runs keeps the others.
+(`semi-supervised`) and Fashion-MNIST runs (`fashion-mnist`). With --readme, a run that has an
+eval.json under the log directory gets its row written or replaced; the README's rows of runs that
+have none are kept as they are, so re-evaluating some runs leaves the others' rows alone.
 """
 import argparse
 import csv
@@ -109,6 +110,48 @@ def table(results):
     return "\n\n".join(tables(results).values())
 
 
+def row_key(cells):
+    """What identifies a run in a table row ({column: cell}): its model, latent dim, labels and data."""
+    model = cells["model"].strip("`")
+    return (ORDER.index(model) if model in ORDER else 99, model, int(cells["latent dim"]),
+            int(cells.get("labels", "0").replace(",", "")), cells["data"])
+
+
+def merge_tables(old, new):
+    """`new` (a table body) plus the rows and classifier lines of `old` for runs that `new` lacks,
+    in ORDER. Returns (body, kept rows). A table whose columns changed is replaced whole."""
+    def split(body):
+        lines = [line for line in body.splitlines() if line.strip()]
+        header = lines[0] if lines and lines[0].startswith("|") else None
+        names = [c.strip() for c in header.strip("|").split("|")] if header else []
+        rows = {}
+        for line in lines[2:] if header else []:
+            if line.startswith("|"):
+                rows[row_key(dict(zip(names, (c.strip() for c in line.strip("|").split("|")))))] = line
+        classifiers = {line.split(":")[0]: line for line in lines if line.startswith("Classifier")}
+        return header, rows, classifiers
+
+    old_header, old_rows, old_classifiers = split(old)
+    new_header, new_rows, new_classifiers = split(new)
+    if old_header != new_header:
+        return new, []
+    kept = [line for key, line in old_rows.items() if key not in new_rows]
+    kept += [line for key, line in old_classifiers.items() if key not in new_classifiers]
+    rows = {**old_rows, **new_rows}
+    classifiers = {**old_classifiers, **new_classifiers}
+    body = [new_header, new.splitlines()[1]] + [rows[key] for key in sorted(rows)]
+    if classifiers:
+        body += [""] + list(classifiers.values())
+    return "\n".join(body), kept
+
+
+def section_body(text, section):
+    start, end = markers(section)
+    if start not in text or end not in text:
+        raise ValueError(f"the README has no {start} ... {end} section")
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
 def replace_section(text, body, section="results"):
     start, end = markers(section)
     if start not in text or end not in text:
@@ -132,16 +175,23 @@ def main(argv=None):
         print(f"## {section}\n{body}\n")
     if args.readme:
         text = args.readme.read_text()
+        kept = []
         try:
             for section, body in bodies.items():
+                body, kept_rows = merge_tables(section_body(text, section), body)
                 text = replace_section(text, body, section)
+                kept += kept_rows
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         args.readme.write_text(text)
-        kept = [section for section in SECTIONS if section not in bodies]
-        print(f"wrote {', '.join(bodies)} into {args.readme}" +
-              (f"; kept {', '.join(kept)} as it was (no eval.json for it)" if kept else ""))
+        print(f"wrote {', '.join(bodies)} into {args.readme}")
+        untouched = [section for section in SECTIONS if section not in bodies]
+        if untouched:
+            print(f"kept the {', '.join(untouched)} table(s) as they were: no eval.json for them")
+        if kept:
+            print("kept these rows as they were (no eval.json for their runs under "
+                  f"{args.log_dir}):\n" + "\n".join(kept))
     return 0
 
 

@@ -11,7 +11,8 @@ Each model runs in its own process (so peak memory is its own). Per model:
                    step: everything else costs nothing); fully connected models only
   step / reference the step over the straightforward step of the same layers (for cvae_cnn2 and cvae_cnn3,
                    which fuse their label channels into the first convolution: the label channels
-                   concatenated to the image instead; 1.00x for the other models)
+                   concatenated to the image instead, and Keras' Conv2D / Conv2DTranspose in place of
+                   cvae_cnn3's patch convolutions; 1.00x for the other models)
   step+XLA         the same step with jit_compile=True (train.py --xla), and its ratio to the reference
   pipeline         the step called once per batch of dataset.batches() over real MNIST
   train.py         epochs 2-4 of train.train(), end to end: its in-graph loop over STEPS_PER_CALL batches
@@ -42,6 +43,7 @@ import tensorflow as tf  # noqa: E402
 
 from cli import positive_int  # noqa: E402
 from model.base import ConvCVAE, with_label_channels  # noqa: E402
+from model.patch_conv import PatchConv2D, PatchConv2DTranspose  # noqa: E402
 
 BATCH = 100
 M2_LABELS = 100
@@ -161,6 +163,21 @@ def features_with_label_channels(network, x, y_onehot):
     return h
 
 
+def use_keras_convolutions(network):
+    """Switch the network's patch convolutions (model/patch_conv.py) to the Keras layers they subclass,
+    which hold the same weights and compute the same function the general way. Returns a function
+    that switches them back."""
+    swapped = [(layer, type(layer)) for layer in [*network.encoder_layers, *network.decoder_layers]
+               if isinstance(layer, (PatchConv2D, PatchConv2DTranspose))]
+    for layer, patch_class in swapped:
+        layer.__class__ = patch_class.__bases__[0]
+
+    def switch_back():
+        for layer, patch_class in swapped:
+            layer.__class__ = patch_class
+    return switch_back
+
+
 def bench_one(name, repeats, steps):
     import train
     from checkpoint import RunConfig, read_metrics
@@ -180,11 +197,14 @@ def bench_one(name, repeats, steps):
     xla_step, _ = train.make_steps(network, optimizer, xla=True)
     result["step_xla"] = steps_rate(xla_step, x, y, repeats, steps)
     if isinstance(network, ConvCVAE):
-        # The straightforward step of the same layers: label channels concatenated to the image.
+        # The straightforward step of the same layers: label channels concatenated to the image, and
+        # Keras' general convolutions.
         network.features = types.MethodType(features_with_label_channels, network)
+        switch_back = use_keras_convolutions(network)
         reference_step, _ = train.make_steps(network, optimizer)
         result["reference_step"] = steps_rate(reference_step, x, y, repeats, steps)
         del network.features
+        switch_back()
     else:
         result["reference_step"] = result["step"]
 

@@ -1,4 +1,4 @@
-"""Speed-ups tried for the training step and not kept, each beside the step train.py uses.
+"""Speed-ups tried for the training step, each beside the step train.py uses.
 
     python bench/tried.py              # every experiment, one table
     python bench/tried.py --threads    # also intra/inter-op thread settings (one process each)
@@ -7,8 +7,9 @@ Rows (batch 100, -n 20, synthetic data, images/s as medians of --repeats timed r
   cvae_fc3, fused Adam           tf.raw_ops.ResourceApplyAdam (one kernel per variable) in place of
                                  Keras 3's Adam, which updates each variable with several elementwise ops
   cvae_fc3, gradients only       the step without the optimizer: what Adam costs
-  cvae_cnn3, block transposed    its three transposed convolutions have kernel size == stride, so each
-                                 is one matmul on the channels and a depth_to_space
+  cvae_cnn3, Keras convolutions  its layers with kernel size == stride as Keras' general Conv2D and
+                                 Conv2DTranspose instead of train.py's patch convolutions (one matmul
+                                 each, model/patch_conv.py), which were kept
   cvae_cnn3, epoch inputs        one pass over 10,000 real MNIST images, reading back every loss: a
                                  tf.data pipeline with one step per call (train.py before), the epoch
                                  tensor sliced in Python, and train.py's 50 steps per call
@@ -33,7 +34,8 @@ import tensorflow as tf  # noqa: E402
 import train  # noqa: E402
 from cli import positive_int  # noqa: E402
 from dataset import batches, load_mnist, shuffled  # noqa: E402
-from throughput import BATCH, build_for_training, median_rate, steps_rate, synthetic_batch  # noqa: E402
+from throughput import (BATCH, build_for_training, median_rate, steps_rate, synthetic_batch,  # noqa: E402
+                        use_keras_convolutions)
 
 
 def fused_adam_step(network):
@@ -65,16 +67,6 @@ def gradients_only_step(network):
         gradients = tape.gradient(losses["loss"], network.trainable_variables)
         return {"loss": losses["loss"] + 0.0 * tf.add_n([tf.reduce_sum(g) for g in gradients])}
     return step
-
-
-class BlockConv2DTranspose(keras.layers.Conv2DTranspose):
-    """Conv2DTranspose with kernel size == stride and VALID padding: the blocks do not overlap, so the
-    layer is a matmul from C_in to (k * k * C_out) channels followed by depth_to_space."""
-
-    def call(self, inputs):
-        kernel = tf.transpose(self.kernel, [3, 0, 1, 2])  # [C_in, k, k, C_out]
-        blocks = tf.tensordot(inputs, tf.reshape(kernel, [kernel.shape[0], -1]), 1)
-        return self.activation(tf.nn.depth_to_space(blocks, self.strides[0]) + self.bias)
 
 
 def sliced_epoch_rate(step, images, labels, repeats):
@@ -113,13 +105,11 @@ def experiments(repeats, steps):
     rows.append(("cvae_fc3", "gradients only (no optimizer)", steps_rate(gradients_only_step(network), x, y, repeats, steps)))
 
     network, optimizer = build_for_training("cvae_cnn3")
-    plain, _ = train.make_steps(network, optimizer)
-    rows.append(("cvae_cnn3", "train.py step", steps_rate(plain, x, y, repeats, steps)))
-    for layer in network.decoder_layers:
-        if isinstance(layer, keras.layers.Conv2DTranspose):
-            layer.__class__ = BlockConv2DTranspose  # same weights, other computation
-    block, _ = train.make_steps(network, optimizer)
-    rows.append(("cvae_cnn3", "block transposed convolutions", steps_rate(block, x, y, repeats, steps)))
+    patches, _ = train.make_steps(network, optimizer)
+    rows.append(("cvae_cnn3", "train.py step (patch convolutions)", steps_rate(patches, x, y, repeats, steps)))
+    use_keras_convolutions(network)  # same weights, the general kernels
+    general, _ = train.make_steps(network, optimizer)
+    rows.append(("cvae_cnn3", "Keras' Conv2D / Conv2DTranspose", steps_rate(general, x, y, repeats, steps)))
 
     network, optimizer = build_for_training("cvae_cnn3")
     plain, _ = train.make_steps(network, optimizer)

@@ -1,6 +1,7 @@
 import keras
 
 from model.base import ConvCVAE
+from model.patch_conv import PatchConv2D, PatchConv2DTranspose
 
 layers = keras.layers
 
@@ -16,6 +17,8 @@ class CvaeCnn3(ConvCVAE):
              -> ConvTranspose 4x4 stride 4, 1 ch (28x28) logits
     The crops are where TensorFlow's SAME transposed convolution would cut (the seed's sizes
     2 -> 3 -> 7 -> 28). ReLU with He initialization, as in the seed.
+    The last convolution and the three transposed ones have kernel size == stride, so they run as
+    one matmul each (model/patch_conv.py): the same layers and weights, computed faster.
     """
 
     def __init__(self, latent_dim, seed=0):
@@ -24,15 +27,15 @@ class CvaeCnn3(ConvCVAE):
         self.encoder_layers = [
             layers.Conv2D(16, 6, strides=3, padding="same", **conv),
             layers.Conv2D(32, 4, strides=3, padding="same", **conv),
-            layers.Conv2D(64, 2, strides=2, padding="same", **conv),
+            PatchConv2D(64, 2, strides=2, padding="same", **conv),
             layers.Flatten(),
         ]
         self.decoder_layers = [
             layers.Dense(2 * 2 * 64, **conv),
             layers.Reshape((2, 2, 64)),
-            layers.Conv2DTranspose(32, 2, strides=2, **conv),
+            PatchConv2DTranspose(32, 2, strides=2, **conv),
             layers.Cropping2D(((0, 1), (0, 1))),
-            layers.Conv2DTranspose(16, 3, strides=3, **conv),
+            PatchConv2DTranspose(16, 3, strides=3, **conv),
             layers.Cropping2D(1),
-            layers.Conv2DTranspose(1, 4, strides=4, kernel_initializer="he_normal"),
+            PatchConv2DTranspose(1, 4, strides=4, kernel_initializer="he_normal"),
         ]

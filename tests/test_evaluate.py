@@ -144,6 +144,30 @@ def test_results_table_is_made_from_eval_files(log_dir, tmp_path):
     assert f"{m2_start}\nold m2\n{m2_end}" in text  # no m2 eval.json here: its table is kept
 
 
+def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, capsys):
+    """A README row whose run has no eval.json here is kept; the evaluated run's row is replaced."""
+    assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
+                          "--log-dir", str(log_dir)]) == 0
+    header = ("| model | latent dim | epochs | data | test ELBO | NLL (k) | class-consistency | parameters |\n"
+              "|---|---|---|---|---|---|---|---|\n")
+    old_cnn3 = "| `cvae_cnn3` | 2 | 50 | gray | -1.00 | 1.00 (200) (-log p(x\\|y)) | 99.0% | 40,293 |"
+    kept_vae = "| `vae` | 20 | 50 | gray | -98.10 | 94.56 (200) | n/a | 1,316,824 |"
+    kept_fc3 = "| `cvae_fc3` | 50 | 100 | binarized | -88.08 | 84.04 (5000) (-log p(x\\|y)) | 98.0% | 1,371,884 |"
+    classifier = "Classifier `cnn`: 99.25% test accuracy after 20 epochs (45,826 parameters)."
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{results.START}\n{header}{old_cnn3}\n{kept_vae}\n{kept_fc3}\n\n{classifier}\n{results.END}\n")
+    only_cnn3 = tmp_path / "log"
+    (only_cnn3 / "cvae_cnn3_2").mkdir(parents=True)
+    (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((log_dir / "cvae_cnn3_2" / "eval.json").read_text())
+    assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme)]) == 0
+    rows = [line for line in readme.read_text().splitlines() if line.startswith("| `")]
+    assert rows[0] == kept_vae and rows[1] == kept_fc3 and len(rows) == 3  # model order: vae, fc3, cnn3
+    assert rows[2].startswith("| `cvae_cnn3` | 2 | 1 | gray |") and old_cnn3 not in rows
+    assert classifier in readme.read_text()
+    out = capsys.readouterr().out
+    assert kept_vae in out and classifier in out and old_cnn3 not in out
+
+
 def test_semi_supervised_rows_go_to_their_own_table():
     m2 = {"model": "m2", "latent_dim": 50, "epoch": 30, "parameters": 1417710, "binarized": False,
           "dataset": "mnist", "labels": 100, "test_accuracy": 0.9712, "elbo": -101.234, "nll": 97.5, "nll_k": 200,

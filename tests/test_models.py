@@ -6,6 +6,7 @@ import tensorflow as tf
 from checkpoint import make_checkpoint
 from model import MODELS, VAEBase, build_model, count_parameters
 from model.base import conv_with_label_channels, with_label_channels
+from model.patch_conv import PatchConv2D, PatchConv2DTranspose
 
 VAE_NAMES = [name for name in MODELS if name != "cnn"]
 
@@ -107,6 +108,45 @@ def test_fused_label_channels_equal_concatenated_ones(name, small_batch):
     np.testing.assert_allclose(fused, concatenated, atol=1e-5)
     # The label part matters: other labels give other features.
     assert not np.allclose(fused, conv_with_label_channels(first_conv, x, tf.one_hot((y + 1) % 10, 10)))
+
+
+@pytest.mark.parametrize("patch_class, keras_class, input_shape, args", [
+    (PatchConv2D, keras.layers.Conv2D, (5, 4, 4, 32), (64, 2)),  # cvae_cnn3's last convolution
+    (PatchConv2D, keras.layers.Conv2D, (5, 9, 6, 3), (7, 3)),
+    (PatchConv2DTranspose, keras.layers.Conv2DTranspose, (5, 2, 2, 64), (32, 2)),
+    (PatchConv2DTranspose, keras.layers.Conv2DTranspose, (5, 3, 3, 32), (16, 3)),
+    (PatchConv2DTranspose, keras.layers.Conv2DTranspose, (5, 7, 7, 16), (1, 4)),
+])
+def test_patch_convolutions_equal_keras_layers(patch_class, keras_class, input_shape, args):
+    """Kernel size == stride as one matmul: Keras' layer with the same weights gives the same outputs
+    and the same gradients."""
+    keras.utils.set_random_seed(0)
+    inputs = tf.random.normal(input_shape)
+    patch = patch_class(*args, strides=args[1], padding="valid", activation="relu", bias_initializer="random_normal")
+    reference = keras_class(*args, strides=args[1], padding="valid", activation="relu")
+    patch.build(input_shape)
+    reference.build(input_shape)
+    reference.set_weights(patch.get_weights())
+    outputs = []
+    for layer in (patch, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            out = layer(inputs)
+            loss = tf.reduce_sum(out * tf.cos(out))
+        outputs.append([out, *tape.gradient(loss, [inputs, *layer.trainable_variables])])
+    assert outputs[0][0].shape == outputs[1][0].shape
+    assert float(tf.reduce_max(outputs[0][0])) > 0.1  # not all cut off by the ReLU
+    for ours, theirs in zip(*outputs):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_patch_convolutions_refuse_overlapping_kernels():
+    with pytest.raises(ValueError, match="kernel equal to its stride"):
+        PatchConv2D(8, 3, strides=2)
+    with pytest.raises(ValueError, match="padding='valid' only"):
+        PatchConv2DTranspose(8, 2, strides=2, padding="same")
+    with pytest.raises(ValueError, match="divisible by 2"):
+        PatchConv2D(8, 2, strides=2, padding="same").build((None, 5, 4, 3))
 
 
 def test_xla_step_computes_the_same_losses(small_batch):
