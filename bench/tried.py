@@ -7,6 +7,8 @@ Rows (batch 100, -n 20, synthetic data, images/s as medians of --repeats timed r
   cvae_fc3, fused Adam           tf.raw_ops.ResourceApplyAdam (one kernel per variable) in place of
                                  Keras 3's Adam, which updates each variable with several elementwise ops
   cvae_fc3, gradients only       the step without the optimizer: what Adam costs
+  cvae_fc3, batch B              train.py's step on batches of B images (train.py -b B) instead of 100:
+                                 larger matrix products, and Adam's cost shared by more images
   cvae_cnn3, Keras convolutions  its layers with kernel size == stride as Keras' general Conv2D and
                                  Conv2DTranspose instead of train.py's patch convolutions (one matmul
                                  each, model/patch_conv.py), which were kept
@@ -95,6 +97,19 @@ def several_steps_epoch_rate(step, images, labels, repeats):
     return median_rate(run, len(images), repeats)
 
 
+def batch_rate(step, batch, repeats, steps):
+    """Training images/s of `step` on batches of `batch` synthetic images, over about as many images
+    per timed run as `steps` batches of 100."""
+    x, y = tf.random.uniform([batch, 28, 28, 1]), tf.random.uniform([batch], 0, 10, tf.int32)
+    calls = max(5, steps * BATCH // batch)
+
+    def run():
+        for _ in range(calls):
+            losses = step(x, y)
+        float(losses["loss"])
+    return median_rate(run, calls * batch, repeats)
+
+
 def experiments(repeats, steps):
     x, y = synthetic_batch()
     rows = []
@@ -103,6 +118,8 @@ def experiments(repeats, steps):
     rows.append(("cvae_fc3", "train.py step (Keras Adam)", steps_rate(plain, x, y, repeats, steps)))
     rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "gradients only (no optimizer)", steps_rate(gradients_only_step(network), x, y, repeats, steps)))
+    for batch in (300, 1000):
+        rows.append(("cvae_fc3", f"train.py step, batch {batch}", batch_rate(plain, batch, repeats, steps)))
 
     network, optimizer = build_for_training("cvae_cnn3")
     patches, _ = train.make_steps(network, optimizer)
