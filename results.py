@@ -11,6 +11,7 @@ have none are kept as they are, so re-evaluating some runs leaves the others' ro
 import argparse
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -110,11 +111,17 @@ def table(results):
     return "\n\n".join(tables(results).values())
 
 
-def row_key(cells):
-    """What identifies a run in a table row ({column: cell}): its model, latent dim, labels and data."""
-    model = cells["model"].strip("`")
-    return (ORDER.index(model) if model in ORDER else 99, model, int(cells["latent dim"]),
-            int(cells.get("labels", "0").replace(",", "")), cells["data"])
+def cells(line):
+    """The cells of a markdown table row; an escaped pipe (\\|) stays inside its cell."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+
+
+def row_key(row):
+    """What identifies a run in a table row ({column: cell}): its model, latent dim, labels and data,
+    in the order sort_key gives the runs."""
+    model = row["model"].strip("`")
+    return (ORDER.index(model) if model in ORDER else 99, model, int(row["latent dim"]),
+            int(row.get("labels", "0").replace(",", "")), "binarized" in row["data"], row["data"])
 
 
 def merge_tables(old, new):
@@ -123,11 +130,11 @@ def merge_tables(old, new):
     def split(body):
         lines = [line for line in body.splitlines() if line.strip()]
         header = lines[0] if lines and lines[0].startswith("|") else None
-        names = [c.strip() for c in header.strip("|").split("|")] if header else []
+        names = cells(header) if header else []
         rows = {}
         for line in lines[2:] if header else []:
             if line.startswith("|"):
-                rows[row_key(dict(zip(names, (c.strip() for c in line.strip("|").split("|")))))] = line
+                rows[row_key(dict(zip(names, cells(line))))] = line
         classifiers = {line.split(":")[0]: line for line in lines if line.startswith("Classifier")}
         return header, rows, classifiers
 

@@ -154,6 +154,7 @@ def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, caps
     kept_vae = "| `vae` | 20 | 50 | gray | -98.10 | 94.56 (200) | n/a | 1,316,824 |"
     kept_fc3 = "| `cvae_fc3` | 50 | 100 | binarized | -88.08 | 84.04 (5000) (-log p(x\\|y)) | 98.0% | 1,371,884 |"
     classifier = "Classifier `cnn`: 99.25% test accuracy after 20 epochs (45,826 parameters)."
+    assert len(results.cells(kept_fc3)) == 8 and results.cells(kept_fc3)[5] == "84.04 (5000) (-log p(x\\|y))"
     readme = tmp_path / "README.md"
     readme.write_text(f"{results.START}\n{header}{old_cnn3}\n{kept_vae}\n{kept_fc3}\n\n{classifier}\n{results.END}\n")
     only_cnn3 = tmp_path / "log"
