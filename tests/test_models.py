@@ -149,6 +149,23 @@ def test_patch_convolutions_refuse_overlapping_kernels():
         PatchConv2D(8, 2, strides=2, padding="same").build((None, 5, 4, 3))
 
 
+def test_cnn3_checkpoint_from_keras_convolutions_restores(small_batch, tmp_path, monkeypatch):
+    """A cvae_cnn3 checkpoint written before the patch convolutions (Keras' Conv2D / Conv2DTranspose)
+    restores into today's model, which then gives the same outputs."""
+    import model.cvae_cnn3
+    x, y = small_batch[0][:8], small_batch[1][:8]
+    with monkeypatch.context() as patch:
+        patch.setattr(model.cvae_cnn3, "PatchConv2D", keras.layers.Conv2D)
+        patch.setattr(model.cvae_cnn3, "PatchConv2DTranspose", keras.layers.Conv2DTranspose)
+        before = build_model("cvae_cnn3", 2, seed=2)
+    assert not any(isinstance(layer, (PatchConv2D, PatchConv2DTranspose)) for layer in before.decoder_layers)
+    path = make_checkpoint(before).write(str(tmp_path / "ckpt"))
+    now = build_model("cvae_cnn3", 2, seed=3)
+    make_checkpoint(now).read(path).assert_consumed()
+    np.testing.assert_allclose(now.reconstruct(x, y), before.reconstruct(x, y), atol=1e-5)
+    np.testing.assert_allclose(now.encode(x, y)[0], before.encode(x, y)[0], atol=1e-5)
+
+
 def test_xla_step_computes_the_same_losses(small_batch):
     import train
     x, y = small_batch[0][:32], small_batch[1][:32]
