@@ -6,6 +6,8 @@
 Rows (batch 100, -n 20, synthetic data, images/s as medians of --repeats timed runs):
   cvae_fc3, fused Adam           tf.raw_ops.ResourceApplyAdam (one kernel per variable) in place of
                                  Keras 3's Adam, which updates each variable with several elementwise ops
+  cvae_fc3, XLA Adam             Keras' Adam update alone compiled with XLA (jit_compile), the rest of
+                                 the step as train.py's
   cvae_fc3, gradients only       the step without the optimizer: what Adam costs
   cvae_fc3, batch B              train.py's step on batches of B images (train.py -b B) instead of 100:
                                  larger matrix products, and Adam's cost shared by more images
@@ -57,6 +59,23 @@ def fused_adam_step(network):
             tf.raw_ops.ResourceApplyAdam(var=v.value.handle, m=m.handle, v=s.handle,
                                          beta1_power=tf.pow(0.9, iterations), beta2_power=tf.pow(0.999, iterations),
                                          lr=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-7, grad=g)
+        return losses
+    return step
+
+
+def xla_adam_step(network, optimizer):
+    """The training step with Keras' own Adam update compiled by XLA on its own (the rest as before)."""
+    variables = network.trainable_variables
+
+    @tf.function(jit_compile=True)
+    def apply(gradients):
+        optimizer.apply_gradients(zip(gradients, variables))
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            losses = network.compute_losses(x, y, training=True)
+        apply(tape.gradient(losses["loss"], variables))
         return losses
     return step
 
@@ -117,6 +136,7 @@ def experiments(repeats, steps):
     plain, _ = train.make_steps(network, optimizer)
     rows.append(("cvae_fc3", "train.py step (Keras Adam)", steps_rate(plain, x, y, repeats, steps)))
     rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), x, y, repeats, steps)))
+    rows.append(("cvae_fc3", "Keras' Adam compiled by XLA", steps_rate(xla_adam_step(network, optimizer), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "gradients only (no optimizer)", steps_rate(gradients_only_step(network), x, y, repeats, steps)))
     for batch in (300, 1000):
         rows.append(("cvae_fc3", f"train.py step, batch {batch}", batch_rate(plain, batch, repeats, steps)))
