@@ -152,20 +152,20 @@ def merge_tables(old, new):
     return "\n".join(body), kept
 
 
-def section_body(text, section):
-    start, end = markers(section)
-    if start not in text or end not in text:
-        raise ValueError(f"the README has no {start} ... {end} section")
-    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
-
-
-def replace_section(text, body, section="results"):
+def split_section(text, section):
+    """(before, body, after) of the README text around the section's markers; the markers stay
+    with before and after."""
     start, end = markers(section)
     if start not in text or end not in text:
         raise ValueError(f"the README has no {start} ... {end} section")
     before, rest = text.split(start, 1)
-    _, after = rest.split(end, 1)
-    return f"{before}{start}\n{body}\n{end}{after}"
+    body, after = rest.split(end, 1)
+    return before + start, body.strip("\n"), end + after
+
+
+def replace_section(text, body, section="results"):
+    before, _, after = split_section(text, section)
+    return f"{before}\n{body}\n{after}"
 
 
 def main(argv=None):
@@ -185,7 +185,7 @@ def main(argv=None):
         kept = []
         try:
             for section, body in bodies.items():
-                body, kept_rows = merge_tables(section_body(text, section), body)
+                body, kept_rows = merge_tables(split_section(text, section)[1], body)
                 text = replace_section(text, body, section)
                 kept += kept_rows
         except ValueError as err:

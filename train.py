@@ -83,7 +83,7 @@ def parse_args(argv=None):
                              "there is no GPU); multi_worker: MultiWorkerMirroredStrategy over the cluster in "
                              "TF_CONFIG. The global batch (-b) is split across replicas")
     parser.add_argument("--xla", action="store_true",
-                        help="compile the training step with XLA. Measured on two 2-core CPUs: about 1.2x for "
+                        help="compile the training step with XLA. Measured on two 2-core CPUs: 1.1-1.2x for "
                              "cvae_cnn3; 1.4-1.5x on one and about even on the other for vae and cvae_fc3; much "
                              "slower for cvae_cnn2, cnn and m2 (bench/README.md)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))

@@ -70,12 +70,12 @@ def build_for_training(name):
     return network, optimizer
 
 
-def synthetic_batch(name=None):
+def synthetic_batch(name=None, size=BATCH):
     """One MNIST-shaped batch: random pixels in [0, 1) and random digit labels. For m2, as train.py
-    batches it: every other image unlabelled (label -1), so BATCH / 2 of each."""
-    x, y = tf.random.uniform([BATCH, 28, 28, 1]), tf.random.uniform([BATCH], 0, 10, tf.int32)
+    batches it: every other image unlabelled (label -1), so size / 2 of each."""
+    x, y = tf.random.uniform([size, 28, 28, 1]), tf.random.uniform([size], 0, 10, tf.int32)
     if name == "m2":
-        y = tf.where(tf.range(BATCH) % 2 == 0, -1, y)
+        y = tf.where(tf.range(size) % 2 == 0, -1, y)
     return x, y
 
 
@@ -85,7 +85,7 @@ def steps_rate(step, x, y, repeats, steps):
         for _ in range(steps):
             losses = step(x, y)
         float(losses["loss"])
-    return median_rate(run, steps * BATCH, repeats)
+    return median_rate(run, steps * int(x.shape[0]), repeats)
 
 
 def matmul_ceiling(repeats, size=1024):

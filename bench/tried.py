@@ -26,13 +26,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import model  # noqa: E402  (imports TensorFlow quietly, first)
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import train  # noqa: E402
@@ -92,9 +89,7 @@ def gradients_only_step(network):
 
 def sliced_epoch_rate(step, images, labels, repeats):
     def run():
-        order = np.random.default_rng(0).permutation(len(images))
-        x_epoch = tf.cast(tf.gather(images, order), tf.float32)[..., None] / 255.0
-        y_epoch = tf.gather(labels, order)
+        x_epoch, y_epoch = shuffled(images, labels, (0, 1))
         for start in range(0, len(images), BATCH):
             losses = {k: float(v) for k, v in step(x_epoch[start:start + BATCH], y_epoch[start:start + BATCH]).items()}
     return median_rate(run, len(images), repeats)
@@ -116,19 +111,6 @@ def several_steps_epoch_rate(step, images, labels, repeats):
     return median_rate(run, len(images), repeats)
 
 
-def batch_rate(step, batch, repeats, steps):
-    """Training images/s of `step` on batches of `batch` synthetic images, over about as many images
-    per timed run as `steps` batches of 100."""
-    x, y = tf.random.uniform([batch, 28, 28, 1]), tf.random.uniform([batch], 0, 10, tf.int32)
-    calls = max(5, steps * BATCH // batch)
-
-    def run():
-        for _ in range(calls):
-            losses = step(x, y)
-        float(losses["loss"])
-    return median_rate(run, calls * batch, repeats)
-
-
 def experiments(repeats, steps):
     x, y = synthetic_batch()
     rows = []
@@ -138,8 +120,9 @@ def experiments(repeats, steps):
     rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "Keras' Adam compiled by XLA", steps_rate(xla_adam_step(network, optimizer), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "gradients only (no optimizer)", steps_rate(gradients_only_step(network), x, y, repeats, steps)))
-    for batch in (300, 1000):
-        rows.append(("cvae_fc3", f"train.py step, batch {batch}", batch_rate(plain, batch, repeats, steps)))
+    for batch in (300, 1000):  # about as many images per timed run as `steps` batches of 100
+        rate = steps_rate(plain, *synthetic_batch(size=batch), repeats, max(5, steps * BATCH // batch))
+        rows.append(("cvae_fc3", f"train.py step, batch {batch}", rate))
 
     network, optimizer = build_for_training("cvae_cnn3")
     patches, _ = train.make_steps(network, optimizer)
