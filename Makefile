@@ -9,7 +9,7 @@ FIGURE_EPOCHS ?= 50
 CNN_EPOCHS ?= 20
 M2_EPOCHS ?= 30
 
-.PHONY: demo test figures clean
+.PHONY: demo check test figures clean
 
 # Rebuilt whenever requirements.txt changes.
 $(VENV)/installed: requirements.txt
@@ -22,8 +22,14 @@ demo: $(VENV)/installed
 	$(PY) train.py cvae_cnn3 -n 2 -e $(DEMO_EPOCHS)
 	$(PY) plot.py cvae_cnn3 -n 2
 
+# The fast tier: everything but the tests marked slow (subprocess trainings, signals, tf.distribute,
+# the download, long trainings). Under a minute on 2 cores; run it after every change.
+check: $(VENV)/installed
+	$(PY) -m pytest -q -m "not slow" tests
+
+# Every test, the slowest ten listed at the end. CI runs this.
 test: $(VENV)/installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=10 tests
 
 figures: $(VENV)/installed
 	set -e; for run in $(FIGURE_RUNS); do \

@@ -1,7 +1,16 @@
-"""What the command-line tools share: argument types and how errors reach the user."""
+"""What the command-line tools share: argument types, the flags that select a run, the messages
+about runs, how TensorFlow is loaded, and how errors reach the user.
+
+Cheap to import: TensorFlow and the model classes load only once the arguments are parsed, so
+`--help` and a usage error answer at once.
+"""
 import argparse
 import math
+import os
 import sys
+from pathlib import Path
+
+from model import NAMES
 
 
 class UsageError(Exception):
@@ -43,8 +52,88 @@ def digit(text):
     return value
 
 
+def add_run_flags(parser):
+    """The flags that select a trained run (plot.py, evaluate.py): they name its directory as train.py did."""
+    from dataset import DATA_DIR, DATASETS
+    parser.add_argument("model", choices=NAMES, metavar="MODEL", help=f"one of: {', '.join(NAMES)}")
+    parser.add_argument("-n", "--latent-dim", type=positive_int, default=20, help="latent dimensions of the run")
+    parser.add_argument("--binarize", action="store_true", help="the binarized run (MODEL_N_bin)")
+    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="the data set the run trained on")
+    parser.add_argument("--labels", type=positive_int, default=None, help="m2: the run's number of labels")
+    parser.add_argument("--log-dir", type=Path, default=Path("log"))
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
+
+
 def add_debug_flag(parser):
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow, muting what it logs from C++ while it loads (a oneDNN notice, and "failed call
+    to cuInit" on machines without a GPU): TensorFlow 2.21 ignores TF_CPP_MIN_LOG_LEVEL for those, so
+    stderr is muted for the import alone. Each CLI calls this once, after parsing its arguments.
+    CVAE_TF_LOGS=1 shows those lines."""
+    if "tensorflow" in sys.modules or os.environ.get("CVAE_TF_LOGS") == "1":
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+        tensorflow.config.list_physical_devices()  # device set-up logs too ("failed call to cuInit")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def run_settings(model, latent_dim, binarize=False, dataset="mnist", labels=None):
+    """(latent_dim or None, run directory name) of the run these flags name, as train.py names it.
+    Raises UsageError for a combination no run can have. Loads the model classes (TensorFlow)."""
+    from model.registry import MODELS
+    from rundir import run_dir_name
+    kind = MODELS[model]
+    if binarize and not kind.has_latent_space:
+        raise UsageError(f"--binarize applies to the VAEs; {model} trains on gray levels")
+    if kind.semi_supervised and labels is None:
+        raise UsageError(f"{model} needs --labels (how many training labels it may use, e.g. 100)")
+    if labels is not None and not kind.semi_supervised:
+        semi = ", ".join(name for name, other in MODELS.items() if other.semi_supervised)
+        raise UsageError(f"--labels is for the semi-supervised {semi}; the other models use every label")
+    if labels is not None and labels % 10:
+        raise UsageError(f"--labels must be a multiple of 10 (the same number of each class), got {labels}")
+    latent_dim = latent_dim if kind.has_latent_space else None
+    return latent_dim, run_dir_name(model, latent_dim, binarize, dataset, labels)
+
+
+def train_command(model, latent_dim, binarize=False, dataset="mnist", labels=None, log_dir=Path("log")):
+    """The train.py command that makes the run these flags name."""
+    return (f"python train.py {model}" + (f" -n {latent_dim}" if latent_dim else "")
+            + (" --binarize" if binarize else "") + (f" --dataset {dataset}" if dataset != "mnist" else "")
+            + (f" --labels {labels}" if labels is not None else "")
+            + (f" --log-dir {log_dir}" if Path(log_dir) != Path("log") else ""))
+
+
+def open_run(args, epoch=None):
+    """(model, config, epoch, RunDir) of the run that add_run_flags' flags name: its latest checkpoint,
+    or the one kept at `epoch`. A missing or damaged run raises an error naming the command to run."""
+    import tensorflow as tf
+    from rundir import KEEP_EVERY, RunDir
+    latent_dim, name = run_settings(args.model, args.latent_dim, args.binarize, args.dataset, args.labels)
+    run_dir = RunDir(args.log_dir / name)
+    command = train_command(args.model, latent_dim, args.binarize, args.dataset, args.labels, args.log_dir)
+    if run_dir.latest_checkpoint() is None:
+        raise UserFacingError(f"no trained model in {run_dir}; train one first: {command}")
+    if epoch is not None and epoch not in run_dir.kept_epochs():
+        kept = ", ".join(map(str, run_dir.kept_epochs())) or f"none yet (one is kept every {KEEP_EVERY} epochs)"
+        raise UsageError(f"no checkpoint kept at epoch {epoch} in {run_dir}; kept epochs: {kept}")
+    try:
+        return (*run_dir.load_model(epoch), run_dir)
+    except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
+        raise UserFacingError(f"cannot load the model in {run_dir} ({str(err).splitlines()[0]}); "
+                              f"retrain with: {command} --restart")
 
 
 def report_errors(run, debug, interrupted=lambda: "interrupted"):

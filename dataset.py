@@ -27,9 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from cli import UserFacingError
+from model import UNLABELLED
+
+# TensorFlow is imported inside the few functions that make tensors, so that the command-line tools
+# can read DATASETS and DATA_DIR for their --help before TensorFlow loads.
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -292,6 +295,7 @@ def shuffled(images, labels, shuffle_seed=None):
     prefetching thread: on a 2-core CPU those compete with the training step's threads, which cost
     cvae_cnn2 about 15% of its images/s (bench/README.md).
     """
+    import tensorflow as tf
     n = len(images)
     order = np.arange(n) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(n)
     return images_in_order(images, order), tf.gather(tf.cast(labels, tf.int32), order)
@@ -299,11 +303,13 @@ def shuffled(images, labels, shuffle_seed=None):
 
 def images_in_order(images, order):
     """uint8 images [N, 28, 28] -> the rows `order` as float32 [len(order), 28, 28, 1] in [0, 1], in one op."""
+    import tensorflow as tf
     return tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
 
 
 def batches(images, labels, batch_size, shuffle_seed=None):
     """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B] int32) of `shuffled`'s epoch."""
+    import tensorflow as tf
     return tf.data.Dataset.from_tensor_slices(shuffled(images, labels, shuffle_seed)).batch(batch_size)
 
 
@@ -318,7 +324,7 @@ def labelled_subset(labels, count, seed):
 
 def semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed):
     """One epoch of semi-supervised training data, to be cut into batches of 2 * batch_size: each
-    batch is batch_size unlabelled images (label -1) and batch_size labelled ones, alternating.
+    batch is batch_size unlabelled images (label UNLABELLED) and batch_size labelled ones, alternating.
     Returns (x [steps * 2B, 28, 28, 1] float32 in [0, 1], y [steps * 2B] int32).
 
     Alternating, so that when tf.distribute cuts a batch into equal parts each replica gets as many
@@ -328,6 +334,7 @@ def semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed):
     pass over the unlabelled images (the rest), a last partial batch dropped; the few labelled images
     are cycled through in fresh permutations, as many times as the epoch needs.
     """
+    import tensorflow as tf
     rng = np.random.default_rng(shuffle_seed)
     unlabelled = rng.permutation(np.setdiff1d(np.arange(len(images)), labelled))
     steps = max(1, len(unlabelled) // batch_size)
@@ -336,11 +343,12 @@ def semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed):
     order = np.stack([np.resize(unlabelled, steps * batch_size).reshape(steps, batch_size),
                       cycled[:steps * batch_size].reshape(steps, batch_size)], axis=2).reshape(-1)
     y = np.asarray(labels, np.int32)[order]
-    y[0::2] = -1
+    y[0::2] = UNLABELLED
     return images_in_order(images, order), tf.constant(y)
 
 
 def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):
     """tf.data batches of 2 * batch_size of `semi_supervised_epoch`'s epoch."""
+    import tensorflow as tf
     epoch = semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed)
     return tf.data.Dataset.from_tensor_slices(epoch).batch(2 * batch_size)

@@ -1,25 +1,47 @@
 """Figures from a trained run: `python plot.py cvae_cnn3 -n 2` writes figure/cvae_cnn3_2/*.png.
 
 The model is rebuilt from log/MODEL_N/config.json and its checkpoint, so no training flag is repeated.
+FIGURES maps each kind (-m) to the function that makes it from a PlottedRun.
 """
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
-from model import MODELS  # first: it imports TensorFlow without its start-up noise
-
 import numpy as np
-import tensorflow as tf
-from scipy.stats import norm
 
 import figures
-from checkpoint import open_run, read_metrics
-from cli import HelpFormatter, UsageError, add_debug_flag, digit, positive_float, positive_int, report_errors
-from dataset import CLASS_NAMES, DATA_DIR, DATASETS, load_dataset
+from cli import (HelpFormatter, UsageError, add_debug_flag, add_run_flags, digit, import_tensorflow_quietly, open_run,
+                 positive_float, positive_int, report_errors)
 
-KINDS = ("re", "gen_ave", "gen_rand", "embed", "manifold", "analogy", "curve")
 SAMPLES_PER_DIGIT = 10
 MANIFOLD_GRID = 15
+
+
+@dataclasses.dataclass
+class PlottedRun:
+    """What the figures of a run are made from."""
+    model: object  # a model of model.registry, with its trained weights
+    title: str  # "cvae_cnn3, n = 2, epoch 50": the start of every figure's title
+    class_names: list
+    metrics: list  # metrics.csv's rows up to the plotted epoch
+    test_images: np.ndarray = None  # uint8 [N, 28, 28]; None when only the learning curve is plotted
+    test_labels: np.ndarray = None  # [N]
+    _codes: np.ndarray = None
+
+    @property
+    def codes(self):
+        """Means of q(z | x, y) of the test images, [N, n] (encoded once, shared by the figures)."""
+        if self._codes is None:
+            self._codes = encode_means(self.model, self.test_images, self.test_labels)
+        return self._codes
+
+
+@dataclasses.dataclass(frozen=True)
+class FigureOptions:
+    seed: int = 0  # noise of the generated figures
+    std: float = 0.1  # gen_rand: std of the noise around each class-mean code
+    target: int = None  # gen_rand: one digit, or None for all
 
 
 def parse_args(argv=None):
@@ -27,9 +49,8 @@ def parse_args(argv=None):
         description="Plot figures of a model trained by train.py into FIGURE_DIR/MODEL_N/. "
                     "Without -m, every figure that applies to the model.",
         formatter_class=HelpFormatter)
-    parser.add_argument("model", choices=list(MODELS), metavar="MODEL", help=f"one of: {', '.join(MODELS)}")
-    parser.add_argument("-n", "--latent-dim", type=positive_int, default=20, help="latent dimensions of the run")
-    parser.add_argument("-m", "--mode", choices=KINDS, default=None,
+    add_run_flags(parser)
+    parser.add_argument("-m", "--mode", choices=list(FIGURES), default=None,
                         help="re: reconstructions; gen_ave: decoded class-mean codes; gen_rand: class-mean "
                              "code plus noise, and prior samples; embed: 2-D latent means; manifold: decoded "
                              "latent grid (n = 2); analogy: one style, every digit; curve: learning curves")
@@ -38,32 +59,27 @@ def parse_args(argv=None):
     parser.add_argument("-p", "--epoch", type=positive_int, default=None,
                         help="use the checkpoint kept at this epoch instead of the latest")
     parser.add_argument("--seed", type=int, default=0, help="seed for the noise in generated figures")
-    parser.add_argument("--binarize", action="store_true", help="plot the binarized run (MODEL_N_bin)")
-    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="the data set the run trained on")
-    parser.add_argument("--labels", type=positive_int, default=None, help="m2: the run's number of labels")
-    parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--figure-dir", type=Path, default=Path("figure"))
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
-def why_not(kind, model, latent_dim):
+def why_not(kind, model):
     """None if figure `kind` applies to the model, else the reason it does not."""
     if kind == "curve":
         return None
-    if latent_dim is None:
+    if not model.has_latent_space:
         return "the classifier has only a learning curve (-m curve)"
     if kind in ("gen_ave", "gen_rand", "analogy") and not model.conditional:
         return f"-m {kind} needs a conditional model; the plain vae ignores labels"
-    if kind == "manifold" and latent_dim != 2:
-        return f"-m manifold needs a 2-D latent space (-n 2), this run has n = {latent_dim}"
+    if kind == "manifold" and model.latent_dim != 2:
+        return f"-m manifold needs a 2-D latent space (-n 2), this run has n = {model.latent_dim}"
     return None
 
 
 def encode_means(model, images, labels, batch=1000):
     """Means of q(z | x, y) for uint8 images [N, 28, 28]: [N, n]."""
-    return np.concatenate([model.encode(to_input(images[i:i + batch]), tf.constant(labels[i:i + batch], tf.int32))[0]
+    return np.concatenate([model.encode(to_input(images[i:i + batch]), labels[i:i + batch].astype(np.int32))[0]
                            for i in range(0, len(images), batch)])
 
 
@@ -80,115 +96,142 @@ def pca_2d(codes):
 
 
 def to_input(images):
-    return tf.constant(images[..., None] / 255.0, tf.float32)
+    """uint8 [N, 28, 28] -> float32 [N, 28, 28, 1] in [0, 1], the models' input."""
+    return (images[..., None] / 255.0).astype(np.float32)
 
 
 def decode(model, z, digits):
     """Pixel means [N, 28, 28] decoded from codes z [N, n] with labels digits [N]."""
-    logits = model.decode(tf.constant(z, tf.float32), tf.constant(digits, tf.int32))
-    return tf.sigmoid(logits).numpy()[..., 0]
+    return np.asarray(model.generate(np.asarray(z, np.float32), np.asarray(digits, np.int32)))[..., 0]
 
 
-def make_figure(kind, model, config, epoch, test, out_dir, args):
-    """Write the figure `kind`; returns its path. test: (images, labels) of the test set, or None for "curve"."""
-    n = config.latent_dim
-    name = config.model + (f", n = {n}" if n else "") + (f", {config.labels} labels" if config.labels else "") \
-        + (", Fashion-MNIST" if config.dataset == "fashion_mnist" else "") + f", epoch {epoch}"
-    class_names = CLASS_NAMES[config.dataset]
-    if kind == "curve":
-        path = out_dir / "learning_curve.png"
-        figures.plot_learning_curve(read_metrics(args.run_dir)[:epoch], path, f"{name}: learning curves")
-        return path
-    images, labels = test
-    rng = np.random.default_rng(args.seed)
-    if kind == "re":
-        path = out_dir / "reconstruction.png"
-        count = 30
-        recon = model.reconstruct(to_input(images[:count]), tf.constant(labels[:count], tf.int32)).numpy()[..., 0]
-        figures.plot_reconstruction(images[:count] / 255.0, recon, labels[:count], path,
-                                    f"{name}: test images and their reconstructions", class_names)
-        return path
-    codes = encode_means(model, images, labels)
-    if kind == "embed":
-        path = out_dir / "embedding.png"
-        shown = codes if n == 2 else pca_2d(codes)
-        how = "latent means" if n == 2 else f"latent means projected on 2 principal components (PCA of {n} dims)"
-        figures.plot_embedding(shown, labels, path, f"{name}: test {how}", class_names)
-        return path
-    if kind == "manifold":
-        path = out_dir / "manifold.png"
-        # Equal steps of probability under the prior, as in Kingma & Welling's figure 4.
-        axis = norm.ppf(np.linspace(0.05, 0.95, MANIFOLD_GRID))
-        zx, zy = np.meshgrid(axis, axis[::-1])
-        grid_z = np.stack([zx.ravel(), zy.ravel()], axis=1)
-        digits = range(10) if model.conditional else [0]
-        panels = np.stack([decode(model, grid_z, np.full(len(grid_z), d)).reshape(MANIFOLD_GRID, MANIFOLD_GRID, 28, 28)
-                           for d in digits])
-        titles = [f"label {class_names[d]}" for d in digits] if model.conditional else [""]
-        figures.plot_manifolds(panels, titles, path, f"{name}: decoded grid over the latent plane "
-                                                     f"(z from the prior's 5%-95% quantiles)")
-        return path
-    means = class_mean_codes(codes, labels)
-    if kind == "gen_ave":
-        path = out_dir / "generated_image_mean.png"
-        figures.plot_digit_row(decode(model, means, np.arange(10)), path,
-                               f"{name}: decoded mean code of each class's test images", class_names)
-        return path
-    if kind == "gen_rand":
-        digits = [args.target] if args.target is not None else list(range(10))
-        path = out_dir / f"generated_image_rand_{args.target if args.target is not None else 'all'}_{args.std:.3f}.png"
-        k = SAMPLES_PER_DIGIT
-        z = np.repeat(means[digits], k, axis=0) + args.std * rng.standard_normal((len(digits) * k, n))
-        samples = decode(model, z, np.repeat(digits, k)).reshape(len(digits), k, 28, 28)
-        figures.plot_digit_samples(samples, digits, path, f"{name}: class-mean code + N(0, {args.std:g}²) noise",
-                                   class_names)
-        prior_path = out_dir / "generated_image_prior.png"
-        z = rng.standard_normal((10 * k, n))
-        prior = decode(model, z, np.repeat(np.arange(10), k)).reshape(10, k, 28, 28)
-        figures.plot_digit_samples(prior, range(10), prior_path, f"{name}: samples with z from the prior N(0, I)",
-                                   class_names)
-        print(f"wrote {prior_path}")
-        return path
-    if kind == "analogy":
-        path = out_dir / "analogy.png"
-        rows = 8
-        style = codes[:rows]
-        how = "one test image's code"
-        if config.labels is not None:
-            # m2 needs no label to find a style: encode with the label its classifier q(y | x) reads.
-            read = tf.argmax(model.classify(to_input(images[:rows])), axis=1).numpy()
-            style = encode_means(model, images[:rows], read)
-            how = "the code of one test image encoded with its classifier's label"
-        z = np.repeat(style, 10, axis=0)
-        generated = decode(model, z, np.tile(np.arange(10), rows)).reshape(rows, 10, 28, 28)
-        figures.plot_analogy(images[:rows] / 255.0, generated, path,
-                             f"{name}: each row keeps {how}, columns change the label", class_names)
-        return path
-    raise ValueError(kind)
+def learning_curve(run, out_dir, options):
+    path = out_dir / "learning_curve.png"
+    figures.plot_learning_curve(run.metrics, path, f"{run.title}: learning curves")
+    return [path]
+
+
+def reconstruction(run, out_dir, options):
+    path = out_dir / "reconstruction.png"
+    count = 30
+    images, labels = run.test_images[:count], run.test_labels[:count]
+    recon = np.asarray(run.model.reconstruct(to_input(images), labels.astype(np.int32)))[..., 0]
+    figures.plot_reconstruction(images / 255.0, recon, labels, path,
+                                f"{run.title}: test images and their reconstructions", run.class_names)
+    return [path]
+
+
+def embedding(run, out_dir, options):
+    path = out_dir / "embedding.png"
+    n = run.model.latent_dim
+    shown = run.codes if n == 2 else pca_2d(run.codes)
+    how = "latent means" if n == 2 else f"latent means projected on 2 principal components (PCA of {n} dims)"
+    figures.plot_embedding(shown, run.test_labels, path, f"{run.title}: test {how}", run.class_names)
+    return [path]
+
+
+def manifold(run, out_dir, options):
+    from scipy.stats import norm
+    path = out_dir / "manifold.png"
+    # Equal steps of probability under the prior, as in Kingma & Welling's figure 4.
+    axis = norm.ppf(np.linspace(0.05, 0.95, MANIFOLD_GRID))
+    zx, zy = np.meshgrid(axis, axis[::-1])
+    grid_z = np.stack([zx.ravel(), zy.ravel()], axis=1)
+    conditional = run.model.conditional
+    digits = range(10) if conditional else [0]
+    panels = np.stack([decode(run.model, grid_z, np.full(len(grid_z), d)).reshape(MANIFOLD_GRID, MANIFOLD_GRID, 28, 28)
+                       for d in digits])
+    titles = [f"label {run.class_names[d]}" for d in digits] if conditional else [""]
+    figures.plot_manifolds(panels, titles, path, f"{run.title}: decoded grid over the latent plane "
+                                                 f"(z from the prior's 5%-95% quantiles)")
+    return [path]
+
+
+def class_means(run, out_dir, options):
+    path = out_dir / "generated_image_mean.png"
+    means = class_mean_codes(run.codes, run.test_labels)
+    figures.plot_digit_row(decode(run.model, means, np.arange(10)), path,
+                           f"{run.title}: decoded mean code of each class's test images", run.class_names)
+    return [path]
+
+
+def noisy_class_means_and_prior(run, out_dir, options):
+    rng = np.random.default_rng(options.seed)
+    n, k = run.model.latent_dim, SAMPLES_PER_DIGIT
+    means = class_mean_codes(run.codes, run.test_labels)
+    digits = [options.target] if options.target is not None else list(range(10))
+    which = options.target if options.target is not None else "all"
+    path = out_dir / f"generated_image_rand_{which}_{options.std:.3f}.png"
+    z = np.repeat(means[digits], k, axis=0) + options.std * rng.standard_normal((len(digits) * k, n))
+    samples = decode(run.model, z, np.repeat(digits, k)).reshape(len(digits), k, 28, 28)
+    figures.plot_digit_samples(samples, digits, path, f"{run.title}: class-mean code + N(0, {options.std:g}²) noise",
+                               run.class_names)
+    prior_path = out_dir / "generated_image_prior.png"
+    z = rng.standard_normal((10 * k, n))
+    prior = decode(run.model, z, np.repeat(np.arange(10), k)).reshape(10, k, 28, 28)
+    figures.plot_digit_samples(prior, range(10), prior_path, f"{run.title}: samples with z from the prior N(0, I)",
+                               run.class_names)
+    return [prior_path, path]
+
+
+def analogy(run, out_dir, options):
+    path = out_dir / "analogy.png"
+    rows = 8
+    images = run.test_images[:rows]
+    style = run.codes[:rows]
+    how = "one test image's code"
+    if run.model.semi_supervised:
+        # m2 needs no label to find a style: encode with the label its classifier q(y | x) reads.
+        read = np.argmax(np.asarray(run.model.classify(to_input(images))), axis=1)
+        style = encode_means(run.model, images, read)
+        how = "the code of one test image encoded with its classifier's label"
+    z = np.repeat(style, 10, axis=0)
+    generated = decode(run.model, z, np.tile(np.arange(10), rows)).reshape(rows, 10, 28, 28)
+    figures.plot_analogy(images / 255.0, generated, path,
+                         f"{run.title}: each row keeps {how}, columns change the label", run.class_names)
+    return [path]
+
+
+# kind (-m) -> function(PlottedRun, out_dir, FigureOptions) -> paths written; in the order plot.py makes them
+FIGURES = {
+    "re": reconstruction,
+    "gen_ave": class_means,
+    "gen_rand": noisy_class_means_and_prior,
+    "embed": embedding,
+    "manifold": manifold,
+    "analogy": analogy,
+    "curve": learning_curve,
+}
 
 
 def plot(args):
-    latent_dim = None if args.model == "cnn" else args.latent_dim
-    model, config, epoch, args.run_dir = open_run(args.log_dir, args.model, latent_dim, args.binarize, args.epoch,
-                                                  args.dataset, args.labels)
-    if args.mode is not None and why_not(args.mode, model, latent_dim):
-        raise UsageError(why_not(args.mode, model, latent_dim))
-    kinds = [args.mode] if args.mode else [k for k in KINDS if why_not(k, model, latent_dim) is None]
-    out_dir = args.figure_dir / args.run_dir.name
+    from dataset import CLASS_NAMES, load_dataset
+    model, config, epoch, run_dir = open_run(args, args.epoch)
+    if args.mode is not None and why_not(args.mode, model):
+        raise UsageError(why_not(args.mode, model))
+    kinds = [args.mode] if args.mode else [k for k in FIGURES if why_not(k, model) is None]
+    out_dir = args.figure_dir / run_dir.name
     if args.epoch is not None:
         out_dir = out_dir / f"epoch-{args.epoch:04d}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    test = None
+    n = config.latent_dim
+    title = config.model + (f", n = {n}" if n else "") + (f", {config.labels} labels" if config.labels else "") \
+        + (", Fashion-MNIST" if config.dataset == "fashion_mnist" else "") + f", epoch {epoch}"
+    metrics = run_dir.read_metrics()[:epoch] if "curve" in kinds else []
+    run = PlottedRun(model, title, CLASS_NAMES[config.dataset], metrics)
     if any(k != "curve" for k in kinds):
         data = load_dataset(config.dataset, args.data_dir)
-        test = (data.test_images, data.test_labels)
+        run.test_images, run.test_labels = data.test_images, data.test_labels
+    options = FigureOptions(seed=args.seed, std=args.std, target=args.target)
     for kind in kinds:
-        print(f"wrote {make_figure(kind, model, config, epoch, test, out_dir, args)}")
+        for path in FIGURES[kind](run, out_dir, options):
+            print(f"wrote {path}")
     return 0
 
 
 def main(argv=None):
     args = parse_args(argv)
+    import_tensorflow_quietly()
     return report_errors(lambda: plot(args), args.debug)
 
 

@@ -31,7 +31,7 @@ def load_results(log_dir):
     results = []
     for path in sorted(Path(log_dir).glob("*/eval.json")):
         result = json.loads(path.read_text())
-        metrics = path.parent / "metrics.csv"  # read here, not with checkpoint.py, which imports TensorFlow
+        metrics = path.parent / "metrics.csv"  # read here, not with rundir.py, which imports TensorFlow
         if metrics.exists():
             with open(metrics, newline="") as f:
                 rows = [row for row in csv.DictReader(f) if int(row["epoch"]) <= result["epoch"]]

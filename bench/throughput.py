@@ -1,7 +1,7 @@
 """Training and evaluation throughput of every model on this machine, beside a measured matmul ceiling.
 
-    python bench/throughput.py                 # all models, one table
-    python bench/throughput.py --models cvae_fc3 cvae_cnn3 --repeats 5
+    python -m bench.throughput                 # all models, one table (from the repository's root)
+    python -m bench.throughput --models cvae_fc3 cvae_cnn3 --repeats 5
 
 Each model runs in its own process (so peak memory is its own). Per model:
   train FLOP/img   MatMul and convolution FLOPs of one training step (forward and backward), from the
@@ -15,7 +15,7 @@ Each model runs in its own process (so peak memory is its own). Per model:
                    cvae_cnn3's patch convolutions; 1.00x for the other models)
   step+XLA         the same step with jit_compile=True (train.py --xla), and its ratio to the reference
   pipeline         the step called once per batch of dataset.batches() over real MNIST
-  train.py         epochs 2-4 of train.train(), end to end: its in-graph loop over STEPS_PER_CALL batches
+  train.py         epochs 2-4 of training.train(), end to end: its in-graph loop over STEPS_PER_CALL batches
                    per call, test metrics, CSV, checkpoint, TensorBoard
   train.py / reference   train.py's images/s over the reference step's
   eval             forward pass (compute_losses without gradients) at batch 1000
@@ -34,17 +34,12 @@ import time
 import types
 from pathlib import Path
 
+from cli import import_tensorflow_quietly, positive_int
+from model import NAMES, UNLABELLED
+
+# TensorFlow is imported inside the functions that use it, so --help answers before it loads.
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import model  # noqa: E402  (imports TensorFlow quietly, first)
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from cli import positive_int  # noqa: E402
-from model.base import ConvCVAE, with_label_channels  # noqa: E402
-from model.patch_conv import PatchConv2D, PatchConv2DTranspose  # noqa: E402
-
 BATCH = 100
 M2_LABELS = 100
 LATENT = 20
@@ -62,20 +57,24 @@ def median_rate(run, images_per_run, repeats):
 
 
 def build_for_training(name):
-    """(network, optimizer) seeded and built as train.py builds them, with -n LATENT (cnn has no latent)."""
+    """(network, optimizer) seeded and built as train.py builds them, with -n LATENT (when it has a latent space)."""
+    import keras
+    from model.registry import MODELS, build_model
     keras.utils.set_random_seed(0)
-    network = model.build_model(name, None if name == "cnn" else LATENT)
+    network = build_model(name, LATENT if MODELS[name].has_latent_space else None)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(network.trainable_variables)
     return network, optimizer
 
 
 def synthetic_batch(name=None, size=BATCH):
-    """One MNIST-shaped batch: random pixels in [0, 1) and random digit labels. For m2, as train.py
-    batches it: every other image unlabelled (label -1), so size / 2 of each."""
+    """One MNIST-shaped batch: random pixels in [0, 1) and random digit labels. For a semi-supervised
+    model, as train.py batches it: every other image unlabelled, so size / 2 of each."""
+    import tensorflow as tf
+    from model.registry import MODELS
     x, y = tf.random.uniform([size, 28, 28, 1]), tf.random.uniform([size], 0, 10, tf.int32)
-    if name == "m2":
-        y = tf.where(tf.range(size) % 2 == 0, -1, y)
+    if name is not None and MODELS[name].semi_supervised:
+        y = tf.where(tf.range(size) % 2 == 0, UNLABELLED, y)
     return x, y
 
 
@@ -90,6 +89,7 @@ def steps_rate(step, x, y, repeats, steps):
 
 def matmul_ceiling(repeats, size=1024):
     """GFLOP/s of a compiled fp32 [size, size] x [size, size] matmul, repeated 20 times per timed run."""
+    import tensorflow as tf
     a = tf.random.normal([size, size])
     b = tf.random.normal([size, size])
 
@@ -108,6 +108,7 @@ def matmuls_alone_rate(python_function, args, repeats, steps):
     """Steps/s of only the MatMul ops of `python_function(*args)`'s graph, at their shapes, on random
     inputs: what the step could reach if everything else in it (activations, loss, optimizer) were
     free. None when the graph also convolves (the bound would leave the convolutions out)."""
+    import tensorflow as tf
     graph = tf.function(python_function).get_concrete_function(*args).graph
     if any(op.type.startswith("Conv2D") for op in graph.get_operations()):
         return None
@@ -130,6 +131,7 @@ def layer_flops(python_function, *args):
     """MatMul and convolution FLOPs of `python_function(*args)`, from its graph's op shapes (TensorFlow's
     FLOP registry). Traced afresh with these concrete tensors: with a [None, ...] batch the shapes are
     unknown and the registry counts nothing."""
+    import tensorflow as tf
     from tensorflow.python.profiler import model_analyzer, option_builder
     graph = tf.function(python_function).get_concrete_function(*args).graph
     options = option_builder.ProfileOptionBuilder.float_operation()
@@ -139,7 +141,7 @@ def layer_flops(python_function, *args):
 
 
 class EpochClock:
-    """A stand-in for stdout that notes when each of train.train()'s epoch lines is printed."""
+    """A stand-in for stdout that notes when each of training.train()'s epoch lines is printed."""
 
     def __init__(self):
         self.times = []
@@ -157,6 +159,7 @@ class EpochClock:
 
 def features_with_label_channels(network, x, y_onehot):
     """ConvCVAE.features without its fused first convolution: [x, label planes] through every layer."""
+    from model.base import with_label_channels
     h = with_label_channels(x, y_onehot)
     for layer in network.encoder_layers:
         h = layer(h)
@@ -167,6 +170,7 @@ def use_keras_convolutions(network):
     """Switch the network's patch convolutions (model/patch_conv.py) to the Keras layers they subclass,
     which hold the same weights and compute the same function the general way. Returns a function
     that switches them back."""
+    from model.patch_conv import PatchConv2D, PatchConv2DTranspose
     swapped = [(layer, type(layer)) for layer in [*network.encoder_layers, *network.decoder_layers]
                if isinstance(layer, (PatchConv2D, PatchConv2DTranspose))]
     for layer, patch_class in swapped:
@@ -179,29 +183,31 @@ def use_keras_convolutions(network):
 
 
 def bench_one(name, repeats, steps):
-    import train
-    from checkpoint import RunConfig, read_metrics
+    import tensorflow as tf
+    import training
     from dataset import batches, labelled_subset, load_mnist, semi_supervised_batches
+    from model.base import ConvCVAE
+    from rundir import RunConfig, RunDir
 
     network, optimizer = build_for_training(name)
-    train_step, eval_step = train.make_steps(network, optimizer)
+    train_step, eval_step = training.make_train_step(network, optimizer), training.make_eval_step(network)
     x, y = synthetic_batch(name)
     result = {"model": name,
               # m2 picks its labelled and unlabelled rows with boolean masks, whose shapes the FLOP
               # registry cannot know: its count would leave most of the step out.
-              "train_flops": None if name == "m2" else layer_flops(train_step.python_function, x, y) / BATCH}
+              "train_flops": None if network.semi_supervised else layer_flops(train_step.python_function, x, y) / BATCH}
 
     result["step"] = steps_rate(train_step, x, y, repeats, steps)
     matmul_steps = matmuls_alone_rate(train_step.python_function, (x, y), repeats, steps)
     result["matmuls_alone"] = matmul_steps and matmul_steps * BATCH
-    xla_step, _ = train.make_steps(network, optimizer, xla=True)
+    xla_step = training.make_train_step(network, optimizer, xla=True)
     result["step_xla"] = steps_rate(xla_step, x, y, repeats, steps)
     if isinstance(network, ConvCVAE):
         # The straightforward step of the same layers: label channels concatenated to the image, and
         # Keras' general convolutions.
         network.features = types.MethodType(features_with_label_channels, network)
         switch_back = use_keras_convolutions(network)
-        reference_step, _ = train.make_steps(network, optimizer)
+        reference_step = training.make_train_step(network, optimizer)
         result["reference_step"] = steps_rate(reference_step, x, y, repeats, steps)
         del network.features
         switch_back()
@@ -210,7 +216,7 @@ def bench_one(name, repeats, steps):
 
     mnist = load_mnist()
     images, labels = tf.constant(mnist.train_images[:steps * BATCH]), tf.constant(mnist.train_labels[:steps * BATCH])
-    if name == "m2":  # 100 labels, as `train.py m2 --labels 100 -b 50`: 50 unlabelled + 50 labelled a step
+    if network.semi_supervised:  # 100 labels, as `train.py m2 --labels 100 -b 50`: 50 unlabelled + 50 labelled a step
         labelled = labelled_subset(mnist.train_labels, M2_LABELS, 0)
         pipeline = lambda: semi_supervised_batches(images, labels, labelled[labelled < len(labels)], BATCH // 2, (0, 1))
     else:
@@ -229,13 +235,13 @@ def bench_one(name, repeats, steps):
         stdout, sys.stdout = sys.stdout, stamps
         try:
             config = RunConfig(model=name, latent_dim=network.latent_dim, epochs=4)
-            if name == "m2":
+            if network.semi_supervised:
                 config.labels, config.batch_size = M2_LABELS, BATCH // 2
-            train.train(config, Path(log_dir) / "run")
+            training.train(config, RunDir(Path(log_dir) / "run"))
         finally:
             sys.stdout = stdout
         # The images an epoch trains on, as train.py counted them (m2's epoch is not the data set's size).
-        last = read_metrics(Path(log_dir) / "run")[-1]
+        last = RunDir(Path(log_dir) / "run").read_metrics()[-1]
         images_per_epoch = last["images_per_s"] * last["seconds"]
         result["train_py"] = 3 * images_per_epoch / (stamps.times[3] - stamps.times[0])
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -244,11 +250,13 @@ def bench_one(name, repeats, steps):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=list(model.MODELS), default=list(model.MODELS))
+    parser.add_argument("--models", nargs="+", choices=NAMES, default=list(NAMES))
     parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--steps", type=positive_int, default=100, help="training steps per timed run")
-    parser.add_argument("--one", choices=list(model.MODELS), help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=NAMES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    import_tensorflow_quietly()
+    import tensorflow as tf
     if args.one:
         print(json.dumps(bench_one(args.one, args.repeats, args.steps)))
         return 0
@@ -258,8 +266,8 @@ def main(argv=None):
     results = []
     for name in args.models:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
-        out = subprocess.run([sys.executable, __file__, "--one", name, "--repeats", str(args.repeats),
-                              "--steps", str(args.steps)], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-m", "bench.throughput", "--one", name, "--repeats", str(args.repeats),
+                              "--steps", str(args.steps)], capture_output=True, text=True, check=True, cwd=ROOT)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
     header = ("model", "train MFLOP/img", "step img/s", "GFLOP/s", "% ceiling", "matmuls alone img/s",

@@ -1,7 +1,7 @@
 """Speed-ups tried for the training step, each beside the step train.py uses.
 
-    python bench/tried.py              # every experiment, one table
-    python bench/tried.py --threads    # also intra/inter-op thread settings (one process each)
+    python -m bench.tried              # every experiment, one table (from the repository's root)
+    python -m bench.tried --threads    # also intra/inter-op thread settings (one process each)
 
 Rows (batch 100, -n 20, synthetic data, images/s as medians of --repeats timed runs):
   cvae_fc3, fused Adam           tf.raw_ops.ResourceApplyAdam (one kernel per variable) in place of
@@ -24,23 +24,18 @@ import argparse
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.throughput import (BATCH, ROOT, build_for_training, median_rate, steps_rate, synthetic_batch,
+                              use_keras_convolutions)
+from cli import import_tensorflow_quietly, positive_int
+from dataset import batches, load_mnist, shuffled
 
-import model  # noqa: E402  (imports TensorFlow quietly, first)
-import tensorflow as tf  # noqa: E402
-
-import train  # noqa: E402
-from cli import positive_int  # noqa: E402
-from dataset import batches, load_mnist, shuffled  # noqa: E402
-from throughput import (BATCH, build_for_training, median_rate, steps_rate, synthetic_batch,  # noqa: E402
-                        use_keras_convolutions)
+# TensorFlow is imported inside the functions that use it, so --help answers before it loads.
 
 
 def fused_adam_step(network):
     """The training step with one ResourceApplyAdam kernel per variable (same update as Keras' Adam)."""
+    import tensorflow as tf
     variables = network.trainable_variables
     first = [tf.Variable(tf.zeros_like(v)) for v in variables]
     second = [tf.Variable(tf.zeros_like(v)) for v in variables]
@@ -62,6 +57,7 @@ def fused_adam_step(network):
 
 def xla_adam_step(network, optimizer):
     """The training step with Keras' own Adam update compiled by XLA on its own (the rest as before)."""
+    import tensorflow as tf
     variables = network.trainable_variables
 
     @tf.function(jit_compile=True)
@@ -78,6 +74,8 @@ def xla_adam_step(network, optimizer):
 
 
 def gradients_only_step(network):
+    import tensorflow as tf
+
     @tf.function
     def step(x, y):
         with tf.GradientTape() as tape:
@@ -103,19 +101,22 @@ def tf_data_epoch_rate(step, images, labels, repeats):
 
 
 def several_steps_epoch_rate(step, images, labels, repeats):
-    steps = train.several_steps(step)
+    import training
+    steps = training.several_steps(step)
 
     def run():
-        for losses, sizes in train.chunks_in_memory(steps, *shuffled(images, labels, (0, 1)), BATCH):
+        for losses, sizes in training.chunks_in_memory(steps, *shuffled(images, labels, (0, 1)), BATCH):
             pass
     return median_rate(run, len(images), repeats)
 
 
 def experiments(repeats, steps):
+    import tensorflow as tf
+    import training
     x, y = synthetic_batch()
     rows = []
     network, optimizer = build_for_training("cvae_fc3")
-    plain, _ = train.make_steps(network, optimizer)
+    plain = training.make_train_step(network, optimizer)
     rows.append(("cvae_fc3", "train.py step (Keras Adam)", steps_rate(plain, x, y, repeats, steps)))
     rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "Keras' Adam compiled by XLA", steps_rate(xla_adam_step(network, optimizer), x, y, repeats, steps)))
@@ -125,14 +126,14 @@ def experiments(repeats, steps):
         rows.append(("cvae_fc3", f"train.py step, batch {batch}", rate))
 
     network, optimizer = build_for_training("cvae_cnn3")
-    patches, _ = train.make_steps(network, optimizer)
+    patches = training.make_train_step(network, optimizer)
     rows.append(("cvae_cnn3", "train.py step (patch convolutions)", steps_rate(patches, x, y, repeats, steps)))
     use_keras_convolutions(network)  # same weights, the general kernels
-    general, _ = train.make_steps(network, optimizer)
+    general = training.make_train_step(network, optimizer)
     rows.append(("cvae_cnn3", "Keras' Conv2D / Conv2DTranspose", steps_rate(general, x, y, repeats, steps)))
 
     network, optimizer = build_for_training("cvae_cnn3")
-    plain, _ = train.make_steps(network, optimizer)
+    plain = training.make_train_step(network, optimizer)
     mnist = load_mnist()
     images, labels = tf.constant(mnist.train_images[:10000]), tf.constant(mnist.train_labels[:10000], tf.int32)
     rows.append(("cvae_cnn3", "tf.data epoch, one step per call", tf_data_epoch_rate(plain, images, labels, repeats)))
@@ -148,20 +149,23 @@ def main(argv=None):
     parser.add_argument("--threads", action="store_true", help="also time cvae_fc3 under thread settings")
     parser.add_argument("--one-thread-setting", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    import_tensorflow_quietly()
+    import tensorflow as tf
+    import training
     if args.one_thread_setting:
         intra, inter = args.one_thread_setting
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
         network, optimizer = build_for_training("cvae_fc3")
-        print(steps_rate(train.make_steps(network, optimizer)[0], *synthetic_batch(), args.repeats, args.steps))
+        print(steps_rate(training.make_train_step(network, optimizer), *synthetic_batch(), args.repeats, args.steps))
         return 0
 
     rows = experiments(args.repeats, args.steps)
     if args.threads:
         for intra, inter in [(0, 0), (2, 1), (1, 2), (2, 2)]:
-            out = subprocess.run([sys.executable, __file__, "--one-thread-setting", str(intra), str(inter),
+            out = subprocess.run([sys.executable, "-m", "bench.tried", "--one-thread-setting", str(intra), str(inter),
                                   "--repeats", str(args.repeats), "--steps", str(args.steps)],
-                                 capture_output=True, text=True, check=True, env=os.environ)
+                                 capture_output=True, text=True, check=True, env=os.environ, cwd=ROOT)
             label = "TensorFlow's default threads" if intra == 0 else f"intra-op {intra}, inter-op {inter} threads"
             rows.append(("cvae_fc3", label, float(out.stdout.strip().splitlines()[-1])))
     print("| model | variant | train img/s |\n|---|---|---|")

@@ -12,7 +12,15 @@ IMAGE_SHAPE = (28, 28, 1)
 
 
 class BaseModel(keras.Model):
-    """A model that train.py can train: it maps a labelled batch to named batch-mean losses."""
+    """A model that train.py can train: it maps a labelled batch to named batch-mean losses.
+
+    Its class attributes say what it is and can do; callers ask them rather than check names.
+    """
+
+    has_latent_space = False  # encode(x, y) -> q(z | x, y), decode(z, y) -> p(x | z, y); -n sets its size
+    conditional = False  # generates given a class label
+    semi_supervised = False  # trains on partly labelled data (train.py --labels); UNLABELLED marks the rest
+    classifies = False  # classify(x) -> class logits
 
     def __init__(self, latent_dim, seed=0):
         super().__init__()
@@ -22,6 +30,11 @@ class BaseModel(keras.Model):
     def compute_losses(self, x, y, training=False):
         """Dict of scalar batch means; training minimizes "loss"."""
         raise NotImplementedError
+
+    def derived_metrics(self, means):
+        """Metrics computed from the batch-mean losses `means` of a whole pass (train.py adds them to each
+        epoch's test row): none by default."""
+        return {}
 
     def build_weights(self):
         """Create every weight by running one dummy batch: checkpoints restore only into existing weights."""
@@ -36,6 +49,7 @@ class VAEBase(BaseModel):
     `logits(z, y_onehot) -> [B, 28, 28, 1]` for the decoder. Unconditional models ignore y_onehot.
     """
 
+    has_latent_space = True
     conditional = True
 
     def __init__(self, latent_dim, seed=0):
@@ -70,6 +84,10 @@ class VAEBase(BaseModel):
         mean, _ = self.encode(x, y)
         return tf.sigmoid(self.decode(mean, y))
 
+    def generate(self, z, y):
+        """Pixel means [B, 28, 28, 1] of p(x | z, y) for codes z [B, latent_dim] and labels y [B]."""
+        return tf.sigmoid(self.decode(z, y))
+
     def sample(self, y, std=1.0, z_mean=None):
         """Pixel means decoded from z ~ N(z_mean, std^2 I) (z_mean defaults to 0: the prior)."""
         z = std * keras.random.normal((tf.shape(y)[0], self.latent_dim), seed=self.noise)
@@ -86,6 +104,10 @@ class VAEBase(BaseModel):
         return {"loss": tf.reduce_mean(reconstruction + kl),
                 "reconstruction": tf.reduce_mean(reconstruction),
                 "kl": tf.reduce_mean(kl)}
+
+    def derived_metrics(self, means):
+        """The ELBO (nats per image, higher is better) from the means of its two terms."""
+        return {"elbo": -(means["reconstruction"] + means["kl"])}
 
 
 class ConvCVAE(VAEBase):

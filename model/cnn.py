@@ -15,7 +15,7 @@ class Cnn(BaseModel):
     training only (the seed's dropout never acted: its keep-probability test was always false).
     """
 
-    conditional = False
+    classifies = True
 
     def __init__(self, latent_dim=None, seed=0):
         super().__init__(latent_dim, seed)

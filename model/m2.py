@@ -1,12 +1,12 @@
 import keras
 import tensorflow as tf
 
+from model import UNLABELLED
 from model.base import NUM_CLASSES, VAEBase
 from model.cnn import Cnn
 from model.losses import bernoulli_nll, gaussian_kl, softmax_cross_entropy
 
 layers = keras.layers
-UNLABELLED = -1  # the label an unlabelled image carries in a batch
 
 
 class M2(VAEBase):
@@ -24,7 +24,8 @@ class M2(VAEBase):
     train.py sets N_l and N_u with `set_data_sizes`.
     """
 
-    conditional = True
+    semi_supervised = True
+    classifies = True
     ALPHA_PER_IMAGE = 0.1
 
     def __init__(self, latent_dim, seed=0):

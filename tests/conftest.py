@@ -1,13 +1,12 @@
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from cli import import_tensorflow_quietly
+from dataset import load_mnist
 
-import model  # noqa: E402  (imports TensorFlow quietly, before anything else does)
-from dataset import load_mnist  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+import_tensorflow_quietly()
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +22,14 @@ def small_batch(mnist):
     x = tf.constant(mnist.train_images[:256, :, :, None] / 255.0, tf.float32)
     y = tf.constant(mnist.train_labels[:256], tf.int32)
     return x, y
+
+
+def run_main(main, argv, capsys):
+    """(exit status, stdout, stderr) of a command-line tool's main(argv) run in this process, as the shell
+    would see them: argparse's errors and --help exit through SystemExit."""
+    try:
+        status = main(argv)
+    except SystemExit as exit:
+        status = exit.code
+    out = capsys.readouterr()
+    return status, out.out, out.err

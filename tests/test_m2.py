@@ -4,11 +4,11 @@ import pytest
 import tensorflow as tf
 
 import train
-from checkpoint import read_metrics
+from rundir import RunDir
 from dataset import labelled_subset, semi_supervised_batches
-from model import build_model
-from model.m2 import UNLABELLED
-from test_train import run_cli
+from conftest import run_main
+from model import UNLABELLED
+from model.registry import build_model
 
 
 def test_labelled_subset_is_class_balanced_and_drawn_with_the_seed():
@@ -89,7 +89,7 @@ def test_labelled_terms_carry_the_papers_weights(m2_without_noise, small_batch):
 def test_m2_trains_with_100_labels_and_reports_test_error(tmp_path):
     args = ["m2", "-n", "4", "--labels", "20", "--subset", "600", "-b", "50", "-e", "3", "--log-dir", str(tmp_path)]
     assert train.main(args) == 0
-    rows = read_metrics(tmp_path / "m2_4_labels20")
+    rows = RunDir(tmp_path / "m2_4_labels20").read_metrics()
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     assert 0 <= rows[-1]["test_error"] <= 1
     assert rows[-1]["test_unlabelled"] > 0
@@ -100,7 +100,7 @@ def test_m2_trains_with_100_labels_and_reports_test_error(tmp_path):
     (["vae", "--labels", "100"], "--labels is for the semi-supervised m2"),
     (["m2", "--labels", "15"], "must be a multiple of 10"),
 ])
-def test_label_flags_that_cannot_work_are_refused(args, complaint):
-    result = run_cli(*args)
-    assert result.returncode == 2
-    assert complaint in result.stderr and "Traceback" not in result.stderr
+def test_label_flags_that_cannot_work_are_refused(args, complaint, capsys):
+    status, _, err = run_main(train.main, args, capsys)
+    assert status == 2
+    assert complaint in err and "Traceback" not in err

@@ -1,13 +1,10 @@
-import subprocess
-import sys
-
 import matplotlib.image
 import numpy as np
 import pytest
 
 import plot
 import train
-from conftest import ROOT
+from conftest import run_main
 
 
 @pytest.fixture(scope="module")
@@ -72,15 +69,10 @@ def test_pca_keeps_the_direction_of_largest_variance():
     assert projected[:, 0].std() == pytest.approx(codes[:, 1].std(), rel=0.05)
 
 
-def run_plot(*args):
-    return subprocess.run([sys.executable, str(ROOT / "plot.py"), *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120)
-
-
-def test_missing_checkpoint_names_the_train_command(tmp_path):
-    result = run_plot("cvae_fc3", "-n", "7", "--log-dir", str(tmp_path))
-    assert result.returncode == 1
-    assert "python train.py cvae_fc3 -n 7" in result.stderr and "Traceback" not in result.stderr
+def test_missing_checkpoint_names_the_train_command(tmp_path, capsys):
+    status, _, err = run_main(plot.main, ["cvae_fc3", "-n", "7", "--log-dir", str(tmp_path)], capsys)
+    assert status == 1
+    assert f"python train.py cvae_fc3 -n 7 --log-dir {tmp_path}" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("args, complaint, status", [
@@ -93,9 +85,9 @@ def test_inapplicable_requests_are_refused(log_dir, tmp_path, capsys, args, comp
     assert complaint in capsys.readouterr().err
 
 
-def test_bad_flags_exit_2_without_traceback():
+def test_bad_flags_exit_2_without_traceback(capsys):
     for args, complaint in ((["cvae_cnn3", "-t", "10"], "must be a digit 0-9"),
                             (["cvae_cnn3", "-s", "-1"], "must be a positive number"),
                             (["cvae_cnn3", "-m", "bogus"], "invalid choice: 'bogus'")):
-        result = run_plot(*args)
-        assert result.returncode == 2 and complaint in result.stderr and "Traceback" not in result.stderr
+        status, _, err = run_main(plot.main, args, capsys)
+        assert status == 2 and complaint in err and "Traceback" not in err

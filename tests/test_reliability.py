@@ -2,6 +2,7 @@
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,10 +12,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import bench.throughput
+import evaluate
 import model.base
+import plot
 import train
-from checkpoint import RunLock, load_trained_model, read_metrics
-from conftest import ROOT
+from rundir import RunDir, RunLock
+from conftest import ROOT, run_main
 
 TINY = ["cvae_cnn3", "-n", "2", "--subset", "2000", "-b", "50", "--deterministic"]
 
@@ -35,15 +39,15 @@ def wait_for_epoch(log_dir, epoch, process):
 
 
 def assert_same_run(dir_a, dir_b):
-    a, b = read_metrics(dir_a / "cvae_cnn3_2"), read_metrics(dir_b / "cvae_cnn3_2")
+    a, b = RunDir(dir_a / "cvae_cnn3_2").read_metrics(), RunDir(dir_b / "cvae_cnn3_2").read_metrics()
     assert [row["epoch"] for row in a] == [row["epoch"] for row in b]
     for row_a, row_b in zip(a, b):
         # --deterministic (TensorFlow's op determinism): an interruption changes nothing, to the bit.
         assert row_a["train_loss"] == row_b["train_loss"]
         assert row_a["test_loss"] == row_b["test_loss"]
     x, y = tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2]), tf.constant([0, 3, 6, 9])
-    model_a, _, epoch_a = load_trained_model(dir_a / "cvae_cnn3_2")
-    model_b, _, epoch_b = load_trained_model(dir_b / "cvae_cnn3_2")
+    model_a, _, epoch_a = RunDir(dir_a / "cvae_cnn3_2").load_model()
+    model_b, _, epoch_b = RunDir(dir_b / "cvae_cnn3_2").load_model()
     assert epoch_a == epoch_b
     for weight_a, weight_b in zip(model_a.weights, model_b.weights, strict=True):
         np.testing.assert_array_equal(weight_a.numpy(), weight_b.numpy())
@@ -58,6 +62,7 @@ def straight_run(tmp_path_factory):
     return log_dir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(signum, straight_run, tmp_path):
     process = subprocess.Popen(train_cli(tmp_path, "-e", "8"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -72,25 +77,26 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(signum, straigh
     else:
         assert process.returncode == 130
         assert "Run the same command to resume" in stderr and "Traceback" not in stderr
-    rows = read_metrics(tmp_path / "cvae_cnn3_2")
+    rows = RunDir(tmp_path / "cvae_cnn3_2").read_metrics()
     assert [row["epoch"] for row in rows] == list(range(1, len(rows) + 1))
     resumed = run(train_cli(tmp_path, "-e", "8"))
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(straight_run, tmp_path)
 
 
-def test_second_training_into_the_same_directory_is_refused(tmp_path):
+def test_second_training_into_the_same_directory_is_refused(tmp_path, capsys):
+    # flock locks an open file, not a process: a second open of the lock in this process is refused too.
     with RunLock(tmp_path / "cvae_cnn3_2"):
-        result = run(train_cli(tmp_path, "-e", "1"))
-    assert result.returncode == 1
-    assert f"being trained by process {os.getpid()}" in result.stderr and "Traceback" not in result.stderr
+        status, _, err = run_main(train.main, [*TINY, "--log-dir", str(tmp_path), "-e", "1"], capsys)
+    assert status == 1
+    assert f"being trained by process {os.getpid()}" in err and "kill" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_lock_left_by_a_killed_process_does_not_block(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]); "
-                               "from checkpoint import RunLock; RunLock(sys.argv[2]).__enter__(); "
-                               "print('locked', flush=True); time.sleep(60)",
-                               str(ROOT), str(tmp_path / "cvae_cnn3_2")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from rundir import RunLock; "
+                               "RunLock(sys.argv[1]).__enter__(); print('locked', flush=True); time.sleep(60)",
+                               str(tmp_path / "cvae_cnn3_2")], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert holder.stdout.readline().strip() == "locked"
     holder.kill()
     holder.wait()
@@ -102,17 +108,17 @@ def test_non_finite_loss_stops_without_saving_over_good_weights(tmp_path, monkey
     assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "1"]) == 0
     run_dir = tmp_path / "cvae_cnn3_2"
     x, y = tf.random.stateless_uniform([2, 28, 28, 1], seed=[3, 4]), tf.constant([1, 7])
-    before = load_trained_model(run_dir)[0].reconstruct(x, y).numpy()
+    before = RunDir(run_dir).load_model()[0].reconstruct(x, y).numpy()
     nll = model.base.bernoulli_nll
     monkeypatch.setattr(model.base, "bernoulli_nll", lambda x, logits: nll(x, logits) * float("nan"))
     assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "2"]) == 1
     message = capsys.readouterr().err
     assert "loss became nan at step 1 of epoch 2" in message
     assert "last good checkpoint is epoch 1" in message and "-c 1.0" in message
-    reloaded, _, epoch = load_trained_model(run_dir)
+    reloaded, _, epoch = RunDir(run_dir).load_model()
     assert epoch == 1
     np.testing.assert_array_equal(reloaded.reconstruct(x, y).numpy(), before)
-    assert [row["epoch"] for row in read_metrics(run_dir)] == [1]
+    assert [row["epoch"] for row in RunDir(run_dir).read_metrics()] == [1]
 
 
 def test_changed_learning_rate_on_resume_is_allowed_and_recorded(tmp_path):
@@ -134,10 +140,17 @@ def damage(path, how):
         path.write_bytes(bytes(flipped))
 
 
+@pytest.fixture(scope="module")
+def run_of_two_epochs(tmp_path_factory):
+    log_dir = tmp_path_factory.mktemp("two_epochs")
+    assert train.main([*TINY, "--log-dir", str(log_dir), "-e", "2"]) == 0
+    return log_dir
+
+
 @pytest.fixture
-def trained_twice(tmp_path):
-    """A run with checkpoints of epochs 1 and 2."""
-    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "2"]) == 0
+def trained_twice(run_of_two_epochs, tmp_path):
+    """A log directory of its own with a run that has checkpoints of epochs 1 and 2."""
+    shutil.copytree(run_of_two_epochs, tmp_path, dirs_exist_ok=True)
     return tmp_path
 
 
@@ -148,7 +161,7 @@ def test_damaged_latest_checkpoint_falls_back_to_the_one_before(trained_twice, h
     assert train.main([*TINY, "--log-dir", str(trained_twice), "-e", "3"]) == 0
     out = capsys.readouterr()
     assert "ckpt-2 is damaged" in out.out and "from epoch 1" in out.out
-    assert [row["epoch"] for row in read_metrics(run_dir)] == [1, 2, 3]
+    assert [row["epoch"] for row in RunDir(run_dir).read_metrics()] == [1, 2, 3]
 
 
 def test_every_checkpoint_damaged_is_a_clear_error(trained_twice, capsys):
@@ -181,6 +194,10 @@ def test_damaged_metrics_is_a_clear_error(trained_twice, capsys):
     assert "metrics.csv is damaged" in capsys.readouterr().err
 
 
+MAINS = {"train.py": train.main, "plot.py": plot.main, "evaluate.py": evaluate.main,
+         "bench/throughput.py": bench.throughput.main}
+
+
 @pytest.mark.parametrize("tool, args, complaint", [
     ("train.py", ["nope"], "invalid choice: 'nope' (choose from 'vae', 'cvae_fc3', 'cvae_cnn2', 'cvae_cnn3', 'cnn', 'm2')"),
     ("train.py", ["vae", "--dataset", "cifar"], "invalid choice: 'cifar'"),
@@ -210,7 +227,7 @@ def test_damaged_metrics_is_a_clear_error(trained_twice, capsys):
     ("bench/throughput.py", ["--models", "nope"], "invalid choice: 'nope'"),
     ("bench/throughput.py", ["--repeats", "0"], "must be a positive integer"),
 ])
-def test_bad_flags_of_every_cli_exit_2_with_one_line(tool, args, complaint):
-    result = run([sys.executable, str(ROOT / tool), *args])
-    assert result.returncode == 2
-    assert complaint in result.stderr and "Traceback" not in result.stderr
+def test_bad_flags_of_every_cli_exit_2_with_one_line(tool, args, complaint, capsys):
+    status, _, err = run_main(MAINS[tool], args, capsys)
+    assert status == 2
+    assert complaint in err and "Traceback" not in err

@@ -1,11 +1,11 @@
 """Run train.py with the CPU split into two logical devices, so MirroredStrategy has two replicas on a
-machine without GPUs: `python tests/train_on_two_cpus.py vae -n 2 --strategy mirrored ...`."""
+machine without GPUs: `python -m tests.train_on_two_cpus vae -n 2 --strategy mirrored ...` from the
+repository's root."""
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cli import import_tensorflow_quietly
 
-import model  # noqa: E402,F401  (imports TensorFlow quietly)
+import_tensorflow_quietly()
 import tensorflow as tf  # noqa: E402
 
 cpu = tf.config.list_physical_devices("CPU")[0]

@@ -1,29 +1,30 @@
 """The regression check for refactors: train every model for 2 epochs on --subset 2000 with
 --deterministic and print the sha256 of its final weights.
 
-    python tests/weight_hashes.py                       # print {run: sha256} as JSON
-    python tests/weight_hashes.py --record              # write tests/weight_hashes.json
-    python tests/weight_hashes.py --check               # exit 1 unless the hashes equal the recorded ones
+    python -m tests.weight_hashes            # print {run: sha256} as JSON (from the repository's root)
+    python -m tests.weight_hashes --record   # write tests/weight_hashes.json
+    python -m tests.weight_hashes --check    # exit 1 unless the hashes equal the recorded ones
 
 A change that only reshapes code must give the same hashes, bit for bit. Float results depend on the
 CPU and the TensorFlow build, so the recorded file names the machine it was made on; --check on another
 machine says so (exit 3) instead of comparing. To move the reference to a new machine, run --record at a
 commit known to be good, there.
 
-Each run trains through train.py's main(), in its own process, and the hash covers the model's
-variables as stored in the checkpoint (noise-generator states included, optimizer slots not): the
-sorted digests of the tensors, so renaming or reordering variables does not change it.
+The runs train one after the other through train.py's main() in this process (each seeds everything
+itself: in separate processes they give the same hashes, checked when this was written). The hash
+covers the model's variables as stored in the checkpoint (noise-generator states included, optimizer
+slots not): the sorted digests of the tensors, so renaming or reordering variables does not change it.
 """
 import argparse
+import contextlib
 import hashlib
+import io
 import json
 import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 RECORDED = Path(__file__).with_suffix(".json")
 COMMON = ["--subset", "2000", "-e", "2", "-b", "100", "--deterministic"]
 RUNS = {
@@ -37,20 +38,7 @@ RUNS = {
     "cnn": ["cnn"],
     "m2 --labels 100": ["m2", "-n", "2", "--labels", "100"],
 }
-# Train through train.py's main, then hash the checkpoint's model variables, in one process.
-TRAIN_AND_HASH = """
-import hashlib, pathlib, sys
-import train
-if train.main(sys.argv[2:]) != 0:
-    sys.exit(1)
-import tensorflow as tf
-(ckpt_dir,) = pathlib.Path(sys.argv[1]).glob("*/ckpt")
-reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(ckpt_dir)))
-skip = ("optimizer/", "epoch/", "save_counter/", "_CHECKPOINTABLE_OBJECT_GRAPH")
-digests = sorted(hashlib.sha256(reader.get_tensor(key).tobytes()).hexdigest()
-                 for key in reader.get_variable_to_shape_map() if not key.startswith(skip))
-print(hashlib.sha256("".join(digests).encode()).hexdigest())
-"""
+MODEL_VARIABLES_SKIP = ("optimizer/", "epoch/", "save_counter/", "_CHECKPOINTABLE_OBJECT_GRAPH")
 
 
 def machine():
@@ -63,23 +51,33 @@ def machine():
                 break
     except OSError:
         pass
-    version = subprocess.run([sys.executable, "-c", "import tensorflow as tf; print(tf.__version__)"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    return f"{cpu}; tensorflow {version}"
+    import tensorflow as tf
+    return f"{cpu}; tensorflow {tf.__version__}"
+
+
+def checkpoint_hash(ckpt_dir):
+    """sha256 over the sorted sha256s of the model's tensors in the newest checkpoint of ckpt_dir."""
+    import tensorflow as tf
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(ckpt_dir)))
+    digests = sorted(hashlib.sha256(reader.get_tensor(key).tobytes()).hexdigest()
+                     for key in reader.get_variable_to_shape_map() if not key.startswith(MODEL_VARIABLES_SKIP))
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
 
 
 def weight_hashes(log=print):
+    import train
     hashes = {}
     with tempfile.TemporaryDirectory(prefix="weight-hashes-") as log_dir:
         for name, args in RUNS.items():
             run_log = Path(log_dir) / name.replace(" ", "_")
-            result = subprocess.run([sys.executable, "-c", TRAIN_AND_HASH, str(run_log), *args, *COMMON,
-                                     "--log-dir", str(run_log)], capture_output=True, text=True, cwd=ROOT)
-            if result.returncode != 0:
-                raise SystemExit(f"train.py {' '.join(args)} failed:\n{result.stderr[-2000:]}")
-            digest = result.stdout.strip().splitlines()[-1]
-            hashes[name] = digest
-            log(f"{name:<28} {digest}")
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                status = train.main([*args, *COMMON, "--log-dir", str(run_log)])
+            if status != 0:
+                raise SystemExit(f"train.py {' '.join(args)} failed with status {status}:\n{printed.getvalue()}")
+            (ckpt_dir,) = run_log.glob("*/ckpt")
+            hashes[name] = checkpoint_hash(ckpt_dir)
+            log(f"{name:<28} {hashes[name]}")
     return hashes
 
 
@@ -89,6 +87,10 @@ def main(argv=None):
     action.add_argument("--record", action="store_true", help=f"write the hashes to {RECORDED.name}")
     action.add_argument("--check", action="store_true", help=f"compare with {RECORDED.name}")
     args = parser.parse_args(argv)
+    from cli import import_tensorflow_quietly
+    import_tensorflow_quietly()
+    import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")  # retracing notices: each run builds its own steps, as intended
     here = machine()
     if args.check:
         recorded = json.loads(RECORDED.read_text())

@@ -1,29 +1,32 @@
 """A training run's directory, log/MODEL_N/: what is in it, and how to write and read it.
 
   config.json   the run's configuration (RunConfig), so later commands rebuild the model from it
-  ckpt/         the latest checkpoint: weights, optimizer state, noise-generator state, epoch
+  ckpt/         the latest checkpoints: weights, optimizer state, noise-generator state, epoch
   kept/         checkpoints kept every KEEP_EVERY epochs (epoch-0050, ...)
   metrics.csv   one row per epoch
   tb/           TensorBoard event files
   lock          held by the training that writes here (its PID inside)
+
+Errors raised here state what is wrong with which file; the command-line tools add what to do.
 """
 import csv
 import dataclasses
 import fcntl
 import json
 import os
+import shutil
 from pathlib import Path
 
 import tensorflow as tf
 
-from cli import UsageError, UserFacingError
-from model import MODELS, build_model
+from model import NAMES
+from model.registry import build_model
 
 KEEP_EVERY = 50
 # Two latest checkpoints, so a damaged newest one can fall back to the one before.
 KEEP_LATEST = 2
-# Changing these would change the weights' shapes: a run directory keeps them for life.
-ARCHITECTURE_FIELDS = ("model", "latent_dim")
+# A resumed run must keep these; epochs, learning rate, batch size and clipping may change.
+FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset", "binarize", "dataset", "labels")
 
 
 @dataclasses.dataclass
@@ -56,7 +59,7 @@ class RunConfig:
                 raise ValueError(f"config has no '{key}'")
             if not isinstance(data[key], types) or isinstance(data[key], bool):
                 raise ValueError(f"config '{key}' is {data[key]!r}, of the wrong type")
-        if data["model"] not in MODELS:
+        if data["model"] not in NAMES:
             raise ValueError(f"config names an unknown model '{data['model']}'")
         binarize = data.get("binarize", False)  # absent from runs made before the flag existed
         if not isinstance(binarize, bool):
@@ -75,18 +78,15 @@ class RunConfig:
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
 
+    def fixed_settings_that_differ(self, other):
+        """['field: saved A, asked B', ...] for the FIXED_ON_RESUME fields where `other` differs from self."""
+        return [f"{f}: saved {getattr(self, f)}, asked {getattr(other, f)}"
+                for f in FIXED_ON_RESUME if getattr(self, f) != getattr(other, f)]
+
 
 def run_dir_name(model, latent_dim, binarize=False, dataset="mnist", labels=None):
-    """log/ subfolder of a run: MODEL_N, or MODEL for the classifier, then _bin when binarized,
-    _fashion_mnist on Fashion-MNIST, and _labelsL for m2 with L labels. Raises UsageError for a
-    combination no run can have."""
-    if binarize and latent_dim is None:
-        raise UsageError("--binarize applies to the VAEs; the classifier trains on gray levels")
-    if (model == "m2") != (labels is not None):
-        raise UsageError("m2 needs --labels (how many training labels it may use, e.g. 100)" if model == "m2"
-                         else "--labels is for the semi-supervised m2; the other models use every label")
-    if labels is not None and labels % 10:
-        raise UsageError(f"--labels must be a multiple of 10 (the same number of each class), got {labels}")
+    """log/ subfolder of a run: MODEL_N, or MODEL for a model without latent space, then _bin when
+    binarized, _fashion_mnist on Fashion-MNIST, and _labelsL for a semi-supervised run with L labels."""
     name = model if latent_dim is None else f"{model}_{latent_dim}"
     name += "_bin" if binarize else ""
     name += "" if dataset == "mnist" else f"_{dataset}"
@@ -101,33 +101,12 @@ def write_atomic(path, text):
     os.replace(tmp, path)
 
 
-def read_config(run_dir) -> RunConfig:
-    return RunConfig.from_json((Path(run_dir) / "config.json").read_text())
+class RunInUse(Exception):
+    """Another process holds the run directory's lock; `holder` is its PID as written in the lock."""
 
-
-def write_metrics(run_dir, rows):
-    """rows: list of dicts with the same keys, in epoch order."""
-    if not rows:
-        return
-    lines = [",".join(rows[0])] + [",".join(_format(row[k]) for k in rows[0]) for row in rows]
-    write_atomic(Path(run_dir) / "metrics.csv", "\n".join(lines) + "\n")
-
-
-def _format(value):
-    return str(value) if isinstance(value, int) else f"{value:.6g}"
-
-
-def read_metrics(run_dir):
-    """metrics.csv as a list of dicts of numbers ([] if there is none yet)."""
-    path = Path(run_dir) / "metrics.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-class RunInUse(UserFacingError):
-    """Another process is training into the same run directory."""
+    def __init__(self, run_dir, holder):
+        super().__init__(f"{run_dir} is being trained by process {holder}")
+        self.holder = holder
 
 
 class RunLock:
@@ -149,8 +128,7 @@ class RunLock:
         except BlockingIOError:
             holder = os.read(fd, 100).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise RunInUse(f"{self.path.parent} is being trained by process {holder}; wait for it to finish "
-                           f"or stop it (kill {holder}), or train elsewhere with --log-dir")
+            raise RunInUse(self.path.parent, holder)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
@@ -159,6 +137,98 @@ class RunLock:
     def __exit__(self, *exc):
         os.close(self.fd)  # releases the lock; the file stays, harmless once unlocked
         return False
+
+
+class RunDir:
+    """The files of one run, by what they hold."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.name = self.path.name
+
+    def __str__(self):
+        return str(self.path)
+
+    @property
+    def config_path(self):
+        return self.path / "config.json"
+
+    @property
+    def metrics_path(self):
+        return self.path / "metrics.csv"
+
+    @property
+    def checkpoint_dir(self):
+        return self.path / "ckpt"
+
+    @property
+    def tensorboard_dir(self):
+        return self.path / "tb"
+
+    def lock(self) -> RunLock:
+        return RunLock(self.path)
+
+    def clear(self):
+        """Delete everything of the run but its lock (held by the caller): train.py --restart."""
+        for path in self.path.iterdir():
+            if path.name != "lock":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+    def read_config(self) -> RunConfig:
+        return RunConfig.from_json(self.config_path.read_text())
+
+    def write_config(self, config: RunConfig):
+        write_atomic(self.config_path, config.to_json())
+
+    def read_metrics(self):
+        """metrics.csv as a list of dicts of numbers ([] if there is none yet)."""
+        if not self.metrics_path.exists():
+            return []
+        with open(self.metrics_path, newline="") as f:
+            return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+    def write_metrics(self, rows):
+        """rows: list of dicts with the same keys, in epoch order."""
+        if not rows:
+            return
+        lines = [",".join(rows[0])] + [",".join(_format(row[k]) for k in rows[0]) for row in rows]
+        write_atomic(self.metrics_path, "\n".join(lines) + "\n")
+
+    def latest_checkpoint(self):
+        """Path prefix of the newest checkpoint in ckpt/, or None."""
+        return tf.train.latest_checkpoint(str(self.checkpoint_dir))
+
+    def checkpoint_manager(self, checkpoint) -> tf.train.CheckpointManager:
+        return tf.train.CheckpointManager(checkpoint, str(self.checkpoint_dir), max_to_keep=KEEP_LATEST)
+
+    def kept_checkpoint_path(self, epoch):
+        return str(self.path / "kept" / f"epoch-{epoch:04d}")
+
+    def kept_epochs(self):
+        """Epochs that have a kept checkpoint, ascending."""
+        return sorted(int(p.name[len("epoch-"):-len(".index")]) for p in (self.path / "kept").glob("epoch-*.index"))
+
+    def load_model(self, epoch=None):
+        """(model, config, epoch): the model rebuilt from config.json with the weights of the latest
+        checkpoint, or of the one kept at `epoch`. Raises FileNotFoundError when that checkpoint is missing."""
+        config = self.read_config()
+        model = build_model(config.model, config.latent_dim, config.seed)
+        checkpoint = make_checkpoint(model)
+        if epoch is None:
+            path = self.latest_checkpoint()
+            if path is None:
+                raise FileNotFoundError(f"no checkpoint in {self.checkpoint_dir}")
+        else:
+            if epoch not in self.kept_epochs():
+                raise FileNotFoundError(f"no kept checkpoint for epoch {epoch} in {self.path / 'kept'}")
+            path = self.kept_checkpoint_path(epoch)
+        # The optimizer's slots are in the file but not needed here.
+        checkpoint.read(path).expect_partial().assert_existing_objects_matched()
+        return model, config, int(checkpoint.epoch.numpy())
+
+
+def _format(value):
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 
 def make_checkpoint(model, optimizer=None):
@@ -196,55 +266,3 @@ def restore_latest_good(checkpoint, manager, log=print):
     if failures:
         raise ValueError("every checkpoint is damaged: " + "; ".join(failures))
     return None
-
-
-def kept_checkpoint_path(run_dir, epoch):
-    return str(Path(run_dir) / "kept" / f"epoch-{epoch:04d}")
-
-
-def kept_epochs(run_dir):
-    """Epochs that have a kept checkpoint, ascending."""
-    return sorted(int(p.name[len("epoch-"):-len(".index")]) for p in (Path(run_dir) / "kept").glob("epoch-*.index"))
-
-
-def open_run(log_dir, model_name, latent_dim, binarize=False, epoch=None, dataset="mnist", labels=None):
-    """(model, config, epoch, run_dir) of the run these flags name, for plot.py and evaluate.py.
-
-    A missing run, a missing kept epoch or a damaged one raises an error naming the command to run.
-    """
-    run_dir = Path(log_dir) / run_dir_name(model_name, latent_dim, binarize, dataset, labels)
-    train_command = (f"python train.py {model_name}" + (f" -n {latent_dim}" if latent_dim else "")
-                     + (" --binarize" if binarize else "") + (f" --dataset {dataset}" if dataset != "mnist" else "")
-                     + (f" --labels {labels}" if labels is not None else ""))
-    if tf.train.latest_checkpoint(str(run_dir / "ckpt")) is None:
-        raise UserFacingError(f"no trained model in {run_dir}; train one first: {train_command}")
-    if epoch is not None and epoch not in kept_epochs(run_dir):
-        kept = ", ".join(map(str, kept_epochs(run_dir))) or "none yet (one is kept every 50 epochs)"
-        raise UsageError(f"no checkpoint kept at epoch {epoch} in {run_dir}; kept epochs: {kept}")
-    try:
-        return (*load_trained_model(run_dir, epoch), run_dir)
-    except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
-        raise UserFacingError(f"cannot load the model in {run_dir} ({str(err).splitlines()[0]}); "
-                              f"retrain with: {train_command} --restart")
-
-
-def load_trained_model(run_dir, epoch=None):
-    """(model, config, epoch) from a run directory: the latest checkpoint, or the kept one of `epoch`.
-
-    Raises FileNotFoundError when the checkpoint is missing.
-    """
-    run_dir = Path(run_dir)
-    config = read_config(run_dir)
-    model = build_model(config.model, config.latent_dim, config.seed)
-    checkpoint = make_checkpoint(model)
-    if epoch is None:
-        path = tf.train.latest_checkpoint(str(run_dir / "ckpt"))
-        if path is None:
-            raise FileNotFoundError(f"no checkpoint in {run_dir / 'ckpt'}")
-    else:
-        path = kept_checkpoint_path(run_dir, epoch)
-        if epoch not in kept_epochs(run_dir):
-            raise FileNotFoundError(f"no kept checkpoint for epoch {epoch} in {run_dir / 'kept'}")
-    # The optimizer's slots are in the file but not needed here.
-    checkpoint.read(path).expect_partial().assert_existing_objects_matched()
-    return model, config, int(checkpoint.epoch.numpy())

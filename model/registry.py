@@ -1,0 +1,28 @@
+"""The model classes by name, and building one with all its weights."""
+from model import NAMES
+from model.base import BaseModel
+from model.cnn import Cnn
+from model.cvae_cnn2 import CvaeCnn2
+from model.cvae_cnn3 import CvaeCnn3
+from model.cvae_fc3 import CvaeFc3
+from model.m2 import M2
+from model.vae import Vae
+
+MODELS = {
+    "vae": Vae,
+    "cvae_fc3": CvaeFc3,
+    "cvae_cnn2": CvaeCnn2,
+    "cvae_cnn3": CvaeCnn3,
+    "cnn": Cnn,
+    "m2": M2,
+}
+assert tuple(MODELS) == NAMES, "model/__init__.py's NAMES must list the classes of MODELS, in order"
+
+
+def build_model(name, latent_dim, seed=0) -> BaseModel:
+    """The model called `name`, with all its weights created (so a checkpoint can be restored into it)."""
+    return MODELS[name](latent_dim=latent_dim, seed=seed).build_weights()
+
+
+def count_parameters(model) -> int:
+    return sum(int(v.numpy().size) for v in model.trainable_variables)

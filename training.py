@@ -1,0 +1,349 @@
+"""The training loop behind train.py: one decision (how an epoch's steps run), then one loop.
+
+    train(config, run_dir)   train the run in `run_dir` until config.epochs, resuming where it stopped
+
+How a pass over the data runs is an EpochRunner, chosen once at the top of train():
+  InMemorySteps   one device: the epoch held in memory, STEPS_PER_CALL steps per call into the graph
+  DistributedSteps   a tf.distribute strategy: batches split across replicas, one step per call
+Both take the epoch's (x, y) and yield (per-step losses, per-step batch sizes) chunks, which
+run_epoch() sums. What an epoch's data are (every image once, or m2's mix of unlabelled and labelled
+images) is chosen once too (epoch_data).
+
+Errors are raised as the classes below, with what went wrong; train.py adds what to do.
+"""
+import contextlib
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dataset import DATA_DIR, binarize_fixed, labelled_subset, load_dataset, semi_supervised_epoch, shuffled
+from model.base import this_replicas_rows
+from model.registry import build_model
+from rundir import KEEP_EVERY, RunConfig, RunDir, make_checkpoint, restore_latest_good
+
+EVAL_BATCH = 1000
+# Batches per call into the compiled graph: calling it once per step costs Python and a wait for each
+# step's losses, 15-22% of the images/s on 2 cores (bench/README.md).
+STEPS_PER_CALL = 50
+
+
+class NonFiniteLoss(Exception):
+    """The training loss became NaN or infinite; nothing of the epoch was saved."""
+
+    def __init__(self, message, epoch=None, last_saved=None):
+        super().__init__(message)
+        self.epoch, self.last_saved = epoch, last_saved
+
+
+class ConfigUnreadable(Exception):
+    """The run's config.json cannot be read back, so the run cannot be resumed."""
+
+
+class SettingsDiffer(Exception):
+    """The run directory holds a run whose fixed settings differ from the ones asked for."""
+
+    def __init__(self, run_dir, differences):
+        super().__init__(f"{run_dir} holds a run with other settings ({'; '.join(differences)})")
+
+
+class RunDamaged(Exception):
+    """Every checkpoint of the run is damaged."""
+
+
+class MetricsDamaged(Exception):
+    """The run's metrics.csv cannot be read back."""
+
+
+def make_train_step(model, optimizer, binarize=False, xla=False):
+    """The compiled training step on one device: (x, y) -> dict of batch-mean losses.
+
+    xla compiles it with XLA (train.py --xla; its effect per model is measured in bench/README.md).
+    Off by default, so the README's numbers come from the plain graph."""
+    @tf.function(input_signature=BATCH_SIGNATURE, jit_compile=xla)
+    def train_step(x, y):
+        if binarize:
+            x = binarized(model, x)
+        with tf.GradientTape() as tape:
+            losses = model.compute_losses(x, y, training=True)
+        gradients = tape.gradient(losses["loss"], model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return losses
+
+    return train_step
+
+
+def make_distributed_step(model, optimizer, strategy, binarize=False, clip=None, xla=False):
+    """A training step over a batch that `strategy` has split across its replicas.
+
+    Each replica scales its batch-mean loss by its share of the global batch, so the gradients the
+    optimizer sums over replicas are those of the global batch's mean. Clipping must see that sum, not
+    one replica's part, so it happens here (the optimizer is built without clipping): all-reduce, clip,
+    divide by the replica count, and the optimizer's own sum gives back the clipped gradient."""
+    def replica_step(x, y):
+        replica = tf.distribute.get_replica_context()
+        if binarize:
+            x = binarized(model, x)
+        local = tf.cast(tf.shape(x)[0], tf.float32)
+        share = local / replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
+        with tf.GradientTape() as tape:
+            losses = model.compute_losses(x, y, training=True)
+            scaled = losses["loss"] * share
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        if clip is not None:
+            total = replica.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+            clipped, _ = tf.clip_by_global_norm(total, clip)
+            gradients = [g / replica.num_replicas_in_sync for g in clipped]
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return {k: v * share for k, v in losses.items()}
+
+    @tf.function(jit_compile=xla)
+    def train_step(x, y):
+        per_replica = strategy.run(replica_step, args=(x, y))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in per_replica.items()}
+
+    return train_step
+
+
+def make_eval_step(model):
+    """The compiled evaluation step: (x, y) -> dict of batch-mean losses, no dropout, no updates."""
+    @tf.function(input_signature=BATCH_SIGNATURE)
+    def eval_step(x, y):
+        return model.compute_losses(x, y, training=False)
+
+    return eval_step
+
+
+BATCH_SIGNATURE = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
+
+
+def binarized(model, x):
+    """Pixels drawn from Bernoulli(x). The model's noise generator is checkpointed, so a resumed run
+    draws the same pixels."""
+    uniform = this_replicas_rows(lambda shape: keras.random.uniform(shape, seed=model.noise), tf.shape(x))
+    return tf.cast(uniform < x, tf.float32)
+
+
+def several_steps(step):
+    """`step` (x, y) -> {name: batch-mean loss} run over consecutive batches of an epoch in one call:
+    (x [N, ...], y [N], starts [k], batch_size) -> {name: [k] losses}, batch i being rows starts[i]
+    to starts[i] + batch_size (fewer at the end of the epoch)."""
+    names = list(step.get_concrete_function().structured_outputs)
+
+    @tf.function(input_signature=[*BATCH_SIGNATURE, tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
+    def run(x, y, starts, batch_size):
+        rows = tf.TensorArray(tf.float32, size=tf.size(starts))
+        for i in tf.range(tf.size(starts)):
+            losses = step(x[starts[i]:starts[i] + batch_size], y[starts[i]:starts[i] + batch_size])
+            rows = rows.write(i, tf.stack([losses[name] for name in names]))
+        stacked = rows.stack()
+        return {name: stacked[:, j] for j, name in enumerate(names)}
+
+    return run
+
+
+def chunks_in_memory(steps, x, y, batch_size):
+    """Per-step losses and batch sizes of one pass over (x, y), STEPS_PER_CALL steps per call of
+    `steps` (a several_steps function)."""
+    count = int(y.shape[0])
+    starts = np.arange(0, count, batch_size, dtype=np.int32)
+    sizes = np.minimum(batch_size, count - starts)
+    for first in range(0, len(starts), STEPS_PER_CALL):
+        losses = steps(x, y, starts[first:first + STEPS_PER_CALL], batch_size)
+        yield {k: v.numpy() for k, v in losses.items()}, sizes[first:first + STEPS_PER_CALL]
+
+
+class InMemorySteps:
+    """One device: the epoch's tensors in memory, STEPS_PER_CALL training steps per call into the graph."""
+
+    def __init__(self, model, optimizer, batch_size, binarize=False, xla=False):
+        self.steps = several_steps(make_train_step(model, optimizer, binarize, xla))
+        self.batch_size = batch_size
+
+    def chunks(self, x, y):
+        return chunks_in_memory(self.steps, x, y, self.batch_size)
+
+
+class DistributedSteps:
+    """A tf.distribute strategy: each global batch split across the replicas, one step per call."""
+
+    def __init__(self, model, optimizer, batch_size, strategy, binarize=False, clip=None, xla=False):
+        self.step = make_distributed_step(model, optimizer, strategy, binarize, clip, xla)
+        self.batch_size = batch_size
+        self.strategy = strategy
+
+    def chunks(self, x, y):
+        for xb, yb in distribute(self.strategy, x, y, self.batch_size):
+            losses = self.step(xb, yb)
+            images = int(yb.shape[0]) if isinstance(yb, tf.Tensor) else sum(int(part.shape[0]) for part in yb.values)
+            yield {k: np.array([float(v)]) for k, v in losses.items()}, np.array([images])
+
+    def describe(self):
+        # TF 2 names MultiWorkerMirroredStrategy's class after its all-reduce.
+        kind = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(type(self.strategy).__name__,
+                                                                                  type(self.strategy).__name__)
+        replicas = self.strategy.num_replicas_in_sync
+        return f"tf.distribute: {kind}, {replicas} replicas, {self.batch_size / replicas:g} images per replica per step"
+
+
+def distribute(strategy, x, y, batch_size):
+    """Batches of the global batch size over (x, y), each split across the strategy's replicas. Workers
+    of a multi-worker run each take their share of every batch (the data are in memory, not in files)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    return strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+
+def run_epoch(chunks, steps_in_epoch, label=""):
+    """(means over all images of each loss, number of images), from `chunks` of per-step losses and
+    batch sizes; raises NonFiniteLoss naming the first bad step."""
+    sums, count, done = {}, 0, 0
+    show_progress = label and sys.stdout.isatty()
+    last_shown = time.perf_counter()
+    for losses, sizes in chunks:
+        bad = np.flatnonzero(~np.isfinite(losses["loss"]))
+        if len(bad):
+            raise NonFiniteLoss(f"loss became {losses['loss'][bad[0]]} at step {done + bad[0] + 1}")
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + float(np.dot(v.astype(np.float64), sizes))
+        count += int(sizes.sum())
+        done += len(sizes)
+        if show_progress and time.perf_counter() - last_shown > 0.5:
+            print(f"\r{label} step {done}/{steps_in_epoch}  loss {sums['loss'] / count:.4g}", end="", flush=True)
+            last_shown = time.perf_counter()
+    if show_progress:
+        print("\r" + " " * 60 + "\r", end="")
+    return {k: v / count for k, v in sums.items()}, count
+
+
+def progress_line(row, epochs):
+    train = "  ".join(f"{k[6:]} {v:.4g}" for k, v in row.items() if k.startswith("train_"))
+    test = "  ".join(f"{k[5:]} {v:.4g}" for k, v in row.items() if k.startswith("test_"))
+    return (f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}  train: {train}  |  test: {test}  |  "
+            f"{row['images_per_s']:,.0f} img/s  {row['seconds']:.1f} s")
+
+
+def prepare_run_dir(config, run_dir: RunDir, restart):
+    """Start or resume `run_dir` for `config` (its lock already held); returns True when resuming."""
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    if restart:
+        run_dir.clear()
+    resuming = run_dir.latest_checkpoint() is not None
+    if resuming:
+        try:
+            saved = run_dir.read_config()
+        except (OSError, ValueError) as err:
+            raise ConfigUnreadable(f"{run_dir.config_path} is unreadable ({err})")
+        differ = saved.fixed_settings_that_differ(config)
+        if differ:
+            raise SettingsDiffer(run_dir, differ)
+        config.history = saved.history
+    return resuming
+
+
+def record_start(config, run_dir: RunDir, epoch, xla=False):
+    """Note in config.json the hyper-parameters this invocation trains with, from `epoch` on."""
+    config.history.append({"from_epoch": epoch, "epochs": config.epochs, "batch_size": config.batch_size,
+                           "learning_rate": config.learning_rate, "clip": config.clip, "xla": xla})
+    run_dir.write_config(config)
+
+
+def epoch_data(config, train_x, train_y, labelled):
+    """The function epoch -> that epoch's training (x, y) in order: every image once, shuffled with
+    (seed, epoch); or for a semi-supervised run, batches of batch_size unlabelled images and as many
+    labelled ones (semi_supervised_epoch)."""
+    if labelled is None:
+        return lambda epoch: shuffled(train_x, train_y, shuffle_seed=(config.seed, epoch))
+    return lambda epoch: semi_supervised_epoch(train_x, train_y, labelled, config.batch_size,
+                                               shuffle_seed=(config.seed, epoch))
+
+
+def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, xla=False, strategy=None, log=print):
+    """Train into `run_dir` (whose lock the caller holds) until config.epochs.
+
+    strategy: a tf.distribute strategy, or None for one device."""
+    resuming = prepare_run_dir(config, run_dir, restart)
+    keras.utils.set_random_seed(config.seed)
+    data = load_dataset(config.dataset, data_dir)
+    train_images, train_labels, test_images, test_labels = (a[:config.subset] for a in data.arrays())
+    if config.binarize:
+        test_images = binarize_fixed(test_images)
+    train_x, train_y, test_x, test_y = map(tf.convert_to_tensor, (train_images, train_labels, test_images, test_labels))
+
+    # Gradient clipping must see the whole batch's gradient. On one device the optimizer's own clipping
+    # does; under tf.distribute it would see one replica's part, so the distributed step clips instead.
+    optimizer_clip, step_clip = (config.clip, None) if strategy is None else (None, config.clip)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(config.model, config.latent_dim, config.seed)
+        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=optimizer_clip)
+        optimizer.build(model.trainable_variables)
+    labelled = None
+    if model.semi_supervised:
+        labelled = labelled_subset(train_labels, config.labels, config.seed)
+        model.set_data_sizes(len(labelled), len(train_images) - len(labelled))
+    epoch_xy = epoch_data(config, train_x, train_y, labelled)
+
+    checkpoint = make_checkpoint(model, optimizer)
+    manager = run_dir.checkpoint_manager(checkpoint)
+    if resuming:
+        try:
+            restore_latest_good(checkpoint, manager, log)
+        except ValueError as err:
+            raise RunDamaged(f"cannot resume {run_dir}: {err}")
+        optimizer.learning_rate.assign(config.learning_rate)
+    start = int(checkpoint.epoch.numpy())
+    try:
+        rows = [row for row in run_dir.read_metrics() if row["epoch"] <= start]
+    except (ValueError, KeyError, TypeError) as err:
+        raise MetricsDamaged(f"{run_dir.metrics_path} is damaged ({err})")
+    if start >= config.epochs:
+        log(f"{run_dir} is already trained to epoch {start}; ask for more epochs to continue.")
+        return
+    record_start(config, run_dir, start, xla)
+    log(f"{'resuming' if resuming else 'training'} {config.model} in {run_dir} from epoch {start}: "
+        f"{len(train_x):,} training images" + (f" ({len(labelled)} labelled)" if labelled is not None else "")
+        + f", {len(test_x):,} test images")
+    # A semi-supervised step takes batch_size unlabelled images and as many labelled ones.
+    step_images = config.batch_size * (2 if model.semi_supervised else 1)
+    if strategy is None:
+        runner = InMemorySteps(model, optimizer, step_images, config.binarize, xla)
+    else:
+        runner = DistributedSteps(model, optimizer, step_images, strategy, config.binarize, step_clip, xla)
+        log(runner.describe())
+
+    eval_steps = several_steps(make_eval_step(model))
+    test_x, test_y = shuffled(test_x, test_y)
+    writer = tf.summary.create_file_writer(str(run_dir.tensorboard_dir))
+    for epoch in range(start + 1, config.epochs + 1):
+        began = time.perf_counter()
+        x, y = epoch_xy(epoch)
+        try:
+            train_means, images = run_epoch(runner.chunks(x, y), -(-int(y.shape[0]) // step_images),
+                                            label=f"epoch {epoch}/{config.epochs}")
+        except NonFiniteLoss as err:
+            raise NonFiniteLoss(f"{err} of epoch {epoch}", epoch, last_saved=epoch - 1)
+        seconds = time.perf_counter() - began
+        test_means, _ = run_epoch(chunks_in_memory(eval_steps, test_x, test_y, EVAL_BATCH), 0)
+        row = {"epoch": epoch,
+               **{f"train_{k}": v for k, v in train_means.items()},
+               **{f"test_{k}": v for k, v in test_means.items()},
+               **{f"test_{k}": v for k, v in model.derived_metrics(test_means).items()},
+               "images_per_s": images / seconds, "seconds": seconds}
+
+        # Metrics before the checkpoint: a run killed between the two redoes this epoch on resume.
+        rows.append(row)
+        run_dir.write_metrics(rows)
+        checkpoint.epoch.assign(epoch)
+        manager.save(checkpoint_number=epoch)
+        if epoch % KEEP_EVERY == 0:
+            checkpoint.write(run_dir.kept_checkpoint_path(epoch))
+        with writer.as_default(step=epoch):
+            for key, value in row.items():
+                if key != "epoch":
+                    tf.summary.scalar(key, value)
+        log(progress_line(row, config.epochs))
+        sys.stdout.flush()
+    writer.close()
