@@ -109,10 +109,19 @@ def sha256_of(data: bytes) -> str:
 
 
 def load_dataset(name, data_dir=DATA_DIR, log=print) -> Mnist:
-    """`name` (one of DATASETS) from its first valid source."""
-    if name == "fashion_mnist":
-        return load_fashion_mnist(data_dir, log=log)
-    return load_mnist(data_dir, log=log)
+    """`name` (one of DATASETS) from its first valid source, read once per process: a later call with
+    the same name and data_dir returns the same (read-only) arrays without reading and checking the
+    cache again (evaluate.py training its classifier, the tests)."""
+    key = (name, Path(data_dir).resolve())
+    if key not in _LOADED:
+        data = load_fashion_mnist(data_dir, log=log) if name == "fashion_mnist" else load_mnist(data_dir, log=log)
+        for array in data.arrays():
+            array.setflags(write=False)
+        _LOADED[key] = data
+    return _LOADED[key]
+
+
+_LOADED = {}
 
 
 def load_mnist(data_dir=DATA_DIR, mirrors=MIRRORS, log=print) -> Mnist:

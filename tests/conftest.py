@@ -24,6 +24,17 @@ def small_batch(mnist):
     return x, y
 
 
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory):
+    """A log directory with runs trained for one epoch on 300 images: cvae_cnn3 and vae with n = 2, the
+    binarized vae and the classifier. Tests may add files to it (eval.json, ...), never retrain them."""
+    import train
+    log_dir = tmp_path_factory.mktemp("trained_runs")
+    for args in (["cvae_cnn3", "-n", "2"], ["vae", "-n", "2"], ["vae", "-n", "2", "--binarize"], ["cnn"]):
+        assert train.main([*args, "--subset", "300", "-e", "1", "--log-dir", str(log_dir)]) == 0
+    return log_dir
+
+
 def run_main(main, argv, capsys):
     """(exit status, stdout, stderr) of a command-line tool's main(argv) run in this process, as the shell
     would see them: argparse's errors and --help exit through SystemExit."""

@@ -7,7 +7,6 @@ from scipy.stats import norm
 
 import evaluate
 import results
-import train
 import training
 from dataset import binarize_fixed
 from model import likelihood
@@ -92,12 +91,9 @@ def test_fixed_binarization_is_reproducible_and_unbiased(mnist):
     assert (a / 255).mean() == pytest.approx((images / 255).mean(), abs=0.005)
 
 
-@pytest.fixture(scope="module")
-def log_dir(tmp_path_factory):
-    log_dir = tmp_path_factory.mktemp("log")
-    for args in (["cvae_cnn3", "-n", "2"], ["vae", "-n", "2", "--binarize"], ["cnn"]):
-        assert train.main([*args, "--subset", "300", "-e", "1", "--log-dir", str(log_dir)]) == 0
-    return log_dir
+@pytest.fixture
+def log_dir(trained_runs):
+    return trained_runs
 
 
 def test_eval_json_of_a_conditional_model(log_dir):

@@ -86,6 +86,7 @@ def test_labelled_terms_carry_the_papers_weights(m2_without_noise, small_batch):
     assert losses["loss"] == pytest.approx(losses["unlabelled"] + 100 / 59900 * labelled, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_m2_trains_with_100_labels_and_reports_test_error(tmp_path):
     args = ["m2", "-n", "4", "--labels", "20", "--subset", "600", "-b", "50", "-e", "3", "--log-dir", str(tmp_path)]
     assert train.main(args) == 0

@@ -3,17 +3,13 @@ import numpy as np
 import pytest
 
 import plot
-import train
 from conftest import run_main
 
 
-@pytest.fixture(scope="module")
-def log_dir(tmp_path_factory):
+@pytest.fixture
+def log_dir(trained_runs):
     """Runs trained for one epoch on 300 images: a conditional and a plain model with n = 2, and the classifier."""
-    log_dir = tmp_path_factory.mktemp("log")
-    for args in (["cvae_cnn3", "-n", "2"], ["vae", "-n", "2"], ["cnn"]):
-        assert train.main([*args, "--subset", "300", "-e", "1", "--log-dir", str(log_dir)]) == 0
-    return log_dir
+    return trained_runs
 
 
 def plot_main(log_dir, figure_dir, *args):

@@ -58,7 +58,7 @@ def assert_same_run(dir_a, dir_b):
 def straight_run(tmp_path_factory):
     """The uninterrupted reference: 8 epochs (enough that a signal sent early in epoch 2 lands mid-run)."""
     log_dir = tmp_path_factory.mktemp("straight")
-    assert run(train_cli(log_dir, "-e", "8")).returncode == 0
+    assert train.main([*TINY, "--log-dir", str(log_dir), "-e", "8"]) == 0
     return log_dir
 
 
@@ -79,8 +79,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(signum, straigh
         assert "Run the same command to resume" in stderr and "Traceback" not in stderr
     rows = RunDir(tmp_path / "cvae_cnn3_2").read_metrics()
     assert [row["epoch"] for row in rows] == list(range(1, len(rows) + 1))
-    resumed = run(train_cli(tmp_path, "-e", "8"))
-    assert resumed.returncode == 0, resumed.stderr
+    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "8"]) == 0  # resumes, in this process
     assert_same_run(straight_run, tmp_path)
 
 
@@ -104,29 +103,27 @@ def test_lock_left_by_a_killed_process_does_not_block(tmp_path):
     assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "1"]) == 0
 
 
-def test_non_finite_loss_stops_without_saving_over_good_weights(tmp_path, monkeypatch, capsys):
-    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "1"]) == 0
-    run_dir = tmp_path / "cvae_cnn3_2"
+def test_non_finite_loss_stops_without_saving_over_good_weights(trained_twice, monkeypatch, capsys):
+    run_dir = trained_twice / "cvae_cnn3_2"
     x, y = tf.random.stateless_uniform([2, 28, 28, 1], seed=[3, 4]), tf.constant([1, 7])
     before = RunDir(run_dir).load_model()[0].reconstruct(x, y).numpy()
     nll = model.base.bernoulli_nll
     monkeypatch.setattr(model.base, "bernoulli_nll", lambda x, logits: nll(x, logits) * float("nan"))
-    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "2"]) == 1
+    assert train.main([*TINY, "--log-dir", str(trained_twice), "-e", "3"]) == 1
     message = capsys.readouterr().err
-    assert "loss became nan at step 1 of epoch 2" in message
-    assert "last good checkpoint is epoch 1" in message and "-c 1.0" in message
+    assert "loss became nan at step 1 of epoch 3" in message
+    assert "last good checkpoint is epoch 2" in message and "-c 1.0" in message
     reloaded, _, epoch = RunDir(run_dir).load_model()
-    assert epoch == 1
+    assert epoch == 2
     np.testing.assert_array_equal(reloaded.reconstruct(x, y).numpy(), before)
-    assert [row["epoch"] for row in RunDir(run_dir).read_metrics()] == [1]
+    assert [row["epoch"] for row in RunDir(run_dir).read_metrics()] == [1, 2]
 
 
-def test_changed_learning_rate_on_resume_is_allowed_and_recorded(tmp_path):
-    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "1"]) == 0
-    assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "2", "-l", "0.0005"]) == 0
-    config = json.loads((tmp_path / "cvae_cnn3_2" / "config.json").read_text())
+def test_changed_learning_rate_on_resume_is_allowed_and_recorded(trained_twice):
+    assert train.main([*TINY, "--log-dir", str(trained_twice), "-e", "3", "-l", "0.0005"]) == 0
+    config = json.loads((trained_twice / "cvae_cnn3_2" / "config.json").read_text())
     assert config["learning_rate"] == 0.0005
-    assert [(h["from_epoch"], h["learning_rate"]) for h in config["history"]] == [(0, 0.001), (1, 0.0005)]
+    assert [(h["from_epoch"], h["learning_rate"]) for h in config["history"]] == [(0, 0.001), (2, 0.0005)]
 
 
 def damage(path, how):

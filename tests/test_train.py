@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 import sys
 
@@ -75,6 +76,7 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert epoch == 2 and saved.latent_dim == 2 and model.latent_dim == 2
 
 
+@pytest.mark.slow
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert train_quietly(tmp_path / "straight", "-e", "3") == 0
     assert train_quietly(tmp_path / "resumed", "-e", "1") == 0
@@ -91,8 +93,14 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     np.testing.assert_allclose(model_a.reconstruct(x, y), model_b.reconstruct(x, y), atol=1e-5)
 
 
-def test_finished_run_is_not_retrained_and_restart_starts_over(tmp_path, capsys):
-    assert train_quietly(tmp_path, "-e", "1") == 0
+def copy_of_trained_run(trained_runs, tmp_path):
+    """A log directory of this test's own with the session's cvae_cnn3 n = 2 run (1 epoch, --subset 300)."""
+    shutil.copytree(trained_runs / "cvae_cnn3_2", tmp_path / "cvae_cnn3_2")
+    return tmp_path
+
+
+def test_finished_run_is_not_retrained_and_restart_starts_over(trained_runs, tmp_path, capsys):
+    copy_of_trained_run(trained_runs, tmp_path)
     assert train_quietly(tmp_path, "-e", "1") == 0
     assert "already trained to epoch 1" in capsys.readouterr().out
     assert train_quietly(tmp_path, "-e", "1", "--restart") == 0
@@ -100,8 +108,8 @@ def test_finished_run_is_not_retrained_and_restart_starts_over(tmp_path, capsys)
     assert [row["epoch"] for row in RunDir(tmp_path / "cvae_cnn3_2").read_metrics()] == [1]
 
 
-def test_resume_with_other_fixed_settings_is_refused(tmp_path, capsys):
-    assert train_quietly(tmp_path, "-e", "1") == 0
+def test_resume_with_other_fixed_settings_is_refused(trained_runs, tmp_path, capsys):
+    copy_of_trained_run(trained_runs, tmp_path)
     assert train_quietly(tmp_path, "-e", "2", "--seed", "7") == 2
     assert "seed: saved 0, asked 7" in capsys.readouterr().err
     assert [row["epoch"] for row in RunDir(tmp_path / "cvae_cnn3_2").read_metrics()] == [1]
