@@ -45,6 +45,14 @@ def positive_float(text):
     return value
 
 
+def random_seed(text):
+    """A seed TensorFlow, NumPy and Keras all take: an integer in [0, 2**32)."""
+    value = int(text)
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {2 ** 32 - 1}, got {text}")
+    return value
+
+
 def digit(text):
     value = int(text)
     if not 0 <= value <= 9:

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tensorflow_quietly, open_run, positive_int,
-                 report_errors)
+                 report_errors, random_seed)
 
 CLASSIFIER_EPOCHS = 20
 CLASSIFIER_SUBSET = None  # train the classifier on every training image (tests use fewer)
@@ -32,7 +32,7 @@ def parse_args(argv=None):
                         help="generated images per digit for class-consistency")
     parser.add_argument("--test-images", type=positive_int, default=None,
                         help="evaluate on the first N test images only (quick checks; the table says N)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the sampling noise")
+    parser.add_argument("--seed", type=random_seed, default=0, help="seed of the sampling noise")
     add_debug_flag(parser)
     return parser.parse_args(argv)
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, import_tensorflow_quietly,
-                 positive_float, positive_int, report_errors, run_settings)
+                 positive_float, positive_int, report_errors, run_settings, random_seed)
 from dataset import DATA_DIR, DATASETS
 from model import NAMES
 
@@ -38,7 +38,7 @@ def parse_args(argv=None):
     parser.add_argument("-l", "--learning-rate", type=positive_float, default=0.001, help="Adam's learning rate")
     parser.add_argument("-c", "--clip", type=positive_float, default=None,
                         help="clip gradients to this global norm (default: off)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and noise")
+    parser.add_argument("--seed", type=random_seed, default=0, help="seed for weights, shuffling and noise")
     parser.add_argument("--restart", action="store_true", help="delete the run's directory and start over")
     parser.add_argument("--subset", type=positive_int, default=None,
                         help="use only the first SUBSET training and test images (quick checks)")
@@ -131,9 +131,10 @@ def explained(err, run_dir, learning_rate):
     if isinstance(err, training.RunDamaged):
         return UserFacingError(f"{err}; pass --restart to start over")
     if isinstance(err, training.NonFiniteLoss):
-        return UserFacingError(f"{err}; nothing of this epoch was saved, the last good checkpoint is epoch "
-                               f"{err.last_saved} in {run_dir}. Try gradient clipping (-c 1.0) or a lower "
-                               f"learning rate (-l {learning_rate / 10:g}).")
+        saved = (f"nothing of this epoch was saved, the last good checkpoint is epoch {err.last_saved} in {run_dir}"
+                 if err.last_saved else f"no epoch had finished, so nothing was saved in {run_dir}")
+        return UserFacingError(f"{err}; {saved}. Try gradient clipping (-c 1.0) or a lower learning rate "
+                               f"(-l {learning_rate / 10:g}).")
     return None
 
 

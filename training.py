@@ -2,12 +2,13 @@
 
     train(config, run_dir)   train the run in `run_dir` until config.epochs, resuming where it stopped
 
-How a pass over the data runs is an EpochRunner, chosen once at the top of train():
-  InMemorySteps   one device: the epoch held in memory, STEPS_PER_CALL steps per call into the graph
+How a pass over the data runs is decided once in train(), by picking one of two runners with the
+same method, chunks(x, y), which yields (per-step losses, per-step batch sizes) for run_epoch() to sum:
+  InMemorySteps      one device: the epoch held in memory, STEPS_PER_CALL steps per call into the graph
   DistributedSteps   a tf.distribute strategy: batches split across replicas, one step per call
-Both take the epoch's (x, y) and yield (per-step losses, per-step batch sizes) chunks, which
-run_epoch() sums. What an epoch's data are (every image once, or m2's mix of unlabelled and labelled
-images) is chosen once too (epoch_data).
+Where gradients are clipped follows from the same choice, in one line at the top of train(). What an
+epoch's data are (every image once, or m2's mix of unlabelled and labelled images) is chosen once
+too (epoch_data).
 
 Errors are raised as the classes below, with what went wrong; train.py adds what to do.
 """

@@ -119,6 +119,16 @@ def test_non_finite_loss_stops_without_saving_over_good_weights(trained_twice, m
     assert [row["epoch"] for row in RunDir(run_dir).read_metrics()] == [1, 2]
 
 
+def test_non_finite_loss_in_the_first_epoch_says_nothing_was_saved(tmp_path, monkeypatch, capsys):
+    nll = model.base.bernoulli_nll
+    monkeypatch.setattr(model.base, "bernoulli_nll", lambda x, logits: nll(x, logits) * float("nan"))
+    status, _, err = run_main(train.main, ["cvae_cnn3", "-n", "2", "--subset", "100", "-e", "1",
+                                           "--log-dir", str(tmp_path)], capsys)
+    assert status == 1
+    assert "loss became nan at step 1 of epoch 1" in err and "no epoch had finished, so nothing was saved" in err
+    assert "epoch 0" not in err and "Traceback" not in err
+
+
 def test_changed_learning_rate_on_resume_is_allowed_and_recorded(trained_twice):
     assert train.main([*TINY, "--log-dir", str(trained_twice), "-e", "3", "-l", "0.0005"]) == 0
     config = json.loads((trained_twice / "cvae_cnn3_2" / "config.json").read_text())
@@ -208,6 +218,10 @@ MAINS = {"train.py": train.main, "plot.py": plot.main, "evaluate.py": evaluate.m
     ("train.py", ["vae", "-l", "-1"], "must be a positive number"),
     ("train.py", ["vae", "-c", "-2"], "must be a positive number"),
     ("train.py", ["cnn", "--binarize"], "--binarize applies to the VAEs"),
+    ("train.py", ["vae", "--seed", "-1"], "must be an integer from 0 to 4294967295, got -1"),
+    ("train.py", ["vae", "--seed", "99999999999999999999999"], "must be an integer from 0 to 4294967295"),
+    ("plot.py", ["vae", "--seed", "4294967296"], "must be an integer from 0 to 4294967295"),
+    ("evaluate.py", ["vae", "--seed", "x"], "invalid random_seed value: 'x'"),
     ("plot.py", ["nope"], "invalid choice: 'nope'"),
     ("plot.py", ["vae", "-n", "0"], "must be a positive integer"),
     ("plot.py", ["cvae_cnn3", "-t", "-1"], "must be a digit 0-9"),
