@@ -7,6 +7,7 @@ Cheap to import: TensorFlow and the model classes load only once the arguments a
 import argparse
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def add_run_flags(parser):
     parser.add_argument("--binarize", action="store_true", help="the binarized run (MODEL_N_bin)")
     parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="the data set the run trained on")
     parser.add_argument("--labels", type=positive_int, default=None, help="m2: the run's number of labels")
+    parser.add_argument("--subset", type=positive_int, default=None,
+                        help="the quick run trained with --subset SUBSET (MODEL_N_subsetSUBSET)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
 
@@ -97,7 +100,7 @@ def import_tensorflow_quietly():
         os.close(devnull)
 
 
-def run_settings(model, latent_dim, binarize=False, dataset="mnist", labels=None):
+def run_settings(model, latent_dim, binarize=False, dataset="mnist", labels=None, subset=None):
     """(latent_dim or None, run directory name) of the run these flags name, as train.py names it.
     Raises UsageError for a combination no run can have. Loads the model classes (TensorFlow)."""
     from model.registry import MODELS
@@ -113,14 +116,15 @@ def run_settings(model, latent_dim, binarize=False, dataset="mnist", labels=None
     if labels is not None and labels % 10:
         raise UsageError(f"--labels must be a multiple of 10 (the same number of each class), got {labels}")
     latent_dim = latent_dim if kind.has_latent_space else None
-    return latent_dim, run_dir_name(model, latent_dim, binarize, dataset, labels)
+    return latent_dim, run_dir_name(model, latent_dim, binarize, dataset, labels, subset)
 
 
-def train_command(model, latent_dim, binarize=False, dataset="mnist", labels=None, log_dir=Path("log")):
+def train_command(model, latent_dim, binarize=False, dataset="mnist", labels=None, log_dir=Path("log"), subset=None):
     """The train.py command that makes the run these flags name."""
     return (f"python train.py {model}" + (f" -n {latent_dim}" if latent_dim else "")
             + (" --binarize" if binarize else "") + (f" --dataset {dataset}" if dataset != "mnist" else "")
             + (f" --labels {labels}" if labels is not None else "")
+            + (f" --subset {subset}" if subset is not None else "")
             + (f" --log-dir {log_dir}" if Path(log_dir) != Path("log") else ""))
 
 
@@ -128,10 +132,12 @@ def open_run(args, epoch=None):
     """(model, config, epoch, RunDir) of the run that add_run_flags' flags name: its latest checkpoint,
     or the one kept at `epoch`. A missing or damaged run raises an error naming the command to run."""
     import tensorflow as tf
-    from rundir import KEEP_EVERY, RunDir
-    latent_dim, name = run_settings(args.model, args.latent_dim, args.binarize, args.dataset, args.labels)
+    from rundir import KEEP_EVERY, DamagedFile, RunDir
+    latent_dim, name = run_settings(args.model, args.latent_dim, args.binarize, args.dataset, args.labels,
+                                    args.subset)
     run_dir = RunDir(args.log_dir / name)
-    command = train_command(args.model, latent_dim, args.binarize, args.dataset, args.labels, args.log_dir)
+    command = train_command(args.model, latent_dim, args.binarize, args.dataset, args.labels, args.log_dir,
+                            args.subset)
     if run_dir.latest_checkpoint() is None:
         raise UserFacingError(f"no trained model in {run_dir}; train one first: {command}")
     if epoch is not None and epoch not in run_dir.kept_epochs():
@@ -139,7 +145,11 @@ def open_run(args, epoch=None):
         raise UsageError(f"no checkpoint kept at epoch {epoch} in {run_dir}; kept epochs: {kept}")
     try:
         return (*run_dir.load_model(epoch), run_dir)
+    except DamagedFile as err:  # config.json: the checkpoints may be whole, so --restart is the last resort
+        raise UserFacingError(f"cannot load the model in {run_dir}: {err}. It records the run's settings: repair "
+                              f"it, or retrain with: {command} --restart")
     except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
+        # Reached only when no checkpoint of the run reads back whole (RunDir.load_model falls back).
         raise UserFacingError(f"cannot load the model in {run_dir} ({str(err).splitlines()[0]}); "
                               f"retrain with: {command} --restart")
 
@@ -150,6 +160,7 @@ def report_errors(run, debug, interrupted=lambda: "interrupted"):
 
     The traceback is kept for --debug: a user's mistake should read as a message, not a crash.
     """
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
     try:
         return run()
     except KeyboardInterrupt:
@@ -165,3 +176,7 @@ def report_errors(run, debug, interrupted=lambda: "interrupted"):
         print(f"error: {err}" if known else f"error: {type(err).__name__}: {err} (--debug shows the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -151,6 +151,9 @@ def load_cached_or(sources, name, data_dir, log, advice) -> Mnist:
     """The cache data_dir/NAME.npz if valid, else the first source that loads and validates (then cached).
 
     sources: [(description, fetch)], fetch() -> Mnist."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise DataError(f"the data directory {data_dir} is a file, not a directory; pass --data-dir with a "
+                        f"directory (it is created if missing)")
     cache = data_dir / f"{name}.npz"
     failures = []
     if cache.exists():

@@ -9,16 +9,19 @@
 """
 import argparse
 import json
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tensorflow_quietly, open_run, positive_int,
-                 report_errors, random_seed)
+from cli import (HelpFormatter, UsageError, add_debug_flag, add_run_flags, import_tensorflow_quietly, open_run,
+                 positive_int, random_seed, report_errors)
 
 CLASSIFIER_EPOCHS = 20
 CLASSIFIER_SUBSET = None  # train the classifier on every training image (tests use fewer)
+MAX_NLL_SECONDS = 24 * 3600  # longer NLL estimates need --force
 
 
 def parse_args(argv=None):
@@ -33,6 +36,8 @@ def parse_args(argv=None):
     parser.add_argument("--test-images", type=positive_int, default=None,
                         help="evaluate on the first N test images only (quick checks; the table says N)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of the sampling noise")
+    parser.add_argument("--force", action="store_true",
+                        help="run an NLL estimate even when it would take more than a day (it is refused otherwise)")
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
@@ -68,7 +73,7 @@ def trained_classifier(log_dir, data_dir, dataset="mnist"):
     message) when there is none."""
     import training
     from rundir import RunConfig, RunDir, run_dir_name
-    run_dir = RunDir(log_dir / run_dir_name("cnn", None, dataset=dataset))
+    run_dir = RunDir(log_dir / run_dir_name("cnn", None, dataset=dataset, subset=CLASSIFIER_SUBSET))
     if run_dir.latest_checkpoint() is None:
         option = f" --dataset {dataset}" if dataset != "mnist" else ""
         print(f"class-consistency needs the classifier and {run_dir} has none: training it first "
@@ -80,9 +85,23 @@ def trained_classifier(log_dir, data_dir, dataset="mnist"):
     return classifier
 
 
+def code_commit():
+    """The git commit this code is at ("+" appended when files differ from it), or None outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                 capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("+" if changed.stdout.strip() else "")
+
+
 def evaluate(args):
     from dataset import TEST_BINARIZATION_SEED, binarize_fixed, load_dataset
-    from model.likelihood import elbo_terms, importance_sampled_nll
+    from model.likelihood import TooLong, elbo_terms, importance_sampled_nll
     from model.registry import count_parameters
     from rundir import write_atomic
     model, config, epoch, run_dir = open_run(args)
@@ -90,10 +109,14 @@ def evaluate(args):
     images, labels = data.test_images[:args.test_images], data.test_labels[:args.test_images]
     if config.binarize:
         images = binarize_fixed(images)
+    # Everything that makes two evaluations comparable (results.py refuses to let a partial one replace
+    # a README row): how the run was trained, on what, and how it was evaluated.
     result = {"model": config.model, "latent_dim": config.latent_dim, "epoch": epoch,
               "parameters": count_parameters(model), "test_images": len(images),
+              "test_images_in_data_set": len(data.test_images), "training_subset": config.subset,
               "binarized": config.binarize, "dataset": config.dataset, "labels": config.labels,
-              "test_binarization_seed": TEST_BINARIZATION_SEED if config.binarize else None}
+              "test_binarization_seed": TEST_BINARIZATION_SEED if config.binarize else None,
+              "seed": args.seed, "code_commit": code_commit()}
     rows = []
     if model.classifies:
         accuracy = float(np.mean(classify(model, images) == labels))
@@ -105,7 +128,12 @@ def evaluate(args):
                  ("  KL", f"{result['kl']:.2f} nats")]
         k = args.importance_samples
         began = time.perf_counter()
-        result["nll"] = importance_sampled_nll(model, images, labels, k, args.seed)
+        try:
+            result["nll"] = importance_sampled_nll(model, images, labels, k, args.seed,
+                                                   max_seconds=None if args.force else MAX_NLL_SECONDS)
+        except TooLong as err:
+            raise UsageError(f"the NLL with -k {k} on {len(images):,} test images {err}; lower -k or --test-images, "
+                             f"or pass --force")
         result["nll_k"] = k
         given = " | y" if model.conditional else ""
         rows.append((f"NLL -log p(x{given}), k = {k}", f"{result['nll']:.2f} nats  ({time.perf_counter() - began:.0f} s)"))
@@ -114,6 +142,7 @@ def evaluate(args):
             generated, requested = generate_per_digit(model, args.samples, args.seed)
             per_digit, overall = class_consistency(classify(classifier, generated), requested)
             result["class_consistency"] = {"overall": overall, "per_digit": per_digit, "samples_per_digit": args.samples}
+            # samples.npz: the generated images class-consistency was measured on, for a look or a reuse.
             np.savez_compressed(run_dir.path / "samples.npz", images=generated, labels=requested)
             rows.append((f"class-consistency ({args.samples} / digit)", f"{overall:.2%}"))
             rows.append(("  per digit 0-9", " ".join(f"{p:.0%}" for p in per_digit)))

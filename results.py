@@ -7,13 +7,24 @@ Three tables, each between its own markers: MNIST runs (`results`), semi-supervi
 (`semi-supervised`) and Fashion-MNIST runs (`fashion-mnist`). With --readme, a run that has an
 eval.json under the log directory gets its row written or replaced; the README's rows of runs that
 have none are kept as they are, so re-evaluating some runs leaves the others' rows alone.
+
+A partial run never replaces a README row by accident: one trained on --subset, evaluated on part of
+the test set, or with fewer epochs or a smaller k than the row it would replace is refused (and
+listed) unless --force. A damaged eval.json or metrics.csv is skipped with a warning naming it.
 """
 import argparse
-import csv
 import json
 import re
 import sys
 from pathlib import Path
+
+from cli import UsageError, UserFacingError, add_debug_flag, report_errors
+from rundir import DamagedFile, RunDir, write_atomic
+
+# The keys an eval.json must have to make a row; runs with a latent space need the likelihood too.
+REQUIRED = {"model": str, "latent_dim": (int, type(None)), "epoch": int, "parameters": int, "binarized": bool}
+REQUIRED_LATENT = {"elbo": (int, float), "nll": (int, float), "nll_k": int}
+MNIST_TEST_IMAGES = 10000  # for eval.json files written before they recorded the test set's size
 
 ORDER = ["vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "m2"]
 
@@ -25,19 +36,65 @@ def markers(section):
 START, END = markers("results")
 
 
-def load_results(log_dir):
-    """Each run's eval.json, with "training_seconds" added: the sum of metrics.csv's per-epoch training
-    times up to the evaluated epoch (test metrics and checkpoints left out), where metrics.csv is there."""
+def load_results(log_dir, warn=print):
+    """Each run's eval.json, with "path" and "training_seconds" added: the sum of metrics.csv's per-epoch
+    training times up to the evaluated epoch (test metrics and checkpoints left out), where metrics.csv
+    is there. A damaged eval.json is skipped, and a damaged metrics.csv leaves the time out, each with
+    a warning naming the file."""
     results = []
     for path in sorted(Path(log_dir).glob("*/eval.json")):
-        result = json.loads(path.read_text())
-        metrics = path.parent / "metrics.csv"  # read here, not with rundir.py, which imports TensorFlow
-        if metrics.exists():
-            with open(metrics, newline="") as f:
-                rows = [row for row in csv.DictReader(f) if int(row["epoch"]) <= result["epoch"]]
-            result["training_seconds"] = sum(float(row["seconds"]) for row in rows)
+        try:
+            result = json.loads(path.read_text())
+            check_result(result)
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            warn(f"warning: skipping {path}: {str(err).splitlines()[0]}")
+            continue
+        result["path"] = str(path)
+        try:
+            rows = [row for row in RunDir(path.parent).read_metrics() if row["epoch"] <= result["epoch"]]
+            if rows:
+                result["training_seconds"] = sum(row["seconds"] for row in rows)
+        except (DamagedFile, KeyError) as err:
+            warn(f"warning: {path.parent / 'metrics.csv'} is damaged ({str(err).splitlines()[0]}); "
+                 f"training time of {path.parent.name} left out")
         results.append(result)
     return results
+
+
+def check_result(result):
+    """ValueError unless `result` (a parsed eval.json) has what a table row needs, with the right types."""
+    if not isinstance(result, dict):
+        raise ValueError("not a JSON object")
+    required = {**REQUIRED, **(REQUIRED_LATENT if result.get("latent_dim") is not None else
+                               {"test_accuracy": (int, float)})}
+    for key, types in required.items():
+        if key not in result:
+            raise ValueError(f"no '{key}'")
+        if not isinstance(result[key], types) or (isinstance(result[key], bool) and types is not bool):
+            raise ValueError(f"'{key}' is {result[key]!r}, of the wrong type")
+
+
+def partial_reasons(result):
+    """Why `result` is not a full run's evaluation (trained on a subset, part of the test set): []."""
+    reasons = []
+    if result.get("training_subset") is not None:
+        reasons.append(f"trained on --subset {result['training_subset']}")
+    total = result.get("test_images_in_data_set", MNIST_TEST_IMAGES)
+    if result.get("test_images", total) < total:
+        reasons.append(f"evaluated on {result['test_images']:,} of {total:,} test images")
+    return reasons
+
+
+def weaker_than_row(result, row):
+    """Why `result` would be a step down from the README row {column: cell} it replaces: fewer epochs,
+    or a smaller k for the NLL."""
+    reasons = []
+    if "epochs" in row and row["epochs"].isdigit() and result["epoch"] < int(row["epochs"]):
+        reasons.append(f"{result['epoch']} epochs, the README's row has {row['epochs']}")
+    old_k = re.match(r"[-0-9.]+ \((\d+)\)", row.get("NLL (k)", ""))
+    if old_k and "nll_k" in result and result["nll_k"] < int(old_k.group(1)):
+        reasons.append(f"k = {result['nll_k']}, the README's row has k = {old_k.group(1)}")
+    return reasons
 
 
 def sort_key(r):
@@ -124,22 +181,26 @@ def row_key(row):
             int(row.get("labels", "0").replace(",", "")), "binarized" in row["data"], row["data"])
 
 
+def split_table(body):
+    """(header line, {row key: line}, {classifier key: line}, {row key: {column: cell}}) of a table body."""
+    lines = [line for line in body.splitlines() if line.strip()]
+    header = lines[0] if lines and lines[0].startswith("|") else None
+    names = cells(header) if header else []
+    rows, parsed = {}, {}
+    for line in lines[2:] if header else []:
+        if line.startswith("|"):
+            row = dict(zip(names, cells(line)))
+            rows[row_key(row)] = line
+            parsed[row_key(row)] = row
+    classifiers = {line.split(":")[0]: line for line in lines if line.startswith("Classifier")}
+    return header, rows, classifiers, parsed
+
+
 def merge_tables(old, new):
     """`new` (a table body) plus the rows and classifier lines of `old` for runs that `new` lacks,
     in ORDER. Returns (body, kept rows). A table whose columns changed is replaced whole."""
-    def split(body):
-        lines = [line for line in body.splitlines() if line.strip()]
-        header = lines[0] if lines and lines[0].startswith("|") else None
-        names = cells(header) if header else []
-        rows = {}
-        for line in lines[2:] if header else []:
-            if line.startswith("|"):
-                rows[row_key(dict(zip(names, cells(line))))] = line
-        classifiers = {line.split(":")[0]: line for line in lines if line.startswith("Classifier")}
-        return header, rows, classifiers
-
-    old_header, old_rows, old_classifiers = split(old)
-    new_header, new_rows, new_classifiers = split(new)
+    old_header, old_rows, old_classifiers, _ = split_table(old)
+    new_header, new_rows, new_classifiers, _ = split_table(new)
     if old_header != new_header:
         return new, []
     kept = [line for key, line in old_rows.items() if key not in new_rows]
@@ -168,37 +229,84 @@ def replace_section(text, body, section="results"):
     return f"{before}\n{body}\n{after}"
 
 
+def screen(results, make_table, old_body, force):
+    """(accepted results, replaced [(old line, new line)], refused [(eval.json, reasons)]) for one
+    README table: a partial run, or one weaker than the row it would replace, is refused unless force."""
+    old_header, old_rows, old_classifiers, old_parsed = split_table(old_body)
+    accepted, replaced, refused = [], [], []
+    for result in results:
+        new_header, new_rows, new_classifiers, new_parsed = split_table(make_table([result]))
+        (key, line), = (new_rows or new_classifiers).items()
+        old_line = old_rows.get(key) or old_classifiers.get(key)
+        reasons = partial_reasons(result)
+        if key in old_parsed and old_header == new_header:
+            reasons += weaker_than_row(result, old_parsed[key])
+        if reasons and not force:
+            refused.append((result["path"], reasons))
+            continue
+        accepted.append(result)
+        if old_line is not None and old_line != line:
+            replaced.append((old_line, line))
+    return accepted, replaced, refused
+
+
+def write_readme(readme, results, force, log_dir):
+    """Put each section's table into the README (atomically); print what was replaced, kept and refused."""
+    text = readme.read_text()
+    kept, replaced, refused, written = [], [], [], []
+    for section, (belongs, make_table) in SECTIONS.items():
+        chosen = [r for r in results if belongs(r)]
+        if not chosen:
+            continue
+        try:
+            old_body = split_section(text, section)[1]
+        except ValueError as err:
+            raise UsageError(f"{readme}: {err}")
+        accepted, section_replaced, section_refused = screen(chosen, make_table, old_body, force)
+        replaced += section_replaced
+        refused += section_refused
+        if accepted:
+            body, kept_rows = merge_tables(old_body, make_table(accepted))
+            text = replace_section(text, body, section)
+            kept += kept_rows
+            written.append(section)
+    write_atomic(readme, text)
+    print(f"wrote {', '.join(written) or 'no table'} into {readme}")
+    untouched = [section for section in SECTIONS if section not in written]
+    if untouched:
+        print(f"kept the {', '.join(untouched)} table(s) as they were: no eval.json accepted for them")
+    if replaced:
+        print("replaced these rows:\n" + "\n".join(f"  {old}\n  -> {new}" for old, new in replaced))
+    if kept:
+        print(f"kept these rows as they were (no eval.json for their runs under {log_dir}):\n" + "\n".join(kept))
+    if refused:
+        print("refused these partial or weaker runs (--force puts them in anyway):\n"
+              + "\n".join(f"  {path}: {'; '.join(reasons)}" for path, reasons in refused))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Make the results tables from LOG_DIR/*/eval.json.")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--readme", type=Path, default=None, help="write the tables into this README too")
+    parser.add_argument("--force", action="store_true",
+                        help="with --readme: also put in rows of partial runs (--subset, part of the test set) and "
+                             "of runs with fewer epochs or a smaller k than the row they replace")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
-    results = load_results(args.log_dir)
+    return report_errors(lambda: make_tables(args), args.debug)
+
+
+def make_tables(args):
+    if args.readme is not None and not args.readme.is_file():
+        raise UsageError(f"--readme {args.readme} is not a file" + ("" if args.readme.exists() else
+                                                                    " (it does not exist)"))
+    results = load_results(args.log_dir, warn=lambda line: print(line, file=sys.stderr))
     if not results:
-        print(f"error: no eval.json under {args.log_dir}; run evaluate.py first", file=sys.stderr)
-        return 1
-    bodies = tables(results)
-    for section, body in bodies.items():
+        raise UserFacingError(f"no readable eval.json under {args.log_dir}; run evaluate.py first")
+    for section, body in tables(results).items():
         print(f"## {section}\n{body}\n")
     if args.readme:
-        text = args.readme.read_text()
-        kept = []
-        try:
-            for section, body in bodies.items():
-                body, kept_rows = merge_tables(split_section(text, section)[1], body)
-                text = replace_section(text, body, section)
-                kept += kept_rows
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        args.readme.write_text(text)
-        print(f"wrote {', '.join(bodies)} into {args.readme}")
-        untouched = [section for section in SECTIONS if section not in bodies]
-        if untouched:
-            print(f"kept the {', '.join(untouched)} table(s) as they were: no eval.json for them")
-        if kept:
-            print("kept these rows as they were (no eval.json for their runs under "
-                  f"{args.log_dir}):\n" + "\n".join(kept))
+        write_readme(args.readme, results, args.force, args.log_dir)
     return 0
 
 

@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -93,19 +92,23 @@ def is_chief(strategy):
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-def raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def train_in_run_dir(config, run_dir, args, strategy):
-    """Train the run into `run_dir` under its lock. A multi-worker run's other workers take part in
-    every step but must not write the run: each trains in a throw-away copy of it (resuming from the
-    chief's checkpoint, read from a shared file system, unless --restart) and deletes the copy at the end."""
+    """Train the run into `run_dir` under its lock. A run directory this call created is removed again
+    when it fails before its first checkpoint: a failed start leaves nothing behind. A multi-worker
+    run's other workers take part in every step but must not write the run: each trains in a throw-away
+    copy of it (resuming from the chief's checkpoint, read from a shared file system, unless --restart)
+    and deletes the copy at the end."""
     from rundir import RunDir
     from training import train
     if is_chief(strategy):
-        with run_dir.lock():
-            return train(config, run_dir, args.restart, args.data_dir, args.xla, strategy)
+        created = not run_dir.path.exists()
+        try:
+            with run_dir.lock():
+                return train(config, run_dir, args.restart, args.data_dir, args.xla, strategy)
+        except BaseException:
+            if created and run_dir.latest_checkpoint() is None:
+                run_dir.remove()
+            raise
     with tempfile.TemporaryDirectory(prefix="cvae-worker-") as scratch:
         own_dir = RunDir(Path(scratch) / run_dir.name)
         if not args.restart and run_dir.config_path.exists():
@@ -118,12 +121,17 @@ def explained(err, run_dir, learning_rate):
     """A failure of the training loop or the run directory, as one line that says what to do; None for
     other exceptions."""
     import training
-    from rundir import RunInUse
+    from rundir import NotOurs, RunInUse
+    if isinstance(err, NotOurs):
+        return UserFacingError(f"{err}; move them away, or train elsewhere with --log-dir")
     if isinstance(err, RunInUse):
         return UserFacingError(f"{err}; wait for it to finish or stop it (kill {err.holder}), or train elsewhere "
                                f"with --log-dir")
     if isinstance(err, training.ConfigUnreadable):
-        return UsageError(f"{err}; pass --restart to start the run over")
+        return UserFacingError(f"{err}; it records the run's settings: repair it, or pass --restart to discard "
+                               f"the run, checkpoints included")
+    if isinstance(err, training.DiskFull):
+        return UserFacingError(f"{err}. Free some space and run the same command to resume.")
     if isinstance(err, training.SettingsDiffer):
         return UsageError(f"{err}; pass --restart to replace it, or --log-dir to train elsewhere")
     if isinstance(err, training.MetricsDamaged):
@@ -144,7 +152,6 @@ def main(argv=None):
     if args.deterministic:
         import tensorflow as tf
         tf.config.experimental.enable_op_determinism()
-    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
     run_dir = None
 
     def locked_train():
@@ -154,7 +161,8 @@ def main(argv=None):
         if args.labels is not None and args.labels >= training_images:
             raise UsageError(f"--labels {args.labels} leaves no unlabelled image among the {training_images:,} "
                              f"training images")
-        latent_dim, name = run_settings(args.model, args.latent_dim, args.binarize, args.dataset, args.labels)
+        latent_dim, name = run_settings(args.model, args.latent_dim, args.binarize, args.dataset, args.labels,
+                                        args.subset)
         config = RunConfig(model=args.model, latent_dim=latent_dim, batch_size=args.batch_size, epochs=args.epochs,
                            learning_rate=args.learning_rate, clip=args.clip, seed=args.seed, subset=args.subset,
                            binarize=args.binarize, dataset=args.dataset, labels=args.labels)

@@ -13,6 +13,7 @@ too (epoch_data).
 Errors are raised as the classes below, with what went wrong; train.py adds what to do.
 """
 import contextlib
+import shutil
 import sys
 import time
 
@@ -23,7 +24,7 @@ import tensorflow as tf
 from dataset import DATA_DIR, binarize_fixed, labelled_subset, load_dataset, semi_supervised_epoch, shuffled
 from model.base import this_replicas_rows
 from model.registry import build_model
-from rundir import KEEP_EVERY, RunConfig, RunDir, make_checkpoint, restore_latest_good
+from rundir import KEEP_EVERY, DamagedFile, RunConfig, RunDir, make_checkpoint, restore_latest_good
 
 EVAL_BATCH = 1000
 # Batches per call into the compiled graph: calling it once per step costs Python and a wait for each
@@ -48,6 +49,10 @@ class SettingsDiffer(Exception):
 
     def __init__(self, run_dir, differences):
         super().__init__(f"{run_dir} holds a run with other settings ({'; '.join(differences)})")
+
+
+class DiskFull(Exception):
+    """Writing a checkpoint ran out of disk space; its partial files were removed."""
 
 
 class RunDamaged(Exception):
@@ -227,17 +232,23 @@ def progress_line(row, epochs):
             f"{row['images_per_s']:,.0f} img/s  {row['seconds']:.1f} s")
 
 
-def prepare_run_dir(config, run_dir: RunDir, restart):
-    """Start or resume `run_dir` for `config` (its lock already held); returns True when resuming."""
+def prepare_run_dir(config, run_dir: RunDir, restart, log=print):
+    """Start or resume `run_dir` for `config` (its lock already held); returns True when resuming.
+    restart deletes the run's own files first (RunDir.clear, which refuses a directory holding others)."""
     run_dir.path.mkdir(parents=True, exist_ok=True)
     if restart:
+        size, epochs = run_dir.size_and_epochs()
         run_dir.clear()
+        if size:
+            log(f"started over: deleted {epochs} epoch(s) of metrics and {size / 1e6:.1f} MB of checkpoints, "
+                f"config and events from {run_dir}")
     resuming = run_dir.latest_checkpoint() is not None
     if resuming:
         try:
             saved = run_dir.read_config()
-        except (OSError, ValueError) as err:
-            raise ConfigUnreadable(f"{run_dir.config_path} is unreadable ({err})")
+        except (OSError, DamagedFile) as err:
+            raise ConfigUnreadable(str(err) if isinstance(err, DamagedFile) else f"{run_dir.config_path} is unreadable "
+                                   f"({err})") from err
         differ = saved.fixed_settings_that_differ(config)
         if differ:
             raise SettingsDiffer(run_dir, differ)
@@ -250,6 +261,24 @@ def record_start(config, run_dir: RunDir, epoch, xla=False):
     config.history.append({"from_epoch": epoch, "epochs": config.epochs, "batch_size": config.batch_size,
                            "learning_rate": config.learning_rate, "clip": config.clip, "xla": xla})
     run_dir.write_config(config)
+
+
+def save_checkpoints(checkpoint, manager, run_dir: RunDir, epoch):
+    """The checkpoint of `epoch` in ckpt/ (and in kept/ every KEEP_EVERY epochs). When the disk fills up,
+    TensorFlow leaves a partial ckpt-N_temp/ folder behind: it is removed, and DiskFull names the last
+    good checkpoint."""
+    try:
+        manager.save(checkpoint_number=epoch)
+        if epoch % KEEP_EVERY == 0:
+            checkpoint.write(run_dir.kept_checkpoint_path(epoch))
+    except (tf.errors.OpError, OSError) as err:
+        if not (isinstance(err, tf.errors.ResourceExhaustedError) or "No space left" in str(err)):
+            raise
+        for partial in [*run_dir.checkpoint_dir.glob("*_temp*"), *(run_dir.path / "kept").glob("*_temp*")]:
+            shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(missing_ok=True)
+        latest = run_dir.latest_checkpoint()
+        raise DiskFull(f"no space left on device while writing the checkpoint of epoch {epoch} in {run_dir}; "
+                       + (f"the last good checkpoint is {latest}" if latest else "no checkpoint was saved")) from err
 
 
 def epoch_data(config, train_x, train_y, labelled):
@@ -266,7 +295,7 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     """Train into `run_dir` (whose lock the caller holds) until config.epochs.
 
     strategy: a tf.distribute strategy, or None for one device."""
-    resuming = prepare_run_dir(config, run_dir, restart)
+    resuming = prepare_run_dir(config, run_dir, restart, log)
     keras.utils.set_random_seed(config.seed)
     data = load_dataset(config.dataset, data_dir)
     train_images, train_labels, test_images, test_labels = (a[:config.subset] for a in data.arrays())
@@ -288,18 +317,18 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     epoch_xy = epoch_data(config, train_x, train_y, labelled)
 
     checkpoint = make_checkpoint(model, optimizer)
-    manager = run_dir.checkpoint_manager(checkpoint)
+    manager = run_dir.checkpoint_manager(checkpoint, log)
     if resuming:
         try:
-            restore_latest_good(checkpoint, manager, log)
+            restore_latest_good(lambda path: checkpoint.restore(path).assert_consumed(), run_dir.checkpoint_paths(), log)
         except ValueError as err:
             raise RunDamaged(f"cannot resume {run_dir}: {err}")
         optimizer.learning_rate.assign(config.learning_rate)
     start = int(checkpoint.epoch.numpy())
     try:
         rows = [row for row in run_dir.read_metrics() if row["epoch"] <= start]
-    except (ValueError, KeyError, TypeError) as err:
-        raise MetricsDamaged(f"{run_dir.metrics_path} is damaged ({err})")
+    except (DamagedFile, KeyError) as err:
+        raise MetricsDamaged(str(err) if isinstance(err, DamagedFile) else f"{run_dir.metrics_path} is damaged ({err})")
     if start >= config.epochs:
         log(f"{run_dir} is already trained to epoch {start}; ask for more epochs to continue.")
         return
@@ -338,9 +367,7 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
         rows.append(row)
         run_dir.write_metrics(rows)
         checkpoint.epoch.assign(epoch)
-        manager.save(checkpoint_number=epoch)
-        if epoch % KEEP_EVERY == 0:
-            checkpoint.write(run_dir.kept_checkpoint_path(epoch))
+        save_checkpoints(checkpoint, manager, run_dir, epoch)
         with writer.as_default(step=epoch):
             for key, value in row.items():
                 if key != "epoch":

@@ -4,7 +4,7 @@ import time
 
 import tensorflow as tf
 
-from model.losses import bernoulli_nll, gaussian_log_density, log_mean_exp
+from model.losses import bernoulli_nll, gaussian_log_density
 
 # Images x samples decoded at once while importance sampling: bounds memory at about 30 MB of pixels.
 DECODE_CHUNK = 10000
@@ -43,23 +43,50 @@ def log_importance_weights(model, x, y, k, generator):
     return log_px + log_pz - log_qz
 
 
-def importance_sampled_nll(model, images, labels, k, seed=0, log=print):
+class TooLong(ValueError):
+    """The estimate would take longer than allowed; `seconds` is the estimate."""
+
+    def __init__(self, seconds, limit):
+        super().__init__(f"would take about {seconds / 3600:,.1f} hours on this machine (the limit is "
+                         f"{limit / 3600:,.0f} hours)")
+        self.seconds = seconds
+
+
+def importance_sampled_nll(model, images, labels, k, seed=0, log=print, max_seconds=None, progress_every=10.0):
     """Mean over images of -log p(x | y) estimated as -log mean_i w_i over k importance samples.
 
-    The decoder sees at most DECODE_CHUNK images x samples at once, so any k fits in memory.
+    The decoder sees at most DECODE_CHUNK images x samples at once, so any k fits in memory: each
+    image's log mean weight is accumulated chunk by chunk (a running logsumexp). After the second
+    chunk the whole run's time is estimated: TooLong is raised when it exceeds max_seconds (None: no
+    limit). Progress (images, percent, time left) is logged every `progress_every` seconds.
     """
     generator = tf.random.Generator.from_seed(seed)
     chunk = min(k, DECODE_CHUNK)
     per_batch = max(1, DECODE_CHUNK // chunk)
-    weights_fn = tf.function(lambda x, y, count: log_importance_weights(model, x, y, count, generator),
-                             reduce_retracing=True)
-    total, count, began = 0.0, 0, time.perf_counter()
-    for i, (x, y) in enumerate(in_batches(images, labels, per_batch)):
-        weights = tf.concat([weights_fn(x, y, tf.constant(min(chunk, k - start))) for start in range(0, k, chunk)],
-                            axis=1)
-        log_px = log_mean_exp(weights, axis=1)
+    chunks_per_batch = -(-k // chunk)
+    total_chunks = chunks_per_batch * -(-len(images) // per_batch)
+    weights_fn = tf.function(lambda x, y, count: tf.reduce_logsumexp(
+        log_importance_weights(model, x, y, count, generator), axis=1), reduce_retracing=True)
+    total, count, done = 0.0, 0, 0
+    began = last_shown = time.perf_counter()
+    for x, y in in_batches(images, labels, per_batch):
+        log_sum = tf.fill([tf.shape(x)[0]], -float("inf"))
+        for start in range(0, k, chunk):
+            second_began = time.perf_counter()
+            log_sum = tf.reduce_logsumexp(tf.stack([log_sum, weights_fn(x, y, tf.constant(min(chunk, k - start)))]),
+                                          axis=0)
+            done += 1
+            now = time.perf_counter()
+            if done == 2 and max_seconds is not None:
+                estimate = (now - second_began) * (total_chunks - 2) + (now - began)
+                if estimate > max_seconds:
+                    raise TooLong(estimate, max_seconds)
+            if log and now - last_shown > progress_every:
+                left = (now - began) / done * (total_chunks - done)
+                log(f"  NLL: {count:,}/{len(images):,} images done, {done / total_chunks:.1%}, about {left:,.0f} s "
+                    f"left" + (f", running mean {total / count:.2f} nats" if count else ""))
+                last_shown = now
+        log_px = log_sum - tf.math.log(tf.cast(k, tf.float32))
         total -= float(tf.reduce_sum(log_px))
         count += len(x)
-        if log and time.perf_counter() - began > 10 and i % 20 == 0:
-            log(f"  NLL: {count:,}/{len(images):,} images, running mean {total / count:.2f} nats")
     return total / count

@@ -35,6 +35,26 @@ def trained_runs(tmp_path_factory):
     return log_dir
 
 
+QUICK = ["cvae_cnn3", "-n", "2", "--subset", "300"]  # a run of a few seconds; its directory is QUICK_RUN
+QUICK_RUN = "cvae_cnn3_2_subset300"
+
+
+@pytest.fixture(scope="session")
+def run_of_two_epochs(tmp_path_factory):
+    import train
+    log_dir = tmp_path_factory.mktemp("two_epochs")
+    assert train.main([*QUICK, "-e", "2", "--log-dir", str(log_dir)]) == 0
+    return log_dir
+
+
+@pytest.fixture
+def two_epochs(run_of_two_epochs, tmp_path):
+    """A log directory of the test's own with a QUICK run that has checkpoints of epochs 1 and 2."""
+    import shutil
+    shutil.copytree(run_of_two_epochs, tmp_path, dirs_exist_ok=True)
+    return tmp_path
+
+
 def run_main(main, argv, capsys):
     """(exit status, stdout, stderr) of a command-line tool's main(argv) run in this process, as the shell
     would see them: argparse's errors and --help exit through SystemExit."""

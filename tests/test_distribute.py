@@ -33,7 +33,7 @@ def test_two_replicas_follow_the_one_device_trajectory(tmp_path, extra):
     two = run(RUN + extra + ["--strategy", "mirrored"], tmp_path / "two", module="tests.train_on_two_cpus")
     assert two.returncode == 0, two.stderr
     assert "MirroredStrategy, 2 replicas, 50 images per replica" in two.stdout
-    name = "vae_2_bin" if extra else "vae_2"
+    name = "vae_2_bin_subset400" if extra else "vae_2_subset400"
     rows_one, rows_two = RunDir(tmp_path / "one" / name).read_metrics(), RunDir(tmp_path / "two" / name).read_metrics()
     for key in ("train_loss", "train_kl", "test_loss"):
         np.testing.assert_allclose([r[key] for r in rows_two], [r[key] for r in rows_one], rtol=1e-4, err_msg=key)
@@ -76,11 +76,11 @@ def test_two_workers_on_localhost_complete_an_epoch(tmp_path):
         assert "MultiWorkerMirroredStrategy, 2 replicas" in stdout
         assert "epoch 1/1" in stdout
     # Only the chief (worker 0) wrote the run, and the two workers trained as one device would have.
-    rows = RunDir(tmp_path / "vae_2").read_metrics()
+    rows = RunDir(tmp_path / "vae_2_subset400").read_metrics()
     assert [row["epoch"] for row in rows] == [1]
-    assert list(tmp_path.iterdir()) == [tmp_path / "vae_2"]
+    assert list(tmp_path.iterdir()) == [tmp_path / "vae_2_subset400"]
     train_here(RUN[:-1] + ["1"], tmp_path / "one")
-    expected = RunDir(tmp_path / "one" / "vae_2").read_metrics()
+    expected = RunDir(tmp_path / "one" / "vae_2_subset400").read_metrics()
     for key in ("train_loss", "test_loss"):
         assert rows[0][key] == pytest.approx(expected[0][key], rel=1e-4), key
 
@@ -100,7 +100,7 @@ def test_m2_splits_its_mixed_batches_across_two_replicas(tmp_path):
     two = run(args + ["--strategy", "mirrored"], tmp_path / "two", module="tests.train_on_two_cpus")
     assert two.returncode == 0, two.stderr
     assert "MirroredStrategy, 2 replicas, 50 images per replica per step" in two.stdout
-    rows_one = RunDir(tmp_path / "one" / "m2_4_labels100").read_metrics()
-    rows_two = RunDir(tmp_path / "two" / "m2_4_labels100").read_metrics()
+    rows_one = RunDir(tmp_path / "one" / "m2_4_labels100_subset2000").read_metrics()
+    rows_two = RunDir(tmp_path / "two" / "m2_4_labels100_subset2000").read_metrics()
     for key in ("train_loss", "train_unlabelled", "test_loss"):
         assert rows_two[0][key] == pytest.approx(rows_one[0][key], rel=0.02), key

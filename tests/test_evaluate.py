@@ -92,52 +92,58 @@ def test_fixed_binarization_is_reproducible_and_unbiased(mnist):
 
 
 @pytest.fixture
-def log_dir(trained_runs):
+def log_dir(trained_runs, monkeypatch):
+    """The session's runs on 300 images; class-consistency uses their classifier (cnn_subset300)."""
+    monkeypatch.setattr(evaluate, "CLASSIFIER_SUBSET", 300)
     return trained_runs
 
 
 def test_eval_json_of_a_conditional_model(log_dir):
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "5", "--samples", "10", "--test-images", "200",
-                          "--log-dir", str(log_dir)]) == 0
-    result = json.loads((log_dir / "cvae_cnn3_2" / "eval.json").read_text())
+                          "--subset", "300", "--log-dir", str(log_dir)]) == 0
+    result = json.loads((log_dir / "cvae_cnn3_2_subset300" / "eval.json").read_text())
     assert result["model"] == "cvae_cnn3" and result["latent_dim"] == 2 and result["epoch"] == 1
     assert result["test_images"] == 200 and result["nll_k"] == 5 and result["binarized"] is False
+    # What makes two evaluations comparable (results.py screens README rows with it).
+    assert result["training_subset"] == 300 and result["test_images_in_data_set"] == 10000 and result["seed"] == 0
+    assert result["class_consistency"]["samples_per_digit"] == 10 and result["dataset"] == "mnist"
+    assert result["code_commit"] is None or len(result["code_commit"].rstrip("+")) == 40
     assert result["elbo"] == pytest.approx(-(result["reconstruction"] + result["kl"]))
     assert result["nll"] < -result["elbo"] + 5
     consistency = result["class_consistency"]
     assert len(consistency["per_digit"]) == 10 and 0 <= consistency["overall"] <= 1
-    samples = np.load(log_dir / "cvae_cnn3_2" / "samples.npz")
+    samples = np.load(log_dir / "cvae_cnn3_2_subset300" / "samples.npz")
     assert samples["images"].shape == (100, 28, 28) and samples["images"].dtype == np.uint8
     assert samples["labels"].tolist() == np.repeat(np.arange(10), 10).tolist()
 
 
 def test_eval_of_a_binarized_vae_and_the_classifier(log_dir, mnist):
     assert evaluate.main(["vae", "-n", "2", "--binarize", "-k", "3", "--test-images", "100",
-                          "--log-dir", str(log_dir)]) == 0
-    result = json.loads((log_dir / "vae_2_bin" / "eval.json").read_text())
+                          "--subset", "300", "--log-dir", str(log_dir)]) == 0
+    result = json.loads((log_dir / "vae_2_bin_subset300" / "eval.json").read_text())
     assert result["binarized"] is True and result["test_binarization_seed"] == 2014
     assert "class_consistency" not in result
     import plot
-    assert plot.main(["vae", "-n", "2", "--binarize", "-m", "re", "--log-dir", str(log_dir),
+    assert plot.main(["vae", "-n", "2", "--binarize", "-m", "re", "--subset", "300", "--log-dir", str(log_dir),
                       "--figure-dir", str(log_dir / "figures")]) == 0
-    assert (log_dir / "figures" / "vae_2_bin" / "reconstruction.png").exists()
-    assert evaluate.main(["cnn", "--test-images", "500", "--log-dir", str(log_dir)]) == 0
-    accuracy = json.loads((log_dir / "cnn" / "eval.json").read_text())["test_accuracy"]
+    assert (log_dir / "figures" / "vae_2_bin_subset300" / "reconstruction.png").exists()
+    assert evaluate.main(["cnn", "--test-images", "500", "--subset", "300", "--log-dir", str(log_dir)]) == 0
+    accuracy = json.loads((log_dir / "cnn_subset300" / "eval.json").read_text())["test_accuracy"]
     from rundir import RunDir
-    classifier = RunDir(log_dir / "cnn").load_model()[0]
+    classifier = RunDir(log_dir / "cnn_subset300").load_model()[0]
     logits = classifier.classify(tf.constant(mnist.test_images[:500, :, :, None] / 255.0, tf.float32))
     assert accuracy == np.mean(np.argmax(logits, axis=1) == mnist.test_labels[:500])
 
 
 def test_results_table_is_made_from_eval_files(log_dir, tmp_path):
     for args in (["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5"], ["cnn"]):
-        assert evaluate.main([*args, "--test-images", "100", "--log-dir", str(log_dir)]) == 0
+        assert evaluate.main([*args, "--test-images", "100", "--subset", "300", "--log-dir", str(log_dir)]) == 0
     body = results.table(results.load_results(log_dir))
     assert "| `cvae_cnn3` | 2 | 1 | gray |" in body and "Classifier `cnn`" in body
     readme = tmp_path / "README.md"
     m2_start, m2_end = results.markers("semi-supervised")
     readme.write_text(f"intro\n{results.START}\nold\n{results.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\nrest\n")
-    assert results.main(["--log-dir", str(log_dir), "--readme", str(readme)]) == 0
+    assert results.main(["--log-dir", str(log_dir), "--readme", str(readme), "--force"]) == 0  # runs on 300 images
     text = readme.read_text()
     assert "\nold\n" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
     assert f"{m2_start}\nold m2\n{m2_end}" in text  # no m2 eval.json here: its table is kept
@@ -146,7 +152,7 @@ def test_results_table_is_made_from_eval_files(log_dir, tmp_path):
 def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, capsys):
     """A README row whose run has no eval.json here is kept; the evaluated run's row is replaced."""
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
-                          "--log-dir", str(log_dir)]) == 0
+                          "--subset", "300", "--log-dir", str(log_dir)]) == 0
     header = ("| model | latent dim | epochs | data | test ELBO | NLL (k) | class-consistency | parameters |\n"
               "|---|---|---|---|---|---|---|---|\n")
     old_cnn3 = "| `cvae_cnn3` | 2 | 50 | gray | -1.00 | 1.00 (200) (-log p(x\\|y)) | 99.0% | 40,293 |"
@@ -158,14 +164,24 @@ def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, caps
     readme.write_text(f"{results.START}\n{header}{old_cnn3}\n{kept_vae}\n{kept_fc3}\n\n{classifier}\n{results.END}\n")
     only_cnn3 = tmp_path / "log"
     (only_cnn3 / "cvae_cnn3_2").mkdir(parents=True)
-    (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((log_dir / "cvae_cnn3_2" / "eval.json").read_text())
+    (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((log_dir / "cvae_cnn3_2_subset300" / "eval.json").read_text())
+    before = readme.read_text()
+    # A 1-epoch run on 300 images, k = 2 on 100 test images: refused in place of a 50-epoch, k = 200 row.
     assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme)]) == 0
+    assert readme.read_text() == before
+    out = capsys.readouterr().out
+    assert "refused these partial or weaker runs" in out
+    for reason in ("trained on --subset 300", "evaluated on 100 of 10,000 test images", "1 epochs, the README's row has 50",
+                   "k = 2, the README's row has k = 200"):
+        assert reason in out
+    assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme), "--force"]) == 0
     rows = [line for line in readme.read_text().splitlines() if line.startswith("| `")]
     assert rows[0] == kept_vae and rows[1] == kept_fc3 and len(rows) == 3  # model order: vae, fc3, cnn3
     assert rows[2].startswith("| `cvae_cnn3` | 2 | 1 | gray |") and old_cnn3 not in rows
     assert classifier in readme.read_text()
     out = capsys.readouterr().out
-    assert kept_vae in out and classifier in out and old_cnn3 not in out
+    assert f"replaced these rows:\n  {old_cnn3}\n  -> {rows[2]}" in out
+    assert kept_vae in out.split("kept these rows")[1] and classifier in out.split("kept these rows")[1]
 
 
 def test_semi_supervised_rows_go_to_their_own_table():
@@ -192,10 +208,10 @@ def test_missing_run_and_bad_flags(tmp_path, capsys):
 
 def test_missing_classifier_is_trained_first(log_dir, tmp_path, monkeypatch, capsys):
     import shutil
-    shutil.copytree(log_dir / "cvae_cnn3_2", tmp_path / "cvae_cnn3_2")
+    shutil.copytree(log_dir / "cvae_cnn3_2_subset300", tmp_path / "cvae_cnn3_2_subset300")
     monkeypatch.setattr(evaluate, "CLASSIFIER_EPOCHS", 1)
     monkeypatch.setattr(evaluate, "CLASSIFIER_SUBSET", 600)
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
-                          "--log-dir", str(tmp_path)]) == 0
+                          "--subset", "300", "--log-dir", str(tmp_path)]) == 0
     assert "training it first" in capsys.readouterr().out
-    assert (tmp_path / "cnn" / "config.json").exists()
+    assert (tmp_path / "cnn_subset600" / "config.json").exists()

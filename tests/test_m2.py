@@ -90,7 +90,7 @@ def test_labelled_terms_carry_the_papers_weights(m2_without_noise, small_batch):
 def test_m2_trains_with_100_labels_and_reports_test_error(tmp_path):
     args = ["m2", "-n", "4", "--labels", "20", "--subset", "600", "-b", "50", "-e", "3", "--log-dir", str(tmp_path)]
     assert train.main(args) == 0
-    rows = RunDir(tmp_path / "m2_4_labels20").read_metrics()
+    rows = RunDir(tmp_path / "m2_4_labels20_subset600").read_metrics()
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
     assert 0 <= rows[-1]["test_error"] <= 1
     assert rows[-1]["test_unlabelled"] > 0

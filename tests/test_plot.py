@@ -13,7 +13,7 @@ def log_dir(trained_runs):
 
 
 def plot_main(log_dir, figure_dir, *args):
-    return plot.main([*args, "--log-dir", str(log_dir), "--figure-dir", str(figure_dir)])
+    return plot.main([*args, "--subset", "300", "--log-dir", str(log_dir), "--figure-dir", str(figure_dir)])
 
 
 @pytest.mark.parametrize("kind, filename, size", [
@@ -27,7 +27,7 @@ def plot_main(log_dir, figure_dir, *args):
 ])
 def test_each_figure_is_written_at_its_size(kind, filename, size, log_dir, tmp_path):
     assert plot_main(log_dir, tmp_path, "cvae_cnn3", "-n", "2", "-m", kind) == 0
-    image = matplotlib.image.imread(tmp_path / "cvae_cnn3_2" / filename)
+    image = matplotlib.image.imread(tmp_path / "cvae_cnn3_2_subset300" / filename)
     height, width = image.shape[:2]
     assert abs(width - size[0]) <= 1 and abs(height - size[1]) <= 1
     assert image[..., :3].std() > 0.05  # not a blank canvas
@@ -35,16 +35,16 @@ def test_each_figure_is_written_at_its_size(kind, filename, size, log_dir, tmp_p
 
 def test_gen_rand_for_one_digit_and_prior_samples(log_dir, tmp_path):
     assert plot_main(log_dir, tmp_path, "cvae_cnn3", "-n", "2", "-m", "gen_rand", "-t", "7", "-s", "0.5") == 0
-    assert (tmp_path / "cvae_cnn3_2" / "generated_image_rand_7_0.500.png").stat().st_size > 1000
-    assert (tmp_path / "cvae_cnn3_2" / "generated_image_prior.png").stat().st_size > 1000
+    assert (tmp_path / "cvae_cnn3_2_subset300" / "generated_image_rand_7_0.500.png").stat().st_size > 1000
+    assert (tmp_path / "cvae_cnn3_2_subset300" / "generated_image_prior.png").stat().st_size > 1000
 
 
 def test_without_mode_every_applicable_figure_is_made(log_dir, tmp_path):
     assert plot_main(log_dir, tmp_path, "vae", "-n", "2") == 0
-    assert sorted(p.name for p in (tmp_path / "vae_2").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "vae_2_subset300").iterdir()) == [
         "embedding.png", "learning_curve.png", "manifold.png", "reconstruction.png"]
     assert plot_main(log_dir, tmp_path, "cnn") == 0
-    assert [p.name for p in (tmp_path / "cnn").iterdir()] == ["learning_curve.png"]
+    assert [p.name for p in (tmp_path / "cnn_subset300").iterdir()] == ["learning_curve.png"]
 
 
 def test_class_mean_codes_average_each_digit_separately():

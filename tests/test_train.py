@@ -60,7 +60,7 @@ def train_quietly(tmp_path, *args):
 
 def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert train_quietly(tmp_path, "-e", "2") == 0
-    run_dir = tmp_path / "cvae_cnn3_2"
+    run_dir = tmp_path / "cvae_cnn3_2_subset300"
     config = json.loads((run_dir / "config.json").read_text())
     assert config == {"model": "cvae_cnn3", "latent_dim": 2, "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
                       "clip": None, "seed": 0, "subset": 300, "binarize": False,
@@ -81,21 +81,21 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert train_quietly(tmp_path / "straight", "-e", "3") == 0
     assert train_quietly(tmp_path / "resumed", "-e", "1") == 0
     assert train_quietly(tmp_path / "resumed", "-e", "3") == 0
-    straight, resumed = RunDir(tmp_path / "straight" / "cvae_cnn3_2").read_metrics(), RunDir(tmp_path / "resumed" / "cvae_cnn3_2").read_metrics()
+    straight, resumed = RunDir(tmp_path / "straight" / "cvae_cnn3_2_subset300").read_metrics(), RunDir(tmp_path / "resumed" / "cvae_cnn3_2_subset300").read_metrics()
     assert [row["epoch"] for row in resumed] == [1, 2, 3]
     for a, b in zip(straight, resumed):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
     x = tf.random.stateless_uniform([4, 28, 28, 1], seed=[0, 0])
     y = tf.constant([1, 2, 3, 4])
-    model_a, _, _ = RunDir(tmp_path / "straight" / "cvae_cnn3_2").load_model()
-    model_b, _, _ = RunDir(tmp_path / "resumed" / "cvae_cnn3_2").load_model()
+    model_a, _, _ = RunDir(tmp_path / "straight" / "cvae_cnn3_2_subset300").load_model()
+    model_b, _, _ = RunDir(tmp_path / "resumed" / "cvae_cnn3_2_subset300").load_model()
     np.testing.assert_allclose(model_a.reconstruct(x, y), model_b.reconstruct(x, y), atol=1e-5)
 
 
 def copy_of_trained_run(trained_runs, tmp_path):
     """A log directory of this test's own with the session's cvae_cnn3 n = 2 run (1 epoch, --subset 300)."""
-    shutil.copytree(trained_runs / "cvae_cnn3_2", tmp_path / "cvae_cnn3_2")
+    shutil.copytree(trained_runs / "cvae_cnn3_2_subset300", tmp_path / "cvae_cnn3_2_subset300")
     return tmp_path
 
 
@@ -105,27 +105,28 @@ def test_finished_run_is_not_retrained_and_restart_starts_over(trained_runs, tmp
     assert "already trained to epoch 1" in capsys.readouterr().out
     assert train_quietly(tmp_path, "-e", "1", "--restart") == 0
     assert "training cvae_cnn3" in capsys.readouterr().out
-    assert [row["epoch"] for row in RunDir(tmp_path / "cvae_cnn3_2").read_metrics()] == [1]
+    assert [row["epoch"] for row in RunDir(tmp_path / "cvae_cnn3_2_subset300").read_metrics()] == [1]
 
 
 def test_resume_with_other_fixed_settings_is_refused(trained_runs, tmp_path, capsys):
     copy_of_trained_run(trained_runs, tmp_path)
     assert train_quietly(tmp_path, "-e", "2", "--seed", "7") == 2
     assert "seed: saved 0, asked 7" in capsys.readouterr().err
-    assert [row["epoch"] for row in RunDir(tmp_path / "cvae_cnn3_2").read_metrics()] == [1]
+    assert [row["epoch"] for row in RunDir(tmp_path / "cvae_cnn3_2_subset300").read_metrics()] == [1]
 
 
 @pytest.mark.slow
 def test_checkpoints_are_kept_every_50_epochs(tmp_path):
     assert train.main(["cnn", "--subset", "50", "-b", "50", "-e", "50", "--log-dir", str(tmp_path)]) == 0
-    assert RunDir(tmp_path / "cnn").kept_epochs() == [50]
-    _, config, epoch = RunDir(tmp_path / "cnn").load_model(epoch=50)
+    assert RunDir(tmp_path / "cnn_subset50").kept_epochs() == [50]
+    _, config, epoch = RunDir(tmp_path / "cnn_subset50").load_model(epoch=50)
     assert epoch == 50 and config.latent_dim is None
 
 
 def test_run_directories_keep_data_sets_and_label_budgets_apart():
     from rundir import run_dir_name
     assert run_dir_name("cvae_cnn3", 2) == "cvae_cnn3_2"
+    assert run_dir_name("cvae_cnn3", 2, subset=2000) == "cvae_cnn3_2_subset2000"
     assert run_dir_name("cvae_cnn3", 2, dataset="fashion_mnist") == "cvae_cnn3_2_fashion_mnist"
     assert run_dir_name("cnn", None, dataset="fashion_mnist") == "cnn_fashion_mnist"
     assert run_dir_name("vae", 50, binarize=True) == "vae_50_bin"
