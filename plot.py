@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import figures
-from cli import (HelpFormatter, UsageError, add_debug_flag, add_run_flags, digit, import_tensorflow_quietly, open_run,
+from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, add_run_flags, digit, import_tensorflow_quietly, open_run,
                  positive_float, positive_int, report_errors, random_seed)
 
 SAMPLES_PER_DIGIT = 10
@@ -206,6 +206,7 @@ FIGURES = {
 
 def plot(args):
     from dataset import CLASS_NAMES, load_dataset
+    from rundir import DamagedFile
     model, config, epoch, run_dir = open_run(args, args.epoch)
     if args.mode is not None and why_not(args.mode, model):
         raise UsageError(why_not(args.mode, model))
@@ -217,7 +218,14 @@ def plot(args):
     n = config.latent_dim
     title = config.model + (f", n = {n}" if n else "") + (f", {config.labels} labels" if config.labels else "") \
         + (", Fashion-MNIST" if config.dataset == "fashion_mnist" else "") + f", epoch {epoch}"
-    metrics = run_dir.read_metrics()[:epoch] if "curve" in kinds else []
+    try:
+        metrics = run_dir.read_metrics()[:epoch] if "curve" in kinds else []
+    except DamagedFile as err:
+        if args.mode == "curve":
+            raise UserFacingError(f"{err}; the learning curve is drawn from it (the other figures are not)")
+        print(f"warning: {err}; the learning curve is left out")
+        kinds.remove("curve")
+        metrics = []
     run = PlottedRun(model, title, CLASS_NAMES[config.dataset], metrics)
     if any(k != "curve" for k in kinds):
         data = load_dataset(config.dataset, args.data_dir)

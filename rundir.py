@@ -13,7 +13,6 @@ TensorFlow is imported inside the functions that need it, so results.py can read
 """
 import csv
 import dataclasses
-import fcntl
 import fnmatch
 import json
 import os
@@ -123,6 +122,10 @@ class NotOurs(OSError):
     run never writes): it is left alone, and the command refuses to go on."""
 
 
+class ForeignFiles(NotOurs):
+    """The run directory holds files that no run writes, so --restart deletes nothing there."""
+
+
 # What a run writes, by name: the only files --restart deletes. Patterns are matched against paths
 # relative to the run directory; a directory listed here may hold only what its own patterns allow.
 RUN_FILES = {
@@ -168,6 +171,7 @@ class RunLock:
         self.fd = None
 
     def __enter__(self):
+        import fcntl  # POSIX only: imported here so that reading runs (results.py, plot.py) works anywhere
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # O_NOFOLLOW: a link planted as the lock must not make us truncate the file it points to.
@@ -236,7 +240,7 @@ class RunDir:
         (NotOurs, deleting nothing) when the directory holds anything a run does not write."""
         foreign = foreign_paths(self.path)
         if foreign:
-            raise NotOurs(f"{self.path} holds files that no run writes ({', '.join(map(str, foreign))}); "
+            raise ForeignFiles(f"{self.path} holds files that no run writes ({', '.join(map(str, foreign))}); "
                           f"refusing to delete anything there")
         for path in self.path.iterdir():
             if path.name != "lock":
@@ -305,9 +309,9 @@ class RunDir:
                 paths = self.checkpoint_paths()
                 log(f"warning: {state} is unreadable ({str(err).splitlines()[0][:80]}); rebuilt it from the "
                     f"{len(paths)} checkpoint file(s) there")
-                state.unlink()
-                if paths:
-                    tf.compat.v1.train.update_checkpoint_state(str(self.checkpoint_dir), paths[-1], paths)
+                names = [Path(path).name for path in paths]
+                write_atomic(state, "".join([f'model_checkpoint_path: "{names[-1]}"\n'] if names else [])
+                             + "".join(f'all_model_checkpoint_paths: "{name}"\n' for name in names))
         return tf.train.CheckpointManager(checkpoint, str(self.checkpoint_dir), max_to_keep=KEEP_LATEST)
 
     def kept_checkpoint_path(self, epoch):

@@ -121,8 +121,8 @@ def explained(err, run_dir, learning_rate):
     """A failure of the training loop or the run directory, as one line that says what to do; None for
     other exceptions."""
     import training
-    from rundir import NotOurs, RunInUse
-    if isinstance(err, NotOurs):
+    from rundir import ForeignFiles, RunInUse
+    if isinstance(err, ForeignFiles):
         return UserFacingError(f"{err}; move them away, or train elsewhere with --log-dir")
     if isinstance(err, RunInUse):
         return UserFacingError(f"{err}; wait for it to finish or stop it (kill {err.holder}), or train elsewhere "

@@ -71,7 +71,7 @@ def test_a_lock_that_is_a_link_is_refused_and_its_target_left_alone(log_dir, tmp
     (log_dir / RUN / "lock").unlink()
     (log_dir / RUN / "lock").symlink_to(target)
     status, _, err = run_main(train.main, [*QUICK, "-e", "2", "--log-dir", str(log_dir)], capsys)
-    assert status == 1 and "is a symbolic link" in err and "Traceback" not in err
+    assert status == 1 and "is a symbolic link" in err and "move them away" not in err and "Traceback" not in err
     assert target.read_text() == "precious\n"
 
 
@@ -118,6 +118,7 @@ def test_a_garbage_checkpoint_state_file_is_rebuilt_from_the_checkpoints(two_epo
     status, out, err = run_main(train.main, [*QUICK, "-e", "3", "--log-dir", str(two_epochs)], capsys)
     assert status == 0, err
     assert "is unreadable" in out and "rebuilt it from the 2 checkpoint file(s)" in out and "from epoch 2" in out
+    assert "deprecated" not in out + err
     assert RunDir(two_epochs / RUN).load_model()[2] == 3
     assert tf.train.latest_checkpoint(str(two_epochs / RUN / "ckpt")).endswith("ckpt-3")
 
@@ -128,7 +129,15 @@ def test_plot_names_a_damaged_metrics_file(log_dir, content, capsys):
     (log_dir / RUN / "metrics.csv").write_bytes(content)
     status, _, err = run_main(plot.main, [*QUICK, "-m", "curve", "--log-dir", str(log_dir),
                                           "--figure-dir", str(log_dir / "fig")], capsys)
-    assert status == 1 and f"{log_dir / RUN / 'metrics.csv'} is damaged" in err and "Traceback" not in err
+    assert status == 1 and err.startswith(f"error: {log_dir / RUN / 'metrics.csv'} is damaged") and "Traceback" not in err
+
+
+def test_plot_without_a_mode_leaves_out_only_the_curve_of_a_damaged_metrics_file(log_dir, capsys):
+    (log_dir / RUN / "metrics.csv").write_bytes(b"\xff\xfe garbage")
+    status, out, _ = run_main(plot.main, [*QUICK, "--log-dir", str(log_dir), "--figure-dir", str(log_dir / "fig")],
+                              capsys)
+    assert status == 0 and "the learning curve is left out" in out
+    assert (log_dir / "fig" / RUN / "reconstruction.png").exists() and not (log_dir / "fig" / RUN / "learning_curve.png").exists()
 
 
 def test_a_data_dir_that_is_a_file_is_refused_before_any_download(tmp_path, monkeypatch, capsys):
