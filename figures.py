@@ -82,6 +82,11 @@ def plot_digit_samples(images, digits, path, title, class_names=DIGITS):
     _grid_figure(images, path, title, row_labels=[class_names[d] for d in digits])
 
 
+def plot_grid(images, row_labels, path, title):
+    """images: [R, C, 28, 28] in [0, 1]; row_labels: one per row ("" for none)."""
+    _grid_figure(images, path, title, row_labels=row_labels)
+
+
 def plot_analogy(inputs, generated, path, title, class_names=DIGITS):
     """inputs: [R, 28, 28] test images; generated: [R, 10, 28, 28], each row's style with labels 0-9."""
     grid = np.concatenate([inputs[:, None], generated], axis=1)

@@ -24,8 +24,9 @@ def test_help_and_usage_errors_answer_before_tensorflow_loads():
     """--help and argparse's errors need no TensorFlow: each CLI parses its arguments first."""
     check = """
 import sys
-import bench.throughput, evaluate, plot, train
+import bench.throughput, evaluate, plot, results, sample, train
 for main, argv in ((train.main, ["--help"]), (plot.main, ["--help"]), (evaluate.main, ["--help"]),
+                   (sample.main, ["--help"]), (results.main, ["--help"]), (sample.main, ["vae", "--count", "0"]),
                    (bench.throughput.main, ["--help"]), (train.main, ["vae", "-n", "0"]), (plot.main, ["nope"])):
     try:
         main(argv)

@@ -1,0 +1,112 @@
+"""Draw new images from a trained run: `python sample.py cvae_cnn3 -n 2 --digit 7 --count 64 --out sevens.png`.
+
+z is drawn from N(0, std^2 I) (the prior at --std 1) and decoded under each requested label. The
+output is a grid PNG (one block of rows per label) or, for a .npz file, the raw images as uint8
+[N, 28, 28] with their labels [N] (and the codes z [N, n] they were decoded from). The run is selected
+with the same flags as plot.py; the model is rebuilt from its config.json and checkpoint.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cli import (HelpFormatter, UsageError, add_debug_flag, add_run_flags, import_tensorflow_quietly, open_run,
+                 positive_float, positive_int, random_seed, report_errors)
+
+COLUMNS = 16  # images per grid row; a label's samples wrap onto as many rows as they need
+FORMATS = (".png", ".npz")
+
+
+def digit_or_all(text):
+    if text == "all":
+        return text
+    value = int(text)
+    if not 0 <= value <= 9:
+        raise argparse.ArgumentTypeError(f"must be a digit 0-9 or 'all', got {text}")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Sample images from a model trained by train.py and write them as a grid PNG or an .npz.",
+        formatter_class=HelpFormatter)
+    add_run_flags(parser)
+    parser.add_argument("--digit", type=digit_or_all, action="append", default=None,
+                        help="label to generate (repeat for several, or 'all'; default: all). Conditional models only")
+    parser.add_argument("--count", type=positive_int, default=16, help="images per label")
+    parser.add_argument("--std", type=positive_float, default=1.0, help="std of z around 0 (1: the prior)")
+    parser.add_argument("--seed", type=random_seed, default=0, help="seed of z: the same seed gives the same images")
+    parser.add_argument("-p", "--epoch", type=positive_int, default=None,
+                        help="use the checkpoint kept at this epoch instead of the latest")
+    parser.add_argument("--out", type=Path, required=True, help="where to write: FILE.png (a grid) or FILE.npz (arrays)")
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
+    if args.out.suffix not in FORMATS:
+        parser.error(f"--out must end in .png or .npz, got {args.out}")
+    return args
+
+
+def requested_labels(model, name, digits, class_count=10):
+    """The labels to decode under: the requested digits in order (all of them for 'all' or none given);
+    [None] for an unconditional model, which takes no --digit."""
+    if not model.conditional:
+        if digits:
+            raise UsageError(f"{name} is unconditional: it takes no --digit")
+        return [None]
+    if not digits or "all" in digits:
+        return list(range(class_count))
+    return list(dict.fromkeys(digits))
+
+
+def draw(model, labels, count, std, seed):
+    """(images uint8 [len(labels) * count, 28, 28], labels [N] (0 for an unconditional model), z [N, n])."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0 if label is None else label for label in labels], count).astype(np.int32)
+    z = (std * rng.standard_normal((len(y), model.latent_dim))).astype(np.float32)
+    pixels = np.concatenate([np.asarray(model.generate(z[i:i + 1000], y[i:i + 1000]))[..., 0]
+                             for i in range(0, len(y), 1000)])
+    return np.round(pixels * 255).astype(np.uint8), y, z
+
+
+def as_grid(images, labels, count, class_names):
+    """[rows, COLUMNS, 28, 28] in [0, 1] and a row label for each row (each label's first row)."""
+    columns = min(count, COLUMNS)
+    rows_per_label = -(-count // columns)
+    blocks, row_labels = [], []
+    for index, label in enumerate(labels):
+        block = np.zeros((rows_per_label * columns, 28, 28))
+        block[:count] = images[index * count:(index + 1) * count] / 255.0
+        blocks.append(block.reshape(rows_per_label, columns, 28, 28))
+        row_labels += ["" if label is None else class_names[label]] + [""] * (rows_per_label - 1)
+    return np.concatenate(blocks), row_labels
+
+
+def sample(args):
+    from dataset import CLASS_NAMES
+    model, config, epoch, run_dir = open_run(args, args.epoch)
+    if not model.has_latent_space:
+        raise UsageError(f"{config.model} is a classifier: it has no latent space to sample from")
+    labels = requested_labels(model, config.model, args.digit)
+    images, y, z = draw(model, labels, args.count, args.std, args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix == ".npz":
+        arrays = {"images": images, "z": z} | ({"labels": y} if model.conditional else {})
+        np.savez_compressed(args.out, **arrays)
+    else:
+        import figures
+        grid, row_labels = as_grid(images, labels, args.count, CLASS_NAMES[config.dataset])
+        title = f"{run_dir.name}, epoch {epoch}: z ~ N(0, {args.std:g}² I), seed {args.seed}"
+        figures.plot_grid(grid, row_labels, args.out, title)
+    print(f"wrote {args.out}: {len(images)} images ({args.count} per label) from {run_dir} at epoch {epoch}")
+    return 0
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import_tensorflow_quietly()
+    return report_errors(lambda: sample(args), args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

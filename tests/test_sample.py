@@ -1,0 +1,71 @@
+"""sample.py: new images from a trained run, as a grid PNG or arrays."""
+import matplotlib.image
+import numpy as np
+import pytest
+
+import sample
+from conftest import QUICK_RUN, run_main
+
+RUN_FLAGS = ["--subset", "300"]  # the session's trained_runs
+
+
+def sample_main(trained_runs, capsys, *args):
+    return run_main(sample.main, [*args, *RUN_FLAGS, "--log-dir", str(trained_runs)], capsys)
+
+
+def test_npz_holds_the_images_labels_and_codes_of_each_requested_digit(trained_runs, tmp_path, capsys):
+    out = tmp_path / "s.npz"
+    status, printed, err = sample_main(trained_runs, capsys, "cvae_cnn3", "-n", "2", "--digit", "7", "--digit", "3",
+                                       "--count", "5", "--out", str(out))
+    assert status == 0, err
+    assert f"wrote {out}: 10 images (5 per label) from {trained_runs / QUICK_RUN} at epoch 1" in printed
+    with np.load(out) as arrays:
+        assert arrays["images"].shape == (10, 28, 28) and arrays["images"].dtype == np.uint8
+        assert arrays["labels"].tolist() == [7] * 5 + [3] * 5 and arrays["z"].shape == (10, 2)
+        images = arrays["images"]
+    # The same seed gives the same images; another seed other ones.
+    assert sample_main(trained_runs, capsys, "cvae_cnn3", "-n", "2", "--digit", "7", "--digit", "3", "--count", "5",
+                       "--out", str(tmp_path / "again.npz"))[0] == 0
+    assert np.array_equal(np.load(tmp_path / "again.npz")["images"], images)
+    assert sample_main(trained_runs, capsys, "cvae_cnn3", "-n", "2", "--digit", "7", "--digit", "3", "--count", "5",
+                       "--seed", "1", "--out", str(tmp_path / "other.npz"))[0] == 0
+    assert not np.array_equal(np.load(tmp_path / "other.npz")["images"], images)
+
+
+def test_png_grid_has_a_block_of_rows_per_digit(trained_runs, tmp_path, capsys):
+    status, _, err = sample_main(trained_runs, capsys, "cvae_cnn3", "-n", "2", "--digit", "all", "--count", "20",
+                                 "--out", str(tmp_path / "all.png"))
+    assert status == 0, err
+    image = matplotlib.image.imread(tmp_path / "all.png")
+    assert image.shape[0] > image.shape[1] and image[..., :3].std() > 0.05  # 20 rows of 16 columns, not blank
+    grid, labels = sample.as_grid(np.zeros((2 * 20, 28, 28), np.uint8), [4, 9], 20, [str(d) for d in range(10)])
+    assert grid.shape == (4, 16, 28, 28) and labels == ["4", "", "9", ""]
+
+
+def test_an_unconditional_model_takes_no_digit(trained_runs, tmp_path, capsys):
+    status, _, err = sample_main(trained_runs, capsys, "vae", "-n", "2", "--count", "3", "--out", str(tmp_path / "v.npz"))
+    assert status == 0, err
+    with np.load(tmp_path / "v.npz") as arrays:
+        assert arrays["images"].shape == (3, 28, 28) and "labels" not in arrays
+    status, _, err = sample_main(trained_runs, capsys, "vae", "-n", "2", "--digit", "3", "--out", str(tmp_path / "v.png"))
+    assert status == 2 and "vae is unconditional: it takes no --digit" in err
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["cvae_cnn3", "--count", "0", "--out", "x.png"], "must be a positive integer, got 0"),
+    (["cvae_cnn3", "--digit", "10", "--out", "x.png"], "must be a digit 0-9 or 'all', got 10"),
+    (["cvae_cnn3", "--std", "-1", "--out", "x.png"], "must be a positive number, got -1"),
+    (["cvae_cnn3", "--out", "x.jpg"], "--out must end in .png or .npz"),
+    (["cvae_cnn3"], "the following arguments are required: --out"),
+])
+def test_bad_flags_exit_2_with_one_line(args, complaint, capsys):
+    status, _, err = run_main(sample.main, args, capsys)
+    assert status == 2 and complaint in err and "Traceback" not in err
+
+
+def test_a_missing_run_names_the_train_command_and_a_classifier_is_refused(trained_runs, tmp_path, capsys):
+    status, _, err = run_main(sample.main, ["cvae_fc3", "-n", "3", "--log-dir", str(tmp_path), "--out",
+                                            str(tmp_path / "x.png")], capsys)
+    assert status == 1 and f"python train.py cvae_fc3 -n 3 --log-dir {tmp_path}" in err
+    status, _, err = sample_main(trained_runs, capsys, "cnn", "--out", str(tmp_path / "x.png"))
+    assert status == 2 and "no latent space to sample from" in err
