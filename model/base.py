@@ -22,10 +22,21 @@ class BaseModel(keras.Model):
     semi_supervised = False  # trains on partly labelled data (train.py --labels); UNLABELLED marks the rest
     classifies = False  # classify(x) -> class logits
 
-    def __init__(self, latent_dim, seed=0):
-        super().__init__()
+    def __init__(self, latent_dim, seed=0, **kwargs):
+        super().__init__(**kwargs)
         self.latent_dim = latent_dim
         self.seed = seed
+
+    def get_config(self):
+        """The constructor's arguments: from_config (Keras' default, cls(**config)) rebuilds the model."""
+        return {"name": self.name, "latent_dim": self.latent_dim, "seed": self.seed}
+
+    def get_build_config(self):
+        # Non-empty, so that keras.saving.load_model calls build_from_config before loading the weights.
+        return {"built_by": "build_weights"}
+
+    def build_from_config(self, config):
+        self.build_weights()
 
     def compute_losses(self, x, y, training=False):
         """Dict of scalar batch means; training minimizes "loss"."""
@@ -39,6 +50,7 @@ class BaseModel(keras.Model):
     def build_weights(self):
         """Create every weight by running one dummy batch: checkpoints restore only into existing weights."""
         self.compute_losses(tf.zeros((1,) + IMAGE_SHAPE), tf.zeros([1], tf.int32))
+        self.built = True
         return self
 
 
@@ -52,8 +64,8 @@ class VAEBase(BaseModel):
     has_latent_space = True
     conditional = True
 
-    def __init__(self, latent_dim, seed=0):
-        super().__init__(latent_dim, seed)
+    def __init__(self, latent_dim, seed=0, **kwargs):
+        super().__init__(latent_dim, seed, **kwargs)
         self.to_mean = keras.layers.Dense(latent_dim, name="to_mean")
         self.to_log_var = keras.layers.Dense(latent_dim, name="to_log_var")
         # Stateful, and saved with the weights, so a resumed run draws the same noise.
@@ -83,6 +95,11 @@ class VAEBase(BaseModel):
         """Pixel means of p(x | z = mean of q(z | x, y), y)."""
         mean, _ = self.encode(x, y)
         return tf.sigmoid(self.decode(mean, y))
+
+    def call(self, inputs, training=False):
+        """(x [B, 28, 28, 1], y [B]) -> pixel means [B, 28, 28, 1] of the reconstruction (Keras' entry point)."""
+        x, y = inputs
+        return self.reconstruct(x, y)
 
     def generate(self, z, y):
         """Pixel means [B, 28, 28, 1] of p(x | z, y) for codes z [B, latent_dim] and labels y [B]."""

@@ -17,8 +17,8 @@ class Cnn(BaseModel):
 
     classifies = True
 
-    def __init__(self, latent_dim=None, seed=0):
-        super().__init__(latent_dim, seed)
+    def __init__(self, latent_dim=None, seed=0, **kwargs):
+        super().__init__(latent_dim, seed, **kwargs)
         self.blocks = []
         for i, channels in enumerate((8, 16, 32, 64)):
             self.blocks += [layers.Conv2D(channels, 4, padding="same", kernel_initializer="he_normal"),
@@ -34,6 +34,10 @@ class Cnn(BaseModel):
         for layer in self.blocks:
             h = layer(h, training=training) if isinstance(layer, layers.Dropout) else layer(h)
         return self.to_logits(self.flatten(h))
+
+    def call(self, x, training=False):
+        """Images [B, 28, 28, 1] -> class logits [B, 10] (Keras' entry point)."""
+        return self.classify(x, training)
 
     def compute_losses(self, x, y, training=False):
         logits = self.classify(x, training)

@@ -17,8 +17,8 @@ class CvaeCnn2(ConvCVAE):
     the output logits, so its sigmoid never went below 0.5; here the logits are left linear.
     """
 
-    def __init__(self, latent_dim, seed=0):
-        super().__init__(latent_dim, seed)
+    def __init__(self, latent_dim, seed=0, **kwargs):
+        super().__init__(latent_dim, seed, **kwargs)
         conv = dict(activation="relu", kernel_initializer="he_normal")
         self.encoder_layers = [
             layers.Conv2D(16, 5, strides=2, padding="valid", **conv),

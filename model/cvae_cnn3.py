@@ -21,8 +21,8 @@ class CvaeCnn3(ConvCVAE):
     one matmul each (model/patch_conv.py): the same layers and weights, computed faster.
     """
 
-    def __init__(self, latent_dim, seed=0):
-        super().__init__(latent_dim, seed)
+    def __init__(self, latent_dim, seed=0, **kwargs):
+        super().__init__(latent_dim, seed, **kwargs)
         conv = dict(activation="relu", kernel_initializer="he_normal")
         self.encoder_layers = [
             layers.Conv2D(16, 6, strides=3, padding="same", **conv),

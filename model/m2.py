@@ -22,14 +22,17 @@ class M2(VAEBase):
         mean_u[-U(x)] + (N_l / N_u) * (mean_l[-L(x, y)] + alpha * mean_l[-log q(y | x)]),  alpha = 0.1 N
     where -L is the negative CVAE ELBO and -U(x) = sum_y q(y | x) (-L(x, y)) - H(q(y | x)).
     train.py sets N_l and N_u with `set_data_sizes`.
+
+    As a Keras model, m2((x, y)) is the VAE's call: the pixel means of the reconstruction of x given
+    labels y; classify(x) gives q(y | x)'s logits.
     """
 
     semi_supervised = True
     classifies = True
     ALPHA_PER_IMAGE = 0.1
 
-    def __init__(self, latent_dim, seed=0):
-        super().__init__(latent_dim, seed)
+    def __init__(self, latent_dim, seed=0, **kwargs):
+        super().__init__(latent_dim, seed, **kwargs)
         self.classifier = Cnn(seed=seed)
         # The encoder's first layer split in two, W [x, y] = W_x x + W_y y, so that scoring an unlabelled
         # image under all 10 labels multiplies its 784 pixels once, not 10 times.

@@ -1,4 +1,10 @@
-"""The model classes by name, and building one with all its weights."""
+"""The model classes by name, and building one with all its weights.
+
+Importing this registers every class with Keras (package "cvae"), so that keras.saving.load_model can
+rebuild a model saved with model.save("x.keras") in any process that has imported it.
+"""
+import keras
+
 from model import NAMES
 from model.base import BaseModel
 from model.cnn import Cnn
@@ -17,6 +23,8 @@ MODELS = {
     "m2": M2,
 }
 assert tuple(MODELS) == NAMES, "model/__init__.py's NAMES must list the classes of MODELS, in order"
+for _class in MODELS.values():
+    keras.saving.register_keras_serializable(package="cvae")(_class)
 
 
 def build_model(name, latent_dim, seed=0) -> BaseModel:

@@ -16,8 +16,8 @@ class Vae(VAEBase):
 
     conditional = False
 
-    def __init__(self, latent_dim, seed=0):
-        super().__init__(latent_dim, seed)
+    def __init__(self, latent_dim, seed=0, **kwargs):
+        super().__init__(latent_dim, seed, **kwargs)
         self.encoder_hidden = [layers.Dense(500, activation="softplus") for _ in range(2)]
         self.decoder_hidden = [layers.Dense(500, activation="softplus") for _ in range(2)]
         self.to_logits = layers.Dense(28 * 28)

@@ -184,3 +184,58 @@ def test_xla_step_computes_the_same_losses(small_batch):
         losses[xla] = [float(step(x, y)["loss"]) for _ in range(3)]
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
     assert losses[True][2] < losses[True][0]
+
+
+LOAD_AND_RUN = """
+import sys
+import numpy as np
+from cli import import_tensorflow_quietly
+import_tensorflow_quietly()
+import keras
+import model.registry  # registers the classes with Keras
+directory = sys.argv[1]
+inputs = np.load(f"{directory}/inputs.npz")
+for name in model.registry.MODELS:
+    loaded = keras.saving.load_model(f"{directory}/{name}.keras")
+    np.savez(f"{directory}/{name}_loaded.npz", **outputs_of(loaded, inputs))
+"""
+
+
+def outputs_of(network, inputs):
+    """What a saved model must reproduce: encode, decode, sample (fixed noise state), call, classify."""
+    x, y, z = inputs["x"], inputs["y"], inputs["z"][:, :network.latent_dim or 0]
+    outputs = {}
+    if network.has_latent_space:
+        outputs.update(encode=network.encode(x, y)[0].numpy(), decode=network.generate(z, y).numpy(),
+                       sample=network.sample(y).numpy(), call=network((x, y)).numpy())
+    if network.classifies:
+        outputs["classify"] = network.classify(x).numpy()
+    return outputs
+
+
+@pytest.mark.slow  # loads in a fresh process
+def test_keras_save_then_load_model_in_a_fresh_process_gives_the_same_outputs(small_batch, tmp_path):
+    import inspect
+    import subprocess
+    import sys
+    from conftest import ROOT
+    inputs = {"x": small_batch[0][:6].numpy(), "y": small_batch[1][:6].numpy(),
+              "z": np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)}
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    expected = {}
+    for name, kind in MODELS.items():
+        network = build_model(name, latent_dim_of(name), seed=7)
+        for variable in network.trainable_variables:  # not the initial weights
+            variable.assign(variable + 0.01)
+        network.save(tmp_path / f"{name}.keras")
+        assert network.get_config()["latent_dim"] == latent_dim_of(name) and network.get_config()["seed"] == 7
+        expected[name] = outputs_of(network, inputs)
+    script = inspect.getsource(outputs_of) + LOAD_AND_RUN
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name, outputs in expected.items():
+        loaded = np.load(tmp_path / f"{name}_loaded.npz")
+        assert sorted(loaded.files) == sorted(outputs), name
+        for key, value in outputs.items():
+            np.testing.assert_array_equal(loaded[key], value, err_msg=f"{name} {key}")
