@@ -41,6 +41,7 @@ def test_parse_idx_rejects_truncated_and_foreign_files():
         parse_idx(b"PK\x03\x04 this is a zip")
 
 
+@pytest.mark.slow  # writes and reads 60,000 fake images
 def test_idx_files_in_data_dir_are_used_and_cached(tmp_path):
     rng = np.random.default_rng(0)
     expected = tiny_mnist(rng)

@@ -24,8 +24,8 @@ def test_help_and_usage_errors_answer_before_tensorflow_loads():
     """--help and argparse's errors need no TensorFlow: each CLI parses its arguments first."""
     check = """
 import sys
-import bench.throughput, evaluate, plot, results, sample, train
-for main, argv in ((train.main, ["--help"]), (plot.main, ["--help"]), (evaluate.main, ["--help"]),
+import bench.throughput, evaluate, export, plot, results, sample, train
+for main, argv in ((train.main, ["--help"]), (plot.main, ["--help"]), (evaluate.main, ["--help"]), (export.main, ["--help"]),
                    (sample.main, ["--help"]), (results.main, ["--help"]), (sample.main, ["vae", "--count", "0"]),
                    (bench.throughput.main, ["--help"]), (train.main, ["vae", "-n", "0"]), (plot.main, ["nope"])):
     try:
@@ -134,6 +134,7 @@ def test_run_directories_keep_data_sets_and_label_budgets_apart():
     assert run_dir_name("m2", 50, labels=100) == "m2_50_labels100"
 
 
+@pytest.mark.slow  # two trainings traced for a speed-up's equivalence
 def test_several_steps_per_call_train_exactly_like_one_step_per_call(mnist, monkeypatch):
     # 750 images in batches of 100: 8 steps, the last of 50 images, in calls of 3, 3 and 2 steps.
     monkeypatch.setattr(training, "STEPS_PER_CALL", 3)

@@ -1,0 +1,103 @@
+"""export.py: a trained model out of the repository, as model.keras and a SavedModel with signatures."""
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import export
+from conftest import QUICK_RUN, run_main
+from rundir import RunDir
+
+# Runs in a process whose sys.path and working directory hold none of this repository (python -I).
+OUTSIDE = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+labels = tf.constant([7, 1, 3], tf.int32)
+z = tf.constant([[0.5, -1.0], [0.0, 0.0], [2.0, 1.0]], tf.float32)
+images = np.load(sys.argv[2])["images"]
+out = {"generate": loaded.generate(labels, z)["images"].numpy(),
+       "sample": loaded.sample(labels, tf.constant(5))["images"].numpy(),
+       "reconstruct": loaded.reconstruct(images, labels)["images"].numpy(),
+       "mean": loaded.encode(images, labels)["mean"].numpy(),
+       "signatures": np.array(sorted(loaded.signatures))}
+np.savez(sys.argv[3], **out)
+print(json.dumps(sorted(name for name in sys.modules if name in ("model", "cli", "rundir", "dataset", "train"))))
+"""
+
+
+@pytest.fixture(scope="module")
+def exported(trained_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "cvae_cnn3"
+    assert export.main(["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.slow  # a SavedModel loaded in a fresh process
+def test_the_saved_model_runs_without_this_repository_and_matches_the_model(exported, trained_runs, mnist, tmp_path):
+    images = (mnist.test_images[:3] / 255.0).astype(np.float32)
+    np.savez(tmp_path / "in.npz", images=images)
+    result = subprocess.run([sys.executable, "-I", "-c", OUTSIDE, str(exported / "saved_model"), str(tmp_path / "in.npz"),
+                             str(tmp_path / "out.npz")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []  # none of our modules was imported
+    outside = np.load(tmp_path / "out.npz")
+    model, _, _ = RunDir(trained_runs / QUICK_RUN).load_model()
+    labels = np.array([7, 1, 3], np.int32)
+    z = np.array([[0.5, -1.0], [0.0, 0.0], [2.0, 1.0]], np.float32)
+    np.testing.assert_allclose(outside["generate"], np.asarray(model.generate(z, labels))[..., 0], atol=1e-5)
+    np.testing.assert_allclose(outside["reconstruct"], np.asarray(model.reconstruct(images[..., None], labels))[..., 0],
+                               atol=1e-5)
+    np.testing.assert_allclose(outside["mean"], np.asarray(model.encode(images[..., None], labels)[0]), atol=1e-5)
+    assert outside["sample"].shape == (3, 28, 28) and 0 <= outside["sample"].min() and outside["sample"].max() <= 1
+    assert sorted(outside["signatures"]) == ["encode", "generate", "reconstruct", "sample", "serving_default"]
+
+
+def test_export_json_lists_the_model_and_the_sha256_of_every_file(exported, trained_runs):
+    manifest = json.loads((exported / "export.json").read_text())
+    assert manifest["model"] == "cvae_cnn3" and manifest["latent_dim"] == 2 and manifest["epoch"] == 1
+    assert manifest["class_names"] == [str(d) for d in range(10)] and manifest["dataset"] == "mnist"
+    assert manifest["test_elbo"] == pytest.approx(RunDir(trained_runs / QUICK_RUN).read_metrics()[0]["test_elbo"])
+    assert manifest["signatures"] == ["generate", "sample", "encode", "reconstruct"]
+    assert {"model.keras", "saved_model/saved_model.pb"} <= set(manifest["sha256"])
+    for name, digest in manifest["sha256"].items():
+        assert export.sha256_of_file(exported / name) == digest, name
+
+
+def test_model_keras_loads_with_keras_and_gives_the_same_outputs(exported, trained_runs):
+    import model.registry  # noqa: F401  (registers the classes)
+    loaded = keras.saving.load_model(exported / "model.keras")
+    original, _, _ = RunDir(trained_runs / QUICK_RUN).load_model()
+    z, labels = np.ones((2, 2), np.float32), np.array([2, 8], np.int32)
+    np.testing.assert_array_equal(loaded.generate(z, labels), original.generate(z, labels))
+
+
+def test_unconditional_and_classifier_exports_have_their_own_signatures(trained_runs, tmp_path):
+    import tensorflow as tf
+    assert export.main(["vae", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out",
+                        str(tmp_path / "vae")]) == 0
+    vae = tf.saved_model.load(str(tmp_path / "vae" / "saved_model"))
+    assert vae.sample(tf.constant(4), tf.constant(0))["images"].shape == (4, 28, 28)
+    assert vae.generate(tf.zeros([2, 2]))["images"].shape == (2, 28, 28)
+    assert export.main(["cnn", "--subset", "300", "--log-dir", str(trained_runs), "--out", str(tmp_path / "cnn")]) == 0
+    cnn = tf.saved_model.load(str(tmp_path / "cnn" / "saved_model"))
+    probabilities = cnn.classify(tf.zeros([3, 28, 28]))["probabilities"].numpy()
+    assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert json.loads((tmp_path / "cnn" / "export.json").read_text())["signatures"] == ["classify"]
+
+
+def test_out_must_be_empty_new_or_an_earlier_export(exported, trained_runs, tmp_path, capsys):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("keep")
+    base = ["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs)]
+    status, _, err = run_main(export.main, [*base, "--out", str(tmp_path / "mine")], capsys)
+    assert status == 2 and "holds no earlier export" in err and (tmp_path / "mine" / "thesis.tex").read_text() == "keep"
+    status, _, err = run_main(export.main, [*base, "--out", str(exported)], capsys)  # an earlier export: replaced
+    assert status == 0, err
+    status, _, err = run_main(export.main, ["cvae_fc3", "-n", "3", "--log-dir", str(tmp_path), "--out",
+                                            str(tmp_path / "x")], capsys)
+    assert status == 1 and f"python train.py cvae_fc3 -n 3 --log-dir {tmp_path}" in err
