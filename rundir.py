@@ -339,8 +339,7 @@ class RunDir:
                 raise FileNotFoundError(f"no kept checkpoint for epoch {epoch} in {self.path / 'kept'}")
             paths = [self.kept_checkpoint_path(epoch)]
         # The optimizer's slots are in the file but not needed here.
-        restore_latest_good(lambda path: checkpoint.read(path).expect_partial().assert_existing_objects_matched(),
-                            paths, log)
+        restore_latest_good(restorer(checkpoint, model, partial=True), paths, log)
         return model, config, int(checkpoint.epoch.numpy())
 
 
@@ -348,22 +347,55 @@ def _format(value):
     return str(value) if isinstance(value, int) else f"{value:.6g}"
 
 
-def make_checkpoint(model, optimizer=None):
-    """Everything a resumed run needs; `epoch` counts completed epochs.
+def make_checkpoint(model, optimizer=None, epoch=None, layout="named"):
+    """Everything a resumed run needs; `epoch` (a variable, made here unless given) counts completed epochs.
 
-    Variables are listed by position: tf.train.Checkpoint cannot see Keras 3 layers kept in Python
-    lists, nor the noise generators' states, so handing it the model object would drop them.
+    Variables are listed explicitly, because tf.train.Checkpoint cannot see Keras 3 layers kept in Python
+    lists, nor the noise generators' states. layout "named" (what is written) keys each by what it is,
+    model/encoder_conv_1:kernel, optimizer/encoder_conv_1_kernel_momentum, ...; "positional"
+    reads checkpoints written before 2026-11-27, keyed model/v000, v001, ... in model.variables' order.
     """
     import tensorflow as tf
-    parts = dict(model=_by_position(model.variables), epoch=tf.Variable(0, dtype=tf.int64, trainable=False))
+    group = _by_name if layout == "named" else _by_position
+    parts = dict(model=group(model.variables, model.variable_names()),
+                 epoch=epoch if epoch is not None else tf.Variable(0, dtype=tf.int64, trainable=False))
     if optimizer is not None:
-        parts["optimizer"] = _by_position(optimizer.variables)
+        # Without the optimizer's own name, which Keras numbers per process (adam, adam_1, ...).
+        parts["optimizer"] = group(optimizer.variables, [v.path.split("/", 1)[-1] for v in optimizer.variables])
     return tf.train.Checkpoint(**parts)
 
 
-def _by_position(variables):
+def _by_name(variables, names):
+    import tensorflow as tf
+    return tf.train.Checkpoint(**{name.replace("/", ":"): v for name, v in zip(names, variables)})
+
+
+def _by_position(variables, names):
     import tensorflow as tf
     return tf.train.Checkpoint(**{f"v{i:03d}": v for i, v in enumerate(variables)})
+
+
+def checkpoint_layout(path):
+    """"positional" for a checkpoint written before variables were named (its keys model/v000, ...),
+    else "named"."""
+    import tensorflow as tf
+    return "positional" if any(key.startswith("model/v000/") for key, _ in tf.train.list_variables(path)) \
+        else "named"
+
+
+def restorer(checkpoint, model, optimizer=None, partial=False):
+    """path -> restore `checkpoint` (a make_checkpoint of model and optimizer) from the checkpoint at
+    path, whichever layout it was written in; raises when anything is missing or damaged. partial: the
+    optimizer's slots in the file are not needed (plot.py, evaluate.py)."""
+    def restore(path):
+        source = checkpoint
+        if checkpoint_layout(path) == "positional":
+            source = make_checkpoint(model, optimizer, epoch=checkpoint.epoch, layout="positional")
+        if partial:
+            source.read(path).expect_partial().assert_existing_objects_matched()
+        else:
+            source.restore(path).assert_consumed()
+    return restore
 
 
 def restore_latest_good(restore, paths, log=print):

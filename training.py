@@ -24,7 +24,7 @@ import tensorflow as tf
 from dataset import DATA_DIR, binarize_fixed, labelled_subset, load_dataset, semi_supervised_epoch, shuffled
 from model.base import this_replicas_rows
 from model.registry import build_model
-from rundir import KEEP_EVERY, DamagedFile, RunConfig, RunDir, make_checkpoint, restore_latest_good
+from rundir import KEEP_EVERY, DamagedFile, RunConfig, RunDir, make_checkpoint, restore_latest_good, restorer
 
 EVAL_BATCH = 1000
 # Batches per call into the compiled graph: calling it once per step costs Python and a wait for each
@@ -320,7 +320,7 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     manager = run_dir.checkpoint_manager(checkpoint, log)
     if resuming:
         try:
-            restore_latest_good(lambda path: checkpoint.restore(path).assert_consumed(), run_dir.checkpoint_paths(), log)
+            restore_latest_good(restorer(checkpoint, model, optimizer), run_dir.checkpoint_paths(), log)
         except ValueError as err:
             raise RunDamaged(f"cannot resume {run_dir}: {err}")
         optimizer.learning_rate.assign(config.learning_rate)

@@ -42,6 +42,24 @@ class BaseModel(keras.Model):
         """Dict of scalar batch means; training minimizes "loss"."""
         raise NotImplementedError
 
+    def variable_names(self):
+        """A name for each of self.variables, in order, saying what it is: "layer/weight" (every layer is
+        named in its model file, so the names are the same in every process). A Dropout's noise state,
+        which Keras names per process (seed_generator_7), is named after its layer instead."""
+        owned = {}
+
+        def visit(layer):
+            for sublayer in getattr(layer, "layers", ()):
+                visit(sublayer)
+            generator = getattr(layer, "seed_generator", None)
+            if generator is not None:
+                owned[id(generator.state)] = f"{layer.name}/seed_generator_state"
+
+        visit(self)
+        names = [owned.get(id(variable), variable.path) for variable in self.variables]
+        assert len(set(names)) == len(names), f"{type(self).__name__} has variables of the same name"
+        return names
+
     def derived_metrics(self, means):
         """Metrics computed from the batch-mean losses `means` of a whole pass (train.py adds them to each
         epoch's test row): none by default."""
@@ -69,7 +87,7 @@ class VAEBase(BaseModel):
         self.to_mean = keras.layers.Dense(latent_dim, name="to_mean")
         self.to_log_var = keras.layers.Dense(latent_dim, name="to_log_var")
         # Stateful, and saved with the weights, so a resumed run draws the same noise.
-        self.noise = keras.random.SeedGenerator(seed)
+        self.noise = keras.random.SeedGenerator(seed, name="noise")
 
     def features(self, x, y_onehot):
         raise NotImplementedError

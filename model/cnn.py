@@ -17,16 +17,18 @@ class Cnn(BaseModel):
 
     classifies = True
 
-    def __init__(self, latent_dim=None, seed=0, **kwargs):
+    def __init__(self, latent_dim=None, seed=0, prefix="", **kwargs):
+        """prefix: put before every layer's name (m2's classifier: "classifier_"), so names stay unique."""
         super().__init__(latent_dim, seed, **kwargs)
         self.blocks = []
         for i, channels in enumerate((8, 16, 32, 64)):
-            self.blocks += [layers.Conv2D(channels, 4, padding="same", kernel_initializer="he_normal"),
-                            layers.MaxPooling2D(2, padding="same"),
-                            layers.ReLU(),
-                            layers.Dropout(0.2, seed=seed + i)]
-        self.flatten = layers.Flatten()
-        self.to_logits = layers.Dense(NUM_CLASSES, kernel_initializer="he_normal")
+            self.blocks += [layers.Conv2D(channels, 4, padding="same", kernel_initializer="he_normal",
+                                          name=f"{prefix}conv_{i + 1}"),
+                            layers.MaxPooling2D(2, padding="same", name=f"{prefix}pool_{i + 1}"),
+                            layers.ReLU(name=f"{prefix}relu_{i + 1}"),
+                            layers.Dropout(0.2, seed=seed + i, name=f"{prefix}dropout_{i + 1}")]
+        self.flatten = layers.Flatten(name=f"{prefix}flatten")
+        self.to_logits = layers.Dense(NUM_CLASSES, kernel_initializer="he_normal", name=f"{prefix}to_logits")
 
     def classify(self, x, training=False):
         """Class logits [B, 10]."""

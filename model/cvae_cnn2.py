@@ -21,13 +21,14 @@ class CvaeCnn2(ConvCVAE):
         super().__init__(latent_dim, seed, **kwargs)
         conv = dict(activation="relu", kernel_initializer="he_normal")
         self.encoder_layers = [
-            layers.Conv2D(16, 5, strides=2, padding="valid", **conv),
-            layers.Conv2D(32, 5, strides=2, padding="valid", **conv),
-            layers.Flatten(),
+            layers.Conv2D(16, 5, strides=2, padding="valid", name="encoder_conv_1", **conv),
+            layers.Conv2D(32, 5, strides=2, padding="valid", name="encoder_conv_2", **conv),
+            layers.Flatten(name="encoder_flatten"),
         ]
         self.decoder_layers = [
-            layers.Dense(7 * 7 * 8, **conv),
-            layers.Reshape((7, 7, 8)),
-            layers.Conv2DTranspose(8, 5, strides=2, padding="same", **conv),
-            layers.Conv2DTranspose(1, 5, strides=2, padding="same", kernel_initializer="he_normal"),
+            layers.Dense(7 * 7 * 8, name="decoder_dense", **conv),
+            layers.Reshape((7, 7, 8), name="decoder_reshape"),
+            layers.Conv2DTranspose(8, 5, strides=2, padding="same", name="decoder_deconv_1", **conv),
+            layers.Conv2DTranspose(1, 5, strides=2, padding="same", kernel_initializer="he_normal",
+                                   name="decoder_deconv_2"),
         ]

@@ -25,17 +25,17 @@ class CvaeCnn3(ConvCVAE):
         super().__init__(latent_dim, seed, **kwargs)
         conv = dict(activation="relu", kernel_initializer="he_normal")
         self.encoder_layers = [
-            layers.Conv2D(16, 6, strides=3, padding="same", **conv),
-            layers.Conv2D(32, 4, strides=3, padding="same", **conv),
-            PatchConv2D(64, 2, strides=2, padding="same", **conv),
-            layers.Flatten(),
+            layers.Conv2D(16, 6, strides=3, padding="same", name="encoder_conv_1", **conv),
+            layers.Conv2D(32, 4, strides=3, padding="same", name="encoder_conv_2", **conv),
+            PatchConv2D(64, 2, strides=2, padding="same", name="encoder_conv_3", **conv),
+            layers.Flatten(name="encoder_flatten"),
         ]
         self.decoder_layers = [
-            layers.Dense(2 * 2 * 64, **conv),
-            layers.Reshape((2, 2, 64)),
-            PatchConv2DTranspose(32, 2, strides=2, **conv),
-            layers.Cropping2D(((0, 1), (0, 1))),
-            PatchConv2DTranspose(16, 3, strides=3, **conv),
-            layers.Cropping2D(1),
-            PatchConv2DTranspose(1, 4, strides=4, kernel_initializer="he_normal"),
+            layers.Dense(2 * 2 * 64, name="decoder_dense", **conv),
+            layers.Reshape((2, 2, 64), name="decoder_reshape"),
+            PatchConv2DTranspose(32, 2, strides=2, name="decoder_deconv_1", **conv),
+            layers.Cropping2D(((0, 1), (0, 1)), name="decoder_crop_1"),
+            PatchConv2DTranspose(16, 3, strides=3, name="decoder_deconv_2", **conv),
+            layers.Cropping2D(1, name="decoder_crop_2"),
+            PatchConv2DTranspose(1, 4, strides=4, kernel_initializer="he_normal", name="decoder_deconv_3"),
         ]

@@ -33,14 +33,14 @@ class M2(VAEBase):
 
     def __init__(self, latent_dim, seed=0, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
-        self.classifier = Cnn(seed=seed)
+        self.classifier = Cnn(seed=seed, prefix="classifier_", name="classifier")
         # The encoder's first layer split in two, W [x, y] = W_x x + W_y y, so that scoring an unlabelled
         # image under all 10 labels multiplies its 784 pixels once, not 10 times.
         self.encoder_image = layers.Dense(500, name="encoder_image")
         self.encoder_label = layers.Dense(500, use_bias=False, name="encoder_label")
-        self.encoder_hidden = layers.Dense(500, activation="softplus")
-        self.decoder_hidden = [layers.Dense(500, activation="softplus") for _ in range(2)]
-        self.to_logits = layers.Dense(28 * 28)
+        self.encoder_hidden = layers.Dense(500, activation="softplus", name="encoder_hidden")
+        self.decoder_hidden = [layers.Dense(500, activation="softplus", name=f"decoder_{i}") for i in (1, 2)]
+        self.to_logits = layers.Dense(28 * 28, name="to_logits")
         self.set_data_sizes(labelled=1, unlabelled=1)
 
     def set_data_sizes(self, labelled, unlabelled):

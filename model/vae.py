@@ -18,9 +18,9 @@ class Vae(VAEBase):
 
     def __init__(self, latent_dim, seed=0, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
-        self.encoder_hidden = [layers.Dense(500, activation="softplus") for _ in range(2)]
-        self.decoder_hidden = [layers.Dense(500, activation="softplus") for _ in range(2)]
-        self.to_logits = layers.Dense(28 * 28)
+        self.encoder_hidden = [layers.Dense(500, activation="softplus", name=f"encoder_{i}") for i in (1, 2)]
+        self.decoder_hidden = [layers.Dense(500, activation="softplus", name=f"decoder_{i}") for i in (1, 2)]
+        self.to_logits = layers.Dense(28 * 28, name="to_logits")
 
     def features(self, x, y_onehot):
         h = tf.reshape(x, [-1, 28 * 28])

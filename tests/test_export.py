@@ -76,6 +76,7 @@ def test_model_keras_loads_with_keras_and_gives_the_same_outputs(exported, train
     np.testing.assert_array_equal(loaded.generate(z, labels), original.generate(z, labels))
 
 
+@pytest.mark.slow  # two more exports
 def test_unconditional_and_classifier_exports_have_their_own_signatures(trained_runs, tmp_path):
     import tensorflow as tf
     assert export.main(["vae", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out",

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -239,3 +241,36 @@ def test_keras_save_then_load_model_in_a_fresh_process_gives_the_same_outputs(sm
         assert sorted(loaded.files) == sorted(outputs), name
         for key, value in outputs.items():
             np.testing.assert_array_equal(loaded[key], value, err_msg=f"{name} {key}")
+
+
+OLD_RUN = Path(__file__).parent / "old_layout_run"
+
+
+def test_checkpoints_name_their_variables_by_layer_and_weight(tmp_path):
+    import tensorflow as tf
+    from rundir import make_checkpoint
+    for name, kind in MODELS.items():
+        network = build_model(name, latent_dim_of(name))
+        path = make_checkpoint(network).write(str(tmp_path / name))
+        keys = {key.split("/.ATTRIBUTES")[0] for key, _ in tf.train.list_variables(path)}
+        assert "model/noise:seed_generator_state" in keys or not kind.has_latent_space, name
+        assert ("model/conv_1:kernel" in keys) == (name == "cnn") and not any("/v000" in key for key in keys)
+    assert "model/classifier_dropout_1:seed_generator_state" in keys  # m2's classifier, named after its layer
+
+
+@pytest.mark.slow  # trains an epoch to resume it
+def test_a_checkpoint_written_before_named_variables_still_loads_and_resumes(tmp_path):
+    """tests/old_layout_run: a cvae_cnn3 run written at 028f5dc, its variables keyed by position."""
+    import shutil
+    import tensorflow as tf
+    import train
+    from rundir import RunDir
+    expected = np.load(OLD_RUN / "expected.npz")
+    shutil.copytree(OLD_RUN / "cvae_cnn3_2", tmp_path / "cvae_cnn3_2_subset300")  # --subset runs' name today
+    network, _, epoch = RunDir(tmp_path / "cvae_cnn3_2_subset300").load_model()
+    assert epoch == 1
+    np.testing.assert_array_equal(network.reconstruct(expected["x"], expected["y"]), expected["reconstruction"])
+    np.testing.assert_array_equal(network.sample(expected["y"]), expected["sample"])
+    assert train.main(["cvae_cnn3", "-n", "2", "--subset", "300", "-e", "2", "--log-dir", str(tmp_path)]) == 0
+    keys = [key for key, _ in tf.train.list_variables(str(tmp_path / "cvae_cnn3_2_subset300" / "ckpt" / "ckpt-2"))]
+    assert "model/to_mean:kernel/.ATTRIBUTES/VARIABLE_VALUE" in keys  # the new checkpoint in the named layout

@@ -119,6 +119,7 @@ def test_non_finite_loss_stops_without_saving_over_good_weights(two_epochs, monk
     assert [row["epoch"] for row in RunDir(run_dir).read_metrics()] == [1, 2]
 
 
+@pytest.mark.slow  # trains another epoch
 def test_changed_learning_rate_on_resume_is_allowed_and_recorded(two_epochs):
     assert train.main([*QUICK, "--log-dir", str(two_epochs), "-e", "3", "-l", "0.0005"]) == 0
     config = json.loads((two_epochs / QUICK_RUN / "config.json").read_text())

@@ -132,6 +132,7 @@ def test_plot_names_a_damaged_metrics_file(log_dir, content, capsys):
     assert status == 1 and err.startswith(f"error: {log_dir / RUN / 'metrics.csv'} is damaged") and "Traceback" not in err
 
 
+@pytest.mark.slow  # plots every figure
 def test_plot_without_a_mode_leaves_out_only_the_curve_of_a_damaged_metrics_file(log_dir, capsys):
     (log_dir / RUN / "metrics.csv").write_bytes(b"\xff\xfe garbage")
     status, out, _ = run_main(plot.main, [*QUICK, "--log-dir", str(log_dir), "--figure-dir", str(log_dir / "fig")],
@@ -150,6 +151,7 @@ def test_a_data_dir_that_is_a_file_is_refused_before_any_download(tmp_path, monk
     assert not (tmp_path / "log" / RUN).exists()
 
 
+@pytest.mark.slow  # trains twice
 def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_partial_files(two_epochs, monkeypatch, capsys):
     def full_disk(manager, checkpoint_number=None, **kwargs):
         (two_epochs / RUN / "ckpt" / f"ckpt-{checkpoint_number}_temp").mkdir()
