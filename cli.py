@@ -63,7 +63,7 @@ def digit(text):
 
 def add_run_flags(parser):
     """The flags that select a trained run (plot.py, evaluate.py): they name its directory as train.py did."""
-    from dataset import DATA_DIR, DATASETS
+    from dataset import DATA_DIR, DATASETS  # here, not at the top: dataset.py imports this module
     parser.add_argument("model", choices=NAMES, metavar="MODEL", help=f"one of: {', '.join(NAMES)}")
     parser.add_argument("-n", "--latent-dim", type=positive_int, default=20, help="latent dimensions of the run")
     parser.add_argument("--binarize", action="store_true", help="the binarized run (MODEL_N_bin)")

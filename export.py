@@ -11,7 +11,6 @@
   export.json     model, latent dim, data set, class names, epoch, test ELBO, signatures, sha256 of each file
 """
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -78,14 +77,6 @@ def prior_sample(count, latent_dim, seed):
     return tf.random.stateless_normal(tf.stack([count, latent_dim]), seed=tf.stack([seed, 0]))
 
 
-def sha256_of_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def prepare_out(out):
     """An empty or new directory, or an earlier export whose files are removed; anything else is refused."""
     if out.exists() and not out.is_dir():
@@ -105,7 +96,7 @@ def prepare_out(out):
 
 def export(args):
     import keras
-    from dataset import CLASS_NAMES
+    from dataset import CLASS_NAMES, sha256_of
     from rundir import write_atomic
     model, config, epoch, run_dir = open_run(args, args.epoch)
     out = args.out if args.out is not None else Path("export") / run_dir.name
@@ -122,7 +113,7 @@ def export(args):
     manifest = {"model": config.model, "latent_dim": config.latent_dim, "dataset": config.dataset,
                 "class_names": CLASS_NAMES[config.dataset], "epoch": epoch, "run": str(run_dir),
                 "test_elbo": rows[0].get("test_elbo") if rows else None, "signatures": list(signatures),
-                "sha256": {str(p.relative_to(out)): sha256_of_file(p) for p in files}}
+                "sha256": {str(p.relative_to(out)): sha256_of(p.read_bytes()) for p in files}}
     write_atomic(out / "export.json", json.dumps(manifest, indent=2) + "\n")
     size = sum(p.stat().st_size for p in files) / 1e6
     print(f"wrote {out}: model.keras, saved_model/ ({', '.join(signatures)}), export.json; {size:.1f} MB, "

@@ -246,9 +246,10 @@ def prepare_run_dir(config, run_dir: RunDir, restart, log=print):
     if resuming:
         try:
             saved = run_dir.read_config()
-        except (OSError, DamagedFile) as err:
-            raise ConfigUnreadable(str(err) if isinstance(err, DamagedFile) else f"{run_dir.config_path} is unreadable "
-                                   f"({err})") from err
+        except DamagedFile as err:
+            raise ConfigUnreadable(str(err)) from err
+        except OSError as err:
+            raise ConfigUnreadable(f"{run_dir.config_path} is unreadable ({err})") from err
         differ = saved.fixed_settings_that_differ(config)
         if differ:
             raise SettingsDiffer(run_dir, differ)
@@ -327,8 +328,10 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     start = int(checkpoint.epoch.numpy())
     try:
         rows = [row for row in run_dir.read_metrics() if row["epoch"] <= start]
-    except (DamagedFile, KeyError) as err:
-        raise MetricsDamaged(str(err) if isinstance(err, DamagedFile) else f"{run_dir.metrics_path} is damaged ({err})")
+    except DamagedFile as err:
+        raise MetricsDamaged(str(err)) from err
+    except KeyError as err:  # a file without an epoch column
+        raise MetricsDamaged(f"{run_dir.metrics_path} is damaged ({err})") from err
     if start >= config.epochs:
         log(f"{run_dir} is already trained to epoch {start}; ask for more epochs to continue.")
         return

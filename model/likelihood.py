@@ -72,13 +72,13 @@ def importance_sampled_nll(model, images, labels, k, seed=0, log=print, max_seco
     for x, y in in_batches(images, labels, per_batch):
         log_sum = tf.fill([tf.shape(x)[0]], -float("inf"))
         for start in range(0, k, chunk):
-            second_began = time.perf_counter()
+            chunk_began = time.perf_counter()
             log_sum = tf.reduce_logsumexp(tf.stack([log_sum, weights_fn(x, y, tf.constant(min(chunk, k - start)))]),
                                           axis=0)
             done += 1
             now = time.perf_counter()
             if done == 2 and max_seconds is not None:
-                estimate = (now - second_began) * (total_chunks - 2) + (now - began)
+                estimate = (now - chunk_began) * (total_chunks - 2) + (now - began)
                 if estimate > max_seconds:
                     raise TooLong(estimate, max_seconds)
             if log and now - last_shown > progress_every:
