@@ -9,6 +9,9 @@
                   The unconditional vae takes no labels (sample takes count int32 [] instead); models
                   that classify (cnn, m2) have classify(images) -> {"probabilities": [B, classes]}.
   export.json     model, latent dim, data set, class names, epoch, test ELBO, signatures, sha256 of each file
+
+`python export.py --check DIR` checks an export, after a copy to another machine for instance: every file
+against its sha256, then model.keras and the SavedModel loaded and drawing the same images.
 """
 import argparse
 import json
@@ -16,8 +19,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from cli import (HelpFormatter, UsageError, add_debug_flag, add_run_flags, import_tensorflow_quietly, open_run,
-                 positive_int, report_errors)
+from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, add_run_flags, import_tensorflow_quietly,
+                 open_run, positive_int, report_errors)
 
 WRITTEN = ("model.keras", "saved_model", "export.json")  # what an export holds: all that --out may replace
 
@@ -26,6 +29,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Export a run trained by train.py as model.keras, a SavedModel with serving signatures, and "
                     "export.json, into OUT (default: export/MODEL_N/).",
+        epilog="python export.py --check DIR checks an export: each file's sha256, and both models loaded and "
+               "drawing the same images.",
         formatter_class=HelpFormatter)
     add_run_flags(parser)
     parser.add_argument("-p", "--epoch", type=positive_int, default=None,
@@ -121,7 +126,74 @@ def export(args):
     return 0
 
 
+def read_export(directory):
+    """(model.keras as a Keras model, the loaded SavedModel, export.json as a dict) of an export, after
+    every file export.json lists is checked against its sha256. UserFacingError (one line) when it is
+    not an export, a file differs, or a file does not load."""
+    import keras
+    import tensorflow as tf
+
+    import model.registry  # noqa: F401  (registers our classes, for keras.saving.load_model)
+    from dataset import sha256_of
+    directory = Path(directory)
+    again = "export it again with export.py"
+    try:
+        manifest = json.loads((directory / "export.json").read_text())
+        recorded = manifest["sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise UserFacingError(f"{directory} is not an export of export.py: its export.json is missing or damaged "
+                              f"({str(err).splitlines()[0]})")
+    for name, digest in sorted(recorded.items()):
+        path = directory / name
+        if not path.is_file():
+            raise UserFacingError(f"{path} is missing (export.json lists it); {again}")
+        if sha256_of(path.read_bytes()) != digest:
+            raise UserFacingError(f"{path} does not match its sha256 in export.json: it was changed or damaged; {again}")
+    loaded = {}
+    for name, load in (("model.keras", keras.saving.load_model), ("saved_model", tf.saved_model.load)):
+        try:
+            loaded[name] = load(str(directory / name))
+        except Exception as err:  # a damaged zip, protobuf or HDF5 file: each has its own exception types
+            raise UserFacingError(f"cannot load {directory / name} ({type(err).__name__}: "
+                                  f"{str(err).strip().splitlines()[0][:200] if str(err).strip() else 'no message'}); {again}")
+    return loaded["model.keras"], loaded["saved_model"], manifest
+
+
+def check(directory):
+    """Load an export both ways and compare the images they generate for each class."""
+    import numpy as np
+    import tensorflow as tf
+    model, saved, manifest = read_export(directory)
+    if "generate" not in manifest["signatures"]:
+        print(f"{directory}: every file matches export.json; model.keras and saved_model/ load (a classifier)")
+        return 0
+    classes = len(manifest["class_names"])
+    labels = np.arange(classes, dtype=np.int32)
+    z = np.random.default_rng(0).standard_normal((classes, manifest["latent_dim"])).astype(np.float32)
+    arguments = (tf.constant(labels), tf.constant(z)) if model.conditional else (tf.constant(z),)
+    exported = saved.generate(*arguments)["images"].numpy()
+    difference = float(np.max(np.abs(exported - np.asarray(model.generate(z, labels))[..., 0])))
+    if difference > 1e-5:
+        raise UserFacingError(f"{directory}: saved_model/ and model.keras draw different images (max difference "
+                              f"{difference:.2g}); export it again with export.py")
+    print(f"{directory}: every file matches export.json; model.keras and saved_model/ load and draw the same "
+          f"images for {classes if model.conditional else 'one'} label(s) (max difference {difference:.1g})")
+    return 0
+
+
+def parse_check_args(argv):
+    parser = argparse.ArgumentParser(prog="export.py", description=check.__doc__)
+    parser.add_argument("--check", type=Path, required=True, metavar="DIR", help="an export directory")
+    add_debug_flag(parser)
+    return parser.parse_args(argv)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if "--check" in argv:
+        args = parse_check_args(argv)
+        import_tensorflow_quietly()
+        return report_errors(lambda: check(args.check), args.debug)
     args = parse_args(argv)
     import_tensorflow_quietly()
     return report_errors(lambda: export(args), args.debug)

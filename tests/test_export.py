@@ -103,3 +103,36 @@ def test_out_must_be_empty_new_or_an_earlier_export(exported, trained_runs, tmp_
     status, _, err = run_main(export.main, ["cvae_fc3", "-n", "3", "--log-dir", str(tmp_path), "--out",
                                             str(tmp_path / "x")], capsys)
     assert status == 1 and f"python train.py cvae_fc3 -n 3 --log-dir {tmp_path}" in err
+
+
+def test_check_loads_an_export_both_ways(exported, capsys):
+    status, out, err = run_main(export.main, ["--check", str(exported)], capsys)
+    assert status == 0, err
+    assert "model.keras and saved_model/ load and draw the same images for 10 label(s)" in out
+
+
+def _damaged_copy(exported, tmp_path, name, keep_sums):
+    """A copy of the export with `name` cut to its first half; keep_sums: export.json records the cut
+    file's sha256 (damage the sums cannot catch, left to the loader)."""
+    import shutil
+    copy = tmp_path / "copy"
+    shutil.copytree(exported, copy)
+    data = (exported / name).read_bytes()
+    (copy / name).write_bytes(data[:len(data) // 2])
+    if keep_sums:
+        manifest = json.loads((copy / "export.json").read_text())
+        manifest["sha256"][name] = sha256_of((copy / name).read_bytes())
+        (copy / "export.json").write_text(json.dumps(manifest))
+    return copy
+
+
+@pytest.mark.parametrize("name, keep_sums, message", [
+    ("model.keras", False, "model.keras does not match its sha256 in export.json"),
+    ("model.keras", True, "cannot load {copy}/model.keras"),
+    ("saved_model/saved_model.pb", True, "cannot load {copy}/saved_model"),
+    ("export.json", False, "{copy} is not an export of export.py"),
+])
+def test_check_refuses_a_damaged_export_in_one_line(exported, tmp_path, capsys, name, keep_sums, message):
+    copy = _damaged_copy(exported, tmp_path, name, keep_sums and name != "export.json")
+    status, _, err = run_main(export.main, ["--check", str(copy)], capsys)
+    assert status == 1 and message.format(copy=copy) in err and len(err.strip().splitlines()) == 1, err
