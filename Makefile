@@ -3,7 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_EPOCHS ?= 15
-# The README's figures: MODEL:LATENT runs, trained from scratch for FIGURE_EPOCHS, plotted into img/.
+# The README's figures: MODEL:LATENT runs, trained from scratch for FIGURE_EPOCHS, plotted into img/;
+# the small ones (pretrained.py's SHIPPED) are then copied into pretrained/ without their optimizer state.
 FIGURE_RUNS := cvae_cnn3:2 cvae_cnn3:20 cvae_fc3:2 cvae_fc3:20 cvae_cnn2:20 vae:2 vae:20
 FIGURE_EPOCHS ?= 50
 CNN_EPOCHS ?= 20
@@ -39,6 +40,7 @@ figures: $(VENV)/installed
 	done
 	$(PY) train.py cnn -e $(CNN_EPOCHS) --restart
 	$(PY) plot.py cnn --figure-dir img
+	$(PY) pretrained.py
 	$(PY) train.py m2 -n 50 --labels 100 -e $(M2_EPOCHS) --restart
 	$(PY) plot.py m2 -n 50 --labels 100 --figure-dir img
 	$(PY) train.py cvae_fc3 -n 20 -e $(FIGURE_EPOCHS) --dataset fashion_mnist --restart

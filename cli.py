@@ -73,6 +73,9 @@ def add_run_flags(parser):
                         help="the quick run trained with --subset SUBSET (MODEL_N_subsetSUBSET)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="use the weights that ship in pretrained/ (cvae_cnn3 -n 2 or 20, cvae_cnn2 -n 20, "
+                             "cnn) instead of a run in LOG_DIR: no training needed")
 
 
 def add_debug_flag(parser):
@@ -130,14 +133,17 @@ def train_command(model, latent_dim, binarize=False, dataset="mnist", labels=Non
 
 def open_run(args, epoch=None):
     """(model, config, epoch, RunDir) of the run that add_run_flags' flags name: its latest checkpoint,
-    or the one kept at `epoch`. A missing or damaged run raises an error naming the command to run."""
+    or the one kept at `epoch`; with --pretrained, the shipped weights of that run. A missing or damaged
+    run raises an error naming the command to run."""
     import tensorflow as tf
     from rundir import KEEP_EVERY, DamagedFile, RunDir
     latent_dim, name = run_settings(args.model, args.latent_dim, args.binarize, args.dataset, args.labels,
                                     args.subset)
-    run_dir = RunDir(args.log_dir / name)
     command = train_command(args.model, latent_dim, args.binarize, args.dataset, args.labels, args.log_dir,
                             args.subset)
+    if getattr(args, "pretrained", False):
+        return open_pretrained(name, command, epoch)
+    run_dir = RunDir(args.log_dir / name)
     if run_dir.latest_checkpoint() is None:
         raise UserFacingError(f"no trained model in {run_dir}; train one first: {command}")
     if epoch is not None and epoch not in run_dir.kept_epochs():
@@ -152,6 +158,19 @@ def open_run(args, epoch=None):
         # Reached only when no checkpoint of the run reads back whole (RunDir.load_model falls back).
         raise UserFacingError(f"cannot load the model in {run_dir} ({str(err).splitlines()[0]}); "
                               f"retrain with: {command} --restart")
+
+
+def open_pretrained(name, command, epoch=None):
+    """open_run for --pretrained: the weights of pretrained/NAME, each file checked against its sha256."""
+    from pretrained import shipped_run
+    from rundir import DamagedFile
+    if epoch is not None:
+        raise UsageError("pretrained/ holds each run's last epoch only; -p needs a run of your own in log/")
+    run = shipped_run(name)
+    try:
+        return (*run.load_model(), run)
+    except DamagedFile as err:
+        raise UserFacingError(f"{err}; restore it with `git checkout -- {run.path}`, or train your own: {command}")
 
 
 def report_errors(run, debug, interrupted=lambda: "interrupted"):

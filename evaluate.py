@@ -4,7 +4,7 @@
   NLL                            -log p(x) (-log p(x | y) for conditional models), importance-sampled
                                  with k samples from the encoder (Burda et al. 2015)
   class-consistency              conditional models: the fraction of images generated for each digit
-                                 that the trained classifier (log/cnn) reads as that digit
+                                 that the trained classifier (log/cnn, else pretrained/cnn) reads as that digit
   test accuracy                  the classifier
 """
 import argparse
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import (HelpFormatter, UsageError, add_debug_flag, add_run_flags, import_tensorflow_quietly, open_run,
-                 positive_int, random_seed, report_errors)
+from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, add_run_flags, import_tensorflow_quietly,
+                 open_run, positive_int, random_seed, report_errors)
 
 CLASSIFIER_EPOCHS = 20
 CLASSIFIER_SUBSET = None  # train the classifier on every training image (tests use fewer)
@@ -69,20 +69,34 @@ def classify(classifier, images, batch=1000):
 
 
 def trained_classifier(log_dir, data_dir, dataset="mnist"):
-    """The classifier of log_dir/cnn (cnn_fashion_mnist for Fashion-MNIST), trained first (with a
-    message) when there is none."""
+    """(classifier, where it came from): the one in log_dir/cnn (cnn_fashion_mnist for Fashion-MNIST);
+    when there is none, the pretrained MNIST classifier of pretrained/cnn (said so), or else one trained
+    first (with a message)."""
     import training
-    from rundir import RunConfig, RunDir, run_dir_name
-    run_dir = RunDir(log_dir / run_dir_name("cnn", None, dataset=dataset, subset=CLASSIFIER_SUBSET))
+    from pretrained import PRETRAINED_DIR, PretrainedRun
+    from rundir import DamagedFile, RunConfig, RunDir, run_dir_name
+    name = run_dir_name("cnn", None, dataset=dataset, subset=CLASSIFIER_SUBSET)
+    run_dir = RunDir(log_dir / name)
+    option = f" --dataset {dataset}" if dataset != "mnist" else ""
+    command = f"python train.py cnn{option} -e {CLASSIFIER_EPOCHS}"
+    shipped = PretrainedRun(PRETRAINED_DIR / name)
+    if run_dir.latest_checkpoint() is None and shipped.latest_checkpoint() is not None:
+        try:
+            classifier, _, epoch = shipped.load_model()
+        except DamagedFile as err:
+            raise UserFacingError(f"{err}; restore it with `git checkout -- {shipped.path}`, or train your own "
+                                  f"classifier: {command}")
+        print(f"class-consistency: {run_dir} has no classifier, so the pretrained one in {shipped} (epoch {epoch}) "
+              f"judges the images; {command} trains your own")
+        return classifier, str(shipped)
     if run_dir.latest_checkpoint() is None:
-        option = f" --dataset {dataset}" if dataset != "mnist" else ""
         print(f"class-consistency needs the classifier and {run_dir} has none: training it first "
-              f"(python train.py cnn{option} -e {CLASSIFIER_EPOCHS}, a few minutes on 2 cores)")
+              f"({command}, a few minutes on 2 cores)")
         with run_dir.lock():
             config = RunConfig(model="cnn", latent_dim=None, epochs=CLASSIFIER_EPOCHS, subset=CLASSIFIER_SUBSET, dataset=dataset)
             training.train(config, run_dir, data_dir=data_dir)
     classifier, _, _ = run_dir.load_model()
-    return classifier
+    return classifier, str(run_dir)
 
 
 def code_commit():
@@ -105,6 +119,9 @@ def evaluate(args):
     from model.registry import count_parameters
     from rundir import write_atomic
     model, config, epoch, run_dir = open_run(args)
+    # pretrained/ stays as git has it: the numbers of shipped weights go to LOG_DIR/pretrained/RUN/.
+    out_dir = args.log_dir / "pretrained" / run_dir.name if args.pretrained else run_dir.path
+    out_dir.mkdir(parents=True, exist_ok=True)
     data = load_dataset(config.dataset, args.data_dir)
     images, labels = data.test_images[:args.test_images], data.test_labels[:args.test_images]
     if config.binarize:
@@ -138,23 +155,25 @@ def evaluate(args):
         given = " | y" if model.conditional else ""
         rows.append((f"NLL -log p(x{given}), k = {k}", f"{result['nll']:.2f} nats  ({time.perf_counter() - began:.0f} s)"))
         if model.conditional:
-            classifier = trained_classifier(args.log_dir, args.data_dir, config.dataset)
+            classifier, judge = trained_classifier(args.log_dir, args.data_dir, config.dataset)
             generated, requested = generate_per_digit(model, args.samples, args.seed)
             per_digit, overall = class_consistency(classify(classifier, generated), requested)
-            result["class_consistency"] = {"overall": overall, "per_digit": per_digit, "samples_per_digit": args.samples}
+            result["class_consistency"] = {"overall": overall, "per_digit": per_digit, "samples_per_digit": args.samples,
+                                           "classifier": judge}
             # samples.npz: the generated images class-consistency was measured on, for a look or a reuse.
-            np.savez_compressed(run_dir.path / "samples.npz", images=generated, labels=requested)
+            np.savez_compressed(out_dir / "samples.npz", images=generated, labels=requested)
             rows.append((f"class-consistency ({args.samples} / digit)", f"{overall:.2%}"))
             rows.append(("  per digit 0-9", " ".join(f"{p:.0%}" for p in per_digit)))
-    write_atomic(run_dir.path / "eval.json", json.dumps(result, indent=2) + "\n")
+    write_atomic(out_dir / "eval.json", json.dumps(result, indent=2) + "\n")
     n = config.latent_dim
-    title = f"{config.model}" + (f", n = {n}" if n else "") + f", epoch {epoch}, " \
+    title = f"{config.model}" + (f", n = {n}" if n else "") + (" (pretrained)" if args.pretrained else "") \
+        + f", epoch {epoch}, " \
             f"{len(images):,} test images" + (" (binarized)" if config.binarize else "")
     width = max(len(name) for name, _ in rows)
     print(title)
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
-    print(f"wrote {run_dir.path / 'eval.json'}")
+    print(f"wrote {out_dir / 'eval.json'}")
     return 0
 
 
