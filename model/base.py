@@ -1,13 +1,14 @@
 """The base classes: `BaseModel` is what training needs from every model; `VAE` adds the VAE machinery.
 
-Shapes throughout: x [B, 28, 28, 1] float32 in [0, 1]; y [B] int32 digit labels; z [B, latent_dim].
+Shapes throughout: x [B, 28, 28, 1] float32 in [0, 1]; y [B] int32 class labels in [0, classes);
+z [B, latent_dim]. `classes` is 10 for MNIST and Fashion-MNIST; a data set of one's own sets it.
 """
 import keras
 import tensorflow as tf
 
 from model.losses import bernoulli_nll, gaussian_kl
 
-NUM_CLASSES = 10
+NUM_CLASSES = 10  # MNIST's and Fashion-MNIST's; the default of every model's `classes`
 IMAGE_SHAPE = (28, 28, 1)
 
 
@@ -22,14 +23,15 @@ class BaseModel(keras.Model):
     semi_supervised = False  # trains on partly labelled data (train.py --labels); UNLABELLED marks the rest
     classifies = False  # classify(x) -> class logits
 
-    def __init__(self, latent_dim, seed=0, **kwargs):
+    def __init__(self, latent_dim, seed=0, classes=NUM_CLASSES, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
         self.seed = seed
+        self.classes = classes
 
     def get_config(self):
         """The constructor's arguments: from_config (Keras' default, cls(**config)) rebuilds the model."""
-        return {"name": self.name, "latent_dim": self.latent_dim, "seed": self.seed}
+        return {"name": self.name, "latent_dim": self.latent_dim, "seed": self.seed, "classes": self.classes}
 
     def get_build_config(self):
         # Non-empty, so that keras.saving.load_model calls build_from_config before loading the weights.
@@ -97,7 +99,7 @@ class VAEBase(BaseModel):
 
     def encode(self, x, y):
         """(mean, log_var) of q(z | x, y), each [B, latent_dim]."""
-        h = self.features(x, tf.one_hot(y, NUM_CLASSES))
+        h = self.features(x, tf.one_hot(y, self.classes))
         return self.to_mean(h), self.to_log_var(h)
 
     def reparameterize(self, mean, log_var):
@@ -107,7 +109,7 @@ class VAEBase(BaseModel):
 
     def decode(self, z, y):
         """Bernoulli logits of p(x | z, y), [B, 28, 28, 1]."""
-        return self.logits(z, tf.one_hot(y, NUM_CLASSES))
+        return self.logits(z, tf.one_hot(y, self.classes))
 
     def reconstruct(self, x, y):
         """Pixel means of p(x | z = mean of q(z | x, y), y)."""
@@ -181,27 +183,27 @@ def this_replicas_rows(draw, shape):
 
 
 def with_label_channels(x, y_onehot):
-    """x [B, H, W, C] with the one-hot label broadcast as NUM_CLASSES more channels: [B, H, W, C + 10]."""
+    """x [B, H, W, C] with the one-hot label [B, K] broadcast as K more channels: [B, H, W, C + K]."""
     shape = tf.shape(x)
-    labels = tf.broadcast_to(y_onehot[:, None, None, :], [shape[0], shape[1], shape[2], NUM_CLASSES])
+    labels = tf.broadcast_to(y_onehot[:, None, None, :], [shape[0], shape[1], shape[2], y_onehot.shape[-1]])
     return tf.concat([x, labels], axis=-1)
 
 
 def conv_with_label_channels(conv, x, y_onehot):
-    """`conv(with_label_channels(x, y_onehot))`, computed without the 10 label channels.
+    """`conv(with_label_channels(x, y_onehot))`, computed without the K label channels.
 
     A convolution is linear in its input channels, and a label channel is a constant plane, so the
-    labels' part of the output depends on the label alone: convolve the 10 one-hot planes once
-    (10 images, not B) and mix the results with y_onehot. The image part convolves C channels
-    instead of C + 10, which makes the first layer of the CNN encoders several times cheaper
+    labels' part of the output depends on the label alone: convolve the K one-hot planes once
+    (K images, not B) and mix the results with y_onehot. The image part convolves C channels
+    instead of C + K, which makes the first layer of the CNN encoders several times cheaper
     (bench/README.md). Same weights, same result up to float rounding.
     """
-    channels = x.shape[-1]
+    channels, classes = x.shape[-1], y_onehot.shape[-1]
     if not conv.built:
-        conv.build((None, *x.shape[1:-1], channels + NUM_CLASSES))
+        conv.build((None, *x.shape[1:-1], channels + classes))
     strides, padding = conv.strides, conv.padding.upper()
     image_part = tf.nn.convolution(x, conv.kernel[:, :, :channels], strides=strides, padding=padding)
-    planes = tf.broadcast_to(tf.eye(NUM_CLASSES)[:, None, None, :], [NUM_CLASSES, *x.shape[1:-1], NUM_CLASSES])
+    planes = tf.broadcast_to(tf.eye(classes)[:, None, None, :], [classes, *x.shape[1:-1], classes])
     per_label = tf.nn.convolution(planes, conv.kernel[:, :, channels:], strides=strides, padding=padding)
     label_part = tf.einsum("bk,khwf->bhwf", y_onehot, per_label)
     return conv.activation(image_part + label_part + conv.bias)

@@ -1,7 +1,7 @@
 import keras
 import tensorflow as tf
 
-from model.base import BaseModel, NUM_CLASSES
+from model.base import BaseModel
 from model.losses import softmax_cross_entropy
 
 layers = keras.layers
@@ -11,8 +11,9 @@ class Cnn(BaseModel):
     """MNIST classifier, used to judge generated digits.
 
     4 x [Conv 4x4 stride 1 SAME (8, 16, 32, 64 ch) -> MaxPool 2x2 SAME -> ReLU -> Dropout 0.2]
-    (28 -> 14 -> 7 -> 4 -> 2) -> FC 10 logits. He initialization, as in the seed. Dropout acts in
-    training only (the seed's dropout never acted: its keep-probability test was always false).
+    (28 -> 14 -> 7 -> 4 -> 2) -> FC logits, one per class (10 for MNIST). He initialization, as in the
+    seed. Dropout acts in training only (the seed's dropout never acted: its keep-probability test was
+    always false).
     """
 
     classifies = True
@@ -28,17 +29,17 @@ class Cnn(BaseModel):
                             layers.ReLU(name=f"{prefix}relu_{i + 1}"),
                             layers.Dropout(0.2, seed=seed + i, name=f"{prefix}dropout_{i + 1}")]
         self.flatten = layers.Flatten(name=f"{prefix}flatten")
-        self.to_logits = layers.Dense(NUM_CLASSES, kernel_initializer="he_normal", name=f"{prefix}to_logits")
+        self.to_logits = layers.Dense(self.classes, kernel_initializer="he_normal", name=f"{prefix}to_logits")
 
     def classify(self, x, training=False):
-        """Class logits [B, 10]."""
+        """Class logits [B, classes]."""
         h = x
         for layer in self.blocks:
             h = layer(h, training=training) if isinstance(layer, layers.Dropout) else layer(h)
         return self.to_logits(self.flatten(h))
 
     def call(self, x, training=False):
-        """Images [B, 28, 28, 1] -> class logits [B, 10] (Keras' entry point)."""
+        """Images [B, 28, 28, 1] -> class logits [B, classes] (Keras' entry point)."""
         return self.classify(x, training)
 
     def compute_losses(self, x, y, training=False):

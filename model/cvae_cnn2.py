@@ -8,7 +8,7 @@ layers = keras.layers
 class CvaeCnn2(ConvCVAE):
     """Conditional VAE with two convolutions.
 
-    Encoder: [x, y broadcast as 10 channels] (28x28x11)
+    Encoder: [x, y broadcast as K channels] (28x28x11 for MNIST's K = 10)
              -> Conv 5x5 stride 2, 16 ch, VALID (12x12) -> Conv 5x5 stride 2, 32 ch, VALID (4x4)
              -> FC -> (mean, log_var) [n]
     Decoder: [z, y] -> FC 7x7x8 -> ConvTranspose 5x5 stride 2, 8 ch (14x14)

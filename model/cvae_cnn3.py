@@ -9,7 +9,7 @@ layers = keras.layers
 class CvaeCnn3(ConvCVAE):
     """Conditional VAE with three convolutions.
 
-    Encoder: [x, y broadcast as 10 channels] (28x28x11)
+    Encoder: [x, y broadcast as K channels] (28x28x11 for MNIST's K = 10)
              -> Conv 6x6 stride 3, 16 ch (10x10) -> Conv 4x4 stride 3, 32 ch (4x4)
              -> Conv 2x2 stride 2, 64 ch (2x2), all SAME -> FC -> (mean, log_var) [n]
     Decoder: [z, y] -> FC 2x2x64 -> ConvTranspose 2x2 stride 2, 32 ch (4x4, cropped to 3x3)

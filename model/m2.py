@@ -2,7 +2,7 @@ import keras
 import tensorflow as tf
 
 from model import UNLABELLED
-from model.base import NUM_CLASSES, VAEBase
+from model.base import VAEBase
 from model.cnn import Cnn
 from model.losses import bernoulli_nll, gaussian_kl, softmax_cross_entropy
 
@@ -12,7 +12,7 @@ layers = keras.layers
 class M2(VAEBase):
     """Semi-supervised M2 (Kingma et al. 2014): p(x | y, z) with a classifier q(y | x) and q(z | x, y).
 
-    Classifier q(y | x): the `cnn` layers (4 conv blocks with max-pool and dropout -> FC 10).
+    Classifier q(y | x): the `cnn` layers (4 conv blocks with max-pool and dropout -> FC K).
     Encoder q(z | x, y): [x, y] -> FC 500 -> FC 500 -> (mean, log_var) [n]
     Decoder p(x | y, z): [z, y] -> FC 500 -> FC 500 -> FC 784 logits
     Softplus activations, as in `cvae_fc3`.
@@ -33,9 +33,9 @@ class M2(VAEBase):
 
     def __init__(self, latent_dim, seed=0, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
-        self.classifier = Cnn(seed=seed, prefix="classifier_", name="classifier")
+        self.classifier = Cnn(seed=seed, classes=self.classes, prefix="classifier_", name="classifier")
         # The encoder's first layer split in two, W [x, y] = W_x x + W_y y, so that scoring an unlabelled
-        # image under all 10 labels multiplies its 784 pixels once, not 10 times.
+        # image under all K labels multiplies its 784 pixels once, not K times.
         self.encoder_image = layers.Dense(500, name="encoder_image")
         self.encoder_label = layers.Dense(500, use_bias=False, name="encoder_label")
         self.encoder_hidden = layers.Dense(500, activation="softplus", name="encoder_hidden")
@@ -49,7 +49,7 @@ class M2(VAEBase):
         self.alpha = self.ALPHA_PER_IMAGE * (labelled + unlabelled)
 
     def classify(self, x, training=False):
-        """Logits of q(y | x), [B, 10]."""
+        """Logits of q(y | x), [B, classes]."""
         return self.classifier.classify(x, training)
 
     def features(self, x, y_onehot):
@@ -69,17 +69,17 @@ class M2(VAEBase):
         return bernoulli_nll(x, self.decode(z, y)), gaussian_kl(mean, log_var)
 
     def negative_elbo_every_label(self, x):
-        """-L(x, y) for every label y at once: [B, 10], from one batched pass over B * 10 (image, label) rows."""
+        """-L(x, y) for every label y at once: [B, K], from one batched pass over B * K (image, label) rows."""
         batch = tf.shape(x)[0]
         image_part = self.encoder_image(tf.reshape(x, [-1, 28 * 28]))              # [B, 500]
-        label_part = self.encoder_label(tf.eye(NUM_CLASSES))                        # [10, 500]
-        h = tf.nn.softplus(image_part[:, None, :] + label_part[None, :, :])         # [B, 10, 500]
-        h = self.encoder_hidden(tf.reshape(h, [-1, 500]))                            # row b * 10 + k: label k
+        label_part = self.encoder_label(tf.eye(self.classes))                       # [K, 500]
+        h = tf.nn.softplus(image_part[:, None, :] + label_part[None, :, :])         # [B, K, 500]
+        h = self.encoder_hidden(tf.reshape(h, [-1, 500]))                            # row b * K + k: label k
         mean, log_var = self.to_mean(h), self.to_log_var(h)
         z = self.reparameterize(mean, log_var)
-        labels = tf.tile(tf.range(NUM_CLASSES), [batch])
-        reconstruction = bernoulli_nll(tf.repeat(x, NUM_CLASSES, axis=0), self.decode(z, labels))
-        return tf.reshape(reconstruction + gaussian_kl(mean, log_var), [batch, NUM_CLASSES])
+        labels = tf.tile(tf.range(self.classes), [batch])
+        reconstruction = bernoulli_nll(tf.repeat(x, self.classes, axis=0), self.decode(z, labels))
+        return tf.reshape(reconstruction + gaussian_kl(mean, log_var), [batch, self.classes])
 
     def compute_losses(self, x, y, training=False):
         """Training: the objective above, with images labelled UNLABELLED treated as unlabelled.

@@ -27,9 +27,10 @@ for _class in MODELS.values():
     keras.saving.register_keras_serializable(package="cvae")(_class)
 
 
-def build_model(name, latent_dim, seed=0) -> BaseModel:
-    """The model called `name`, with all its weights created (so a checkpoint can be restored into it)."""
-    return MODELS[name](latent_dim=latent_dim, seed=seed).build_weights()
+def build_model(name, latent_dim, seed=0, classes=10) -> BaseModel:
+    """The model called `name` for `classes` classes, with all its weights created (so a checkpoint can be
+    restored into it)."""
+    return MODELS[name](latent_dim=latent_dim, seed=seed, classes=classes).build_weights()
 
 
 def count_parameters(model) -> int:
