@@ -54,20 +54,23 @@ def random_seed(text):
     return value
 
 
-def digit(text):
+def class_index(text):
+    """A label: 0-9 on MNIST, up to 99 on data of one's own (the run's own count is checked once it is loaded)."""
     value = int(text)
-    if not 0 <= value <= 9:
-        raise argparse.ArgumentTypeError(f"must be a digit 0-9, got {text}")
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"must be a class index 0-99 (a digit 0-9 on MNIST), got {text}")
     return value
 
 
 def add_run_flags(parser):
     """The flags that select a trained run (plot.py, evaluate.py): they name its directory as train.py did."""
-    from dataset import DATA_DIR, DATASETS  # here, not at the top: dataset.py imports this module
+    from dataset import DATA_DIR, dataset_argument  # here, not at the top: dataset.py imports this module
     parser.add_argument("model", choices=NAMES, metavar="MODEL", help=f"one of: {', '.join(NAMES)}")
     parser.add_argument("-n", "--latent-dim", type=positive_int, default=20, help="latent dimensions of the run")
     parser.add_argument("--binarize", action="store_true", help="the binarized run (MODEL_N_bin)")
-    parser.add_argument("--dataset", choices=DATASETS, default="mnist", help="the data set the run trained on")
+    parser.add_argument("--dataset", type=dataset_argument, default="mnist", metavar="DATASET",
+                        help="the data set the run trained on: mnist, fashion_mnist, or the path of your own "
+                             "image folder or .npz file, as given to train.py")
     parser.add_argument("--labels", type=positive_int, default=None, help="m2: the run's number of labels")
     parser.add_argument("--subset", type=positive_int, default=None,
                         help="the quick run trained with --subset SUBSET (MODEL_N_subsetSUBSET)")
@@ -104,8 +107,9 @@ def import_tensorflow_quietly():
 
 
 def run_settings(model, latent_dim, binarize=False, dataset="mnist", labels=None, subset=None):
-    """(latent_dim or None, run directory name) of the run these flags name, as train.py names it.
-    Raises UsageError for a combination no run can have. Loads the model classes (TensorFlow)."""
+    """(latent_dim or None, run directory name) of the run these flags name, as train.py names it (a
+    data set of one's own is hashed for its name). Raises UsageError for a combination no run can have.
+    Loads the model classes (TensorFlow)."""
     from model.registry import MODELS
     from rundir import run_dir_name
     kind = MODELS[model]
@@ -116,16 +120,19 @@ def run_settings(model, latent_dim, binarize=False, dataset="mnist", labels=None
     if labels is not None and not kind.semi_supervised:
         semi = ", ".join(name for name, other in MODELS.items() if other.semi_supervised)
         raise UsageError(f"--labels is for the semi-supervised {semi}; the other models use every label")
-    if labels is not None and labels % 10:
+    import owndata
+    own = owndata.describe(dataset) if owndata.is_own(dataset) else None
+    if labels is not None and own is None and labels % 10:
         raise UsageError(f"--labels must be a multiple of 10 (the same number of each class), got {labels}")
     latent_dim = latent_dim if kind.has_latent_space else None
-    return latent_dim, run_dir_name(model, latent_dim, binarize, dataset, labels, subset)
+    return latent_dim, run_dir_name(model, latent_dim, binarize, dataset if own is None else own.name, labels, subset)
 
 
 def train_command(model, latent_dim, binarize=False, dataset="mnist", labels=None, log_dir=Path("log"), subset=None):
     """The train.py command that makes the run these flags name."""
+    import shlex
     return (f"python train.py {model}" + (f" -n {latent_dim}" if latent_dim else "")
-            + (" --binarize" if binarize else "") + (f" --dataset {dataset}" if dataset != "mnist" else "")
+            + (" --binarize" if binarize else "") + (f" --dataset {shlex.quote(dataset)}" if dataset != "mnist" else "")
             + (f" --labels {labels}" if labels is not None else "")
             + (f" --subset {subset}" if subset is not None else "")
             + (f" --log-dir {log_dir}" if Path(log_dir) != Path("log") else ""))

@@ -73,13 +73,31 @@ CLASS_NAMES = {
 }
 
 
+def dataset_argument(text):
+    """--dataset: a data set's name (DATASETS), or the path of an image folder or .npz file of one's own."""
+    import argparse
+    if text in DATASETS or Path(text).expanduser().exists():
+        return text
+    raise argparse.ArgumentTypeError(f"no data set called {text!r}: give {' or '.join(DATASETS)}, or the path of "
+                                     f"an image folder or .npz file (README: Your own data)")
+
+
+def load_for(config, data_dir=DATA_DIR, log=print) -> "Mnist":
+    """The arrays a run (its RunConfig) trains and is judged on: MNIST, Fashion-MNIST or its own data."""
+    if config.data is not None:
+        import owndata
+        return owndata.load_for_run(config.data, data_dir, log)
+    return load_dataset(config.dataset, data_dir, log)
+
+
 class DataError(UserFacingError):
     """No source gave a valid copy of MNIST; the message says what was tried and what to do."""
 
 
 @dataclass
 class Mnist:
-    """train_images: [60000, 28, 28] uint8, train_labels: [60000] uint8; test likewise with 10000."""
+    """train_images: [60000, 28, 28] uint8, train_labels: [60000] uint8; test likewise with 10000.
+    A data set of one's own (owndata.py) comes in the same arrays, of its own sizes."""
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
@@ -150,7 +168,8 @@ def load_fashion_mnist(data_dir=DATA_DIR, system_dir=FASHION_SYSTEM_DIR, mirrors
 def load_cached_or(sources, name, data_dir, log, advice) -> Mnist:
     """The cache data_dir/NAME.npz if valid, else the first source that loads and validates (then cached).
 
-    sources: [(description, fetch)], fetch() -> Mnist."""
+    sources: [(description, fetch)], fetch() -> Mnist; the first is the IDX files a user may put in
+    data_dir, which, when present but not NAME's, stop the search with their own message."""
     if data_dir.exists() and not data_dir.is_dir():
         raise DataError(f"the data directory {data_dir} is a file, not a directory; pass --data-dir with a "
                         f"directory (it is created if missing)")
@@ -161,12 +180,18 @@ def load_cached_or(sources, name, data_dir, log, advice) -> Mnist:
             return read_cache(data_dir, name)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
             log(f"{name}: cache {cache} is unreadable or fails its checksum ({err}); rebuilding it")
-    for source, fetch in sources:
+    for index, (source, fetch) in enumerate(sources):
         try:
             mnist = fetch()
             mnist.validate()
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
                 subprocess.SubprocessError) as err:
+            if index == 0 and not isinstance(err, FileNotFoundError):
+                # The user's own IDX files (the first source) are there but are not this data set: say so,
+                # and download nothing in their place.
+                raise DataError(f"{source} are not {name}: {err}. {name} has 60,000 training and 10,000 test "
+                                f"images of 28x28 in 10 classes. For other data, pass --dataset with an image "
+                                f"folder or an .npz file instead (README: Your own data)") from err
             failures.append(f"{source}: {err}")
             continue
         write_cache(mnist, data_dir, source=source, name=name)
@@ -325,12 +350,17 @@ def batches(images, labels, batch_size, shuffle_seed=None):
     return tf.data.Dataset.from_tensor_slices(shuffled(images, labels, shuffle_seed)).batch(batch_size)
 
 
-def labelled_subset(labels, count, seed):
-    """Sorted indices of a class-balanced labelled subset: count / 10 images of each class, drawn with seed."""
+def labelled_subset(labels, count, seed, classes=10):
+    """Sorted indices of a class-balanced labelled subset: count / classes images of each class, drawn
+    with seed. ValueError when a class has fewer images than that."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
-    per_class = count // 10
-    chosen = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in range(10)]
+    per_class = count // classes
+    short = [c for c in range(classes) if np.count_nonzero(labels == c) < per_class]
+    if short:
+        raise ValueError(f"--labels {count} takes {per_class} images of each class, and class {short[0]} has only "
+                         f"{np.count_nonzero(labels == short[0])} training images")
+    chosen = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in range(classes)]
     return np.sort(np.concatenate(chosen))
 
 

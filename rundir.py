@@ -42,6 +42,9 @@ class RunConfig:
     binarize: bool = False  # dynamic binarization (pixels resampled from Bernoulli(gray level) each pass)
     dataset: str = "mnist"  # or "fashion_mnist"
     labels: int | None = None  # m2: how many training labels it may use (None: all, for the other models)
+    # A data set of one's own (owndata.py): its path, sha256, name, classes, class names, image counts and
+    # split; None for MNIST and Fashion-MNIST. `dataset` is then its name (digits_3fa9c2d1).
+    data: dict | None = None
     # One entry per train.py invocation: the epoch it started from and the hyper-parameters it used.
     history: list = dataclasses.field(default_factory=list)
 
@@ -65,7 +68,7 @@ class RunConfig:
         if not isinstance(binarize, bool):
             raise ValueError(f"config 'binarize' is {binarize!r}, of the wrong type")
         # Keys added after the first runs were made; absent means their default.
-        optional = {"dataset": ((str,), "mnist"), "labels": ((int, type(None)), None)}
+        optional = {"dataset": ((str,), "mnist"), "labels": ((int, type(None)), None), "data": ((dict, type(None)), None)}
         extra = {key: data.get(key, default) for key, (_, default) in optional.items()}
         for key, (types, _) in optional.items():
             if not isinstance(extra[key], types) or isinstance(extra[key], bool):
@@ -79,9 +82,21 @@ class RunConfig:
         return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
 
     def fixed_settings_that_differ(self, other):
-        """['field: saved A, asked B', ...] for the FIXED_ON_RESUME fields where `other` differs from self."""
-        return [f"{f}: saved {getattr(self, f)}, asked {getattr(other, f)}"
-                for f in FIXED_ON_RESUME if getattr(self, f) != getattr(other, f)]
+        """['field: saved A, asked B', ...] for the FIXED_ON_RESUME fields where `other` differs from self,
+        and the data's sha256 when either trained on data of its own."""
+        differ = [f"{f}: saved {getattr(self, f)}, asked {getattr(other, f)}"
+                  for f in FIXED_ON_RESUME if getattr(self, f) != getattr(other, f)]
+        saved, asked = ((config.data or {}).get("sha256") for config in (self, other))
+        if saved != asked:
+            differ.append(f"data: saved sha256 {saved}, asked {asked}")
+        return differ
+
+    def class_names(self):
+        """The names of the run's classes, label 0 first; their count is the models' `classes`."""
+        if self.data is not None:
+            return list(self.data["class_names"])
+        from dataset import CLASS_NAMES
+        return CLASS_NAMES[self.dataset]
 
 
 def run_dir_name(model, latent_dim, binarize=False, dataset="mnist", labels=None, subset=None):
@@ -328,7 +343,7 @@ class RunDir:
         is damaged; ValueError when every checkpoint is."""
         from model.registry import build_model
         config = self.read_config()
-        model = build_model(config.model, config.latent_dim, config.seed)
+        model = build_model(config.model, config.latent_dim, config.seed, len(config.class_names()))
         checkpoint = make_checkpoint(model)
         if epoch is None:
             paths = self.checkpoint_paths()

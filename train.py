@@ -1,7 +1,8 @@
-"""Train a model on MNIST (or Fashion-MNIST) and checkpoint it to log/MODEL_N/.
+"""Train a model on MNIST (or Fashion-MNIST, or data of one's own) and checkpoint it to log/MODEL_N/.
 
     python train.py cvae_cnn3 -n 2 -e 400
     python train.py m2 -n 50 --labels 100        # semi-supervised: 100 labels, the rest unlabelled
+    python train.py cvae_cnn3 -n 2 --dataset my_digits/   # a class-per-folder tree (or an .npz file)
 
 Running the same command again resumes from the last checkpoint; --restart starts over.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, import_tensorflow_quietly,
                  positive_float, positive_int, report_errors, run_settings, random_seed)
-from dataset import DATA_DIR, DATASETS
+from dataset import DATA_DIR, dataset_argument
 from model import NAMES
 
 TRAINING_IMAGES = 60000  # MNIST's and Fashion-MNIST's
@@ -23,7 +24,7 @@ TRAINING_IMAGES = 60000  # MNIST's and Fashion-MNIST's
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Train a model on MNIST; checkpoints, config.json, metrics.csv and TensorBoard "
+        description="Train a model on MNIST or data of your own; checkpoints, config.json, metrics.csv and TensorBoard "
                     "events go to LOG_DIR/MODEL_N/ (LOG_DIR/cnn/ for the classifier; suffixes _bin, "
                     "_fashion_mnist, _labelsL name the options below). Running the same command again resumes.",
         formatter_class=HelpFormatter)
@@ -44,11 +45,13 @@ def parse_args(argv=None):
     parser.add_argument("--binarize", action="store_true",
                         help="dynamic binarization: train on pixels drawn from Bernoulli(gray level) each pass, "
                              "test on one fixed binarization (the data published MNIST likelihoods use)")
-    parser.add_argument("--dataset", choices=DATASETS, default="mnist",
-                        help="fashion_mnist: Zalando's 10 kinds of clothing in MNIST's format")
+    parser.add_argument("--dataset", type=dataset_argument, default="mnist", metavar="DATASET",
+                        help="mnist; fashion_mnist (Zalando's 10 kinds of clothing in MNIST's format); or the path "
+                             "of an image folder with one sub-folder per class, or of an .npz file (README: Your "
+                             "own data). A path's runs go to LOG_DIR/MODEL_N_NAME_HASH/")
     parser.add_argument("--labels", type=positive_int, default=None,
-                        help="m2 only: train with this many labelled images (a multiple of 10, the same number "
-                             "of each class, drawn with --seed); the rest are used without their labels")
+                        help="m2 only: train with this many labelled images (a multiple of the number of classes, "
+                             "the same number of each class, drawn with --seed); the rest are used without labels")
     parser.add_argument("--deterministic", action="store_true",
                         help="enable TensorFlow's op determinism: a rerun or a resumed run gives bit-identical "
                              "weights on the same machine (a little slower)")
@@ -90,6 +93,50 @@ def is_chief(strategy):
     if resolver is None or not resolver.task_type:
         return True
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def own_data(args):
+    """(arrays, info) of --dataset PATH, or None for a named data set. UsageError for data that cannot train
+    the model asked for (m2's --labels against the classes' sizes)."""
+    import numpy as np
+
+    import owndata
+    if not owndata.is_own(args.dataset):
+        return None
+    data, info = owndata.load(args.dataset, args.data_dir)
+    if args.labels is not None:
+        classes = info["classes"]
+        if args.labels % classes:
+            raise UsageError(f"--labels must be a multiple of the {classes} classes (the same number of each), "
+                             f"got {args.labels}")
+        counts = np.bincount(data.train_labels[:args.subset], minlength=classes)
+        if counts.min() < args.labels // classes:
+            raise UsageError(f"--labels {args.labels} takes {args.labels // classes} images of each class; class "
+                             f"{info['class_names'][counts.argmin()]} has {counts.min()} training images")
+    return data, info
+
+
+def refuse_changed_data(run_dir, info, restart):
+    """A run of the same model on an earlier version of the same path (its sibling, named with the old
+    hash) cannot resume on the changed files: refuse with both hashes, unless --restart starts the new
+    run (the old one is left as it is)."""
+    import re
+
+    from rundir import DamagedFile, RunDir
+    if restart or run_dir.latest_checkpoint() is not None:
+        return
+    stem = run_dir.name[:-len(info["sha256"][:8])]
+    for other in sorted(run_dir.path.parent.glob(f"{stem}*")):
+        if other == run_dir.path or not re.fullmatch(re.escape(stem) + "[0-9a-f]{8}", other.name):
+            continue
+        try:
+            saved = RunDir(other).read_config().data or {}
+        except (DamagedFile, OSError):
+            continue
+        if saved.get("path") == info["path"] and saved.get("sha256") != info["sha256"]:
+            raise UsageError(f"{other} trained on {info['path']} when its contents had sha256 {saved['sha256'][:16]}; "
+                             f"they have changed (sha256 {info['sha256'][:16]} now), so that run cannot resume on "
+                             f"them. Pass --restart to train a new run on them in {run_dir} ({other} stays)")
 
 
 def train_in_run_dir(config, run_dir, args, strategy):
@@ -157,7 +204,9 @@ def main(argv=None):
     def locked_train():
         nonlocal run_dir
         from rundir import RunConfig, RunDir
-        training_images = min(args.subset or TRAINING_IMAGES, TRAINING_IMAGES)
+        own = own_data(args)  # decoded and checked before anything is written
+        training_images = min(args.subset or TRAINING_IMAGES, TRAINING_IMAGES) if own is None else \
+            len(own[0].train_images[:args.subset])
         if args.labels is not None and args.labels >= training_images:
             raise UsageError(f"--labels {args.labels} leaves no unlabelled image among the {training_images:,} "
                              f"training images")
@@ -165,8 +214,11 @@ def main(argv=None):
                                         args.subset)
         config = RunConfig(model=args.model, latent_dim=latent_dim, batch_size=args.batch_size, epochs=args.epochs,
                            learning_rate=args.learning_rate, clip=args.clip, seed=args.seed, subset=args.subset,
-                           binarize=args.binarize, dataset=args.dataset, labels=args.labels)
+                           binarize=args.binarize, dataset=args.dataset if own is None else own[1]["name"],
+                           labels=args.labels, data=None if own is None else own[1])
         run_dir = RunDir(args.log_dir / name)
+        if own is not None:
+            refuse_changed_data(run_dir, own[1], args.restart)
         try:
             train_in_run_dir(config, run_dir, args, make_strategy(args.strategy))
         except Exception as err:

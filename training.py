@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dataset import DATA_DIR, binarize_fixed, labelled_subset, load_dataset, semi_supervised_epoch, shuffled
+from dataset import DATA_DIR, binarize_fixed, labelled_subset, load_for, semi_supervised_epoch, shuffled
 from model.base import this_replicas_rows
 from model.registry import build_model
 from rundir import KEEP_EVERY, DamagedFile, RunConfig, RunDir, make_checkpoint, restore_latest_good, restorer
@@ -298,7 +298,8 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     strategy: a tf.distribute strategy, or None for one device."""
     resuming = prepare_run_dir(config, run_dir, restart, log)
     keras.utils.set_random_seed(config.seed)
-    data = load_dataset(config.dataset, data_dir)
+    data = load_for(config, data_dir, log)
+    classes = len(config.class_names())
     train_images, train_labels, test_images, test_labels = (a[:config.subset] for a in data.arrays())
     if config.binarize:
         test_images = binarize_fixed(test_images)
@@ -308,12 +309,12 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     # does; under tf.distribute it would see one replica's part, so the distributed step clips instead.
     optimizer_clip, step_clip = (config.clip, None) if strategy is None else (None, config.clip)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model = build_model(config.model, config.latent_dim, config.seed)
+        model = build_model(config.model, config.latent_dim, config.seed, classes)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=optimizer_clip)
         optimizer.build(model.trainable_variables)
     labelled = None
     if model.semi_supervised:
-        labelled = labelled_subset(train_labels, config.labels, config.seed)
+        labelled = labelled_subset(train_labels, config.labels, config.seed, classes)
         model.set_data_sizes(len(labelled), len(train_images) - len(labelled))
     epoch_xy = epoch_data(config, train_x, train_y, labelled)
 

@@ -50,8 +50,12 @@ def test_cnn2_output_can_go_below_one_half():
     assert pixels.min() < 0.5
 
 
-# m2's step takes seconds to trace: slow tier (its loss falls in train.py's run too, test_m2.py).
-@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if MODELS[name].semi_supervised else [])
+# About 2 s a model (m2's step takes longer to trace): the fast tier keeps one convolutional VAE and the
+# classifier; the rest run in the slow tier (every model's loss also falls in train.py's runs).
+FAST_LOSS_CHECKS = ("cvae_cnn3", "cnn")
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[] if name in FAST_LOSS_CHECKS else [pytest.mark.slow])
                                   for name in MODELS])
 def test_loss_falls_on_real_mnist(name, small_batch):
     x, y = small_batch
