@@ -9,6 +9,7 @@
 """
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -42,17 +43,17 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def class_consistency(predicted, requested):
-    """(per-digit fraction [10], overall fraction) of predictions equal to the requested digit."""
+def class_consistency(predicted, requested, classes=10):
+    """(per-class fraction [classes], overall fraction) of predictions equal to the requested class."""
     predicted, requested = np.asarray(predicted), np.asarray(requested)
-    per_digit = [float(np.mean(predicted[requested == d] == d)) for d in range(10)]
+    per_digit = [float(np.mean(predicted[requested == d] == d)) for d in range(classes)]
     return per_digit, float(np.mean(predicted == requested))
 
 
-def generate_per_digit(model, samples, seed):
-    """(images uint8 [10 * samples, 28, 28], labels [10 * samples]) decoded from z ~ N(0, I)."""
+def generate_per_digit(model, samples, seed, classes=10):
+    """(images uint8 [classes * samples, 28, 28], labels [classes * samples]) decoded from z ~ N(0, I)."""
     rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(10), samples)
+    labels = np.repeat(np.arange(classes), samples)
     images = []
     for start in range(0, len(labels), 1000):
         y = labels[start:start + 1000].astype(np.int32)
@@ -68,7 +69,7 @@ def classify(classifier, images, batch=1000):
     return np.concatenate([np.argmax(classifier.classify(x), axis=1) for x, _ in in_batches(images, unused_labels, batch)])
 
 
-def trained_classifier(log_dir, data_dir, dataset="mnist"):
+def trained_classifier(log_dir, data_dir, dataset="mnist", data=None):
     """(classifier, where it came from): the one in log_dir/cnn (cnn_fashion_mnist for Fashion-MNIST);
     when there is none, the pretrained MNIST classifier of pretrained/cnn (said so), or else one trained
     first (with a message)."""
@@ -77,7 +78,7 @@ def trained_classifier(log_dir, data_dir, dataset="mnist"):
     from rundir import DamagedFile, RunConfig, RunDir, run_dir_name
     name = run_dir_name("cnn", None, dataset=dataset, subset=CLASSIFIER_SUBSET)
     run_dir = RunDir(log_dir / name)
-    option = f" --dataset {dataset}" if dataset != "mnist" else ""
+    option = f" --dataset {shlex.quote(data['path'] if data else dataset)}" if dataset != "mnist" else ""
     command = f"python train.py cnn{option} -e {CLASSIFIER_EPOCHS}"
     shipped = PretrainedRun(PRETRAINED_DIR / name)
     if run_dir.latest_checkpoint() is None and shipped.latest_checkpoint() is not None:
@@ -93,7 +94,8 @@ def trained_classifier(log_dir, data_dir, dataset="mnist"):
         print(f"class-consistency needs the classifier and {run_dir} has none: training it first "
               f"({command}, a few minutes on 2 cores)")
         with run_dir.lock():
-            config = RunConfig(model="cnn", latent_dim=None, epochs=CLASSIFIER_EPOCHS, subset=CLASSIFIER_SUBSET, dataset=dataset)
+            config = RunConfig(model="cnn", latent_dim=None, epochs=CLASSIFIER_EPOCHS, subset=CLASSIFIER_SUBSET,
+                               dataset=dataset, data=data)
             training.train(config, run_dir, data_dir=data_dir)
     classifier, _, _ = run_dir.load_model()
     return classifier, str(run_dir)
@@ -114,7 +116,7 @@ def code_commit():
 
 
 def evaluate(args):
-    from dataset import TEST_BINARIZATION_SEED, binarize_fixed, load_dataset
+    from dataset import TEST_BINARIZATION_SEED, binarize_fixed, load_for
     from model.likelihood import TooLong, elbo_terms, importance_sampled_nll
     from model.registry import count_parameters
     from rundir import write_atomic
@@ -122,7 +124,8 @@ def evaluate(args):
     # pretrained/ stays as git has it: the numbers of shipped weights go to LOG_DIR/pretrained/RUN/.
     out_dir = args.log_dir / "pretrained" / run_dir.name if args.pretrained else run_dir.path
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = load_dataset(config.dataset, args.data_dir)
+    data = load_for(config, args.data_dir)
+    classes = len(config.class_names())
     images, labels = data.test_images[:args.test_images], data.test_labels[:args.test_images]
     if config.binarize:
         images = binarize_fixed(images)
@@ -155,15 +158,15 @@ def evaluate(args):
         given = " | y" if model.conditional else ""
         rows.append((f"NLL -log p(x{given}), k = {k}", f"{result['nll']:.2f} nats  ({time.perf_counter() - began:.0f} s)"))
         if model.conditional:
-            classifier, judge = trained_classifier(args.log_dir, args.data_dir, config.dataset)
-            generated, requested = generate_per_digit(model, args.samples, args.seed)
-            per_digit, overall = class_consistency(classify(classifier, generated), requested)
+            classifier, judge = trained_classifier(args.log_dir, args.data_dir, config.dataset, config.data)
+            generated, requested = generate_per_digit(model, args.samples, args.seed, classes)
+            per_digit, overall = class_consistency(classify(classifier, generated), requested, classes)
             result["class_consistency"] = {"overall": overall, "per_digit": per_digit, "samples_per_digit": args.samples,
                                            "classifier": judge}
             # samples.npz: the generated images class-consistency was measured on, for a look or a reuse.
             np.savez_compressed(out_dir / "samples.npz", images=generated, labels=requested)
-            rows.append((f"class-consistency ({args.samples} / digit)", f"{overall:.2%}"))
-            rows.append(("  per digit 0-9", " ".join(f"{p:.0%}" for p in per_digit)))
+            rows.append((f"class-consistency ({args.samples} / class)", f"{overall:.2%}"))
+            rows.append((f"  per class 0-{classes - 1}", " ".join(f"{p:.0%}" for p in per_digit)))
     write_atomic(out_dir / "eval.json", json.dumps(result, indent=2) + "\n")
     n = config.latent_dim
     title = f"{config.model}" + (f", n = {n}" if n else "") + (" (pretrained)" if args.pretrained else "") \

@@ -101,7 +101,7 @@ def prepare_out(out):
 
 def export(args):
     import keras
-    from dataset import CLASS_NAMES, sha256_of
+    from dataset import sha256_of
     from rundir import write_atomic
     model, config, epoch, run_dir = open_run(args, args.epoch)
     out = args.out if args.out is not None else Path("export") / run_dir.name
@@ -116,7 +116,7 @@ def export(args):
     rows = [row for row in run_dir.read_metrics() if row["epoch"] == epoch]
     files = sorted(p for p in out.rglob("*") if p.is_file())
     manifest = {"model": config.model, "latent_dim": config.latent_dim, "dataset": config.dataset,
-                "class_names": CLASS_NAMES[config.dataset], "epoch": epoch, "run": str(run_dir),
+                "class_names": config.class_names(), "epoch": epoch, "run": str(run_dir),
                 "test_elbo": rows[0].get("test_elbo") if rows else None, "signatures": list(signatures),
                 "sha256": {str(p.relative_to(out)): sha256_of(p.read_bytes()) for p in files}}
     write_atomic(out / "export.json", json.dumps(manifest, indent=2) + "\n")

@@ -73,7 +73,7 @@ def plot_reconstruction(inputs, reconstructions, labels, path, title, class_name
 
 
 def plot_digit_row(images, path, title, class_names=DIGITS):
-    """images: [10, 28, 28], one per class 0-9."""
+    """images: [K, 28, 28], one per class."""
     _grid_figure(images[None], path, title, col_labels=list(class_names), scale=0.8)
 
 
@@ -88,20 +88,23 @@ def plot_grid(images, row_labels, path, title):
 
 
 def plot_analogy(inputs, generated, path, title, class_names=DIGITS):
-    """inputs: [R, 28, 28] test images; generated: [R, 10, 28, 28], each row's style with labels 0-9."""
+    """inputs: [R, 28, 28] test images; generated: [R, K, 28, 28], each row's style with every label."""
     grid = np.concatenate([inputs[:, None], generated], axis=1)
     _grid_figure(grid, path, title, col_labels=["input"] + list(class_names))
 
 
 def plot_embedding(codes, labels, path, title, class_names=DIGITS):
     """codes: [N, 2] latent means (or their PCA projection); labels: [N] class indices."""
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    colours = plt.get_cmap("tab10")
-    for digit in range(10):
+    classes = len(class_names)
+    fig, ax = plt.subplots(figsize=(6.4 + 1.2 * (classes // 25), 5.6))
+    # Ten or twenty clearly different colours where they suffice; a continuous map beyond.
+    colours = plt.get_cmap("tab10" if classes <= 10 else "tab20" if classes <= 20 else "turbo", classes if classes > 20 else None)
+    for digit in range(classes):
         points = codes[labels == digit]
         ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6, color=colours(digit), label=class_names[digit],
                    rasterized=True)
-    ax.legend(title="digit" if class_names == DIGITS else "class", markerscale=5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.legend(title="digit" if class_names == DIGITS else "class", markerscale=5, loc="center left",
+              bbox_to_anchor=(1.0, 0.5), frameon=False, ncol=1 + (classes - 1) // 25, fontsize=10 if classes <= 25 else 7)
     ax.set_xlabel("z[0]" if "PCA" not in title else "PC 1")
     ax.set_ylabel("z[1]" if "PCA" not in title else "PC 2")
     ax.set_title(title, fontsize=10)
@@ -111,7 +114,7 @@ def plot_embedding(codes, labels, path, title, class_names=DIGITS):
 
 
 def plot_manifolds(panels, panel_titles, path, title):
-    """panels: [P, G, G, 28, 28], one G x G decoded latent grid per panel (P = 1 or 10)."""
+    """panels: [P, G, G, 28, 28], one G x G decoded latent grid per panel (P = 1, or one per class)."""
     count = len(panels)
     cols = min(count, 5)
     rows = -(-count // cols)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import figures
-from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, add_run_flags, digit, import_tensorflow_quietly, open_run,
+from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, add_run_flags, class_index, import_tensorflow_quietly, open_run,
                  positive_float, positive_int, report_errors, random_seed)
 
 SAMPLES_PER_DIGIT = 10
@@ -55,7 +55,8 @@ def parse_args(argv=None):
                              "code plus noise, and prior samples; embed: 2-D latent means; manifold: decoded "
                              "latent grid (n = 2); analogy: one style, every digit; curve: learning curves")
     parser.add_argument("-s", "--std", type=positive_float, default=0.1, help="noise std for gen_rand")
-    parser.add_argument("-t", "--target", type=digit, default=None, help="digit for gen_rand (default: all)")
+    parser.add_argument("-t", "--target", type=class_index, default=None,
+                        help="class (digit) for gen_rand (default: all)")
     parser.add_argument("-p", "--epoch", type=positive_int, default=None,
                         help="use the checkpoint kept at this epoch instead of the latest")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed for the noise in generated figures")
@@ -83,9 +84,11 @@ def encode_means(model, images, labels, batch=1000):
                            for i in range(0, len(images), batch)])
 
 
-def class_mean_codes(codes, labels):
-    """[10, n]: the mean latent code of each digit's images (codes [N, n], labels [N])."""
-    return np.stack([codes[labels == d].mean(axis=0) for d in range(10)])
+def class_mean_codes(codes, labels, classes):
+    """[classes, n]: the mean latent code of each class's images (codes [N, n], labels [N]); 0, the prior's
+    mean, for a class with no test image."""
+    return np.stack([codes[labels == d].mean(axis=0) if np.any(labels == d) else np.zeros(codes.shape[1])
+                     for d in range(classes)])
 
 
 def pca_2d(codes):
@@ -138,7 +141,7 @@ def manifold(run, out_dir, options):
     zx, zy = np.meshgrid(axis, axis[::-1])
     grid_z = np.stack([zx.ravel(), zy.ravel()], axis=1)
     conditional = run.model.conditional
-    digits = range(10) if conditional else [0]
+    digits = range(len(run.class_names)) if conditional else [0]
     panels = np.stack([decode(run.model, grid_z, np.full(len(grid_z), d)).reshape(MANIFOLD_GRID, MANIFOLD_GRID, 28, 28)
                        for d in digits])
     titles = [f"label {run.class_names[d]}" for d in digits] if conditional else [""]
@@ -149,17 +152,18 @@ def manifold(run, out_dir, options):
 
 def class_means(run, out_dir, options):
     path = out_dir / "generated_image_mean.png"
-    means = class_mean_codes(run.codes, run.test_labels)
-    figures.plot_digit_row(decode(run.model, means, np.arange(10)), path,
+    classes = len(run.class_names)
+    means = class_mean_codes(run.codes, run.test_labels, classes)
+    figures.plot_digit_row(decode(run.model, means, np.arange(classes)), path,
                            f"{run.title}: decoded mean code of each class's test images", run.class_names)
     return [path]
 
 
 def noisy_class_means_and_prior(run, out_dir, options):
     rng = np.random.default_rng(options.seed)
-    n, k = run.model.latent_dim, SAMPLES_PER_DIGIT
-    means = class_mean_codes(run.codes, run.test_labels)
-    digits = [options.target] if options.target is not None else list(range(10))
+    n, k, classes = run.model.latent_dim, SAMPLES_PER_DIGIT, len(run.class_names)
+    means = class_mean_codes(run.codes, run.test_labels, classes)
+    digits = [options.target] if options.target is not None else list(range(classes))
     which = options.target if options.target is not None else "all"
     path = out_dir / f"generated_image_rand_{which}_{options.std:.3f}.png"
     z = np.repeat(means[digits], k, axis=0) + options.std * rng.standard_normal((len(digits) * k, n))
@@ -167,9 +171,9 @@ def noisy_class_means_and_prior(run, out_dir, options):
     figures.plot_digit_samples(samples, digits, path, f"{run.title}: class-mean code + N(0, {options.std:g}²) noise",
                                run.class_names)
     prior_path = out_dir / "generated_image_prior.png"
-    z = rng.standard_normal((10 * k, n))
-    prior = decode(run.model, z, np.repeat(np.arange(10), k)).reshape(10, k, 28, 28)
-    figures.plot_digit_samples(prior, range(10), prior_path, f"{run.title}: samples with z from the prior N(0, I)",
+    z = rng.standard_normal((classes * k, n))
+    prior = decode(run.model, z, np.repeat(np.arange(classes), k)).reshape(classes, k, 28, 28)
+    figures.plot_digit_samples(prior, range(classes), prior_path, f"{run.title}: samples with z from the prior N(0, I)",
                                run.class_names)
     return [prior_path, path]
 
@@ -185,8 +189,9 @@ def analogy(run, out_dir, options):
         read = np.argmax(np.asarray(run.model.classify(to_input(images))), axis=1)
         style = encode_means(run.model, images, read)
         how = "the code of one test image encoded with its classifier's label"
-    z = np.repeat(style, 10, axis=0)
-    generated = decode(run.model, z, np.tile(np.arange(10), rows)).reshape(rows, 10, 28, 28)
+    classes = len(run.class_names)
+    z = np.repeat(style, classes, axis=0)
+    generated = decode(run.model, z, np.tile(np.arange(classes), rows)).reshape(rows, classes, 28, 28)
     figures.plot_analogy(images / 255.0, generated, path,
                          f"{run.title}: each row keeps {how}, columns change the label", run.class_names)
     return [path]
@@ -205,9 +210,12 @@ FIGURES = {
 
 
 def plot(args):
-    from dataset import CLASS_NAMES, load_dataset
+    from dataset import load_for
     from rundir import DamagedFile
     model, config, epoch, run_dir = open_run(args, args.epoch)
+    class_names = config.class_names()
+    if args.target is not None and args.target >= len(class_names):
+        raise UsageError(f"-t {args.target}: this run has {len(class_names)} classes, 0 to {len(class_names) - 1}")
     if args.mode is not None and why_not(args.mode, model):
         raise UsageError(why_not(args.mode, model))
     kinds = [args.mode] if args.mode else [k for k in FIGURES if why_not(k, model) is None]
@@ -217,7 +225,8 @@ def plot(args):
     out_dir.mkdir(parents=True, exist_ok=True)
     n = config.latent_dim
     title = config.model + (f", n = {n}" if n else "") + (f", {config.labels} labels" if config.labels else "") \
-        + (", Fashion-MNIST" if config.dataset == "fashion_mnist" else "") + f", epoch {epoch}"
+        + (", Fashion-MNIST" if config.dataset == "fashion_mnist" else "") \
+        + (f", data {Path(config.data['path']).name}" if config.data else "") + f", epoch {epoch}"
     try:
         metrics = run_dir.read_metrics()[:epoch] if "curve" in kinds else []
     except DamagedFile as err:
@@ -226,9 +235,9 @@ def plot(args):
         print(f"warning: {err}; the learning curve is left out")
         kinds.remove("curve")
         metrics = []
-    run = PlottedRun(model, title, CLASS_NAMES[config.dataset], metrics)
+    run = PlottedRun(model, title, class_names, metrics)
     if any(k != "curve" for k in kinds):
-        data = load_dataset(config.dataset, args.data_dir)
+        data = load_for(config, args.data_dir)
         run.test_images, run.test_labels = data.test_images, data.test_labels
     options = FigureOptions(seed=args.seed, std=args.std, target=args.target)
     for kind in kinds:

@@ -117,12 +117,13 @@ def vae_table(results):
              "|---|---|---|---|---|---|---|---|"]
     for r in sorted((r for r in results if r["latent_dim"] is not None), key=sort_key):
         data = ("Fashion-MNIST " if r.get("dataset") == "fashion_mnist" else "") + \
-            ("binarized" if r["binarized"] else "gray")
+            (f"`{r['dataset']}` " if own_data(r) else "") + ("binarized" if r["binarized"] else "gray")
         lines.append(f"| `{r['model']}` | {r['latent_dim']} | {r['epoch']} | {data} "
                      f"| {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} | {r['parameters']:,} |")
     for r in results:
         if r["latent_dim"] is None:
-            on = " on Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else ""
+            on = " on Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else \
+                f" on `{r['dataset']}`" if own_data(r) else ""
             lines.append(f"\nClassifier `{r['model']}`{on}: {r['test_accuracy']:.2%} test accuracy after {r['epoch']} "
                          f"epochs ({r['parameters']:,} parameters).")
     return "\n".join(lines)
@@ -133,8 +134,8 @@ def semi_supervised_table(results):
     lines = ["| model | labels | latent dim | epochs | training time | data | test error | test ELBO | NLL (k) "
              "| class-consistency | parameters |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=sort_key):
-        data = ("Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else "MNIST") + \
-            (", binarized" if r["binarized"] else "")
+        data = ("Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else f"`{r['dataset']}`" if own_data(r)
+                else "MNIST") + (", binarized" if r["binarized"] else "")
         minutes = f"{r['training_seconds'] / 60:.0f} min" if "training_seconds" in r else "n/a"
         lines.append(f"| `{r['model']}` | {r['labels']:,} | {r['latent_dim']} | {r['epoch']} | {minutes} | {data} "
                      f"| **{1 - r['test_accuracy']:.2%}** | {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} "
@@ -146,11 +147,17 @@ def semi_supervised(r):
     return r.get("labels") is not None
 
 
+def own_data(r):
+    """A run on a data set of one's own (train.py --dataset PATH), named like digits_3fa9c2d1."""
+    return r.get("dataset", "mnist") not in ("mnist", "fashion_mnist")
+
+
 # section name -> (which eval.json files it shows, how)
 SECTIONS = {
     "results": (lambda r: not semi_supervised(r) and r.get("dataset", "mnist") == "mnist", vae_table),
     "semi-supervised": (semi_supervised, semi_supervised_table),
     "fashion-mnist": (lambda r: not semi_supervised(r) and r.get("dataset") == "fashion_mnist", vae_table),
+    "own-data": (lambda r: not semi_supervised(r) and own_data(r), vae_table),
 }
 
 

@@ -22,8 +22,8 @@ def digit_or_all(text):
     if text == "all":
         return text
     value = int(text)
-    if not 0 <= value <= 9:
-        raise argparse.ArgumentTypeError(f"must be a digit 0-9 or 'all', got {text}")
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"must be a class index (a digit 0-9 on MNIST) or 'all', got {text}")
     return value
 
 
@@ -56,6 +56,9 @@ def requested_labels(model, name, digits, class_count=10):
         return [None]
     if not digits or "all" in digits:
         return list(range(class_count))
+    beyond = [d for d in digits if d >= class_count]
+    if beyond:
+        raise UsageError(f"--digit {beyond[0]}: this run has {class_count} classes, 0 to {class_count - 1}")
     return list(dict.fromkeys(digits))
 
 
@@ -83,11 +86,10 @@ def as_grid(images, labels, count, class_names):
 
 
 def sample(args):
-    from dataset import CLASS_NAMES
     model, config, epoch, run_dir = open_run(args, args.epoch)
     if not model.has_latent_space:
         raise UsageError(f"{config.model} is a classifier: it has no latent space to sample from")
-    labels = requested_labels(model, config.model, args.digit)
+    labels = requested_labels(model, config.model, args.digit, len(config.class_names()))
     images, y, z = draw(model, labels, args.count, args.std, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npz":
@@ -95,7 +97,7 @@ def sample(args):
         np.savez_compressed(args.out, **arrays)
     else:
         import figures
-        grid, row_labels = as_grid(images, labels, args.count, CLASS_NAMES[config.dataset])
+        grid, row_labels = as_grid(images, labels, args.count, config.class_names())
         title = f"{run_dir.name}, epoch {epoch}: z ~ N(0, {args.std:g}² I), seed {args.seed}"
         figures.plot_grid(grid, row_labels, args.out, title)
     print(f"wrote {args.out}: {len(images)} images ({args.count} per label) from {run_dir} at epoch {epoch}")

