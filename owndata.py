@@ -252,8 +252,10 @@ def _decodes(path):
 
 
 def _first_line(err):
-    lines = [line for line in str(err).strip().splitlines() if line.strip() and "{{" not in line]
-    return (lines[0].strip() if lines else type(err).__name__)[:100]
+    """The message of a TensorFlow or NumPy error without TensorFlow's {{node ...}} and [[...]] decorations."""
+    text = re.sub(r"\{\{.*?\}\}|\[\[.*?\]\]|\[Op:\w+\].*", "", str(err), flags=re.S)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[0] if lines else type(err).__name__)[:100]
 
 
 def _read_npz(path):
@@ -331,15 +333,14 @@ def _check_classes(path, names, train_y, test_y):
     """UsageError unless there are 2-100 classes, each with training images, and no test image of a class
     without any."""
     if len(names) < MIN_CLASSES:
-        raise UsageError(f"{path} has one class ({names[0] if names else 'none'}); a model of labels needs at "
-                         f"least {MIN_CLASSES}")
+        raise UsageError(f"{path} has one class ({names[0] if names else 'none'}); at least {MIN_CLASSES} are needed")
     if len(names) > MAX_CLASSES:
         raise UsageError(f"{path} has {len(names)} classes; at most {MAX_CLASSES} are supported")
     counts = np.bincount(train_y, minlength=len(names))
     empty = [names[label] for label in np.flatnonzero(counts == 0)]
     if empty:
         tested = test_y is not None and any(np.isin(test_y, np.flatnonzero(counts == 0)))
-        where = f"class folder {Path(path) / empty[0]}" if Path(path).is_dir() else f"class {empty[0]!r}"
+        where = f"class folder {Path(path) / empty[0]}" if Path(path).is_dir() else f"{path}: class {empty[0]!r}"
         raise UsageError(f"{where} has no training images" + (" but has test images" if tested else "")
                          + f"; every class needs some ({len(empty)} class(es) without: {', '.join(empty[:5])})")
 

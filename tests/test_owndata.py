@@ -252,9 +252,9 @@ def bad_npz(tmp_path, case):
 
 @pytest.mark.parametrize("make, case, message", [
     (bad_folder, "empty", "no images in {path}: put one sub-folder per class there"),
-    (bad_folder, "one_class", "{path} has one class (circle); a model of labels needs at least 2"),
+    (bad_folder, "one_class", "{path} has one class (circle); at least 2 are needed"),
     (bad_folder, "empty_class", "class folder {path}/square has no training images"),
-    (bad_folder, "truncated", "cannot read {path}/cross/004.png: not a whole PNG, JPEG, BMP or GIF image"),
+    (bad_folder, "truncated", "cannot read {path}/cross/004.png: not a whole PNG, JPEG, BMP or GIF image (Invalid PNG"),
     (bad_folder, "test_class_not_trained", "{path}/test has class folder(s) square that {path}/train has not"),
     (bad_folder, "too_many_classes", "has 101 classes; at most 100 are supported"),
     (bad_npz, "no_labels", "{path} has no 'labels' array (it has: images)"),
@@ -262,7 +262,7 @@ def bad_npz(tmp_path, case):
     (bad_npz, "lengths", "18 images but 17 labels"),
     (bad_npz, "nan", "'images' has 1 NaN or infinite pixel(s)"),
     (bad_npz, "object", "'labels' is an array of Python objects"),
-    (bad_npz, "test_class_not_trained", "class '2' has no training images but has test images"),
+    (bad_npz, "test_class_not_trained", "{path}: class '2' has no training images but has test images"),
     (bad_npz, "wrong_shape", "'images' has shape (18, 32, 32); expected [N, 28, 28]"),
 ])
 def test_bad_data_is_one_line_exit_2_and_writes_nothing(make, case, message, tmp_path, capsys):
