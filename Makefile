@@ -19,6 +19,12 @@ $(VENV)/installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# TensorFlow.js for explore.py and playwright-core for its browser test, as package-lock.json pins them.
+# Without npm the explorer cannot be written and its browser tests skip (they say why).
+node_modules/.installed: package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: explore.py and its browser tests need it (apt-get install npm)"; fi
+
 demo: $(VENV)/installed
 	$(PY) train.py cvae_cnn3 -n 2 -e $(DEMO_EPOCHS)
 	$(PY) plot.py cvae_cnn3 -n 2
@@ -29,7 +35,7 @@ check: $(VENV)/installed
 	$(PY) -m pytest -q -m "not slow" tests
 
 # Every test, the slowest ten listed at the end. CI runs this.
-test: $(VENV)/installed
+test: $(VENV)/installed node_modules/.installed
 	$(PY) -m pytest -q --durations=10 tests
 
 figures: $(VENV)/installed
@@ -47,4 +53,4 @@ figures: $(VENV)/installed
 	$(PY) plot.py cvae_fc3 -n 20 --dataset fashion_mnist --figure-dir img
 
 clean:
-	rm -rf $(VENV) log figure
+	rm -rf $(VENV) log figure explorer node_modules

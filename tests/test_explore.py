@@ -1,0 +1,154 @@
+"""explore.py: the latent explorer, driven in Debian's chromium. The images the page decodes with
+TensorFlow.js must be the Python decoder's, for the same z and label."""
+import json
+import shutil
+import socket
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+import explore
+import train
+from conftest import ROOT, run_main
+from rundir import RunDir
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PLAYWRIGHT = ROOT / "node_modules" / "playwright-core"
+needs_browser = pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("node") and PLAYWRIGHT.exists() and explore.TFJS.exists()),
+    reason="needs Debian's chromium (`apt-get install chromium`), Node.js, and `npm ci` (TensorFlow.js and "
+           "playwright-core from package-lock.json); .ci/run installs them")
+
+
+def write(log_dir, out, *run, capsys):
+    status, stdout, err = run_main(explore.main, [*run, "--no-serve", "--log-dir", str(log_dir), "--out", str(out)],
+                                   capsys)
+    assert status == 0, err
+    return out
+
+
+def drive(site, steps, tmp_path):
+    """What web/drive.mjs read from the page served from `site` on a free localhost port."""
+    server = explore.server_for(site, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "steps.json").write_text(json.dumps(steps))
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        result = subprocess.run(["node", str(ROOT / "web" / "drive.mjs"), url, str(tmp_path / "steps.json"),
+                                 str(tmp_path / "out.json")], capture_output=True, text=True, timeout=180, cwd=ROOT)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return json.loads((tmp_path / "out.json").read_text())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def assert_same_as_python(reads, model):
+    for read in reads:
+        z = np.array([read["z"]], np.float32)
+        expected = np.asarray(model.generate(z, np.array([read["label"]], np.int32))).reshape(784)
+        browser = np.array(read["image"])
+        assert np.max(np.abs(browser - expected)) <= 1e-4, (read["z"], read["label"])
+        # The canvas shows the page's own values, as 8-bit gray levels of dark ink on white.
+        np.testing.assert_array_equal(read["canvas"], np.round(255 * (1 - browser)))
+
+
+@pytest.fixture(scope="module")
+def fc3_run(tmp_path_factory):
+    """cvae_fc3 with n = 20 (sliders), one epoch on 300 images."""
+    log_dir = tmp_path_factory.mktemp("fc3")
+    assert train.main(["cvae_fc3", "-n", "20", "--subset", "300", "-e", "1", "--log-dir", str(log_dir)]) == 0
+    return log_dir
+
+
+@needs_browser
+@pytest.mark.slow  # a browser per model
+@pytest.mark.parametrize("model_name", ["cvae_cnn3", "vae"])
+def test_dragging_the_point_decodes_what_python_decodes(model_name, trained_runs, tmp_path, capsys):
+    run = [model_name, "-n", "2", "--subset", "300"]
+    site = write(trained_runs, tmp_path / "site", *run, capsys=capsys)
+    conditional = model_name != "vae"
+    steps = [{"read": True}, {"drag": [0.85, 0.2]}, {"read": True}, {"drag": [0.1, 0.9]}, {"read": True}]
+    steps += [{"label": 7}, {"read": True}, {"label": 3}, {"drag": [0.4, 0.55]}, {"read": True}] if conditional else []
+    out = drive(site, steps, tmp_path)
+    assert out["error"] is None and len(out["reads"]) == (5 if conditional else 3)
+    assert out["reads"][1]["z"] == pytest.approx([0.7 * 2.3263, 0.6 * 2.3263], abs=0.05)  # where it was dragged
+    assert out["reads"][2]["z"] == pytest.approx([-0.8 * 2.3263, -0.8 * 2.3263], abs=0.05)
+    if conditional:
+        assert out["reads"][3]["label"] == 7 and out["reads"][4]["label"] == 3
+    model, _, _ = RunDir(trained_runs / f"{model_name}_2_subset300").load_model()
+    assert_same_as_python(out["reads"], model)
+    if not conditional:  # the test set's latent means are drawn behind the plane
+        assert len(json.loads((site / "manifest.json").read_text())["codes"]) == explore.CODES_SHOWN
+
+
+@needs_browser
+@pytest.mark.slow
+def test_sliders_decode_what_python_decodes(fc3_run, tmp_path, capsys):
+    site = write(fc3_run, tmp_path / "site", "cvae_fc3", "-n", "20", "--subset", "300", capsys=capsys)
+    steps = [{"slider": [0, 1.5]}, {"slider": [3, -0.7]}, {"read": True}, {"label": 9}, {"slider": [19, 2.0]},
+             {"read": True}, {"bench": 50}]
+    out = drive(site, steps, tmp_path)
+    assert out["error"] is None
+    assert out["reads"][0]["z"][:4] == pytest.approx([1.5, 0, 0, -0.7]) and len(out["reads"][0]["z"]) == 20
+    assert out["reads"][1]["label"] == 9 and out["reads"][1]["z"][19] == pytest.approx(2.0)
+    model, _, _ = RunDir(fc3_run / "cvae_fc3_20_subset300").load_model()
+    assert_same_as_python(out["reads"], model)
+    assert out["bench"][0] > 0
+
+
+@needs_browser
+@pytest.mark.slow
+def test_the_page_refuses_a_manifest_of_another_format(trained_runs, tmp_path, capsys):
+    site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
+    manifest = json.loads((site / "manifest.json").read_text())
+    (site / "manifest.json").write_text(json.dumps(manifest | {"format": explore.FORMAT + 1}))
+    out = drive(site, [{"read": True}], tmp_path)
+    assert out["error"].startswith(f"manifest.json has format {explore.FORMAT + 1}, this page reads format 1")
+
+
+def test_the_site_holds_the_page_tfjs_weights_and_manifest(trained_runs, tmp_path, capsys):
+    if not explore.TFJS.exists():
+        pytest.skip("TensorFlow.js is not installed: run `npm ci`")
+    site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
+    assert sorted(p.name for p in site.iterdir()) == sorted(explore.WRITTEN)
+    manifest = json.loads((site / "manifest.json").read_text())
+    assert manifest["format"] == explore.FORMAT and manifest["class_names"] == [str(d) for d in range(10)]
+    assert [layer["kind"] for layer in manifest["layers"]] == ["dense", "reshape", "deconv", "crop", "deconv", "crop",
+                                                               "deconv"]
+    model, _, _ = RunDir(trained_runs / "cvae_cnn3_2_subset300").load_model()
+    weights = np.frombuffer((site / "weights.bin").read_bytes(), "<f4")
+    assert weights.size == sum(int(np.prod(v.shape)) for layer in model.decoder_layers for v in layer.weights)
+    # Written again into the same folder: replaced; into a folder of another format or of other files: refused.
+    write(trained_runs, site, "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
+    (site / "manifest.json").write_text(json.dumps(manifest | {"format": 0}))
+    status, _, err = run_main(explore.main, ["cvae_cnn3", "-n", "2", "--subset", "300", "--no-serve", "--log-dir",
+                                             str(trained_runs), "--out", str(site)], capsys)
+    assert status == 2 and "holds an explorer of another version (manifest format 0" in err
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    status, _, err = run_main(explore.main, ["cvae_cnn3", "-n", "2", "--subset", "300", "--no-serve", "--log-dir",
+                                             str(trained_runs), "--out", str(tmp_path / "mine")], capsys)
+    assert status == 2 and "holds no explorer" in err and (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_a_missing_run_names_the_command_that_makes_it(tmp_path, capsys):
+    status, _, err = run_main(explore.main, ["cvae_fc3", "-n", "3", "--log-dir", str(tmp_path), "--no-serve"], capsys)
+    assert status == 1 and f"python train.py cvae_fc3 -n 3 --log-dir {tmp_path}" in err and "Traceback" not in err
+    status, _, err = run_main(explore.main, ["cnn", "--pretrained", "--no-serve", "--out", str(tmp_path / "x")], capsys)
+    assert status == 2 and "cnn is a classifier: it has no latent space to explore" in err
+
+
+def test_a_port_in_use_gives_the_next_free_one(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        server = explore.server_for(tmp_path, port)
+        assert server.server_address[1] != port
+        server.server_close()
+    finally:
+        taken.close()

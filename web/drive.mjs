@@ -1,0 +1,55 @@
+// Drives an explorer page in Debian's chromium (headless) through Playwright, as a person would: drags the
+// point over the plane, moves sliders, clicks labels; reads back what the page decoded and what its canvas
+// shows. Used by tests/test_explore.py, bench/explorer.py and the README's screenshot.
+//
+//   node web/drive.mjs URL STEPS.json OUT.json
+//
+// STEPS.json: [{"drag": [fx, fy]} (a point of the plane, as fractions of its width and height from the
+// top left), {"slider": [i, value]}, {"label": k}, {"read": true}, {"bench": count},
+// {"screenshot": "file.png"}]. OUT.json: {"reads": [{z, label, image, canvas}], "bench": [ms], "error"}.
+import { readFileSync, writeFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const [url, stepsFile, outFile] = process.argv.slice(2);
+const steps = JSON.parse(readFileSync(stepsFile, "utf8"));
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
+const out = { reads: [], bench: [] };
+try {
+  const page = await browser.newPage({ viewport: { width: 720, height: 470 } });
+  await page.goto(url);
+  await page.waitForFunction(() => window.explorer && (window.explorer.ready || window.explorer.error), null,
+                             { timeout: 60000 });
+  out.error = await page.evaluate(() => window.explorer.error || null);
+  for (const step of out.error ? [] : steps) {
+    if (step.drag) {
+      const box = await page.locator("#plane").boundingBox();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      await page.mouse.down();
+      await page.mouse.move(box.x + step.drag[0] * box.width, box.y + step.drag[1] * box.height, { steps: 8 });
+      await page.mouse.up();
+    } else if (step.slider) {
+      const [index, value] = step.slider;
+      await page.locator("#sliders input").nth(index).evaluate((input, v) => {
+        input.value = v;
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+      }, value);
+    } else if (step.label !== undefined) {
+      await page.locator("#classes button").nth(step.label).click();
+    } else if (step.read) {
+      out.reads.push(await page.evaluate(() => {
+        const context = document.getElementById("image").getContext("2d");
+        const rgba = context.getImageData(0, 0, 28, 28).data;
+        return { z: window.explorer.z, label: window.explorer.label, image: Array.from(window.explorer.lastImage),
+                 canvas: Array.from({ length: 784 }, (_, i) => rgba[4 * i]) };
+      }));
+    } else if (step.bench) {
+      out.bench.push(await page.evaluate((count) => window.explorer.benchmark(count), step.bench));
+    } else if (step.screenshot) {
+      await page.screenshot({ path: step.screenshot });
+    }
+  }
+} finally {
+  await browser.close();
+}
+writeFileSync(outFile, JSON.stringify(out));

@@ -1,0 +1,207 @@
+// The latent explorer: runs a trained decoder in the browser with TensorFlow.js, with no Python per frame.
+// manifest.json (written by explore.py) lists the decoder's layers and where each weight lies in
+// weights.bin (little-endian float32); this file rebuilds the decoder from that list.
+"use strict";
+
+const FORMAT = 1; // the manifest layout this page reads; explore.py writes the same number
+
+const explorer = {
+  ready: false,
+  z: [],
+  label: 0,
+  lastImage: null, // pixel means [784] of the image on screen (Float32Array)
+};
+window.explorer = explorer;
+
+let manifest, layers;
+
+function activation(h, name) {
+  if (name === "relu") return tf.relu(h);
+  if (name === "softplus") return tf.softplus(h);
+  if (name === "linear") return h;
+  throw new Error(`unknown activation ${name}`);
+}
+
+function layerOutput(h, layer) {
+  switch (layer.kind) {
+    case "dense":
+      return activation(tf.add(tf.matMul(h, layer.kernel), layer.bias), layer.activation);
+    case "reshape":
+      return tf.reshape(h, [-1, ...layer.shape]);
+    case "deconv": { // Keras' Conv2DTranspose: kernel [k, k, out, in], output size by its padding
+      const [batch, height, width] = h.shape;
+      const [k, , out] = layer.kernel.shape;
+      const s = layer.strides;
+      const size = (n) => (layer.padding === "same" ? n * s : (n - 1) * s + k);
+      const y = tf.conv2dTranspose(h, layer.kernel, [batch, size(height), size(width), out], s, layer.padding);
+      return activation(tf.add(y, layer.bias), layer.activation);
+    }
+    case "crop": {
+      const [, height, width] = h.shape;
+      const [top, bottom, left, right] = layer.crop;
+      return tf.slice(h, [0, top, left, 0], [-1, height - top - bottom, width - left - right, -1]);
+    }
+    default:
+      throw new Error(`unknown layer kind ${layer.kind}`);
+  }
+}
+
+// Pixel means [rows, 784] of p(x | z, y) for codes zs [rows][n] and labels [rows].
+function decodeRows(zs, labels) {
+  return tf.tidy(() => {
+    let h = tf.tensor2d(zs, [zs.length, manifest.latent_dim], "float32");
+    if (manifest.conditional) {
+      h = tf.concat([h, tf.oneHot(tf.tensor1d(labels, "int32"), manifest.class_names.length).toFloat()], 1);
+    }
+    for (const layer of layers) h = layerOutput(h, layer);
+    return tf.sigmoid(h).reshape([zs.length, 28 * 28]).dataSync();
+  });
+}
+
+function decode(z, label) {
+  return decodeRows([z], [label]);
+}
+
+function draw(canvas, pixels) { // dark ink on white, as in the README's figures
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(28, 28);
+  for (let i = 0; i < 784; i++) {
+    const level = Math.round(255 * (1 - pixels[i]));
+    image.data.set([level, level, level, 255], 4 * i);
+  }
+  context.putImageData(image, 0, 0);
+}
+
+function show() {
+  const began = performance.now();
+  explorer.lastImage = decode(explorer.z, explorer.label);
+  const ms = performance.now() - began;
+  draw(document.getElementById("image"), explorer.lastImage);
+  if (manifest.conditional) {
+    const count = manifest.class_names.length;
+    const every = decodeRows(Array(count).fill(explorer.z), [...Array(count).keys()]);
+    document.querySelectorAll("#every canvas").forEach((canvas, k) => draw(canvas, every.subarray(784 * k, 784 * (k + 1))));
+  }
+  document.querySelectorAll("#classes button").forEach((b, k) => b.classList.toggle("on", k === explorer.label));
+  document.querySelectorAll("#sliders input").forEach((input, i) => { input.value = explorer.z[i]; });
+  drawPlane();
+  document.getElementById("status").textContent =
+    `z = [${explorer.z.slice(0, 6).map((v) => v.toFixed(2)).join(", ")}${explorer.z.length > 6 ? ", ..." : ""}]` +
+    (manifest.conditional ? `, label ${manifest.class_names[explorer.label]}` : "") + `; decoded in ${ms.toFixed(1)} ms`;
+}
+
+// n = 2: the plane spans the prior's 1%-99% quantiles on each axis.
+function toPlane(value, size) { return ((value / manifest.z_range + 1) / 2) * size; }
+function fromPlane(offset, size) { return (2 * offset / size - 1) * manifest.z_range; }
+
+function drawPlane() {
+  const plane = document.getElementById("plane");
+  if (plane.hidden) return;
+  const context = plane.getContext("2d");
+  context.clearRect(0, 0, plane.width, plane.height);
+  context.strokeStyle = "#ddd";
+  context.beginPath();
+  context.moveTo(plane.width / 2, 0); context.lineTo(plane.width / 2, plane.height);
+  context.moveTo(0, plane.height / 2); context.lineTo(plane.width, plane.height / 2);
+  context.stroke();
+  for (const [x, y, label] of manifest.codes || []) { // the test set's latent means (the plain vae)
+    context.fillStyle = `hsla(${36 * label}, 70%, 45%, 0.25)`;
+    context.fillRect(toPlane(x, plane.width) - 1, plane.height - toPlane(y, plane.height) - 1, 2, 2);
+  }
+  const [x, y] = explorer.z;
+  context.fillStyle = "#d00";
+  context.beginPath();
+  context.arc(toPlane(x, plane.width), plane.height - toPlane(y, plane.height), 5, 0, 2 * Math.PI);
+  context.fill();
+}
+
+explorer.setZ = (z) => { explorer.z = z.slice(); show(); };
+explorer.setLabel = (label) => { explorer.label = label; show(); };
+explorer.decode = (z, label) => Array.from(decode(z, label));
+// Milliseconds per decode of one image, the mean of `count` decodes after a warm-up.
+explorer.benchmark = (count = 200) => {
+  for (let i = 0; i < 10; i++) decode(explorer.z, explorer.label);
+  const began = performance.now();
+  for (let i = 0; i < count; i++) decode(explorer.z, explorer.label);
+  return (performance.now() - began) / count;
+};
+
+function build() {
+  const n = manifest.latent_dim;
+  explorer.z = Array(n).fill(0);
+  const title = `${manifest.run}, epoch ${manifest.epoch}`;
+  document.getElementById("title").textContent = `${title}: latent explorer`;
+  document.title = title;
+  document.getElementById("about").textContent = n === 2
+    ? "Drag the red point over the latent plane (the prior's 1%-99% quantiles); the decoder draws its image."
+    : `Move the sliders (${Math.min(n, 20)} of ${n} latent dimensions shown); the decoder draws the image.`;
+  if (n === 2) {
+    const plane = document.getElementById("plane");
+    plane.hidden = false;
+    let dragging = false;
+    const move = (event) => {
+      const box = plane.getBoundingClientRect();
+      const x = Math.min(Math.max(event.clientX - box.left, 0), box.width);
+      const y = Math.min(Math.max(event.clientY - box.top, 0), box.height);
+      explorer.setZ([fromPlane(x, box.width), fromPlane(box.height - y, box.height)]);
+    };
+    plane.addEventListener("pointerdown", (event) => { dragging = true; move(event); });
+    plane.addEventListener("pointermove", (event) => { if (dragging) move(event); });
+    window.addEventListener("pointerup", () => { dragging = false; });
+  } else {
+    const sliders = document.getElementById("sliders");
+    sliders.hidden = false;
+    document.getElementById("buttons").hidden = false;
+    for (let i = 0; i < Math.min(n, 20); i++) {
+      const label = document.createElement("label");
+      label.textContent = `z${i}`;
+      const input = document.createElement("input");
+      Object.assign(input, { type: "range", min: -manifest.z_range, max: manifest.z_range, step: "any", value: 0 });
+      input.addEventListener("input", () => { const z = explorer.z.slice(); z[i] = Number(input.value); explorer.setZ(z); });
+      label.appendChild(input);
+      sliders.appendChild(label);
+    }
+    const normal = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+    document.getElementById("randomize").onclick = () => explorer.setZ(explorer.z.map(normal));
+    document.getElementById("reset").onclick = () => explorer.setZ(Array(n).fill(0));
+  }
+  if (manifest.conditional) {
+    const classes = document.getElementById("classes");
+    const every = document.getElementById("every");
+    manifest.class_names.forEach((name, k) => {
+      const button = document.createElement("button");
+      button.textContent = name;
+      button.onclick = () => explorer.setLabel(k);
+      classes.appendChild(button);
+      const figure = document.createElement("figure");
+      const canvas = Object.assign(document.createElement("canvas"), { width: 28, height: 28 });
+      figure.append(canvas, Object.assign(document.createElement("figcaption"), { textContent: name }));
+      every.appendChild(figure);
+    });
+  }
+}
+
+async function start() {
+  try {
+    await tf.setBackend("cpu"); // exact float32 everywhere, and fast enough for one 28x28 image
+    manifest = await (await fetch("manifest.json")).json();
+    if (manifest.format !== FORMAT) {
+      throw new Error(`manifest.json has format ${manifest.format}, this page reads format ${FORMAT}: ` +
+                      "write the folder again with explore.py");
+    }
+    const buffer = await (await fetch(manifest.weights)).arrayBuffer();
+    const tensor = ([offset, shape]) =>
+      tf.tensor(new Float32Array(buffer, offset, shape.reduce((a, b) => a * b, 1)), shape, "float32");
+    layers = manifest.layers.map((layer) => ({
+      ...layer, kernel: layer.kernel && tensor(layer.kernel), bias: layer.bias && tensor(layer.bias),
+    }));
+    build();
+    show();
+    explorer.ready = true;
+  } catch (error) {
+    document.getElementById("error").textContent = `error: ${error.message}`;
+    explorer.error = error.message;
+  }
+}
+
+start();
