@@ -38,7 +38,7 @@ check: $(VENV)/installed
 test: $(VENV)/installed node_modules/.installed
 	$(PY) -m pytest -q --durations=10 tests
 
-figures: $(VENV)/installed
+figures: $(VENV)/installed node_modules/.installed
 	set -e; for run in $(FIGURE_RUNS); do \
 	  model=$${run%:*}; n=$${run#*:}; \
 	  $(PY) train.py $$model -n $$n -e $(FIGURE_EPOCHS) --restart; \
@@ -47,6 +47,7 @@ figures: $(VENV)/installed
 	$(PY) train.py cnn -e $(CNN_EPOCHS) --restart
 	$(PY) plot.py cnn --figure-dir img
 	$(PY) pretrained.py
+	$(PY) -m bench.explorer --screenshot img/explorer.png  # needs npm ci and chromium
 	$(PY) train.py m2 -n 50 --labels 100 -e $(M2_EPOCHS) --restart
 	$(PY) plot.py m2 -n 50 --labels 100 --figure-dir img
 	$(PY) train.py cvae_fc3 -n 20 -e $(FIGURE_EPOCHS) --dataset fashion_mnist --restart

@@ -75,7 +75,7 @@ def add_run_flags(parser):
     parser.add_argument("--subset", type=positive_int, default=None,
                         help="the quick run trained with --subset SUBSET (MODEL_N_subsetSUBSET)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the data sets are cached")
     parser.add_argument("--pretrained", action="store_true",
                         help="use the weights that ship in pretrained/ (cvae_cnn3 -n 2 or 20, cvae_cnn2 -n 20, "
                              "cnn) instead of a run in LOG_DIR: no training needed")

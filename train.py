@@ -64,7 +64,7 @@ def parse_args(argv=None):
                              "cvae_cnn3; 1.4-1.5x on one and about even on the other for vae and cvae_fc3; much "
                              "slower for cvae_cnn2, cnn and m2 (bench/README.md)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where MNIST is cached")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the data sets are cached")
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
