@@ -133,8 +133,8 @@ def prepare_out(out):
 def write_site(args):
     """Write the explorer folder; returns its path."""
     if not TFJS.exists():
-        raise UserFacingError(f"TensorFlow.js is not installed ({TFJS.relative_to(ROOT)} is missing): run `npm ci` in "
-                              f"{ROOT} (it installs the version package-lock.json pins, from npm)")
+        raise UserFacingError(f"TensorFlow.js is not installed ({TFJS} is missing): run `npm ci` in {ROOT} (it "
+                              f"installs the version package-lock.json pins, from npm)")
     model, config, epoch, run_dir = open_run(args, args.epoch)
     if not model.has_latent_space:
         raise UsageError(f"{config.model} is a classifier: it has no latent space to explore")

@@ -152,3 +152,11 @@ def test_a_port_in_use_gives_the_next_free_one(tmp_path):
         server.server_close()
     finally:
         taken.close()
+
+
+def test_without_tensorflow_js_it_says_to_run_npm_ci(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(explore, "TFJS", tmp_path / "tf.min.js")
+    status, _, err = run_main(explore.main, ["cvae_cnn3", "-n", "2", "--pretrained", "--no-serve", "--out",
+                                             str(tmp_path / "site")], capsys)
+    assert status == 1 and "TensorFlow.js is not installed" in err and "npm ci" in err
+    assert not (tmp_path / "site").exists()

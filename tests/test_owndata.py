@@ -2,6 +2,7 @@
 built here from generated shapes."""
 import gzip
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -300,3 +301,14 @@ def test_mnist_idx_files_of_another_size_get_their_own_message_and_no_download(t
     message = str(raised.value)
     assert "are not mnist" in message and "(1000, 28, 28)" in message and "expected (60000, 28, 28)" in message
     assert "--dataset with an image folder or an .npz file" in message
+
+
+def test_a_copy_under_another_name_has_its_own_name_and_path_but_shares_the_cache(folder, tmp_path, data_dir, monkeypatch):
+    fresh()
+    _, info = owndata.load(folder, data_dir)
+    copy = shutil.copytree(folder, tmp_path / "copied")
+    fresh()
+    monkeypatch.setattr(owndata, "_decode_folder", lambda *a: pytest.fail("decoded again"))
+    _, again = owndata.load(copy, data_dir)
+    assert again["sha256"] == info["sha256"] and again["name"] == f"copied_{info['sha256'][:8]}"
+    assert again["path"] == str(copy.resolve())
