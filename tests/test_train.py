@@ -24,12 +24,13 @@ def test_help_and_usage_errors_answer_before_tensorflow_loads():
     """--help and argparse's errors need no TensorFlow: each CLI parses its arguments first."""
     check = """
 import sys
-import bench.explorer, bench.throughput, evaluate, explore, export, plot, pretrained, results, sample, train
+import bench.explorer, bench.peers, bench.throughput, evaluate, explore, export, plot, pretrained, results, sample, train
 for main, argv in ((train.main, ["--help"]), (plot.main, ["--help"]), (evaluate.main, ["--help"]), (export.main, ["--help"]),
                    (sample.main, ["--help"]), (results.main, ["--help"]), (sample.main, ["vae", "--count", "0"]),
                    (bench.throughput.main, ["--help"]), (train.main, ["vae", "-n", "0"]), (plot.main, ["nope"]),
                    (explore.main, ["--help"]), (explore.main, ["vae", "--port", "0"]), (pretrained.main, ["--help"]),
-                   (bench.explorer.main, ["--help"]), (train.main, ["vae", "--dataset", "nowhere/"])):
+                   (bench.explorer.main, ["--help"]), (bench.peers.main, ["--help"]),
+                   (train.main, ["vae", "--dataset", "nowhere/"])):
     try:
         main(argv)
     except SystemExit:
