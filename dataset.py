@@ -126,6 +126,18 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def changed_file(directory, recorded, listed_in):
+    """What is wrong with the first of `recorded`'s files ({name: sha256}, names relative to `directory`)
+    that is missing or whose sha256 differs, or None when all are as recorded; `listed_in` names the list."""
+    for name, digest in sorted(recorded.items()):
+        path = Path(directory) / name
+        if not path.is_file():
+            return f"{path} is missing (listed in {listed_in})"
+        if sha256_of(path.read_bytes()) != digest:
+            return f"{path} does not match its sha256 in {listed_in}: it was changed or damaged"
+    return None
+
+
 def load_dataset(name, data_dir=DATA_DIR, log=print) -> Mnist:
     """`name` (one of DATASETS) from its first valid source, read once per process: a later call with
     the same name and data_dir returns the same (read-only) arrays without reading and checking the

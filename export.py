@@ -134,7 +134,7 @@ def read_export(directory):
     import tensorflow as tf
 
     import model.registry  # noqa: F401  (registers our classes, for keras.saving.load_model)
-    from dataset import sha256_of
+    from dataset import changed_file
     directory = Path(directory)
     again = "export it again with export.py"
     try:
@@ -143,12 +143,9 @@ def read_export(directory):
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
         raise UserFacingError(f"{directory} is not an export of export.py: its export.json is missing or damaged "
                               f"({str(err).splitlines()[0]})")
-    for name, digest in sorted(recorded.items()):
-        path = directory / name
-        if not path.is_file():
-            raise UserFacingError(f"{path} is missing (export.json lists it); {again}")
-        if sha256_of(path.read_bytes()) != digest:
-            raise UserFacingError(f"{path} does not match its sha256 in export.json: it was changed or damaged; {again}")
+    wrong = changed_file(directory, recorded, "export.json")
+    if wrong:
+        raise UserFacingError(f"{wrong}; {again}")
     loaded = {}
     for name, load in (("model.keras", keras.saving.load_model), ("saved_model", tf.saved_model.load)):
         try:

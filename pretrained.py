@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from cli import HelpFormatter, UsageError, UserFacingError, add_debug_flag, import_tensorflow_quietly, report_errors
-from dataset import sha256_of
+from dataset import changed_file, sha256_of
 from rundir import DamagedFile, RunDir
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -47,12 +47,9 @@ class PretrainedRun(RunDir):
         for required in ("config.json", f"{WEIGHTS}.index"):
             if required not in recorded:
                 raise DamagedFile(f"{self.path / SUMS} lists no {required}")
-        for name, sha in sorted(recorded.items()):
-            path = self.path / name
-            if not path.is_file():
-                raise DamagedFile(f"{path} is missing (listed in {SUMS})")
-            if sha256_of(path.read_bytes()) != sha:
-                raise DamagedFile(f"{path} does not match its sha256 in {SUMS}: it was changed or damaged")
+        wrong = changed_file(self.path, recorded, SUMS)
+        if wrong:
+            raise DamagedFile(wrong)
 
     def load_model(self, epoch=None, log=print):
         self.verify()
