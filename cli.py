@@ -138,6 +138,27 @@ def train_command(model, latent_dim, binarize=False, dataset="mnist", labels=Non
             + (f" --log-dir {log_dir}" if Path(log_dir) != Path("log") else ""))
 
 
+def prepare_out(out, written, what, refusal):
+    """Make `out` ready for a tool's files: a new or empty folder, or one the tool wrote before, whose
+    `written` files (and nothing else it holds) are removed. refusal(out) -> why a non-empty `out` is not
+    the tool's own, or None; `what` names the tool's output ("an export"). UsageError otherwise."""
+    import shutil
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory")
+    if out.exists() and any(out.iterdir()):
+        why_not = refusal(out)
+        if why_not:
+            raise UsageError(why_not)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in written)
+        if foreign:
+            raise UsageError(f"--out {out} holds files {what} does not write ({', '.join(foreign)}); refusing to "
+                             f"write there")
+        for name in written:
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def open_run(args, epoch=None):
     """(model, config, epoch, RunDir) of the run that add_run_flags' flags name: its latest checkpoint,
     or the one kept at `epoch`; with --pretrained, the shipped weights of that run. A missing or damaged

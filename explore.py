@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, add_run_flags, import_tensorflow_quietly,
-                 open_run, positive_int, report_errors)
+                 open_run, positive_int, prepare_out, report_errors)
 
 ROOT = Path(__file__).resolve().parent
 TFJS = ROOT / "node_modules" / "@tensorflow" / "tfjs" / "dist" / "tf.min.js"
@@ -112,22 +112,17 @@ def test_codes(model, config, data_dir):
     return [[round(float(a), 3), round(float(b), 3), int(label)] for (a, b), label in zip(means, labels)]
 
 
-def prepare_out(out):
-    """A new or empty folder, or an explorer folder of this format (its files are replaced); refuse the rest."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a directory")
-    if out.exists() and any(out.iterdir()):
-        try:
-            found = json.loads((out / "manifest.json").read_text()).get("format")
-        except (OSError, ValueError, AttributeError):
-            raise UsageError(f"{out} is not empty and holds no explorer; give an empty or new folder with --out")
-        if found != FORMAT:
-            raise UsageError(f"{out} holds an explorer of another version (manifest format {found}, this explore.py "
-                             f"writes {FORMAT}); remove it or give another --out")
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in WRITTEN)
-        if foreign:
-            raise UsageError(f"{out} holds files an explorer does not write ({', '.join(foreign)}); refusing to write there")
-    out.mkdir(parents=True, exist_ok=True)
+def explorer_or_why_not(out):
+    """None when `out` holds an explorer of this FORMAT (its files may be replaced), else why it may not be
+    written."""
+    try:
+        found = json.loads((out / "manifest.json").read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        return f"{out} is not empty and holds no explorer; give an empty or new folder with --out"
+    if found != FORMAT:
+        return (f"{out} holds an explorer of another version (manifest format {found}, this explore.py writes "
+                f"{FORMAT}); remove it or give another --out")
+    return None
 
 
 def write_site(args):
@@ -139,7 +134,7 @@ def write_site(args):
     if not model.has_latent_space:
         raise UsageError(f"{config.model} is a classifier: it has no latent space to explore")
     out = args.out if args.out is not None else Path("explorer") / run_dir.name
-    prepare_out(out)
+    prepare_out(out, WRITTEN, "an explorer", explorer_or_why_not)
     codes = test_codes(model, config, args.data_dir) if model.latent_dim == 2 and not model.conditional else None
     manifest, weights = site_files(model, config, epoch, run_dir.name, codes)
     write_files(out, manifest, weights)

@@ -15,12 +15,11 @@ against its sha256, then model.keras and the SavedModel loaded and drawing the s
 """
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
-from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, add_run_flags, import_tensorflow_quietly,
-                 open_run, positive_int, report_errors)
+from cli import (HelpFormatter, UserFacingError, add_debug_flag, add_run_flags, import_tensorflow_quietly,
+                 open_run, positive_int, prepare_out, report_errors)
 
 WRITTEN = ("model.keras", "saved_model", "export.json")  # what an export holds: all that --out may replace
 
@@ -82,21 +81,11 @@ def prior_sample(count, latent_dim, seed):
     return tf.random.stateless_normal(tf.stack([count, latent_dim]), seed=tf.stack([seed, 0]))
 
 
-def prepare_out(out):
-    """An empty or new directory, or an earlier export whose files are removed; anything else is refused."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a directory")
-    if out.exists() and any(out.iterdir()):
-        if not (out / "export.json").is_file():
-            raise UsageError(f"--out {out} is not empty and holds no earlier export; give an empty or new directory")
-        foreign = [p.name for p in out.iterdir() if p.name not in WRITTEN]
-        if foreign:
-            raise UsageError(f"--out {out} holds files an export does not write ({', '.join(sorted(foreign))}); "
-                             f"refusing to replace it")
-        for name in WRITTEN:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+def earlier_export_or_why_not(out):
+    """None when `out` holds an earlier export (its files may be replaced), else why it may not be written."""
+    if (out / "export.json").is_file():
+        return None
+    return f"--out {out} is not empty and holds no earlier export; give an empty or new directory"
 
 
 def export(args):
@@ -105,7 +94,7 @@ def export(args):
     from rundir import write_atomic
     model, config, epoch, run_dir = open_run(args, args.epoch)
     out = args.out if args.out is not None else Path("export") / run_dir.name
-    prepare_out(out)
+    prepare_out(out, WRITTEN, "an export", earlier_export_or_why_not)
     model.save(out / "model.keras")
     archive = keras.export.ExportArchive()
     archive.track(model)
