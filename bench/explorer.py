@@ -10,18 +10,14 @@ and times explorer.benchmark() (the mean of 500 decodes of one image after a war
 under 5 ms per decode on 2 CPU cores.
 """
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from cli import import_tensorflow_quietly
 
-ROOT = Path(__file__).resolve().parents[1]
 # The README's runs: (model, latent dim); m2 with its 100 labels.
 README_MODELS = [("vae", 2), ("vae", 20), ("cvae_fc3", 2), ("cvae_fc3", 20), ("cvae_cnn2", 20), ("cvae_cnn3", 2),
                  ("cvae_cnn3", 20), ("m2", 50)]
@@ -54,16 +50,7 @@ def measure(name, latent_dim, work, screenshot=None):
     site = work / f"{name}_{latent_dim}"
     site.mkdir()
     explore.write_files(site, *explore.site_files(model, config, epoch, site.name))
-    server = explore.server_for(site, 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        (work / "steps.json").write_text(json.dumps(steps_for(latent_dim, model.conditional, screenshot)))
-        subprocess.run(["node", str(ROOT / "web" / "drive.mjs"), f"http://127.0.0.1:{server.server_address[1]}/",
-                        str(work / "steps.json"), str(work / "out.json")], check=True, cwd=ROOT, timeout=300)
-    finally:
-        server.shutdown()
-        server.server_close()
-    out = json.loads((work / "out.json").read_text())
+    out = explore.drive(site, steps_for(latent_dim, model.conditional, screenshot), work)
     if out["error"]:
         raise RuntimeError(f"{site.name}: the page says: {out['error']}")
     difference = max(float(np.max(np.abs(np.array(read["image"]) - np.asarray(
@@ -86,8 +73,6 @@ def main(argv=None):
         for name, latent_dim in README_MODELS:
             shot = args.screenshot if (name, latent_dim) == ("cvae_cnn3", 2) else None
             rows.append((f"{name}, n = {latent_dim}", *measure(name, latent_dim, Path(tmp), shot)))
-            for leftover in ("steps.json", "out.json"):
-                (Path(tmp) / leftover).unlink()
     print(f"| model | weights | ms per decode (target < {TARGET_MS:g}) | max abs difference from Python |")
     print("|---|---|---|---|")
     for model, source, ms, difference in rows:

@@ -3,8 +3,6 @@ TensorFlow.js must be the Python decoder's, for the same z and label."""
 import json
 import shutil
 import socket
-import subprocess
-import threading
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ import train
 from conftest import ROOT, run_main
 from rundir import RunDir
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PLAYWRIGHT = ROOT / "node_modules" / "playwright-core"
 needs_browser = pytest.mark.skipif(
     not (shutil.which("chromium") and shutil.which("node") and PLAYWRIGHT.exists() and explore.TFJS.exists()),
@@ -27,22 +24,6 @@ def write(log_dir, out, *run, capsys):
                                    capsys)
     assert status == 0, err
     return out
-
-
-def drive(site, steps, tmp_path):
-    """What web/drive.mjs read from the page served from `site` on a free localhost port."""
-    server = explore.server_for(site, 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        (tmp_path / "steps.json").write_text(json.dumps(steps))
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
-        result = subprocess.run(["node", str(ROOT / "web" / "drive.mjs"), url, str(tmp_path / "steps.json"),
-                                 str(tmp_path / "out.json")], capture_output=True, text=True, timeout=180, cwd=ROOT)
-        assert result.returncode == 0, result.stderr[-2000:]
-        return json.loads((tmp_path / "out.json").read_text())
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def assert_same_as_python(reads, model):
@@ -72,7 +53,7 @@ def test_dragging_the_point_decodes_what_python_decodes(model_name, trained_runs
     conditional = model_name != "vae"
     steps = [{"read": True}, {"drag": [0.85, 0.2]}, {"read": True}, {"drag": [0.1, 0.9]}, {"read": True}]
     steps += [{"label": 7}, {"read": True}, {"label": 3}, {"drag": [0.4, 0.55]}, {"read": True}] if conditional else []
-    out = drive(site, steps, tmp_path)
+    out = explore.drive(site, steps, tmp_path)
     assert out["error"] is None and len(out["reads"]) == (5 if conditional else 3)
     assert out["reads"][1]["z"] == pytest.approx([0.7 * 2.3263, 0.6 * 2.3263], abs=0.05)  # where it was dragged
     assert out["reads"][2]["z"] == pytest.approx([-0.8 * 2.3263, -0.8 * 2.3263], abs=0.05)
@@ -90,7 +71,7 @@ def test_sliders_decode_what_python_decodes(fc3_run, tmp_path, capsys):
     site = write(fc3_run, tmp_path / "site", "cvae_fc3", "-n", "20", "--subset", "300", capsys=capsys)
     steps = [{"slider": [0, 1.5]}, {"slider": [3, -0.7]}, {"read": True}, {"label": 9}, {"slider": [19, 2.0]},
              {"read": True}, {"bench": 50}]
-    out = drive(site, steps, tmp_path)
+    out = explore.drive(site, steps, tmp_path)
     assert out["error"] is None
     assert out["reads"][0]["z"][:4] == pytest.approx([1.5, 0, 0, -0.7]) and len(out["reads"][0]["z"]) == 20
     assert out["reads"][1]["label"] == 9 and out["reads"][1]["z"][19] == pytest.approx(2.0)
@@ -105,7 +86,7 @@ def test_the_page_refuses_a_manifest_of_another_format(trained_runs, tmp_path, c
     site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
     manifest = json.loads((site / "manifest.json").read_text())
     (site / "manifest.json").write_text(json.dumps(manifest | {"format": explore.FORMAT + 1}))
-    out = drive(site, [{"read": True}], tmp_path)
+    out = explore.drive(site, [{"read": True}], tmp_path)
     assert out["error"].startswith(f"manifest.json has format {explore.FORMAT + 1}, this page reads format 1")
 
 
