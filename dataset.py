@@ -362,16 +362,17 @@ def batches(images, labels, batch_size, shuffle_seed=None):
     return tf.data.Dataset.from_tensor_slices(shuffled(images, labels, shuffle_seed)).batch(batch_size)
 
 
-def labelled_subset(labels, count, seed, classes=10):
-    """Sorted indices of a class-balanced labelled subset: count / classes images of each class, drawn
-    with seed. ValueError when a class has fewer images than that."""
+def labelled_subset(labels, count, seed, class_names=CLASS_NAMES["mnist"]):
+    """Sorted indices of a class-balanced labelled subset: count / K images of each of the K classes,
+    drawn with seed. ValueError naming the first class that has fewer images than that."""
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
+    classes = len(class_names)
     per_class = count // classes
     short = [c for c in range(classes) if np.count_nonzero(labels == c) < per_class]
     if short:
-        raise ValueError(f"--labels {count} takes {per_class} images of each class, and class {short[0]} has only "
-                         f"{np.count_nonzero(labels == short[0])} training images")
+        raise ValueError(f"--labels {count} takes {per_class} images of each class; class {class_names[short[0]]} "
+                         f"has {np.count_nonzero(labels == short[0])} training images")
     chosen = [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in range(classes)]
     return np.sort(np.concatenate(chosen))
 

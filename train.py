@@ -98,9 +98,8 @@ def is_chief(strategy):
 def own_data(args):
     """(arrays, info) of --dataset PATH, or None for a named data set. UsageError for data that cannot train
     the model asked for (m2's --labels against the classes' sizes)."""
-    import numpy as np
-
     import owndata
+    from dataset import labelled_subset
     if not owndata.is_own(args.dataset):
         return None
     data, info = owndata.load(args.dataset, args.data_dir)
@@ -109,10 +108,10 @@ def own_data(args):
         if args.labels % classes:
             raise UsageError(f"--labels must be a multiple of the {classes} classes (the same number of each), "
                              f"got {args.labels}")
-        counts = np.bincount(data.train_labels[:args.subset], minlength=classes)
-        if counts.min() < args.labels // classes:
-            raise UsageError(f"--labels {args.labels} takes {args.labels // classes} images of each class; class "
-                             f"{info['class_names'][counts.argmin()]} has {counts.min()} training images")
+        try:  # the draw training makes, made here first so that a class too small is a usage error
+            labelled_subset(data.train_labels[:args.subset], args.labels, args.seed, info["class_names"])
+        except ValueError as err:
+            raise UsageError(str(err)) from err
     return data, info
 
 

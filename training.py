@@ -314,7 +314,7 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
         optimizer.build(model.trainable_variables)
     labelled = None
     if model.semi_supervised:
-        labelled = labelled_subset(train_labels, config.labels, config.seed, classes)
+        labelled = labelled_subset(train_labels, config.labels, config.seed, config.class_names())
         model.set_data_sizes(len(labelled), len(train_images) - len(labelled))
     epoch_xy = epoch_data(config, train_x, train_y, labelled)
 

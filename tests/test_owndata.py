@@ -312,3 +312,13 @@ def test_a_copy_under_another_name_has_its_own_name_and_path_but_shares_the_cach
     _, again = owndata.load(copy, data_dir)
     assert again["sha256"] == info["sha256"] and again["name"] == f"copied_{info['sha256'][:8]}"
     assert again["path"] == str(copy.resolve())
+
+
+def test_m2_labels_beyond_a_class_s_images_are_a_usage_error(folder, tmp_path, data_dir, capsys):
+    fresh()
+    flags = run_flags(folder, tmp_path / "log", data_dir)
+    status, _, err = run_main(train.main, ["m2", "-n", "2", "--labels", "90", *flags], capsys)
+    assert status == 2 and "--labels 90 takes 30 images of each class; class circle has 20 training images" in err
+    status, _, err = run_main(train.main, ["m2", "-n", "2", "--labels", "40", *flags], capsys)
+    assert status == 2 and "--labels must be a multiple of the 3 classes" in err
+    assert not (tmp_path / "log").exists()
