@@ -214,28 +214,36 @@ def load_cached_or(sources, name, data_dir, log, advice) -> Mnist:
 
 
 def read_cache(data_dir, name="mnist") -> Mnist:
+    return read_cache_and_meta(data_dir, name)[0]
+
+
+def read_cache_and_meta(data_dir, name="mnist", validate=True):
+    """(arrays, the .json written beside them) of data_dir/NAME.npz; ValueError when the arrays' content
+    sha256 is not the recorded one, or (validate) they are not a standard MNIST-sized split."""
     data_dir = Path(data_dir)
-    expected = json.loads((data_dir / f"{name}.json").read_text())["sha256"]
+    meta = json.loads((data_dir / f"{name}.json").read_text())
     with np.load(data_dir / f"{name}.npz", allow_pickle=False) as f:
         mnist = Mnist(*(f[k] for k in ("train_images", "train_labels", "test_images", "test_labels")))
-    mnist.validate()
-    if mnist.content_sha256() != expected:
-        raise ValueError(f"content sha256 does not match data/{name}.json")
-    return mnist
+    if validate:
+        mnist.validate()
+    if mnist.content_sha256() != meta["sha256"]:
+        raise ValueError(f"content sha256 does not match {data_dir / name}.json")
+    return mnist, meta
 
 
-def write_cache(mnist: Mnist, data_dir, source: str, name="mnist"):
-    """Write to temporary names and rename, so an interrupted write never leaves a cache that looks valid."""
-    data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / f"{name}.npz.tmp"
+def write_cache(mnist: Mnist, data_dir, source: str, name="mnist", **meta):
+    """data_dir/NAME.npz and, beside it, NAME.json with the arrays' content sha256, their source and `meta`.
+    Written to temporary names and renamed, so an interrupted write never leaves a cache that looks valid."""
+    path = Path(data_dir) / f"{name}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         np.savez(f, train_images=mnist.train_images, train_labels=mnist.train_labels,
                  test_images=mnist.test_images, test_labels=mnist.test_labels)
-    os.replace(tmp, data_dir / f"{name}.npz")
-    meta = data_dir / f"{name}.json.tmp"
-    meta.write_text(json.dumps({"sha256": mnist.content_sha256(), "source": source}, indent=2) + "\n")
-    os.replace(meta, data_dir / f"{name}.json")
+    os.replace(tmp, path)
+    described = path.with_suffix(".json.tmp")
+    described.write_text(json.dumps({"sha256": mnist.content_sha256(), "source": source, **meta}, indent=2) + "\n")
+    os.replace(described, path.with_suffix(".json"))
 
 
 def parse_idx(data: bytes) -> np.ndarray:

@@ -17,7 +17,6 @@ so the next command does not decode the images again. Every mistake in the data 
 one line saying what is wrong and where.
 """
 import hashlib
-import json
 import os
 import re
 import time
@@ -351,27 +350,16 @@ def _cache_path(data_dir, sha256):
 
 def _read_cache(sha256, data_dir):
     """(arrays, info) cached for these contents, or None when there is no whole cache entry."""
-    from dataset import Mnist
-    path = _cache_path(data_dir, sha256)
+    import zipfile
+
+    from dataset import read_cache_and_meta
     try:
-        info = json.loads(path.with_suffix(".json").read_text())
-        with np.load(path, allow_pickle=False) as f:
-            data = Mnist(*(f[k] for k in ("train_images", "train_labels", "test_images", "test_labels")))
-    except (OSError, ValueError, KeyError):
+        data, meta = read_cache_and_meta(data_dir, f"own/{sha256}", validate=False)
+        return data, meta["data"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
-    if info.pop("content_sha256", None) != data.content_sha256():
-        return None
-    return data, info
 
 
 def _write_cache(data, info, data_dir):
-    """Arrays and info, each written to a temporary name and renamed: never a half-written entry."""
-    path = _cache_path(data_dir, info["sha256"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.tmp", "wb") as f:
-        np.savez(f, train_images=data.train_images, train_labels=data.train_labels, test_images=data.test_images,
-                 test_labels=data.test_labels)
-    os.replace(f"{path}.tmp", path)
-    meta = path.with_suffix(".json")
-    meta.with_suffix(".json.tmp").write_text(json.dumps(info | {"content_sha256": data.content_sha256()}, indent=2))
-    os.replace(meta.with_suffix(".json.tmp"), meta)
+    from dataset import write_cache
+    write_cache(data, data_dir, source=info["path"], name=f"own/{info['sha256']}", data=info)
