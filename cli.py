@@ -62,8 +62,9 @@ def class_index(text):
     return value
 
 
-def add_run_flags(parser):
-    """The flags that select a trained run (plot.py, evaluate.py): they name its directory as train.py did."""
+def add_run_flags(parser, kept_epoch=True):
+    """The flags that select a trained run (plot.py, evaluate.py, ...): they name its directory as train.py
+    did. kept_epoch: also -p EPOCH, a checkpoint kept at that epoch instead of the latest."""
     from dataset import DATA_DIR, dataset_argument  # here, not at the top: dataset.py imports this module
     parser.add_argument("model", choices=NAMES, metavar="MODEL", help=f"one of: {', '.join(NAMES)}")
     parser.add_argument("-n", "--latent-dim", type=positive_int, default=20, help="latent dimensions of the run")
@@ -79,6 +80,9 @@ def add_run_flags(parser):
     parser.add_argument("--pretrained", action="store_true",
                         help="use the weights that ship in pretrained/ (cvae_cnn3 -n 2 or 20, cvae_cnn2 -n 20, "
                              "cnn) instead of a run in LOG_DIR: no training needed")
+    if kept_epoch:
+        parser.add_argument("-p", "--epoch", type=positive_int, default=None,
+                            help="use the checkpoint kept at this epoch instead of the latest")
 
 
 def add_debug_flag(parser):

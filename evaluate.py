@@ -29,7 +29,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Evaluate a run trained by train.py: print a table, write LOG_DIR/MODEL_N/eval.json.",
         formatter_class=HelpFormatter)
-    add_run_flags(parser)
+    add_run_flags(parser, kept_epoch=False)  # it evaluates the latest checkpoint
     parser.add_argument("-k", "--importance-samples", type=positive_int, default=5000,
                         help="samples per test image for the NLL estimate (5000 is the literature's standard)")
     parser.add_argument("--samples", type=positive_int, default=1000,

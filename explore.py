@@ -41,8 +41,6 @@ def parse_args(argv=None):
                     "the browser with TensorFlow.js) to OUT (default explorer/RUN/) and serve it on localhost.",
         formatter_class=HelpFormatter)
     add_run_flags(parser)
-    parser.add_argument("-p", "--epoch", type=positive_int, default=None,
-                        help="use the checkpoint kept at this epoch instead of the latest")
     parser.add_argument("--port", type=positive_int, default=8000,
                         help="serve on this localhost port, or the next free one")
     parser.add_argument("--no-serve", action="store_true", help="only write the folder")

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from cli import (HelpFormatter, UserFacingError, add_debug_flag, add_run_flags, import_tensorflow_quietly,
-                 open_run, positive_int, prepare_out, report_errors)
+                 open_run, prepare_out, report_errors)
 
 WRITTEN = ("model.keras", "saved_model", "export.json")  # what an export holds: all that --out may replace
 
@@ -32,8 +32,6 @@ def parse_args(argv=None):
                "drawing the same images.",
         formatter_class=HelpFormatter)
     add_run_flags(parser)
-    parser.add_argument("-p", "--epoch", type=positive_int, default=None,
-                        help="export the checkpoint kept at this epoch instead of the latest")
     parser.add_argument("--out", type=Path, default=None, help="the export directory (default: export/RUN_NAME/)")
     add_debug_flag(parser)
     return parser.parse_args(argv)

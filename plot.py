@@ -12,7 +12,7 @@ import numpy as np
 
 import figures
 from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, add_run_flags, class_index, import_tensorflow_quietly, open_run,
-                 positive_float, positive_int, report_errors, random_seed)
+                 positive_float, report_errors, random_seed)
 
 SAMPLES_PER_DIGIT = 10
 MANIFOLD_GRID = 15
@@ -57,8 +57,6 @@ def parse_args(argv=None):
     parser.add_argument("-s", "--std", type=positive_float, default=0.1, help="noise std for gen_rand")
     parser.add_argument("-t", "--target", type=class_index, default=None,
                         help="class (digit) for gen_rand (default: all)")
-    parser.add_argument("-p", "--epoch", type=positive_int, default=None,
-                        help="use the checkpoint kept at this epoch instead of the latest")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed for the noise in generated figures")
     parser.add_argument("--figure-dir", type=Path, default=Path("figure"))
     add_debug_flag(parser)

@@ -37,8 +37,6 @@ def parse_args(argv=None):
     parser.add_argument("--count", type=positive_int, default=16, help="images per label")
     parser.add_argument("--std", type=positive_float, default=1.0, help="std of z around 0 (1: the prior)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of z: the same seed gives the same images")
-    parser.add_argument("-p", "--epoch", type=positive_int, default=None,
-                        help="use the checkpoint kept at this epoch instead of the latest")
     parser.add_argument("--out", type=Path, required=True, help="where to write: FILE.png (a grid) or FILE.npz (arrays)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
