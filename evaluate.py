@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, add_run_flags, import_tensorflow_quietly,
+from cli import (HelpFormatter, UsageError, add_debug_flag, add_run_flags, import_tensorflow_quietly, open_pretrained,
                  open_run, positive_int, random_seed, report_errors)
 
 CLASSIFIER_EPOCHS = 20
@@ -75,18 +75,13 @@ def trained_classifier(log_dir, data_dir, dataset="mnist", data=None):
     first (with a message)."""
     import training
     from pretrained import PRETRAINED_DIR, PretrainedRun
-    from rundir import DamagedFile, RunConfig, RunDir, run_dir_name
+    from rundir import RunConfig, RunDir, run_dir_name
     name = run_dir_name("cnn", None, dataset=dataset, subset=CLASSIFIER_SUBSET)
     run_dir = RunDir(log_dir / name)
     option = f" --dataset {shlex.quote(data['path'] if data else dataset)}" if dataset != "mnist" else ""
     command = f"python train.py cnn{option} -e {CLASSIFIER_EPOCHS}"
-    shipped = PretrainedRun(PRETRAINED_DIR / name)
-    if run_dir.latest_checkpoint() is None and shipped.latest_checkpoint() is not None:
-        try:
-            classifier, _, epoch = shipped.load_model()
-        except DamagedFile as err:
-            raise UserFacingError(f"{err}; restore it with `git checkout -- {shipped.path}`, or train your own "
-                                  f"classifier: {command}")
+    if run_dir.latest_checkpoint() is None and PretrainedRun(PRETRAINED_DIR / name).latest_checkpoint() is not None:
+        classifier, _, epoch, shipped = open_pretrained(name, command)  # its files checked, as --pretrained does
         print(f"class-consistency: {run_dir} has no classifier, so the pretrained one in {shipped} (epoch {epoch}) "
               f"judges the images; {command} trains your own")
         return classifier, str(shipped)
