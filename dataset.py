@@ -343,31 +343,39 @@ def binarize_fixed(images, seed=TEST_BINARIZATION_SEED):
 
 
 def shuffled(images, labels, shuffle_seed=None):
-    """One epoch's data in memory: (x [N, 28, 28, 1] float32 in [0, 1], y [N] int32), in the order of a
+    """One epoch's data in memory: (pixels [N, 28, 28] uint8, y [N] int32), in the order of a
     permutation drawn from shuffle_seed (for training pass e.g. (seed, epoch), so a resumed run sees
     the same order as an uninterrupted one); None keeps the given order.
 
-    images: [N, 28, 28] uint8, labels: [N] ints (arrays or tensors). The whole epoch is shuffled and
-    scaled in one op up front; train.py then slices batches off it inside its compiled loop. No
-    prefetching thread: on a 2-core CPU those compete with the training step's threads, which cost
-    cvae_cnn2 about 15% of its images/s (bench/README.md).
+    images: [N, 28, 28] uint8, labels: [N] ints (arrays or tensors). The whole epoch is shuffled in one
+    op up front; train.py then slices batches off it inside its compiled loop and scales each batch
+    (`to_unit`). It stays uint8 until then: a float32 epoch of MNIST is 188 MB, and making one took as much
+    again (bench/README.md: peak memory). No prefetching thread: on a 2-core CPU those compete with the
+    training step's threads, which cost cvae_cnn2 about 15% of its images/s.
     """
     import tensorflow as tf
     n = len(images)
     order = np.arange(n) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(n)
-    return images_in_order(images, order), tf.gather(tf.cast(labels, tf.int32), order)
+    return tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.gather(tf.cast(labels, tf.int32), order)
 
 
-def images_in_order(images, order):
-    """uint8 images [N, 28, 28] -> the rows `order` as float32 [len(order), 28, 28, 1] in [0, 1], in one op."""
+# Gray level g -> g / 255 in float32, divided here rather than in a graph: TensorFlow's graph optimizer
+# turns a division by a constant into a multiplication by its reciprocal, which rounds differently.
+UNIT_LEVELS = np.arange(256, dtype=np.float32) / np.float32(255.0)
+
+
+def to_unit(pixels):
+    """uint8 pixels [B, 28, 28] -> the models' input x [B, 28, 28, 1] float32 in [0, 1]: g / 255 rounded
+    as an exact float32 division rounds it, in eager code and in a compiled graph alike."""
     import tensorflow as tf
-    return tf.cast(tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.float32)[..., None] / 255.0
+    return tf.gather(UNIT_LEVELS, tf.cast(pixels, tf.int32))[..., None]
 
 
 def batches(images, labels, batch_size, shuffle_seed=None):
     """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B] int32) of `shuffled`'s epoch."""
     import tensorflow as tf
-    return tf.data.Dataset.from_tensor_slices(shuffled(images, labels, shuffle_seed)).batch(batch_size)
+    epoch = tf.data.Dataset.from_tensor_slices(shuffled(images, labels, shuffle_seed))
+    return epoch.batch(batch_size).map(lambda pixels, y: (to_unit(pixels), y))
 
 
 def labelled_subset(labels, count, seed, class_names=CLASS_NAMES["mnist"]):
@@ -388,7 +396,7 @@ def labelled_subset(labels, count, seed, class_names=CLASS_NAMES["mnist"]):
 def semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed):
     """One epoch of semi-supervised training data, to be cut into batches of 2 * batch_size: each
     batch is batch_size unlabelled images (label UNLABELLED) and batch_size labelled ones, alternating.
-    Returns (x [steps * 2B, 28, 28, 1] float32 in [0, 1], y [steps * 2B] int32).
+    Returns (pixels [steps * 2B, 28, 28] uint8, y [steps * 2B] int32).
 
     Alternating, so that when tf.distribute cuts a batch into equal parts each replica gets as many
     labelled as unlabelled images, and the mean of the replicas' losses is the whole batch's loss.
@@ -407,11 +415,11 @@ def semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed):
                       cycled[:steps * batch_size].reshape(steps, batch_size)], axis=2).reshape(-1)
     y = np.asarray(labels, np.int32)[order]
     y[0::2] = UNLABELLED
-    return images_in_order(images, order), tf.constant(y)
+    return tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.constant(y)
 
 
 def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):
     """tf.data batches of 2 * batch_size of `semi_supervised_epoch`'s epoch."""
     import tensorflow as tf
     epoch = semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed)
-    return tf.data.Dataset.from_tensor_slices(epoch).batch(2 * batch_size)
+    return tf.data.Dataset.from_tensor_slices(epoch).batch(2 * batch_size).map(lambda pixels, y: (to_unit(pixels), y))

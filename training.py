@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dataset import DATA_DIR, binarize_fixed, labelled_subset, load_for, semi_supervised_epoch, shuffled
+from dataset import DATA_DIR, binarize_fixed, labelled_subset, load_for, semi_supervised_epoch, shuffled, to_unit
 from model.base import this_replicas_rows
 from model.registry import build_model
 from rundir import KEEP_EVERY, DamagedFile, RunConfig, RunDir, make_checkpoint, restore_latest_good, restorer
@@ -123,6 +123,8 @@ def make_eval_step(model):
 
 
 BATCH_SIGNATURE = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
+# An epoch as several_steps takes it: pixels kept uint8 until each batch is sliced off (dataset.shuffled).
+EPOCH_SIGNATURE = [tf.TensorSpec([None, 28, 28], tf.uint8), tf.TensorSpec([None], tf.int32)]
 
 
 def binarized(model, x):
@@ -134,15 +136,15 @@ def binarized(model, x):
 
 def several_steps(step):
     """`step` (x, y) -> {name: batch-mean loss} run over consecutive batches of an epoch in one call:
-    (x [N, ...], y [N], starts [k], batch_size) -> {name: [k] losses}, batch i being rows starts[i]
-    to starts[i] + batch_size (fewer at the end of the epoch)."""
+    (pixels [N, 28, 28] uint8, y [N], starts [k], batch_size) -> {name: [k] losses}, batch i being rows
+    starts[i] to starts[i] + batch_size (fewer at the end of the epoch), scaled to [0, 1] as it is sliced."""
     names = list(step.get_concrete_function().structured_outputs)
 
-    @tf.function(input_signature=[*BATCH_SIGNATURE, tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
-    def run(x, y, starts, batch_size):
+    @tf.function(input_signature=[*EPOCH_SIGNATURE, tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
+    def run(pixels, y, starts, batch_size):
         rows = tf.TensorArray(tf.float32, size=tf.size(starts))
         for i in tf.range(tf.size(starts)):
-            losses = step(x[starts[i]:starts[i] + batch_size], y[starts[i]:starts[i] + batch_size])
+            losses = step(to_unit(pixels[starts[i]:starts[i] + batch_size]), y[starts[i]:starts[i] + batch_size])
             rows = rows.write(i, tf.stack([losses[name] for name in names]))
         stacked = rows.stack()
         return {name: stacked[:, j] for j, name in enumerate(names)}
@@ -150,14 +152,14 @@ def several_steps(step):
     return run
 
 
-def chunks_in_memory(steps, x, y, batch_size):
-    """Per-step losses and batch sizes of one pass over (x, y), STEPS_PER_CALL steps per call of
-    `steps` (a several_steps function)."""
+def chunks_in_memory(steps, pixels, y, batch_size):
+    """Per-step losses and batch sizes of one pass over (pixels [N, 28, 28] uint8, y), STEPS_PER_CALL steps
+    per call of `steps` (a several_steps function)."""
     count = int(y.shape[0])
     starts = np.arange(0, count, batch_size, dtype=np.int32)
     sizes = np.minimum(batch_size, count - starts)
     for first in range(0, len(starts), STEPS_PER_CALL):
-        losses = steps(x, y, starts[first:first + STEPS_PER_CALL], batch_size)
+        losses = steps(pixels, y, starts[first:first + STEPS_PER_CALL], batch_size)
         yield {k: v.numpy() for k, v in losses.items()}, sizes[first:first + STEPS_PER_CALL]
 
 
@@ -168,8 +170,8 @@ class InMemorySteps:
         self.steps = several_steps(make_train_step(model, optimizer, binarize, xla))
         self.batch_size = batch_size
 
-    def chunks(self, x, y):
-        return chunks_in_memory(self.steps, x, y, self.batch_size)
+    def chunks(self, pixels, y):
+        return chunks_in_memory(self.steps, pixels, y, self.batch_size)
 
 
 class DistributedSteps:
@@ -180,8 +182,8 @@ class DistributedSteps:
         self.batch_size = batch_size
         self.strategy = strategy
 
-    def chunks(self, x, y):
-        for xb, yb in distribute(self.strategy, x, y, self.batch_size):
+    def chunks(self, pixels, y):
+        for xb, yb in distribute(self.strategy, pixels, y, self.batch_size):
             losses = self.step(xb, yb)
             images = int(yb.shape[0]) if isinstance(yb, tf.Tensor) else sum(int(part.shape[0]) for part in yb.values)
             yield {k: np.array([float(v)]) for k, v in losses.items()}, np.array([images])
@@ -194,12 +196,13 @@ class DistributedSteps:
         return f"tf.distribute: {kind}, {replicas} replicas, {self.batch_size / replicas:g} images per replica per step"
 
 
-def distribute(strategy, x, y, batch_size):
-    """Batches of the global batch size over (x, y), each split across the strategy's replicas. Workers
-    of a multi-worker run each take their share of every batch (the data are in memory, not in files)."""
+def distribute(strategy, pixels, y, batch_size):
+    """Batches (x [B, 28, 28, 1] float32 in [0, 1], y) of the global batch size over (pixels uint8, y),
+    each split across the strategy's replicas. Workers of a multi-worker run each take their share of
+    every batch (the data are in memory, not in files)."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+    dataset = tf.data.Dataset.from_tensor_slices((pixels, y)).batch(batch_size).map(lambda p, y: (to_unit(p), y))
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 
@@ -353,13 +356,14 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     writer = tf.summary.create_file_writer(str(run_dir.tensorboard_dir))
     for epoch in range(start + 1, config.epochs + 1):
         began = time.perf_counter()
-        x, y = epoch_xy(epoch)
+        pixels, y = epoch_xy(epoch)
         try:
-            train_means, images = run_epoch(runner.chunks(x, y), -(-int(y.shape[0]) // step_images),
+            train_means, images = run_epoch(runner.chunks(pixels, y), -(-int(y.shape[0]) // step_images),
                                             label=f"epoch {epoch}/{config.epochs}")
         except NonFiniteLoss as err:
             raise NonFiniteLoss(f"{err} of epoch {epoch}", epoch, last_saved=epoch - 1)
         seconds = time.perf_counter() - began
+        del pixels, y  # so that the next epoch's copy is made without this one alive
         test_means, _ = run_epoch(chunks_in_memory(eval_steps, test_x, test_y, EVAL_BATCH), 0)
         row = {"epoch": epoch,
                **{f"train_{k}": v for k, v in train_means.items()},

@@ -28,7 +28,7 @@ import sys
 from bench.throughput import (BATCH, ROOT, build_for_training, median_rate, steps_rate, synthetic_batch,
                               use_keras_convolutions)
 from cli import import_tensorflow_quietly, positive_int
-from dataset import batches, load_mnist, shuffled
+from dataset import batches, load_mnist, shuffled, to_unit
 
 # TensorFlow is imported inside the functions that use it, so --help answers before it loads.
 
@@ -89,7 +89,7 @@ def sliced_epoch_rate(step, images, labels, repeats):
     def run():
         x_epoch, y_epoch = shuffled(images, labels, (0, 1))
         for start in range(0, len(images), BATCH):
-            losses = {k: float(v) for k, v in step(x_epoch[start:start + BATCH], y_epoch[start:start + BATCH]).items()}
+            losses = {k: float(v) for k, v in step(to_unit(x_epoch[start:start + BATCH]), y_epoch[start:start + BATCH]).items()}
     return median_rate(run, len(images), repeats)
 
 
