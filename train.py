@@ -63,6 +63,10 @@ def parse_args(argv=None):
                         help="compile the training step with XLA. Measured on two 2-core CPUs: 1.1-1.2x for "
                              "cvae_cnn3; 1.4-1.5x on one and about even on the other for vae and cvae_fc3; much "
                              "slower for cvae_cnn2, cnn and m2 (bench/README.md)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: Keras' mixed_bfloat16 policy (weights, noise and losses in float32, the other "
+                             "layers' products in bfloat16): faster where the CPU has AMX or AVX512-BF16, slower "
+                             "elsewhere; the measured trade-off is in the README (Speed)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the data sets are cached")
     add_debug_flag(parser)
@@ -150,7 +154,7 @@ def train_in_run_dir(config, run_dir, args, strategy):
         created = not run_dir.path.exists()
         try:
             with run_dir.lock():
-                return train(config, run_dir, args.restart, args.data_dir, args.xla, strategy)
+                return train(config, run_dir, args.restart, args.data_dir, args.xla, strategy, precision=args.precision)
         except BaseException:
             if created and run_dir.latest_checkpoint() is None:
                 run_dir.remove()
@@ -160,7 +164,7 @@ def train_in_run_dir(config, run_dir, args, strategy):
         if not args.restart and run_dir.config_path.exists():
             shutil.copytree(run_dir.path, own_dir.path, ignore=shutil.ignore_patterns("lock", "tb", "kept"))
         with own_dir.lock():
-            return train(config, own_dir, args.restart, args.data_dir, args.xla, strategy)
+            return train(config, own_dir, args.restart, args.data_dir, args.xla, strategy, precision=args.precision)
 
 
 def explained(err, run_dir, learning_rate):

@@ -260,10 +260,11 @@ def prepare_run_dir(config, run_dir: RunDir, restart, log=print):
     return resuming
 
 
-def record_start(config, run_dir: RunDir, epoch, xla=False):
+def record_start(config, run_dir: RunDir, epoch, xla=False, precision="fp32"):
     """Note in config.json the hyper-parameters this invocation trains with, from `epoch` on."""
     config.history.append({"from_epoch": epoch, "epochs": config.epochs, "batch_size": config.batch_size,
-                           "learning_rate": config.learning_rate, "clip": config.clip, "xla": xla})
+                           "learning_rate": config.learning_rate, "clip": config.clip, "xla": xla,
+                           "precision": precision})
     run_dir.write_config(config)
 
 
@@ -295,10 +296,44 @@ def epoch_data(config, train_x, train_y, labelled):
                                                shuffle_seed=(config.seed, epoch))
 
 
-def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, xla=False, strategy=None, log=print):
+def bf16_hardware():
+    """The CPU's bfloat16 matrix instructions named as /proc/cpuinfo names them ("amx_bf16 avx512_bf16"),
+    or "" when it has none (or is not Linux): there TensorFlow emulates bfloat16, which is slower."""
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    except OSError:
+        return ""
+    return " ".join(flag for flag in ("amx_bf16", "avx512_bf16") if flag in flags)
+
+
+def precision_note(precision):
+    """What the start-up line says about the arithmetic: which precision runs, and on what hardware."""
+    hardware = bf16_hardware()
+    if precision == "bf16":
+        return ("precision bf16 (mixed_bfloat16: float32 weights and losses" +
+                (f"; this CPU has {hardware})" if hardware else "; this CPU has no bf16 instructions, so it is "
+                                                               "emulated and slower than fp32)"))
+    return "precision fp32" + (f" (this CPU has {hardware}: --precision bf16 may be faster)" if hardware else "")
+
+
+@contextlib.contextmanager
+def dtype_policy(precision):
+    """Layers built inside compute in bfloat16 for precision "bf16" (Keras' mixed_bfloat16 policy, read
+    when a layer is made), float32 otherwise; the global policy is restored on the way out."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, xla=False, strategy=None, log=print,
+          precision="fp32"):
     """Train into `run_dir` (whose lock the caller holds) until config.epochs.
 
-    strategy: a tf.distribute strategy, or None for one device."""
+    strategy: a tf.distribute strategy, or None for one device. precision: "fp32", or "bf16" for
+    Keras' mixed_bfloat16 policy (train.py --precision)."""
     resuming = prepare_run_dir(config, run_dir, restart, log)
     keras.utils.set_random_seed(config.seed)
     data = load_for(config, data_dir, log)
@@ -312,7 +347,8 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     # does; under tf.distribute it would see one replica's part, so the distributed step clips instead.
     optimizer_clip, step_clip = (config.clip, None) if strategy is None else (None, config.clip)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model = build_model(config.model, config.latent_dim, config.seed, classes)
+        with dtype_policy(precision):
+            model = build_model(config.model, config.latent_dim, config.seed, classes)
         optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=optimizer_clip)
         optimizer.build(model.trainable_variables)
     labelled = None
@@ -339,10 +375,10 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     if start >= config.epochs:
         log(f"{run_dir} is already trained to epoch {start}; ask for more epochs to continue.")
         return
-    record_start(config, run_dir, start, xla)
+    record_start(config, run_dir, start, xla, precision)
     log(f"{'resuming' if resuming else 'training'} {config.model} in {run_dir} from epoch {start}: "
         f"{len(train_x):,} training images" + (f" ({len(labelled)} labelled)" if labelled is not None else "")
-        + f", {len(test_x):,} test images")
+        + f", {len(test_x):,} test images; {precision_note(precision)}")
     # A semi-supervised step takes batch_size unlabelled images and as many labelled ones.
     step_images = config.batch_size * (2 if model.semi_supervised else 1)
     if strategy is None:

@@ -9,6 +9,10 @@ import tensorflow as tf
 from model.losses import bernoulli_nll, gaussian_kl
 
 NUM_CLASSES = 10  # MNIST's and Fashion-MNIST's; the default of every model's `classes`
+# The dtype of the layers that give a distribution's parameters (q(z | x, y), p(x | z, y), class logits):
+# float32 even when the others compute in bfloat16 (train.py --precision bf16), so the losses, the noise
+# and z stay float32. Under the default float32 policy it changes nothing.
+PARAMETERS_DTYPE = "float32"
 IMAGE_SHAPE = (28, 28, 1)
 
 
@@ -86,8 +90,8 @@ class VAEBase(BaseModel):
 
     def __init__(self, latent_dim, seed=0, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
-        self.to_mean = keras.layers.Dense(latent_dim, name="to_mean")
-        self.to_log_var = keras.layers.Dense(latent_dim, name="to_log_var")
+        self.to_mean = keras.layers.Dense(latent_dim, name="to_mean", dtype=PARAMETERS_DTYPE)
+        self.to_log_var = keras.layers.Dense(latent_dim, name="to_log_var", dtype=PARAMETERS_DTYPE)
         # Stateful, and saved with the weights, so a resumed run draws the same noise.
         self.noise = keras.random.SeedGenerator(seed, name="noise")
 

@@ -1,7 +1,7 @@
 import keras
 import tensorflow as tf
 
-from model.base import BaseModel
+from model.base import PARAMETERS_DTYPE, BaseModel
 from model.losses import softmax_cross_entropy
 
 layers = keras.layers
@@ -29,7 +29,8 @@ class Cnn(BaseModel):
                             layers.ReLU(name=f"{prefix}relu_{i + 1}"),
                             layers.Dropout(0.2, seed=seed + i, name=f"{prefix}dropout_{i + 1}")]
         self.flatten = layers.Flatten(name=f"{prefix}flatten")
-        self.to_logits = layers.Dense(self.classes, kernel_initializer="he_normal", name=f"{prefix}to_logits")
+        self.to_logits = layers.Dense(self.classes, kernel_initializer="he_normal", name=f"{prefix}to_logits",
+                                      dtype=PARAMETERS_DTYPE)
 
     def classify(self, x, training=False):
         """Class logits [B, classes]."""

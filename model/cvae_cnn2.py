@@ -1,6 +1,6 @@
 import keras
 
-from model.base import ConvCVAE
+from model.base import PARAMETERS_DTYPE, ConvCVAE
 
 layers = keras.layers
 
@@ -30,5 +30,5 @@ class CvaeCnn2(ConvCVAE):
             layers.Reshape((7, 7, 8), name="decoder_reshape"),
             layers.Conv2DTranspose(8, 5, strides=2, padding="same", name="decoder_deconv_1", **conv),
             layers.Conv2DTranspose(1, 5, strides=2, padding="same", kernel_initializer="he_normal",
-                                   name="decoder_deconv_2"),
+                                   name="decoder_deconv_2", dtype=PARAMETERS_DTYPE),
         ]

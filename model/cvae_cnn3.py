@@ -1,6 +1,6 @@
 import keras
 
-from model.base import ConvCVAE
+from model.base import PARAMETERS_DTYPE, ConvCVAE
 from model.patch_conv import PatchConv2D, PatchConv2DTranspose
 
 layers = keras.layers
@@ -37,5 +37,6 @@ class CvaeCnn3(ConvCVAE):
             layers.Cropping2D(((0, 1), (0, 1)), name="decoder_crop_1"),
             PatchConv2DTranspose(16, 3, strides=3, name="decoder_deconv_2", **conv),
             layers.Cropping2D(1, name="decoder_crop_2"),
-            PatchConv2DTranspose(1, 4, strides=4, kernel_initializer="he_normal", name="decoder_deconv_3"),
+            PatchConv2DTranspose(1, 4, strides=4, kernel_initializer="he_normal", name="decoder_deconv_3",
+                                 dtype=PARAMETERS_DTYPE),
         ]

@@ -2,7 +2,7 @@ import keras
 import tensorflow as tf
 
 from model import UNLABELLED
-from model.base import VAEBase
+from model.base import PARAMETERS_DTYPE, VAEBase
 from model.cnn import Cnn
 from model.losses import bernoulli_nll, gaussian_kl, softmax_cross_entropy
 
@@ -40,7 +40,7 @@ class M2(VAEBase):
         self.encoder_label = layers.Dense(500, use_bias=False, name="encoder_label")
         self.encoder_hidden = layers.Dense(500, activation="softplus", name="encoder_hidden")
         self.decoder_hidden = [layers.Dense(500, activation="softplus", name=f"decoder_{i}") for i in (1, 2)]
-        self.to_logits = layers.Dense(28 * 28, name="to_logits")
+        self.to_logits = layers.Dense(28 * 28, name="to_logits", dtype=PARAMETERS_DTYPE)
         self.set_data_sizes(labelled=1, unlabelled=1)
 
     def set_data_sizes(self, labelled, unlabelled):

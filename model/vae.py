@@ -1,7 +1,7 @@
 import keras
 import tensorflow as tf
 
-from model.base import VAEBase
+from model.base import PARAMETERS_DTYPE, VAEBase
 
 layers = keras.layers
 
@@ -20,7 +20,7 @@ class Vae(VAEBase):
         super().__init__(latent_dim, seed, **kwargs)
         self.encoder_hidden = [layers.Dense(500, activation="softplus", name=f"encoder_{i}") for i in (1, 2)]
         self.decoder_hidden = [layers.Dense(500, activation="softplus", name=f"decoder_{i}") for i in (1, 2)]
-        self.to_logits = layers.Dense(28 * 28, name="to_logits")
+        self.to_logits = layers.Dense(28 * 28, name="to_logits", dtype=PARAMETERS_DTYPE)
 
     def features(self, x, y_onehot):
         h = tf.reshape(x, [-1, 28 * 28])
