@@ -66,7 +66,7 @@ def parse_args(argv=None):
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: Keras' mixed_bfloat16 policy (weights, noise and losses in float32, the other "
                              "layers' products in bfloat16): faster where the CPU has AMX or AVX512-BF16, slower "
-                             "elsewhere; the measured trade-off is in the README (Speed)")
+                             "elsewhere; measured per model in bench/README.md (bfloat16)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the data sets are cached")
     add_debug_flag(parser)
