@@ -10,7 +10,8 @@ Rows (batch 100, -n 20, synthetic data, images/s as medians of --repeats timed r
                                  the step as train.py's
   cvae_fc3, gradients only       the step without the optimizer: what Adam costs
   cvae_fc3, batch B              train.py's step on batches of B images (train.py -b B) instead of 100:
-                                 larger matrix products, and Adam's cost shared by more images
+                                 larger matrix products, and Adam's cost shared by more images; at
+                                 batch 1, images/s = steps/s: the step's fixed cost per call
   cvae_cnn3, Keras convolutions  its layers with kernel size == stride as Keras' general Conv2D and
                                  Conv2DTranspose instead of train.py's patch convolutions (one matmul
                                  each, model/patch_conv.py), which were kept
@@ -121,8 +122,9 @@ def experiments(repeats, steps):
     rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "Keras' Adam compiled by XLA", steps_rate(xla_adam_step(network, optimizer), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "gradients only (no optimizer)", steps_rate(gradients_only_step(network), x, y, repeats, steps)))
-    for batch in (300, 1000):  # about as many images per timed run as `steps` batches of 100
-        rate = steps_rate(plain, *synthetic_batch(size=batch), repeats, max(5, steps * BATCH // batch))
+    # Batch 1: the step's fixed cost (graph executor, optimizer, loss), which no batch size shares out.
+    for batch in (1, 300, 1000):  # about as many images per timed run as `steps` batches of 100 (batch 1: 10x steps)
+        rate = steps_rate(plain, *synthetic_batch(size=batch), repeats, max(5, min(10 * steps, steps * BATCH // batch)))
         rows.append(("cvae_fc3", f"train.py step, batch {batch}", rate))
 
     network, optimizer = build_for_training("cvae_cnn3")

@@ -24,12 +24,13 @@ def test_help_and_usage_errors_answer_before_tensorflow_loads():
     """--help and argparse's errors need no TensorFlow: each CLI parses its arguments first."""
     check = """
 import sys
-import bench.explorer, bench.peers, bench.throughput, evaluate, explore, export, plot, pretrained, results, sample, train
+import bench.explorer, bench.memory, bench.nll, bench.peers, bench.throughput, evaluate, explore, export, plot, pretrained, results, sample, train
 for main, argv in ((train.main, ["--help"]), (plot.main, ["--help"]), (evaluate.main, ["--help"]), (export.main, ["--help"]),
                    (sample.main, ["--help"]), (results.main, ["--help"]), (sample.main, ["vae", "--count", "0"]),
                    (bench.throughput.main, ["--help"]), (train.main, ["vae", "-n", "0"]), (plot.main, ["nope"]),
                    (explore.main, ["--help"]), (explore.main, ["vae", "--port", "0"]), (pretrained.main, ["--help"]),
-                   (bench.explorer.main, ["--help"]), (bench.peers.main, ["--help"]),
+                   (bench.explorer.main, ["--help"]), (bench.peers.main, ["--help"]), (bench.nll.main, ["--help"]),
+                   (bench.memory.main, ["--help"]),
                    (train.main, ["vae", "--dataset", "nowhere/"])):
     try:
         main(argv)
@@ -69,7 +70,7 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert config == {"model": "cvae_cnn3", "latent_dim": 2, "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
                       "clip": None, "seed": 0, "subset": 300, "binarize": False,
                       "dataset": "mnist", "labels": None, "data": None, "history": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
-                                   "clip": None, "xla": False}]}
+                                   "clip": None, "xla": False, "precision": "fp32"}]}
     rows = RunDir(run_dir).read_metrics()
     assert [row["epoch"] for row in rows] == [1, 2]
     assert {"train_loss", "train_reconstruction", "train_kl", "test_elbo", "images_per_s"} <= set(rows[0])
