@@ -26,7 +26,7 @@ from model.base import this_replicas_rows
 from model.registry import build_model
 from rundir import KEEP_EVERY, DamagedFile, RunConfig, RunDir, make_checkpoint, restore_latest_good, restorer
 
-EVAL_BATCH = 1000  # test images per evaluation step (fewer for m2: eval_batch)
+EVAL_BATCH = 1000
 # Batches per call into the compiled graph: calling it once per step costs Python and a wait for each
 # step's losses, 15-22% of the images/s on 2 cores (bench/README.md).
 STEPS_PER_CALL = 50
@@ -388,10 +388,6 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
         log(runner.describe())
 
     eval_steps = several_steps(make_eval_step(model))
-    # A semi-supervised model decodes each unlabelled image under every class (m2's unlabelled loss, which
-    # it reports on the test set too): K times fewer images per step keep the rows decoded at EVAL_BATCH,
-    # and m2's peak memory with the other models' (bench/README.md: peak memory).
-    eval_batch = max(1, EVAL_BATCH // classes) if model.semi_supervised else EVAL_BATCH
     test_x, test_y = shuffled(test_x, test_y)
     writer = tf.summary.create_file_writer(str(run_dir.tensorboard_dir))
     for epoch in range(start + 1, config.epochs + 1):
@@ -404,7 +400,7 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
             raise NonFiniteLoss(f"{err} of epoch {epoch}", epoch, last_saved=epoch - 1)
         seconds = time.perf_counter() - began
         del pixels, y  # so that the next epoch's copy is made without this one alive
-        test_means, _ = run_epoch(chunks_in_memory(eval_steps, test_x, test_y, eval_batch), 0)
+        test_means, _ = run_epoch(chunks_in_memory(eval_steps, test_x, test_y, EVAL_BATCH), 0)
         row = {"epoch": epoch,
                **{f"train_{k}": v for k, v in train_means.items()},
                **{f"test_{k}": v for k, v in test_means.items()},
