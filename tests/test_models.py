@@ -187,9 +187,11 @@ def test_xla_step_computes_the_same_losses(small_batch):
         optimizer = keras.optimizers.Adam(1e-3)
         optimizer.build(vae.trainable_variables)
         step = training.make_train_step(vae, optimizer, xla=xla)
-        losses[xla] = [float(step(x, y)["loss"]) for _ in range(3)]
+        losses[xla] = [float(step(x, y)["loss"]) for _ in range(20)]
+    # Twenty steps, as for --precision bf16 (tests/test_precision.py): XLA rounds differently (it contracts
+    # multiply-adds), and the difference may grow as the weights move apart; here it stays under 1e-6.
     np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
-    assert losses[True][2] < losses[True][0]
+    assert losses[True][-1] < losses[True][0]
 
 
 LOAD_AND_RUN = """
