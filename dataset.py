@@ -356,7 +356,13 @@ def shuffled(images, labels, shuffle_seed=None):
     import tensorflow as tf
     n = len(images)
     order = np.arange(n) if shuffle_seed is None else np.random.default_rng(shuffle_seed).permutation(n)
-    return tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.gather(tf.cast(labels, tf.int32), order)
+    return pixels_in_order(images, order), tf.gather(tf.cast(labels, tf.int32), order)
+
+
+def pixels_in_order(images, order):
+    """uint8 images [N, 28, 28] -> the rows `order`, still uint8, in one op."""
+    import tensorflow as tf
+    return tf.gather(tf.convert_to_tensor(images, tf.uint8), order)
 
 
 # Gray level g -> g / 255 in float32, divided here rather than in a graph: TensorFlow's graph optimizer
@@ -371,11 +377,15 @@ def to_unit(pixels):
     return tf.gather(UNIT_LEVELS, tf.cast(pixels, tf.int32))[..., None]
 
 
+def unit_batches(pixels, y, batch_size):
+    """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B]) over an epoch (pixels uint8, y)."""
+    import tensorflow as tf
+    return tf.data.Dataset.from_tensor_slices((pixels, y)).batch(batch_size).map(lambda p, y: (to_unit(p), y))
+
+
 def batches(images, labels, batch_size, shuffle_seed=None):
     """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B] int32) of `shuffled`'s epoch."""
-    import tensorflow as tf
-    epoch = tf.data.Dataset.from_tensor_slices(shuffled(images, labels, shuffle_seed))
-    return epoch.batch(batch_size).map(lambda pixels, y: (to_unit(pixels), y))
+    return unit_batches(*shuffled(images, labels, shuffle_seed), batch_size)
 
 
 def labelled_subset(labels, count, seed, class_names=CLASS_NAMES["mnist"]):
@@ -415,11 +425,9 @@ def semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed):
                       cycled[:steps * batch_size].reshape(steps, batch_size)], axis=2).reshape(-1)
     y = np.asarray(labels, np.int32)[order]
     y[0::2] = UNLABELLED
-    return tf.gather(tf.convert_to_tensor(images, tf.uint8), order), tf.constant(y)
+    return pixels_in_order(images, order), tf.constant(y)
 
 
 def semi_supervised_batches(images, labels, labelled, batch_size, shuffle_seed):
     """tf.data batches of 2 * batch_size of `semi_supervised_epoch`'s epoch."""
-    import tensorflow as tf
-    epoch = semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed)
-    return tf.data.Dataset.from_tensor_slices(epoch).batch(2 * batch_size).map(lambda pixels, y: (to_unit(pixels), y))
+    return unit_batches(*semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed), 2 * batch_size)

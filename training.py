@@ -21,7 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dataset import DATA_DIR, binarize_fixed, labelled_subset, load_for, semi_supervised_epoch, shuffled, to_unit
+from dataset import (DATA_DIR, binarize_fixed, labelled_subset, load_for, semi_supervised_epoch, shuffled, to_unit,
+                     unit_batches)
 from model.base import this_replicas_rows
 from model.registry import build_model
 from rundir import KEEP_EVERY, DamagedFile, RunConfig, RunDir, make_checkpoint, restore_latest_good, restorer
@@ -202,7 +203,7 @@ def distribute(strategy, pixels, y, batch_size):
     every batch (the data are in memory, not in files)."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = tf.data.Dataset.from_tensor_slices((pixels, y)).batch(batch_size).map(lambda p, y: (to_unit(p), y))
+    dataset = unit_batches(pixels, y, batch_size)
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 

@@ -4,7 +4,7 @@ import time
 
 import tensorflow as tf
 
-from model.losses import gaussian_log_density
+from model.losses import bernoulli_log_likelihood, gaussian_log_density
 
 # Images x samples decoded at once while importance sampling: bounds memory at about 30 MB of pixels.
 DECODE_CHUNK = 10000
@@ -28,13 +28,6 @@ def elbo_terms(model, images, labels, batch=1000):
     terms = {key: value / count for key, value in sums.items()}
     terms["elbo"] = -(terms["reconstruction"] + terms["kl"])
     return terms
-
-
-def bernoulli_log_likelihood(x, logits):
-    """[B, k]: log p(x | z_i) for pixels x [B, D] under Bernoulli(sigmoid(logits [B, k, D])), summed over
-    pixels: x . logits - sum softplus(logits), which is -bernoulli_nll. Written this way, x is never
-    copied k times and its term is one batched matrix-vector product (bench/README.md: NLL)."""
-    return tf.einsum("bkd,bd->bk", logits, x) - tf.reduce_sum(tf.nn.softplus(logits), axis=2)
 
 
 def log_importance_weights(model, x, y, k, generator):

@@ -43,14 +43,14 @@ def tiny(mnist, small_batch):
 
 
 def test_bernoulli_log_likelihood_is_minus_the_training_loss_per_sample():
-    from model.losses import bernoulli_nll
+    from model.losses import bernoulli_log_likelihood, bernoulli_nll
     rng = np.random.default_rng(0)
     x = (rng.random((3, 784)) > 0.6).astype(np.float32)
     x[0, :10] = rng.random(10)  # grey pixels too
     logits = rng.normal(0, 8, (3, 5, 784)).astype(np.float32)
     logits[1, 0, :4] = [100.0, -100.0, 100.0, -100.0]  # saturated
     expected = -bernoulli_nll(tf.constant(np.repeat(x, 5, axis=0)), tf.constant(logits.reshape(15, 784))).numpy()
-    got = likelihood.bernoulli_log_likelihood(tf.constant(x), tf.constant(logits)).numpy()
+    got = bernoulli_log_likelihood(tf.constant(x), tf.constant(logits)).numpy()
     np.testing.assert_allclose(got, expected.reshape(3, 5), rtol=1e-5)
 
 
