@@ -59,10 +59,11 @@ def parse_args(argv=None):
                         help="mirrored: tf.distribute.MirroredStrategy over every local GPU (every CPU device when "
                              "there is no GPU); multi_worker: MultiWorkerMirroredStrategy over the cluster in "
                              "TF_CONFIG. The global batch (-b) is split across replicas")
-    parser.add_argument("--xla", action="store_true",
-                        help="compile the training step with XLA. Measured on two 2-core CPUs: 1.1-1.2x for "
-                             "cvae_cnn3; 1.4-1.5x on one and about even on the other for vae and cvae_fc3; much "
-                             "slower for cvae_cnn2, cnn and m2 (bench/README.md)")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
+                        help="compile the training step with XLA, or not. Default: on for vae and cvae_fc3 (1.4x on "
+                             "a 2-core Xeon, about even on a 2-core EPYC), off for the others (XLA is 1.1x for "
+                             "cvae_cnn3, much slower for cvae_cnn2, cnn and m2) and under --strategy; a resumed run "
+                             "keeps the setting it last trained with (bench/README.md)")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: Keras' mixed_bfloat16 policy (weights, noise and losses in float32, the other "
                              "layers' products in bfloat16): faster where the CPU has AMX or AVX512-BF16, slower "

@@ -329,10 +329,30 @@ def dtype_policy(precision):
         keras.mixed_precision.set_global_policy(previous)
 
 
-def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, xla=False, strategy=None, log=print,
+def step_uses_xla(xla, history, model, strategy):
+    """Whether the training step is compiled with XLA: `xla` when train.py was told (--xla / --no-xla);
+    otherwise what a resumed run was last trained with (so it goes on with the same arithmetic; runs
+    from before the setting was recorded used the plain graph); otherwise the model's default, on one
+    device. Under tf.distribute XLA stays off unless asked: it is not measured there."""
+    if xla is not None:
+        return xla
+    if history:
+        return bool(history[-1].get("xla", False))
+    return model.xla_by_default and strategy is None
+
+
+def xla_note(xla, asked):
+    """What the start-up line says about XLA."""
+    if not xla:
+        return "plain graph" + ("" if asked else " (--xla compiles it with XLA)")
+    return "step compiled with XLA" + ("" if asked else " (--no-xla for the plain graph)")
+
+
+def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, xla=None, strategy=None, log=print,
           precision="fp32"):
     """Train into `run_dir` (whose lock the caller holds) until config.epochs.
 
+    xla: True or False to compile the training step with XLA or not; None for step_uses_xla's choice.
     strategy: a tf.distribute strategy, or None for one device. precision: "fp32", or "bf16" for
     Keras' mixed_bfloat16 policy (train.py --precision)."""
     resuming = prepare_run_dir(config, run_dir, restart, log)
@@ -376,10 +396,11 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
     if start >= config.epochs:
         log(f"{run_dir} is already trained to epoch {start}; ask for more epochs to continue.")
         return
+    asked, xla = xla is not None, step_uses_xla(xla, config.history, model, strategy)
     record_start(config, run_dir, start, xla, precision)
     log(f"{'resuming' if resuming else 'training'} {config.model} in {run_dir} from epoch {start}: "
         f"{len(train_x):,} training images" + (f" ({len(labelled)} labelled)" if labelled is not None else "")
-        + f", {len(test_x):,} test images; {precision_note(precision)}")
+        + f", {len(test_x):,} test images; {xla_note(xla, asked)}; {precision_note(precision)}")
     # A semi-supervised step takes batch_size unlabelled images and as many labelled ones.
     step_images = config.batch_size * (2 if model.semi_supervised else 1)
     if strategy is None:

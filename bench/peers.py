@@ -3,8 +3,8 @@
     python -m bench.peers                                  # every model, 3 rounds
     python -m bench.peers --models cvae_fc3 --rounds 1
 
-train.py runs as it is by default, with --xla, and with --precision bf16 (the last column takes the best
-of the three). Peers (the same layers and loss, batch 100, n = 20, Adam at 1e-3), each trained for 4
+train.py runs as it is by default (which compiles vae's and cvae_fc3's step with XLA, the others' not), with
+--xla, and with --precision bf16 (the last column takes the best of the three). Peers (the same layers and loss, batch 100, n = 20, Adam at 1e-3), each trained for 4
 epochs, timed over epochs 2-4:
   keras fit        a keras.Model whose train_step computes the loss, trained with model.fit (the keras-io
                    VAE example's way), Keras' default jit_compile
@@ -29,7 +29,7 @@ import types
 from cli import import_tensorflow_quietly, positive_int
 
 MODELS = ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn")  # what the peers can express (not m2)
-# train.py's own settings: its default, --xla and --precision bf16.
+# train.py's own settings: its default (XLA for vae and cvae_fc3), --xla, and --precision bf16 (with the default XLA).
 OURS = ("train.py", "train.py --xla", "train.py bf16")
 VARIANTS = (*OURS, "keras fit", "tf.function", "tf.function+XLA", "torch eager", "torch.compile")
 BATCH, LATENT, IMAGES, EPOCHS = 100, 20, 20000, 4
@@ -61,7 +61,7 @@ def straightforward_network(name):
     return network
 
 
-def train_py_rate(name, xla=False, precision="fp32"):
+def train_py_rate(name, xla=None, precision="fp32"):
     import tempfile
     from pathlib import Path
 
@@ -234,7 +234,7 @@ def measure(variant, name):
         return torch_rate(name, compiled=variant == "torch.compile")
     import_tensorflow_quietly()
     if variant in OURS:
-        return train_py_rate(name, xla=variant.endswith("--xla"), precision="bf16" if variant.endswith("bf16") else "fp32")
+        return train_py_rate(name, xla=True if variant.endswith("--xla") else None, precision="bf16" if variant.endswith("bf16") else "fp32")
     if variant == "keras fit":
         return keras_fit_rate(name)
     return tf_function_rate(name, xla=variant.endswith("XLA"))

@@ -26,6 +26,9 @@ class BaseModel(keras.Model):
     conditional = False  # generates given a class label
     semi_supervised = False  # trains on partly labelled data (train.py --labels); UNLABELLED marks the rest
     classifies = False  # classify(x) -> class logits
+    # Whether train.py compiles its training step with XLA unless told (--xla / --no-xla). Where XLA
+    # wins is measured per model in bench/README.md: the fully connected models turn it on.
+    xla_by_default = False
 
     def __init__(self, latent_dim, seed=0, classes=NUM_CLASSES, **kwargs):
         super().__init__(**kwargs)

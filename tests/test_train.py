@@ -185,3 +185,38 @@ def test_weights_after_two_epochs_are_the_recorded_ones_bit_for_bit():
     if result.returncode == 3:
         pytest.skip(result.stdout.strip())
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+
+
+def test_xla_default_is_the_models_on_one_device_and_a_resumed_runs_own():
+    vae, cnn = training.build_model("vae", 2, 0, 10), training.build_model("cnn", None, 0, 10)
+    assert training.step_uses_xla(None, [], vae, None) is True
+    assert training.step_uses_xla(None, [], cnn, None) is False
+    assert training.step_uses_xla(None, [], vae, strategy="mirrored") is False  # not measured under tf.distribute
+    assert training.step_uses_xla(False, [], vae, None) is False and training.step_uses_xla(True, [], cnn, None) is True
+    # A resumed run goes on as it last trained; a run from before the setting was recorded used the plain graph.
+    assert training.step_uses_xla(None, [{"xla": True}, {"xla": False}], vae, None) is False
+    assert training.step_uses_xla(None, [{"from_epoch": 0}], vae, None) is False
+    assert training.step_uses_xla(True, [{"xla": False}], vae, None) is True
+
+
+@pytest.mark.slow
+def test_run_started_on_the_plain_graph_resumes_on_it_bit_for_bit(tmp_path, capsys):
+    """A vae checkpoint written by the plain step (every run before XLA became vae's default) restores and
+    goes on with the plain step: the same weights as an uninterrupted --no-xla run."""
+    common = ["vae", "-n", "2", "--subset", "300", "-b", "50", "--deterministic"]
+    assert train.main([*common, "-e", "2", "--no-xla", "--log-dir", str(tmp_path / "straight")]) == 0
+    assert train.main([*common, "-e", "1", "--no-xla", "--log-dir", str(tmp_path / "resumed")]) == 0
+    capsys.readouterr()
+    assert train.main([*common, "-e", "2", "--log-dir", str(tmp_path / "resumed")]) == 0
+    assert "plain graph" in capsys.readouterr().out
+    run = tmp_path / "resumed" / "vae_2_subset300"
+    assert [entry["xla"] for entry in json.loads((run / "config.json").read_text())["history"]] == [False, False]
+    from tests.weight_hashes import checkpoint_hash
+    assert checkpoint_hash(run / "ckpt") == checkpoint_hash(tmp_path / "straight" / "vae_2_subset300" / "ckpt")
+
+
+def test_fresh_vae_run_says_and_records_xla(tmp_path, capsys):
+    assert train.main(["vae", "-n", "2", "--subset", "200", "-e", "1", "--log-dir", str(tmp_path)]) == 0
+    assert "step compiled with XLA (--no-xla for the plain graph)" in capsys.readouterr().out
+    history = json.loads((tmp_path / "vae_2_subset200" / "config.json").read_text())["history"]
+    assert history[0]["xla"] is True
