@@ -67,8 +67,7 @@ class MetricsDamaged(Exception):
 def make_train_step(model, optimizer, binarize=False, xla=False):
     """The compiled training step on one device: (x, y) -> dict of batch-mean losses.
 
-    xla compiles it with XLA (train.py --xla; its effect per model is measured in bench/README.md).
-    Off by default, so the README's numbers come from the plain graph."""
+    xla compiles it with XLA: train() decides (step_uses_xla), and bench/README.md measures it per model."""
     @tf.function(input_signature=BATCH_SIGNATURE, jit_compile=xla)
     def train_step(x, y):
         if binarize:
