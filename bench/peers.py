@@ -4,8 +4,8 @@
     python -m bench.peers --models cvae_fc3 --rounds 1
 
 train.py runs as it is by default (which compiles vae's and cvae_fc3's step with XLA, the others' not), with
---xla, and with --precision bf16 (the last column takes the best of the three). Peers (the same layers and loss, batch 100, n = 20, Adam at 1e-3), each trained for 4
-epochs, timed over epochs 2-4:
+--xla, and with --precision bf16 (the last column takes the best of the three). Peers (the same layers and
+loss, batch 100, n = 20, Adam at 1e-3), each trained for 4 epochs, timed over epochs 2-4:
   keras fit        a keras.Model whose train_step computes the loss, trained with model.fit (the keras-io
                    VAE example's way), Keras' default jit_compile
   tf.function      a @tf.function step over a shuffled, batched tf.data pipeline (TensorFlow's CVAE
@@ -234,7 +234,8 @@ def measure(variant, name):
         return torch_rate(name, compiled=variant == "torch.compile")
     import_tensorflow_quietly()
     if variant in OURS:
-        return train_py_rate(name, xla=True if variant.endswith("--xla") else None, precision="bf16" if variant.endswith("bf16") else "fp32")
+        return train_py_rate(name, xla=True if variant.endswith("--xla") else None,
+                             precision="bf16" if variant.endswith("bf16") else "fp32")
     if variant == "keras fit":
         return keras_fit_rate(name)
     return tf_function_rate(name, xla=variant.endswith("XLA"))
