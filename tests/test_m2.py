@@ -66,6 +66,21 @@ def test_every_label_pass_equals_one_pass_per_label(m2_without_noise, small_batc
         np.testing.assert_allclose(batched[:, k], (reconstruction + kl).numpy(), rtol=1e-5)
 
 
+def test_scoring_in_passes_gives_the_same_bounds_and_leaves_the_noise_where_one_pass_does(small_batch):
+    # Evaluation decodes 100 images' rows at a time (peak memory). With real noise, on a batch that does not
+    # split evenly, the bounds must be the same bit for bit and the noise generator must end in the same
+    # state, since training continues from it: otherwise m2's weights would change.
+    model, x = build_model("m2", 4), small_batch[0][:37]
+    start = model.noise.state.numpy()
+    one_pass, after_one_pass = model.negative_elbo_every_label(x).numpy(), model.noise.state.numpy()
+    model.noise.state.assign(start)
+    in_passes = model.negative_elbo_every_label(x, images_per_pass=5).numpy()
+    assert in_passes.shape == (37, 10)
+    np.testing.assert_array_equal(in_passes, one_pass)
+    np.testing.assert_array_equal(model.noise.state.numpy(), after_one_pass)
+    assert not np.array_equal(after_one_pass, start)  # the noise was drawn
+
+
 def test_unlabelled_loss_sums_the_labels_under_the_classifier_minus_its_entropy(m2_without_noise, small_batch):
     model, x = m2_without_noise, small_batch[0][:6]
     # training=False: the classifier's dropout off, so q below is the q the loss used.
