@@ -64,10 +64,11 @@ def parse_args(argv=None):
                              "a 2-core Xeon, about even on a 2-core EPYC), off for the others (XLA is 1.1x for "
                              "cvae_cnn3, much slower for cvae_cnn2, cnn and m2) and under --strategy; a resumed run "
                              "keeps the setting it last trained with (bench/README.md)")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
                         help="bf16: Keras' mixed_bfloat16 policy (weights, noise and losses in float32, the other "
                              "layers' products in bfloat16): faster where the CPU has AMX or AVX512-BF16, slower "
-                             "elsewhere; measured per model in bench/README.md (bfloat16)")
+                             "elsewhere; measured per model in bench/README.md (bfloat16). Default: fp32, or for a "
+                             "resumed run the precision it last trained with")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the data sets are cached")
     add_debug_flag(parser)

@@ -328,6 +328,15 @@ def dtype_policy(precision):
         keras.mixed_precision.set_global_policy(previous)
 
 
+def run_precision(precision, history):
+    """The precision to train with: `precision` when train.py was told (--precision); otherwise what a
+    resumed run was last trained with (runs from before the setting was recorded trained in fp32); "fp32"
+    for a new run. So resuming a bf16 run without the flag does not quietly go on in fp32."""
+    if precision is not None:
+        return precision
+    return history[-1].get("precision", "fp32") if history else "fp32"
+
+
 def step_uses_xla(xla, history, model, strategy):
     """Whether the training step is compiled with XLA: `xla` when train.py was told (--xla / --no-xla);
     otherwise what a resumed run was last trained with (so it goes on with the same arithmetic; runs
@@ -348,13 +357,14 @@ def xla_note(xla, asked):
 
 
 def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, xla=None, strategy=None, log=print,
-          precision="fp32"):
+          precision=None):
     """Train into `run_dir` (whose lock the caller holds) until config.epochs.
 
     xla: True or False to compile the training step with XLA or not; None for step_uses_xla's choice.
     strategy: a tf.distribute strategy, or None for one device. precision: "fp32", or "bf16" for
-    Keras' mixed_bfloat16 policy (train.py --precision)."""
+    Keras' mixed_bfloat16 policy (train.py --precision); None for run_precision's choice."""
     resuming = prepare_run_dir(config, run_dir, restart, log)
+    precision = run_precision(precision, config.history)
     keras.utils.set_random_seed(config.seed)
     data = load_for(config, data_dir, log)
     classes = len(config.class_names())

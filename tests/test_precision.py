@@ -1,10 +1,14 @@
 """train.py --precision bf16: the same model computing in bfloat16 gives the same losses to bf16's rounding."""
+import json
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import train
 import training
+from conftest import QUICK, QUICK_RUN
 from model.registry import build_model
 
 
@@ -65,3 +69,21 @@ def test_the_start_up_line_names_the_precision_and_the_hardware(monkeypatch):
     monkeypatch.setattr(training, "bf16_hardware", lambda: "")
     assert training.precision_note("fp32") == "precision fp32"
     assert "emulated and slower" in training.precision_note("bf16")
+
+
+def test_a_resumed_run_keeps_its_precision_unless_told():
+    assert training.run_precision(None, []) == "fp32"
+    assert training.run_precision("bf16", []) == "bf16"
+    assert training.run_precision(None, [{"precision": "fp32"}, {"precision": "bf16"}]) == "bf16"
+    assert training.run_precision(None, [{"from_epoch": 0}]) == "fp32"  # recorded before the setting was
+    assert training.run_precision("fp32", [{"precision": "bf16"}]) == "fp32"
+
+
+def test_a_bf16_run_resumed_without_the_flag_goes_on_in_bf16(tmp_path, capsys):
+    assert train.main([*QUICK, "-e", "1", "--precision", "bf16", "--log-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert train.main([*QUICK, "-e", "2", "--log-dir", str(tmp_path)]) == 0
+    assert "precision bf16" in capsys.readouterr().out
+    assert train.main([*QUICK, "-e", "3", "--precision", "fp32", "--log-dir", str(tmp_path)]) == 0
+    history = json.loads((tmp_path / QUICK_RUN / "config.json").read_text())["history"]
+    assert [entry["precision"] for entry in history] == ["bf16", "bf16", "fp32"]
