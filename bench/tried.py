@@ -1,15 +1,17 @@
-"""Speed-ups tried for the training step, each beside the step train.py uses.
+"""Speed-ups tried for the training step, each beside the plain step they were measured against.
 
     python -m bench.tried              # every experiment, one table (from the repository's root)
     python -m bench.tried --threads    # also intra/inter-op thread settings (one process each)
 
 Rows (batch 100, -n 20, synthetic data, images/s as medians of --repeats timed runs):
+  cvae_fc3, plain step           the step as a tf.function graph with Keras' Adam (train.py --no-xla)
+  cvae_fc3, XLA step             the same step compiled with XLA: train.py's default for cvae_fc3 and vae
   cvae_fc3, fused Adam           tf.raw_ops.ResourceApplyAdam (one kernel per variable) in place of
                                  Keras 3's Adam, which updates each variable with several elementwise ops
   cvae_fc3, XLA Adam             Keras' Adam update alone compiled with XLA (jit_compile), the rest of
-                                 the step as train.py's
+                                 the plain step
   cvae_fc3, gradients only       the step without the optimizer: what Adam costs
-  cvae_fc3, batch B              train.py's step on batches of B images (train.py -b B) instead of 100:
+  cvae_fc3, batch B              the plain step on batches of B images (train.py -b B) instead of 100:
                                  larger matrix products, and Adam's cost shared by more images; at
                                  batch 1, images/s = steps/s: the step's fixed cost per call
   cvae_cnn3, Keras convolutions  its layers with kernel size == stride as Keras' general Conv2D and
@@ -86,18 +88,23 @@ def gradients_only_step(network):
     return step
 
 
+def read_back(losses):
+    """Each step's losses as Python floats, as a loop that logs them reads them: it waits for the step."""
+    return {k: float(v) for k, v in losses.items()}
+
+
 def sliced_epoch_rate(step, images, labels, repeats):
     def run():
         x_epoch, y_epoch = shuffled(images, labels, (0, 1))
         for start in range(0, len(images), BATCH):
-            losses = {k: float(v) for k, v in step(to_unit(x_epoch[start:start + BATCH]), y_epoch[start:start + BATCH]).items()}
+            read_back(step(to_unit(x_epoch[start:start + BATCH]), y_epoch[start:start + BATCH]))
     return median_rate(run, len(images), repeats)
 
 
 def tf_data_epoch_rate(step, images, labels, repeats):
     def run():
         for x, y in batches(images, labels, BATCH, (0, 1)):
-            losses = {k: float(v) for k, v in step(x, y).items()}
+            read_back(step(x, y))
     return median_rate(run, len(images), repeats)
 
 
@@ -118,14 +125,16 @@ def experiments(repeats, steps):
     rows = []
     network, optimizer = build_for_training("cvae_fc3")
     plain = training.make_train_step(network, optimizer)
-    rows.append(("cvae_fc3", "train.py step (Keras Adam)", steps_rate(plain, x, y, repeats, steps)))
+    rows.append(("cvae_fc3", "plain step (Keras Adam; train.py --no-xla)", steps_rate(plain, x, y, repeats, steps)))
+    xla = training.make_train_step(network, optimizer, xla=True)
+    rows.append(("cvae_fc3", "XLA step (train.py's default)", steps_rate(xla, x, y, repeats, steps)))
     rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "Keras' Adam compiled by XLA", steps_rate(xla_adam_step(network, optimizer), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "gradients only (no optimizer)", steps_rate(gradients_only_step(network), x, y, repeats, steps)))
     # Batch 1: the step's fixed cost (graph executor, optimizer, loss), which no batch size shares out.
     for batch in (1, 300, 1000):  # about as many images per timed run as `steps` batches of 100 (batch 1: 10x steps)
         rate = steps_rate(plain, *synthetic_batch(size=batch), repeats, max(5, min(10 * steps, steps * BATCH // batch)))
-        rows.append(("cvae_fc3", f"train.py step, batch {batch}", rate))
+        rows.append(("cvae_fc3", f"plain step, batch {batch}", rate))
 
     network, optimizer = build_for_training("cvae_cnn3")
     patches = training.make_train_step(network, optimizer)
