@@ -3,12 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_EPOCHS ?= 15
-# The README's figures: MODEL:LATENT runs, trained from scratch for FIGURE_EPOCHS, plotted into img/;
-# the small ones (pretrained.py's SHIPPED) are then copied into pretrained/ without their optimizer state.
-FIGURE_RUNS := cvae_cnn3:2 cvae_cnn3:20 cvae_fc3:2 cvae_fc3:20 cvae_cnn2:20 vae:2 vae:20
-FIGURE_EPOCHS ?= 50
-CNN_EPOCHS ?= 20
-M2_EPOCHS ?= 30
+# make figures EPOCHS=1 trains every README run for one epoch instead of its own (a quick check of the target).
+EPOCHS ?=
 
 .PHONY: demo check test figures clean
 
@@ -38,20 +34,12 @@ check: $(VENV)/installed
 test: $(VENV)/installed node_modules/.installed
 	$(PY) -m pytest -q --durations=10 tests
 
+# The README's figures: every run of cvae/readme_runs.py trained from scratch and plotted into img/, then
+# the small ones copied into pretrained/ (pretrained.py) and the explorer's screenshot taken (needs npm ci and
+# chromium). `python -m cvae.readme_runs` prints the commands.
 figures: $(VENV)/installed node_modules/.installed
-	set -e; for run in $(FIGURE_RUNS); do \
-	  model=$${run%:*}; n=$${run#*:}; \
-	  $(PY) train.py $$model -n $$n -e $(FIGURE_EPOCHS) --restart; \
-	  $(PY) plot.py $$model -n $$n --figure-dir img; \
-	done
-	$(PY) train.py cnn -e $(CNN_EPOCHS) --restart
-	$(PY) plot.py cnn --figure-dir img
-	$(PY) pretrained.py
-	$(PY) -m bench.explorer --screenshot img/explorer.png  # needs npm ci and chromium
-	$(PY) train.py m2 -n 50 --labels 100 -e $(M2_EPOCHS) --restart
-	$(PY) plot.py m2 -n 50 --labels 100 --figure-dir img
-	$(PY) train.py cvae_fc3 -n 20 -e $(FIGURE_EPOCHS) --dataset fashion_mnist --restart
-	$(PY) plot.py cvae_fc3 -n 20 --dataset fashion_mnist --figure-dir img
+	$(PY) -m cvae.readme_runs --python $(PY) $(if $(EPOCHS),--epochs $(EPOCHS)) > $(VENV)/figures.sh
+	sh -ex $(VENV)/figures.sh
 
 clean:
 	rm -rf $(VENV) log figure explorer node_modules

@@ -1,172 +1,54 @@
 """Take a trained model out of the repository: `python export.py cvae_cnn3 -n 2` writes export/cvae_cnn3_2/:
 
   model.keras     the Keras model: keras.saving.load_model after `import model.registry` (this repo)
-  saved_model/    a TensorFlow SavedModel that runs with plain tf.saved_model.load, none of our code:
-                    generate(labels int32 [B], z float32 [B, n]) -> {"images": [B, 28, 28]} pixel means
-                    sample(labels int32 [B], seed int32 []) -> {"images"}       z ~ N(0, I), seeded
-                    encode(images float32 [B, 28, 28] in [0, 1], labels) -> {"mean", "log_var"} [B, n]
-                    reconstruct(images, labels) -> {"images"}
-                  The unconditional vae takes no labels (sample takes count int32 [] instead); models
-                  that classify (cnn, m2) have classify(images) -> {"probabilities": [B, classes]}.
+  saved_model/    a TensorFlow SavedModel that runs with plain tf.saved_model.load, none of our code
+                  (its signatures: cvae.exporting)
   export.json     model, latent dim, data set, class names, epoch, test ELBO, signatures, sha256 of each file
 
 `python export.py --check DIR` checks an export, after a copy to another machine for instance: every file
 against its sha256, then model.keras and the SavedModel loaded and drawing the same images.
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from cli import (HelpFormatter, UserFacingError, add_debug_flag, add_run_flags, import_tensorflow_quietly,
-                 open_run, prepare_out, report_errors)
-
-WRITTEN = ("model.keras", "saved_model", "export.json")  # what an export holds: all that --out may replace
+from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tensorflow_quietly, parse_run_args,
+                      report_errors)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Export a run trained by train.py as model.keras, a SavedModel with serving signatures, and "
-                    "export.json, into OUT (default: export/MODEL_N/).",
+                    "export.json, into OUT (default: export/RUN/).",
         epilog="python export.py --check DIR checks an export: each file's sha256, and both models loaded and "
                "drawing the same images.",
         formatter_class=HelpFormatter)
     add_run_flags(parser)
-    parser.add_argument("--out", type=Path, default=None, help="the export directory (default: export/RUN_NAME/)")
+    parser.add_argument("--out", type=Path, default=None, help="the export directory (default: export/RUN/)")
     add_debug_flag(parser)
-    return parser.parse_args(argv)
-
-
-def endpoints(model):
-    """{name: (function, input signature)} of the SavedModel, for what the model can do."""
-    import tensorflow as tf
-    n = model.latent_dim
-    images = tf.TensorSpec([None, 28, 28], tf.float32, name="images")
-    labels = tf.TensorSpec([None], tf.int32, name="labels")
-    found = {}
-    if model.has_latent_space and model.conditional:
-        found["generate"] = (lambda labels, z: {"images": model.generate(z, labels)[..., 0]},
-                             [labels, tf.TensorSpec([None, n], tf.float32, name="z")])
-        found["sample"] = (lambda labels, seed: {"images": model.generate(prior_sample(tf.shape(labels)[0], n, seed),
-                                                                          labels)[..., 0]},
-                           [labels, tf.TensorSpec([], tf.int32, name="seed")])
-        found["encode"] = (lambda images, labels: dict(zip(("mean", "log_var"), model.encode(images[..., None], labels))),
-                           [images, labels])
-        found["reconstruct"] = (lambda images, labels: {"images": model.reconstruct(images[..., None], labels)[..., 0]},
-                                [images, labels])
-    elif model.has_latent_space:
-        def no_labels(like):
-            return tf.zeros(tf.shape(like)[:1], tf.int32)  # the unconditional model ignores them
-        found["generate"] = (lambda z: {"images": model.generate(z, no_labels(z))[..., 0]},
-                             [tf.TensorSpec([None, n], tf.float32, name="z")])
-        found["sample"] = (lambda count, seed: {"images": model.generate(
-            prior_sample(count, n, seed), tf.zeros([count], tf.int32))[..., 0]},
-            [tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int32, name="seed")])
-        found["encode"] = (lambda images: dict(zip(("mean", "log_var"), model.encode(images[..., None],
-                                                                                       no_labels(images)))),
-                           [images])
-        found["reconstruct"] = (lambda images: {"images": model.reconstruct(images[..., None], no_labels(images))[..., 0]},
-                                [images])
-    if model.classifies:
-        found["classify"] = (lambda images: {"probabilities": tf.nn.softmax(model.classify(images[..., None]))},
-                             [images])
-    return found
-
-
-def prior_sample(count, latent_dim, seed):
-    """z ~ N(0, I), [count, latent_dim], the same for the same seed (stateless)."""
-    import tensorflow as tf
-    return tf.random.stateless_normal(tf.stack([count, latent_dim]), seed=tf.stack([seed, 0]))
-
-
-def earlier_export_or_why_not(out):
-    """None when `out` holds an earlier export (its files may be replaced), else why it may not be written."""
-    if (out / "export.json").is_file():
-        return None
-    return f"--out {out} is not empty and holds no earlier export; give an empty or new directory"
+    return parse_run_args(parser, argv)
 
 
 def export(args):
-    import keras
-    from dataset import sha256_of
-    from rundir import write_atomic
-    model, config, epoch, run_dir = open_run(args, args.epoch)
-    out = args.out if args.out is not None else Path("export") / run_dir.name
-    prepare_out(out, WRITTEN, "an export", earlier_export_or_why_not)
-    model.save(out / "model.keras")
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    signatures = endpoints(model)
-    for name, (function, signature) in signatures.items():
-        archive.add_endpoint(name, function, input_signature=signature)
-    archive.write_out(str(out / "saved_model"), verbose=False)
-    rows = [row for row in run_dir.read_metrics() if row["epoch"] == epoch]
-    files = sorted(p for p in out.rglob("*") if p.is_file())
-    manifest = {"model": config.model, "latent_dim": config.latent_dim, "dataset": config.dataset,
-                "class_names": config.class_names(), "epoch": epoch, "run": str(run_dir),
-                "test_elbo": rows[0].get("test_elbo") if rows else None, "signatures": list(signatures),
-                "sha256": {str(p.relative_to(out)): sha256_of(p.read_bytes()) for p in files}}
-    write_atomic(out / "export.json", json.dumps(manifest, indent=2) + "\n")
-    size = sum(p.stat().st_size for p in files) / 1e6
-    print(f"wrote {out}: model.keras, saved_model/ ({', '.join(signatures)}), export.json; {size:.1f} MB, "
-          f"epoch {epoch} of {run_dir}")
+    from cvae.cli import open_run
+    from cvae.exporting import write_export
+    run = open_run(args, args.epoch)
+    out = args.out if args.out is not None else Path("export") / run.name
+    signatures, size = write_export(run, out)
+    print(f"wrote {out}: model.keras, saved_model/ ({', '.join(signatures)}), export.json; {size / 1e6:.1f} MB, "
+          f"epoch {run.epoch} of {run.directory}")
     return 0
 
 
-def read_export(directory):
-    """(model.keras as a Keras model, the loaded SavedModel, export.json as a dict) of an export, after
-    every file export.json lists is checked against its sha256. UserFacingError (one line) when it is
-    not an export, a file differs, or a file does not load."""
-    import keras
-    import tensorflow as tf
-
-    import model.registry  # noqa: F401  (registers our classes, for keras.saving.load_model)
-    from dataset import changed_file
-    directory = Path(directory)
-    again = "export it again with export.py"
-    try:
-        manifest = json.loads((directory / "export.json").read_text())
-        recorded = manifest["sha256"]
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
-        raise UserFacingError(f"{directory} is not an export of export.py: its export.json is missing or damaged "
-                              f"({str(err).splitlines()[0]})")
-    wrong = changed_file(directory, recorded, "export.json")
-    if wrong:
-        raise UserFacingError(f"{wrong}; {again}")
-    loaded = {}
-    for name, load in (("model.keras", keras.saving.load_model), ("saved_model", tf.saved_model.load)):
-        try:
-            loaded[name] = load(str(directory / name))
-        except Exception as err:  # a damaged zip, protobuf or HDF5 file: each has its own exception types
-            raise UserFacingError(f"cannot load {directory / name} ({type(err).__name__}: "
-                                  f"{str(err).strip().splitlines()[0][:200] if str(err).strip() else 'no message'}); {again}")
-    return loaded["model.keras"], loaded["saved_model"], manifest
-
-
 def check(directory):
-    """Load an export both ways and compare the images they generate for each class."""
-    import numpy as np
-    import tensorflow as tf
-    model, saved, manifest = read_export(directory)
-    if "generate" not in manifest["signatures"]:
-        print(f"{directory}: every file matches export.json; model.keras and saved_model/ load (a classifier)")
-        return 0
-    classes = len(manifest["class_names"])
-    labels = np.arange(classes, dtype=np.int32)
-    z = np.random.default_rng(0).standard_normal((classes, manifest["latent_dim"])).astype(np.float32)
-    arguments = (tf.constant(labels), tf.constant(z)) if model.conditional else (tf.constant(z),)
-    exported = saved.generate(*arguments)["images"].numpy()
-    difference = float(np.max(np.abs(exported - np.asarray(model.generate(z, labels))[..., 0])))
-    if difference > 1e-5:
-        raise UserFacingError(f"{directory}: saved_model/ and model.keras draw different images (max difference "
-                              f"{difference:.2g}); export it again with export.py")
-    print(f"{directory}: every file matches export.json; model.keras and saved_model/ load and draw the same "
-          f"images for {classes if model.conditional else 'one'} label(s) (max difference {difference:.1g})")
+    from cvae.exporting import check_export
+    print(check_export(directory))
     return 0
 
 
 def parse_check_args(argv):
-    parser = argparse.ArgumentParser(prog="export.py", description=check.__doc__)
+    from cvae.exporting import check_export
+    parser = argparse.ArgumentParser(prog="export.py", description=check_export.__doc__.split(";")[0] + ".")
     parser.add_argument("--check", type=Path, required=True, metavar="DIR", help="an export directory")
     add_debug_flag(parser)
     return parser.parse_args(argv)

@@ -2,8 +2,8 @@
 
 z is drawn from N(0, std^2 I) (the prior at --std 1) and decoded under each requested label. The
 output is a grid PNG (one block of rows per label) or, for a .npz file, the raw images as uint8
-[N, 28, 28] with their labels [N] (and the codes z [N, n] they were decoded from). The run is selected
-with the same flags as plot.py; the model is rebuilt from its config.json and checkpoint.
+[N, 28, 28] with their labels [N] (and the codes z [N, n] they were decoded from). The run is named
+with the same flags as plot.py (or --run DIR); the model is rebuilt from its config.json and checkpoint.
 """
 import argparse
 import sys
@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import (HelpFormatter, UsageError, add_debug_flag, add_run_flags, import_tensorflow_quietly, open_run,
-                 positive_float, positive_int, random_seed, report_errors)
+from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tensorflow_quietly, parse_run_args,
+                      positive_float, positive_int, random_seed, report_errors)
+from cvae.errors import UsageError
 
 COLUMNS = 16  # images per grid row; a label's samples wrap onto as many rows as they need
 FORMATS = (".png", ".npz")
@@ -39,13 +40,13 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of z: the same seed gives the same images")
     parser.add_argument("--out", type=Path, required=True, help="where to write: FILE.png (a grid) or FILE.npz (arrays)")
     add_debug_flag(parser)
-    args = parser.parse_args(argv)
+    args = parse_run_args(parser, argv)
     if args.out.suffix not in FORMATS:
         parser.error(f"--out must end in .png or .npz, got {args.out}")
     return args
 
 
-def requested_labels(model, name, digits, class_count=10):
+def requested_labels(model, name, digits, class_count):
     """The labels to decode under: the requested digits in order (all of them for 'all' or none given);
     [None] for an unconditional model, which takes no --digit."""
     if not model.conditional:
@@ -58,16 +59,6 @@ def requested_labels(model, name, digits, class_count=10):
     if beyond:
         raise UsageError(f"--digit {beyond[0]}: this run has {class_count} classes, 0 to {class_count - 1}")
     return list(dict.fromkeys(digits))
-
-
-def draw(model, labels, count, std, seed):
-    """(images uint8 [len(labels) * count, 28, 28], labels [N] (0 for an unconditional model), z [N, n])."""
-    rng = np.random.default_rng(seed)
-    y = np.repeat([0 if label is None else label for label in labels], count).astype(np.int32)
-    z = (std * rng.standard_normal((len(y), model.latent_dim))).astype(np.float32)
-    pixels = np.concatenate([np.asarray(model.generate(z[i:i + 1000], y[i:i + 1000]))[..., 0]
-                             for i in range(0, len(y), 1000)])
-    return np.round(pixels * 255).astype(np.uint8), y, z
 
 
 def as_grid(images, labels, count, class_names):
@@ -84,21 +75,24 @@ def as_grid(images, labels, count, class_names):
 
 
 def sample(args):
-    model, config, epoch, run_dir = open_run(args, args.epoch)
+    from cvae.cli import open_run
+    from cvae.generation import draw
+    run = open_run(args, args.epoch)
+    model = run.model
     if not model.has_latent_space:
-        raise UsageError(f"{config.model} is a classifier: it has no latent space to sample from")
-    labels = requested_labels(model, config.model, args.digit, len(config.class_names()))
-    images, y, z = draw(model, labels, args.count, args.std, args.seed)
+        raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to sample from")
+    labels = requested_labels(model, run.identity.model, args.digit, len(run.class_names()))
+    images, y, z = draw(model, [0 if label is None else label for label in labels], args.count, args.std, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npz":
         arrays = {"images": images, "z": z} | ({"labels": y} if model.conditional else {})
         np.savez_compressed(args.out, **arrays)
     else:
-        import figures
-        grid, row_labels = as_grid(images, labels, args.count, config.class_names())
-        title = f"{run_dir.name}, epoch {epoch}: z ~ N(0, {args.std:g}² I), seed {args.seed}"
+        from cvae import figures
+        grid, row_labels = as_grid(images, labels, args.count, run.class_names())
+        title = f"{run.name}, epoch {run.epoch}: z ~ N(0, {args.std:g}² I), seed {args.seed}"
         figures.plot_grid(grid, row_labels, args.out, title)
-    print(f"wrote {args.out}: {len(images)} images ({args.count} per label) from {run_dir} at epoch {epoch}")
+    print(f"wrote {args.out}: {len(images)} images ({args.count} per label) from {run.directory} at epoch {run.epoch}")
     return 0
 
 

@@ -7,19 +7,14 @@
 Running the same command again resumes from the last checkpoint; --restart starts over.
 """
 import argparse
-import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from cli import (HelpFormatter, UsageError, UserFacingError, add_debug_flag, import_tensorflow_quietly,
-                 positive_float, positive_int, report_errors, run_settings, random_seed)
-from dataset import DATA_DIR, dataset_argument
 from model import NAMES
-
-TRAINING_IMAGES = 60000  # MNIST's and Fashion-MNIST's
+from cvae.cli import (HelpFormatter, add_debug_flag, dataset_argument, import_tensorflow_quietly, positive_float,
+                      positive_int, random_seed, report_errors)
+from cvae.data import DATA_DIR
+from cvae.errors import UsageError, UserFacingError
 
 
 def parse_args(argv=None):
@@ -75,105 +70,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def make_strategy(name):
-    """The tf.distribute strategy --strategy names; None for "none"."""
-    import tensorflow as tf
-    if name == "none":
-        return None
-    if name == "mirrored":
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices])
-    if "TF_CONFIG" not in os.environ:
-        raise UsageError("--strategy multi_worker reads the cluster from the TF_CONFIG environment variable, "
-                         "which is not set (README: Multi-device training)")
-    try:
-        json.loads(os.environ["TF_CONFIG"])
-    except ValueError as err:
-        raise UsageError(f"TF_CONFIG is not valid JSON ({err})")
-    return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def is_chief(strategy):
-    """Whether this process writes the run: always, except on workers other than the first of a cluster."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
-
-
-def own_data(args):
-    """(arrays, info) of --dataset PATH, or None for a named data set. UsageError for data that cannot train
-    the model asked for (m2's --labels against the classes' sizes)."""
-    import owndata
-    from dataset import labelled_subset
-    if not owndata.is_own(args.dataset):
-        return None
-    data, info = owndata.load(args.dataset, args.data_dir)
-    if args.labels is not None:
-        classes = info["classes"]
-        if args.labels % classes:
-            raise UsageError(f"--labels must be a multiple of the {classes} classes (the same number of each), "
-                             f"got {args.labels}")
-        try:  # the draw training makes, made here first so that a class too small is a usage error
-            labelled_subset(data.train_labels[:args.subset], args.labels, args.seed, info["class_names"])
-        except ValueError as err:
-            raise UsageError(str(err)) from err
-    return data, info
-
-
-def refuse_changed_data(run_dir, info, restart):
-    """A run of the same model on an earlier version of the same path (its sibling, named with the old
-    hash) cannot resume on the changed files: refuse with both hashes, unless --restart starts the new
-    run (the old one is left as it is)."""
-    import re
-
-    from rundir import DamagedFile, RunDir
-    if restart or run_dir.latest_checkpoint() is not None:
-        return
-    stem = run_dir.name[:-len(info["sha256"][:8])]
-    for other in sorted(run_dir.path.parent.glob(f"{stem}*")):
-        if other == run_dir.path or not re.fullmatch(re.escape(stem) + "[0-9a-f]{8}", other.name):
-            continue
-        try:
-            saved = RunDir(other).read_config().data or {}
-        except (DamagedFile, OSError):
-            continue
-        if saved.get("path") == info["path"] and saved.get("sha256") != info["sha256"]:
-            raise UsageError(f"{other} trained on {info['path']} when its contents had sha256 {saved['sha256'][:16]}; "
-                             f"they have changed (sha256 {info['sha256'][:16]} now), so that run cannot resume on "
-                             f"them. Pass --restart to train a new run on them in {run_dir} ({other} stays)")
-
-
-def train_in_run_dir(config, run_dir, args, strategy):
-    """Train the run into `run_dir` under its lock. A run directory this call created is removed again
-    when it fails before its first checkpoint: a failed start leaves nothing behind. A multi-worker
-    run's other workers take part in every step but must not write the run: each trains in a throw-away
-    copy of it (resuming from the chief's checkpoint, read from a shared file system, unless --restart)
-    and deletes the copy at the end."""
-    from rundir import RunDir
-    from training import train
-    if is_chief(strategy):
-        created = not run_dir.path.exists()
-        try:
-            with run_dir.lock():
-                return train(config, run_dir, args.restart, args.data_dir, args.xla, strategy, precision=args.precision)
-        except BaseException:
-            if created and run_dir.latest_checkpoint() is None:
-                run_dir.remove()
-            raise
-    with tempfile.TemporaryDirectory(prefix="cvae-worker-") as scratch:
-        own_dir = RunDir(Path(scratch) / run_dir.name)
-        if not args.restart and run_dir.config_path.exists():
-            shutil.copytree(run_dir.path, own_dir.path, ignore=shutil.ignore_patterns("lock", "tb", "kept"))
-        with own_dir.lock():
-            return train(config, own_dir, args.restart, args.data_dir, args.xla, strategy, precision=args.precision)
-
-
 def explained(err, run_dir, learning_rate):
     """A failure of the training loop or the run directory, as one line that says what to do; None for
     other exceptions."""
-    import training
-    from rundir import ForeignFiles, RunInUse
+    from cvae import training
+    from cvae.rundir import ForeignFiles, RunInUse
     if isinstance(err, ForeignFiles):
         return UserFacingError(f"{err}; move them away, or train elsewhere with --log-dir")
     if isinstance(err, RunInUse):
@@ -208,24 +109,20 @@ def main(argv=None):
 
     def locked_train():
         nonlocal run_dir
-        from rundir import RunConfig, RunDir
-        own = own_data(args)  # decoded and checked before anything is written
-        training_images = min(args.subset or TRAINING_IMAGES, TRAINING_IMAGES) if own is None else \
-            len(own[0].train_images[:args.subset])
-        if args.labels is not None and args.labels >= training_images:
-            raise UsageError(f"--labels {args.labels} leaves no unlabelled image among the {training_images:,} "
-                             f"training images")
-        latent_dim, name = run_settings(args.model, args.latent_dim, args.binarize, args.dataset, args.labels,
-                                        args.subset)
-        config = RunConfig(model=args.model, latent_dim=latent_dim, batch_size=args.batch_size, epochs=args.epochs,
-                           learning_rate=args.learning_rate, clip=args.clip, seed=args.seed, subset=args.subset,
-                           binarize=args.binarize, dataset=args.dataset if own is None else own[1]["name"],
-                           labels=args.labels, data=None if own is None else own[1])
-        run_dir = RunDir(args.log_dir / name)
-        if own is not None:
-            refuse_changed_data(run_dir, own[1], args.restart)
+        from cvae import owndata
+        from cvae.cli import identity_from_flags
+        from cvae.config import TrainingSettings
+        from cvae.datasets import is_own
+        from cvae.rundir import RunDir
+        from cvae.training import train_run
+        # Data of one's own is decoded and checked before anything is written.
+        own = owndata.load(args.dataset, args.data_dir)[1] if is_own(args.dataset) else None
+        identity = identity_from_flags(args, data=own, seed=args.seed)
+        settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                    clip=args.clip, xla=args.xla, precision=args.precision, strategy=args.strategy)
+        run_dir = RunDir(args.log_dir / identity.directory_name())
         try:
-            train_in_run_dir(config, run_dir, args, make_strategy(args.strategy))
+            train_run(identity, settings, run_dir, args.restart, args.data_dir)
         except Exception as err:
             better = explained(err, run_dir, args.learning_rate)
             if better is None:

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import import_tensorflow_quietly
+from cvae.cli import import_tensorflow_quietly
+from cvae.readme_runs import FIGURE_RUNS
+from model import NAMES
 
-# The README's runs: (model, latent dim); m2 with its 100 labels.
-README_MODELS = [("vae", 2), ("vae", 20), ("cvae_fc3", 2), ("cvae_fc3", 20), ("cvae_cnn2", 20), ("cvae_cnn3", 2),
-                 ("cvae_cnn3", 20), ("m2", 50)]
+# The README's runs with a latent space, on MNIST, in the registry's order of models.
+MEASURED = sorted((run for run in FIGURE_RUNS if run.identity.latent_dim is not None and run.identity.dataset == "mnist"),
+                  key=lambda run: (NAMES.index(run.identity.model), run.identity.latent_dim))
 TARGET_MS = 5.0
 
 
@@ -34,23 +36,22 @@ def steps_for(latent_dim, conditional, screenshot=None):
     return steps
 
 
-def measure(name, latent_dim, work, screenshot=None):
+def measure(readme_run, work, screenshot=None):
     """(source of the weights, ms per decode, max |browser - python| over the images read)."""
-    import explore
+    from cvae import explorer
+    from cvae.rundir import PRETRAINED_DIR, PretrainedRun
     from model.registry import build_model
-    from pretrained import PRETRAINED_DIR, PretrainedRun
-    from rundir import RunConfig, run_dir_name
-    shipped = PretrainedRun(PRETRAINED_DIR / run_dir_name(name, latent_dim))
-    if shipped.path.is_dir():
-        model, config, epoch = shipped.load_model()
-        source = f"pretrained/{shipped.name}"
+    identity = readme_run.identity
+    shipped = PretrainedRun(PRETRAINED_DIR / readme_run.name)
+    if readme_run.shipped:
+        run = shipped.load()
+        model, epoch, source = run.model, run.epoch, f"pretrained/{shipped.name}"
     else:
-        config = RunConfig(model=name, latent_dim=latent_dim, labels=100 if name == "m2" else None)
-        model, epoch, source = build_model(name, latent_dim), 0, "initial weights"
-    site = work / f"{name}_{latent_dim}"
+        model, epoch, source = build_model(identity.model, identity.latent_dim), 0, "initial weights"
+    site = work / readme_run.name
     site.mkdir()
-    explore.write_files(site, *explore.site_files(model, config, epoch, site.name))
-    out = explore.drive(site, steps_for(latent_dim, model.conditional, screenshot), work)
+    explorer.write_files(site, *explorer.site_files(model, identity, epoch, site.name))
+    out = explorer.drive(site, steps_for(identity.latent_dim, model.conditional, screenshot), work)
     if out["error"]:
         raise RuntimeError(f"{site.name}: the page says: {out['error']}")
     difference = max(float(np.max(np.abs(np.array(read["image"]) - np.asarray(
@@ -65,14 +66,14 @@ def main(argv=None):
                         help="also save the page of cvae_cnn3, n = 2 (pretrained) as this PNG")
     args = parser.parse_args(argv)
     import_tensorflow_quietly()
-    import explore
-    if not explore.TFJS.exists():
+    from cvae import explorer
+    if not explorer.TFJS.exists():
         sys.exit("TensorFlow.js is not installed: run `npm ci` first")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, latent_dim in README_MODELS:
-            shot = args.screenshot if (name, latent_dim) == ("cvae_cnn3", 2) else None
-            rows.append((f"{name}, n = {latent_dim}", *measure(name, latent_dim, Path(tmp), shot)))
+        for run in MEASURED:
+            shot = args.screenshot if run.name == "cvae_cnn3_2" else None
+            rows.append((f"{run.identity.model}, n = {run.identity.latent_dim}", *measure(run, Path(tmp), shot)))
     print(f"| model | weights | ms per decode (target < {TARGET_MS:g}) | max abs difference from Python |")
     print("|---|---|---|---|")
     for model, source, ms, difference in rows:

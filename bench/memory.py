@@ -19,7 +19,7 @@ from model import NAMES
 
 STAGES = {
     "python + TensorFlow": "import tensorflow",
-    "+ MNIST in memory": "import tensorflow; import dataset; dataset.load_mnist(log=lambda *a: None)",
+    "+ MNIST in memory": "import tensorflow; from cvae import mnist; mnist.load_mnist(log=lambda *a: None)",
 }
 
 
@@ -40,10 +40,11 @@ def main(argv=None):
     parser.add_argument("--models", nargs="+", choices=NAMES, default=list(NAMES))
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args(argv)
+    from model.registry import MODELS
     rows = [(stage, peak_rss_mb([sys.executable, "-c", code])) for stage, code in STAGES.items()]
     with tempfile.TemporaryDirectory() as log_dir:
         for name in args.models:
-            extra = ["--labels", "100"] if name == "m2" else []
+            extra = ["--labels", "100"] if MODELS[name].semi_supervised else []
             command = [sys.executable, "train.py", name, "-e", str(args.epochs), "--log-dir", log_dir, *extra]
             rows.append((f"train.py {name}", peak_rss_mb(command)))
             print(f"{rows[-1][0]}: {rows[-1][1]:,.0f} MB", file=sys.stderr)

@@ -6,8 +6,8 @@
 Rows, each the same estimate on the first --test-images test images with the same seed, alternating
 --rounds times, median seconds reported:
   previous        x copied k times and the loss summed per pixel (tf.nn.sigmoid_cross_entropy_with_logits),
-                  as model/likelihood.py did before
-  evaluate.py     model/likelihood.py now: x . logits - sum softplus(logits), one batched matrix-vector
+                  as the estimate did before
+  evaluate.py     cvae/evaluation.py now: x . logits - sum softplus(logits), one batched matrix-vector
                   product instead of k copies of x
   decoder alone   only the decoder's forward pass on the same number of z: the part no rewrite of the
                   estimate removes (its matrix products and activations)
@@ -18,11 +18,11 @@ import statistics
 import sys
 import time
 
-from cli import add_run_flags, import_tensorflow_quietly, open_run, positive_int
+from cvae.cli import add_run_flags, import_tensorflow_quietly, open_run, parse_run_args, positive_int
 
 
 def previous_log_likelihood(x, logits):
-    """The estimate's log p(x | z_i) as model/likelihood.py computed it before: x repeated k times."""
+    """The estimate's log p(x | z_i) as it was computed before: x repeated k times."""
     import tensorflow as tf
     from model.losses import bernoulli_nll
     batch, k = tf.shape(logits)[0], tf.shape(logits)[1]
@@ -33,7 +33,7 @@ def previous_log_likelihood(x, logits):
 def decoder_alone_seconds(model, images, k, seed):
     """Seconds to decode len(images) x k codes drawn from the prior, in the NLL's chunks."""
     import tensorflow as tf
-    from model.likelihood import DECODE_CHUNK
+    from cvae.evaluation import DECODE_CHUNK
     generator = tf.random.Generator.from_seed(seed)
     chunk = min(k, DECODE_CHUNK)
     decode = tf.function(lambda z, y: tf.reduce_sum(model.decode(z, y)))
@@ -51,26 +51,28 @@ def main(argv=None):
     parser.add_argument("-k", "--importance-samples", type=positive_int, default=5000)
     parser.add_argument("--test-images", type=positive_int, default=200)
     parser.add_argument("--rounds", type=positive_int, default=3)
-    args = parser.parse_args(argv)
+    args = parse_run_args(parser, argv)
     import_tensorflow_quietly()
-    from dataset import binarize_fixed, load_for
-    from model import likelihood
-    model, config, epoch, _ = open_run(args)
-    data = load_for(config, args.data_dir)
+    from cvae import evaluation
+    from cvae.batches import binarize_fixed
+    from cvae.datasets import load_for
+    run = open_run(args)
+    model, identity, epoch = run.model, run.identity, run.epoch
+    data = load_for(identity, args.data_dir)
     images, labels = data.test_images[:args.test_images], data.test_labels[:args.test_images]
-    if config.binarize:
+    if identity.binarize:
         images = binarize_fixed(images)
-    current = likelihood.bernoulli_log_likelihood
+    current = evaluation.bernoulli_log_likelihood
     k, scale = args.importance_samples, 10_000 / len(images)
 
     def estimate(log_likelihood):
-        likelihood.bernoulli_log_likelihood = log_likelihood
+        evaluation.bernoulli_log_likelihood = log_likelihood
         try:
             began = time.perf_counter()
-            value = likelihood.importance_sampled_nll(model, images, labels, k, seed=0, log=None)
+            value = evaluation.importance_sampled_nll(model, images, labels, k, seed=0, log=None)
             return time.perf_counter() - began, value
         finally:
-            likelihood.bernoulli_log_likelihood = current
+            evaluation.bernoulli_log_likelihood = current
 
     variants = {"previous": lambda: estimate(previous_log_likelihood),
                 "evaluate.py": lambda: estimate(current),
@@ -83,8 +85,8 @@ def main(argv=None):
             seconds[name].append(took)
         print(f"round {round_ + 1}/{args.rounds}: " + ", ".join(f"{name} {s[-1]:.1f} s" for name, s in seconds.items()),
               file=sys.stderr)
-    n = f", n = {config.latent_dim}" + (" (binarized)" if config.binarize else "")
-    print(f"{config.model}{n}, epoch {epoch}: k = {k} on the first {len(images):,} test images, "
+    n = f", n = {identity.latent_dim}" + (" (binarized)" if identity.binarize else "")
+    print(f"{identity.model}{n}, epoch {epoch}: k = {k} on the first {len(images):,} test images, "
           f"medians of {args.rounds} rounds, scaled to 10,000 images")
     print()
     print("| variant | NLL, nats | seconds per 10,000 images | / previous |")

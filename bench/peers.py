@@ -26,7 +26,7 @@ import sys
 import time
 import types
 
-from cli import import_tensorflow_quietly, positive_int
+from cvae.cli import import_tensorflow_quietly, positive_int
 
 MODELS = ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn")  # what the peers can express (not m2)
 # train.py's own settings: its default (XLA for vae and cvae_fc3), --xla, and --precision bf16 (with the default XLA).
@@ -65,15 +65,18 @@ def train_py_rate(name, xla=None, precision="fp32"):
     import tempfile
     from pathlib import Path
 
-    import training
+    from cvae import training
     from bench.throughput import EpochClock
-    from rundir import RunConfig, RunDir
+    from cvae.config import RunIdentity, TrainingSettings
+    from cvae.rundir import RunDir
+    from model.registry import MODELS
     with tempfile.TemporaryDirectory() as log_dir:
         stamps, stdout = EpochClock(), sys.stdout
         sys.stdout = stamps
         try:
-            training.train(RunConfig(model=name, latent_dim=LATENT if name != "cnn" else None, epochs=EPOCHS),
-                           RunDir(Path(log_dir) / "run"), xla=xla, precision=precision)
+            latent_dim = LATENT if MODELS[name].has_latent_space else None
+            training.train(RunIdentity(name, latent_dim), TrainingSettings(epochs=EPOCHS, xla=xla, precision=precision),
+                           RunDir(Path(log_dir) / "run"))
         finally:
             sys.stdout = stdout
         last = RunDir(Path(log_dir) / "run").read_metrics()[-1]

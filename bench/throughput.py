@@ -34,7 +34,7 @@ import time
 import types
 from pathlib import Path
 
-from cli import import_tensorflow_quietly, positive_int
+from cvae.cli import import_tensorflow_quietly, positive_int
 from model import NAMES, UNLABELLED
 
 # TensorFlow is imported inside the functions that use it, so --help answers before it loads.
@@ -184,10 +184,12 @@ def use_keras_convolutions(network):
 
 def bench_one(name, repeats, steps):
     import tensorflow as tf
-    import training
-    from dataset import batches, labelled_subset, load_mnist, semi_supervised_batches
+    from cvae import training
+    from cvae.batches import batches, labelled_subset, semi_supervised_batches
+    from cvae.mnist import CLASS_NAMES, load_mnist
     from model.base import ConvCVAE
-    from rundir import RunConfig, RunDir
+    from cvae.config import RunIdentity, TrainingSettings
+    from cvae.rundir import RunDir
 
     network, optimizer = build_for_training(name)
     train_step, eval_step = training.make_train_step(network, optimizer), training.make_eval_step(network)
@@ -217,7 +219,7 @@ def bench_one(name, repeats, steps):
     mnist = load_mnist()
     images, labels = tf.constant(mnist.train_images[:steps * BATCH]), tf.constant(mnist.train_labels[:steps * BATCH])
     if network.semi_supervised:  # 100 labels, as `train.py m2 --labels 100 -b 50`: 50 unlabelled + 50 labelled a step
-        labelled = labelled_subset(mnist.train_labels, M2_LABELS, 0)
+        labelled = labelled_subset(mnist.train_labels, M2_LABELS, 0, CLASS_NAMES["mnist"])
         pipeline = lambda: semi_supervised_batches(images, labels, labelled[labelled < len(labels)], BATCH // 2, (0, 1))
     else:
         pipeline = lambda: batches(images, labels, BATCH, (0, 1))
@@ -234,10 +236,10 @@ def bench_one(name, repeats, steps):
         stamps = EpochClock()
         stdout, sys.stdout = sys.stdout, stamps
         try:
-            config = RunConfig(model=name, latent_dim=network.latent_dim, epochs=4)
-            if network.semi_supervised:
-                config.labels, config.batch_size = M2_LABELS, BATCH // 2
-            training.train(config, RunDir(Path(log_dir) / "run"))
+            semi = network.semi_supervised
+            training.train(RunIdentity(name, network.latent_dim, labels=M2_LABELS if semi else None),
+                           TrainingSettings(epochs=4, batch_size=BATCH // 2 if semi else BATCH),
+                           RunDir(Path(log_dir) / "run"))
         finally:
             sys.stdout = stdout
         # The images an epoch trains on, as train.py counted them (m2's epoch is not the data set's size).

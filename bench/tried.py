@@ -30,8 +30,10 @@ import sys
 
 from bench.throughput import (BATCH, ROOT, build_for_training, median_rate, steps_rate, synthetic_batch,
                               use_keras_convolutions)
-from cli import import_tensorflow_quietly, positive_int
-from dataset import batches, load_mnist, shuffled, to_unit
+from cvae.batches import batches, shuffled
+from cvae.cli import import_tensorflow_quietly, positive_int
+from cvae.generation import to_input
+from cvae.mnist import load_mnist
 
 # TensorFlow is imported inside the functions that use it, so --help answers before it loads.
 
@@ -97,7 +99,7 @@ def sliced_epoch_rate(step, images, labels, repeats):
     def run():
         x_epoch, y_epoch = shuffled(images, labels, (0, 1))
         for start in range(0, len(images), BATCH):
-            read_back(step(to_unit(x_epoch[start:start + BATCH]), y_epoch[start:start + BATCH]))
+            read_back(step(to_input(x_epoch[start:start + BATCH]), y_epoch[start:start + BATCH]))
     return median_rate(run, len(images), repeats)
 
 
@@ -109,7 +111,7 @@ def tf_data_epoch_rate(step, images, labels, repeats):
 
 
 def several_steps_epoch_rate(step, images, labels, repeats):
-    import training
+    from cvae import training
     steps = training.several_steps(step)
 
     def run():
@@ -120,7 +122,7 @@ def several_steps_epoch_rate(step, images, labels, repeats):
 
 def experiments(repeats, steps):
     import tensorflow as tf
-    import training
+    from cvae import training
     x, y = synthetic_batch()
     rows = []
     network, optimizer = build_for_training("cvae_fc3")
@@ -162,7 +164,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import_tensorflow_quietly()
     import tensorflow as tf
-    import training
+    from cvae import training
     if args.one_thread_setting:
         intra, inter = args.one_thread_setting
         tf.config.threading.set_intra_op_parallelism_threads(intra)

@@ -85,7 +85,9 @@ class VAEBase(BaseModel):
     """A (conditional) VAE: q(z | x, y) = N(mean, exp(log_var)), p(z) = N(0, I), p(x | z, y) Bernoulli.
 
     A subclass gives only its layers: `features(x, y_onehot) -> [B, F]` for the encoder and
-    `logits(z, y_onehot) -> [B, 28, 28, 1]` for the decoder. Unconditional models ignore y_onehot.
+    `logits(z, y_onehot) -> [B, 28, 28, 1]` for the decoder, and declares `decoder_layers`, the Keras layers
+    `logits` runs in order (the latent explorer rebuilds them in the browser). Unconditional models ignore
+    y_onehot. Drawing from the prior is the callers' (cvae.generation), with a seed of their own.
     """
 
     has_latent_space = True
@@ -130,13 +132,6 @@ class VAEBase(BaseModel):
 
     def generate(self, z, y):
         """Pixel means [B, 28, 28, 1] of p(x | z, y) for codes z [B, latent_dim] and labels y [B]."""
-        return tf.sigmoid(self.decode(z, y))
-
-    def sample(self, y, std=1.0, z_mean=None):
-        """Pixel means decoded from z ~ N(z_mean, std^2 I) (z_mean defaults to 0: the prior)."""
-        z = std * keras.random.normal((tf.shape(y)[0], self.latent_dim), seed=self.noise)
-        if z_mean is not None:
-            z = z + z_mean
         return tf.sigmoid(self.decode(z, y))
 
     def compute_losses(self, x, y, training=False):

@@ -15,8 +15,8 @@ def bernoulli_nll(x, logits):
 def bernoulli_log_likelihood(x, logits):
     """[B, k]: log p(x | z_i) for pixels x [B, D] under Bernoulli(sigmoid(logits [B, k, D])), summed over
     pixels: x . logits - sum softplus(logits), which is -bernoulli_nll. Written this way, x is never
-    copied k times and its term is one batched matrix-vector product (model/likelihood.py's NLL, 1.24x
-    faster: bench/README.md)."""
+    copied k times and its term is one batched matrix-vector product (cvae.evaluation's NLL; bench.nll
+    times it against the copying form)."""
     return tf.einsum("bkd,bd->bk", logits, x) - tf.reduce_sum(tf.nn.softplus(logits), axis=2)
 
 
@@ -37,8 +37,3 @@ def gaussian_log_density(z, mean, log_var):
     """log N(z; mean, exp(log_var)), summed over the last axis. Shapes broadcast: [..., n] -> [...]."""
     return -0.5 * tf.reduce_sum(LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var), axis=-1)
 
-
-def log_mean_exp(values, axis=-1):
-    """log(mean(exp(values))) along `axis`, exact for values far below zero (no exp underflow)."""
-    count = tf.cast(tf.shape(values)[axis], values.dtype)
-    return tf.reduce_logsumexp(values, axis=axis) - tf.math.log(count)

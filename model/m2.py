@@ -44,6 +44,11 @@ class M2(VAEBase):
         self.to_logits = layers.Dense(28 * 28, name="to_logits", dtype=PARAMETERS_DTYPE)
         self.set_data_sizes(labelled=1, unlabelled=1)
 
+    @property
+    def decoder_layers(self):
+        """The decoder's layers in order, from [z, one-hot label] to the flat logits."""
+        return [*self.decoder_hidden, self.to_logits]
+
     def set_data_sizes(self, labelled, unlabelled):
         """Weights of the labelled terms for a training set of `labelled` + `unlabelled` images."""
         self.labelled_weight = labelled / unlabelled
@@ -122,7 +127,8 @@ class M2(VAEBase):
         q, log_q = tf.nn.softmax(q_logits), tf.nn.log_softmax(q_logits)
         x_u = tf.boolean_mask(x, unlabelled)
         # Evaluation scores a batch of 1000 images under all K labels: 100 at a time keeps the 10,000
-        # decoded rows from being held at once (peak RSS, bench/README.md). Training keeps one pass.
+        # decoded rows from being held at once (peak memory, bench/README.md). Training keeps one pass, so
+        # that no while_loop sits inside the gradient tape of the training step.
         per_pass = None if training else self.EVAL_IMAGES_PER_PASS
         every_label = self.negative_elbo_every_label(x_u, images_per_pass=per_pass)
         negative_u = tf.reduce_sum(q * (every_label + log_q), axis=1)

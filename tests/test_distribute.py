@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from rundir import RunDir
+from cvae.rundir import RunDir
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow  # every test here trains in subprocesses
@@ -39,8 +39,8 @@ def test_two_replicas_follow_the_one_device_trajectory(tmp_path, extra):
     for key in ("train_loss", "train_kl", "test_loss"):
         np.testing.assert_allclose([r[key] for r in rows_two], [r[key] for r in rows_one], rtol=1e-4, err_msg=key)
     # The same weights, read back from each run's checkpoint (mirrored variables save as plain ones).
-    model_one, _, _ = RunDir(tmp_path / "one" / name).load_model()
-    model_two, _, _ = RunDir(tmp_path / "two" / name).load_model()
+    model_one = RunDir(tmp_path / "one" / name).load().model
+    model_two = RunDir(tmp_path / "two" / name).load().model
     for a, b in zip(model_one.trainable_variables, model_two.trainable_variables):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-3, atol=1e-5)
 

@@ -7,19 +7,12 @@ from scipy.stats import norm
 
 import evaluate
 import results
-import training
-from dataset import binarize_fixed
-from model import likelihood
-from model.likelihood import elbo_terms, importance_sampled_nll, log_importance_weights
+from cvae import evaluation, training
+from cvae import results as tables
+from cvae.batches import binarize_fixed
+from cvae.evaluation import elbo_terms, importance_sampled_nll, log_importance_weights
 from model.registry import build_model
-from model.losses import gaussian_kl, gaussian_log_density, log_mean_exp
-
-
-def test_log_mean_exp_is_exact_far_below_zero():
-    np.testing.assert_allclose(log_mean_exp(tf.constant([-1000.0, -1000.0, -1000.0], tf.float64)), -1000.0)
-    np.testing.assert_allclose(log_mean_exp(tf.constant([-1e4, 0.0], tf.float64)), np.log(0.5))
-    np.testing.assert_allclose(log_mean_exp(tf.constant([[-800.0, -801.0]], tf.float64), axis=1),
-                               [-800 + np.log((1 + np.exp(-1)) / 2)])
+from model.losses import gaussian_kl, gaussian_log_density
 
 
 def test_gaussian_log_density_matches_scipy():
@@ -80,7 +73,7 @@ def test_nll_chunks_combine_like_one_pass(tiny, mnist, monkeypatch):
     model, _, _ = tiny
     images, labels = mnist.test_images[:3], mnist.test_labels[:3]
     whole = importance_sampled_nll(model, images, labels, 64, seed=7, log=None)
-    monkeypatch.setattr(likelihood, "DECODE_CHUNK", 16)  # 4 chunks of 16 samples per image
+    monkeypatch.setattr(evaluation, "DECODE_CHUNK", 16)  # 4 chunks of 16 samples per image
     chunked = importance_sampled_nll(model, images, labels, 64, seed=7, log=None)
     assert chunked == pytest.approx(whole, abs=2.0)  # same estimator, other draws
     assert np.isfinite(chunked)
@@ -91,7 +84,7 @@ def test_class_consistency_on_a_hand_made_case():
     predicted = requested.copy()
     predicted[0] = 1       # one 0 read as 1
     predicted[4:8] = 7     # every 1 read as 7
-    per_digit, overall = evaluate.class_consistency(predicted, requested)
+    per_digit, overall = evaluation.class_consistency(predicted, requested, 10)
     assert per_digit[0] == 0.75 and per_digit[1] == 0.0 and per_digit[2:] == [1.0] * 8
     assert overall == pytest.approx(35 / 40)
 
@@ -106,7 +99,7 @@ def test_fixed_binarization_is_reproducible_and_unbiased(mnist):
 @pytest.fixture
 def log_dir(trained_runs, monkeypatch):
     """The session's runs on 300 images; class-consistency uses their classifier (cnn_subset300)."""
-    monkeypatch.setattr(evaluate, "CLASSIFIER_SUBSET", 300)
+    monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
     return trained_runs
 
 
@@ -141,8 +134,8 @@ def test_eval_of_a_binarized_vae_and_the_classifier(log_dir, mnist):
     assert (log_dir / "figures" / "vae_2_bin_subset300" / "reconstruction.png").exists()
     assert evaluate.main(["cnn", "--test-images", "500", "--subset", "300", "--log-dir", str(log_dir)]) == 0
     accuracy = json.loads((log_dir / "cnn_subset300" / "eval.json").read_text())["test_accuracy"]
-    from rundir import RunDir
-    classifier = RunDir(log_dir / "cnn_subset300").load_model()[0]
+    from cvae.rundir import RunDir
+    classifier = RunDir(log_dir / "cnn_subset300").load().model
     logits = classifier.classify(tf.constant(mnist.test_images[:500, :, :, None] / 255.0, tf.float32))
     assert accuracy == np.mean(np.argmax(logits, axis=1) == mnist.test_labels[:500])
 
@@ -150,11 +143,11 @@ def test_eval_of_a_binarized_vae_and_the_classifier(log_dir, mnist):
 def test_results_table_is_made_from_eval_files(log_dir, tmp_path):
     for args in (["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5"], ["cnn"]):
         assert evaluate.main([*args, "--test-images", "100", "--subset", "300", "--log-dir", str(log_dir)]) == 0
-    body = results.table(results.load_results(log_dir))
+    body = tables.tables(tables.load_results(log_dir))["results"]
     assert "| `cvae_cnn3` | 2 | 1 | gray |" in body and "Classifier `cnn`" in body
     readme = tmp_path / "README.md"
-    m2_start, m2_end = results.markers("semi-supervised")
-    readme.write_text(f"intro\n{results.START}\nold\n{results.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\nrest\n")
+    m2_start, m2_end = tables.markers("semi-supervised")
+    readme.write_text(f"intro\n{tables.START}\nold\n{tables.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\nrest\n")
     assert results.main(["--log-dir", str(log_dir), "--readme", str(readme), "--force"]) == 0  # runs on 300 images
     text = readme.read_text()
     assert "\nold\n" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
@@ -171,9 +164,9 @@ def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, caps
     kept_vae = "| `vae` | 20 | 50 | gray | -98.10 | 94.56 (200) | n/a | 1,316,824 |"
     kept_fc3 = "| `cvae_fc3` | 50 | 100 | binarized | -88.08 | 84.04 (5000) (-log p(x\\|y)) | 98.0% | 1,371,884 |"
     classifier = "Classifier `cnn`: 99.25% test accuracy after 20 epochs (45,826 parameters)."
-    assert len(results.cells(kept_fc3)) == 8 and results.cells(kept_fc3)[5] == "84.04 (5000) (-log p(x\\|y))"
+    assert len(tables.cells(kept_fc3)) == 8 and tables.cells(kept_fc3)[5] == "84.04 (5000) (-log p(x\\|y))"
     readme = tmp_path / "README.md"
-    readme.write_text(f"{results.START}\n{header}{old_cnn3}\n{kept_vae}\n{kept_fc3}\n\n{classifier}\n{results.END}\n")
+    readme.write_text(f"{tables.START}\n{header}{old_cnn3}\n{kept_vae}\n{kept_fc3}\n\n{classifier}\n{tables.END}\n")
     only_cnn3 = tmp_path / "log"
     (only_cnn3 / "cvae_cnn3_2").mkdir(parents=True)
     (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((log_dir / "cvae_cnn3_2_subset300" / "eval.json").read_text())
@@ -202,7 +195,7 @@ def test_semi_supervised_rows_go_to_their_own_table():
           "class_consistency": {"overall": 0.95}}
     fashion_cnn = {"model": "cnn", "latent_dim": None, "epoch": 20, "parameters": 45826, "binarized": False,
                    "dataset": "fashion_mnist", "labels": None, "test_accuracy": 0.9}
-    bodies = results.tables([m2, fashion_cnn])
+    bodies = tables.tables([m2, fashion_cnn])
     assert set(bodies) == {"semi-supervised", "fashion-mnist"}
     assert "| `m2` | 100 | 50 | 30 | n/a | MNIST | **2.88%** | -101.23 | 97.50 (200) (-log p(x\\|y)) | 95.0% |" \
         in bodies["semi-supervised"]
@@ -221,8 +214,8 @@ def test_missing_run_and_bad_flags(tmp_path, capsys):
 def test_missing_classifier_is_trained_first(log_dir, tmp_path, monkeypatch, capsys):
     import shutil
     shutil.copytree(log_dir / "cvae_cnn3_2_subset300", tmp_path / "cvae_cnn3_2_subset300")
-    monkeypatch.setattr(evaluate, "CLASSIFIER_EPOCHS", 1)
-    monkeypatch.setattr(evaluate, "CLASSIFIER_SUBSET", 600)
+    monkeypatch.setattr(evaluation, "CLASSIFIER_EPOCHS", 1)
+    monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 600)
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
                           "--subset", "300", "--log-dir", str(tmp_path)]) == 0
     assert "training it first" in capsys.readouterr().out

@@ -10,11 +10,12 @@ import pytest
 import explore
 import train
 from conftest import ROOT, run_main
-from rundir import RunDir
+from cvae import explorer
+from cvae.rundir import RunDir
 
 PLAYWRIGHT = ROOT / "node_modules" / "playwright-core"
 needs_browser = pytest.mark.skipif(
-    not (shutil.which("chromium") and shutil.which("node") and PLAYWRIGHT.exists() and explore.TFJS.exists()),
+    not (shutil.which("chromium") and shutil.which("node") and PLAYWRIGHT.exists() and explorer.TFJS.exists()),
     reason="needs Debian's chromium (`apt-get install chromium`), Node.js, and `npm ci` (TensorFlow.js and "
            "playwright-core from package-lock.json); .ci/run installs them")
 
@@ -53,16 +54,16 @@ def test_dragging_the_point_decodes_what_python_decodes(model_name, trained_runs
     conditional = model_name != "vae"
     steps = [{"read": True}, {"drag": [0.85, 0.2]}, {"read": True}, {"drag": [0.1, 0.9]}, {"read": True}]
     steps += [{"label": 7}, {"read": True}, {"label": 3}, {"drag": [0.4, 0.55]}, {"read": True}] if conditional else []
-    out = explore.drive(site, steps, tmp_path)
+    out = explorer.drive(site, steps, tmp_path)
     assert out["error"] is None and len(out["reads"]) == (5 if conditional else 3)
     assert out["reads"][1]["z"] == pytest.approx([0.7 * 2.3263, 0.6 * 2.3263], abs=0.05)  # where it was dragged
     assert out["reads"][2]["z"] == pytest.approx([-0.8 * 2.3263, -0.8 * 2.3263], abs=0.05)
     if conditional:
         assert out["reads"][3]["label"] == 7 and out["reads"][4]["label"] == 3
-    model, _, _ = RunDir(trained_runs / f"{model_name}_2_subset300").load_model()
+    model = RunDir(trained_runs / f"{model_name}_2_subset300").load().model
     assert_same_as_python(out["reads"], model)
     if not conditional:  # the test set's latent means are drawn behind the plane
-        assert len(json.loads((site / "manifest.json").read_text())["codes"]) == explore.CODES_SHOWN
+        assert len(json.loads((site / "manifest.json").read_text())["codes"]) == explorer.CODES_SHOWN
 
 
 @needs_browser
@@ -71,11 +72,11 @@ def test_sliders_decode_what_python_decodes(fc3_run, tmp_path, capsys):
     site = write(fc3_run, tmp_path / "site", "cvae_fc3", "-n", "20", "--subset", "300", capsys=capsys)
     steps = [{"slider": [0, 1.5]}, {"slider": [3, -0.7]}, {"read": True}, {"label": 9}, {"slider": [19, 2.0]},
              {"read": True}, {"bench": 50}]
-    out = explore.drive(site, steps, tmp_path)
+    out = explorer.drive(site, steps, tmp_path)
     assert out["error"] is None
     assert out["reads"][0]["z"][:4] == pytest.approx([1.5, 0, 0, -0.7]) and len(out["reads"][0]["z"]) == 20
     assert out["reads"][1]["label"] == 9 and out["reads"][1]["z"][19] == pytest.approx(2.0)
-    model, _, _ = RunDir(fc3_run / "cvae_fc3_20_subset300").load_model()
+    model = RunDir(fc3_run / "cvae_fc3_20_subset300").load().model
     assert_same_as_python(out["reads"], model)
     assert out["bench"][0] > 0
 
@@ -85,21 +86,21 @@ def test_sliders_decode_what_python_decodes(fc3_run, tmp_path, capsys):
 def test_the_page_refuses_a_manifest_of_another_format(trained_runs, tmp_path, capsys):
     site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
     manifest = json.loads((site / "manifest.json").read_text())
-    (site / "manifest.json").write_text(json.dumps(manifest | {"format": explore.FORMAT + 1}))
-    out = explore.drive(site, [{"read": True}], tmp_path)
-    assert out["error"].startswith(f"manifest.json has format {explore.FORMAT + 1}, this page reads format 1")
+    (site / "manifest.json").write_text(json.dumps(manifest | {"format": explorer.FORMAT + 1}))
+    out = explorer.drive(site, [{"read": True}], tmp_path)
+    assert out["error"].startswith(f"manifest.json has format {explorer.FORMAT + 1}, this page reads format 1")
 
 
 def test_the_site_holds_the_page_tfjs_weights_and_manifest(trained_runs, tmp_path, capsys):
-    if not explore.TFJS.exists():
+    if not explorer.TFJS.exists():
         pytest.skip("TensorFlow.js is not installed: run `npm ci`")
     site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
-    assert sorted(p.name for p in site.iterdir()) == sorted(explore.WRITTEN)
+    assert sorted(p.name for p in site.iterdir()) == sorted(explorer.WRITTEN)
     manifest = json.loads((site / "manifest.json").read_text())
-    assert manifest["format"] == explore.FORMAT and manifest["class_names"] == [str(d) for d in range(10)]
+    assert manifest["format"] == explorer.FORMAT and manifest["class_names"] == [str(d) for d in range(10)]
     assert [layer["kind"] for layer in manifest["layers"]] == ["dense", "reshape", "deconv", "crop", "deconv", "crop",
                                                                "deconv"]
-    model, _, _ = RunDir(trained_runs / "cvae_cnn3_2_subset300").load_model()
+    model = RunDir(trained_runs / "cvae_cnn3_2_subset300").load().model
     weights = np.frombuffer((site / "weights.bin").read_bytes(), "<f4")
     assert weights.size == sum(int(np.prod(v.shape)) for layer in model.decoder_layers for v in layer.weights)
     # Written again into the same folder: replaced; into a folder of another format or of other files: refused.
@@ -128,7 +129,7 @@ def test_a_port_in_use_gives_the_next_free_one(tmp_path):
     taken.listen()
     port = taken.getsockname()[1]
     try:
-        server = explore.server_for(tmp_path, port)
+        server = explorer.server_for(tmp_path, port)
         assert server.server_address[1] != port
         server.server_close()
     finally:
@@ -136,7 +137,7 @@ def test_a_port_in_use_gives_the_next_free_one(tmp_path):
 
 
 def test_without_tensorflow_js_it_says_to_run_npm_ci(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(explore, "TFJS", tmp_path / "tf.min.js")
+    monkeypatch.setattr(explorer, "TFJS", tmp_path / "tf.min.js")
     status, _, err = run_main(explore.main, ["cvae_cnn3", "-n", "2", "--pretrained", "--no-serve", "--out",
                                              str(tmp_path / "site")], capsys)
     assert status == 1 and "TensorFlow.js is not installed" in err and "npm ci" in err

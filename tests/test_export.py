@@ -9,8 +9,8 @@ import pytest
 
 import export
 from conftest import QUICK_RUN, run_main
-from dataset import sha256_of
-from rundir import RunDir
+from cvae.files import sha256_of
+from cvae.rundir import RunDir
 
 # Runs in a process whose sys.path and working directory hold none of this repository (python -I).
 OUTSIDE = """
@@ -27,7 +27,7 @@ out = {"generate": loaded.generate(labels, z)["images"].numpy(),
        "mean": loaded.encode(images, labels)["mean"].numpy(),
        "signatures": np.array(sorted(loaded.signatures))}
 np.savez(sys.argv[3], **out)
-print(json.dumps(sorted(name for name in sys.modules if name in ("model", "cli", "rundir", "dataset", "train"))))
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ("model", "cvae", "train"))))
 """
 
 
@@ -47,7 +47,7 @@ def test_the_saved_model_runs_without_this_repository_and_matches_the_model(expo
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []  # none of our modules was imported
     outside = np.load(tmp_path / "out.npz")
-    model, _, _ = RunDir(trained_runs / QUICK_RUN).load_model()
+    model = RunDir(trained_runs / QUICK_RUN).load().model
     labels = np.array([7, 1, 3], np.int32)
     z = np.array([[0.5, -1.0], [0.0, 0.0], [2.0, 1.0]], np.float32)
     np.testing.assert_allclose(outside["generate"], np.asarray(model.generate(z, labels))[..., 0], atol=1e-5)
@@ -72,7 +72,7 @@ def test_export_json_lists_the_model_and_the_sha256_of_every_file(exported, trai
 def test_model_keras_loads_with_keras_and_gives_the_same_outputs(exported, trained_runs):
     import model.registry  # noqa: F401  (registers the classes)
     loaded = keras.saving.load_model(exported / "model.keras")
-    original, _, _ = RunDir(trained_runs / QUICK_RUN).load_model()
+    original = RunDir(trained_runs / QUICK_RUN).load().model
     z, labels = np.ones((2, 2), np.float32), np.array([2, 8], np.int32)
     np.testing.assert_array_equal(loaded.generate(z, labels), original.generate(z, labels))
 

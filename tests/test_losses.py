@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from model.losses import bernoulli_nll, gaussian_kl, softmax_cross_entropy
@@ -20,12 +21,16 @@ def test_bernoulli_nll_stays_finite_for_saturated_logits():
 
 
 def test_gaussian_kl_matches_a_hand_computation_with_negative_log_variance():
-    mean = np.array([[0.5, -1.0], [0.0, 0.0]])
-    log_var = np.array([[-2.0, 0.3], [0.0, 0.0]])  # the seed clipped log_var at 0; these must count
+    mean = np.array([[0.5, -1.0], [0.0, 0.0], [0.0, 0.0]])
+    # The seed clipped log_var at 0: a negative log-variance must count, and the prior itself costs nothing.
+    log_var = np.array([[-2.0, 0.3], [0.0, 0.0], [-1.0, -1.0]])
     var = np.exp(log_var)
     expected = (0.5 * (var + mean ** 2 - 1 - log_var)).sum(axis=1)
-    np.testing.assert_allclose(gaussian_kl(tf.constant(mean), tf.constant(log_var)).numpy(), expected, rtol=1e-12)
-    assert expected[1] == 0.0 and expected[0] > 0
+    kl = gaussian_kl(tf.constant(mean), tf.constant(log_var)).numpy()
+    np.testing.assert_allclose(kl, expected, rtol=1e-12)
+    assert kl[1] == 0.0 and kl[0] > 0
+    # Clipping log_var at 0 would give 0.5 * (1 - 1 - 0) * 2 = 0 for the third row; its KL is e^-1 + 1 - 1 = 0.37.
+    assert kl[2] == pytest.approx(np.exp(-1.0), rel=1e-12)
 
 
 def test_softmax_cross_entropy_matches_a_hand_computation():

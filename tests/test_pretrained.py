@@ -1,5 +1,6 @@
 """pretrained/: the weights that ship with the repository, checked against their sha256 and usable by
 plot.py, evaluate.py, sample.py and export.py with --pretrained, with no training."""
+import dataclasses
 import json
 import shutil
 
@@ -12,17 +13,20 @@ import plot
 import pretrained
 import sample
 from conftest import QUICK_RUN, run_main
-from rundir import RunDir
+from cvae import rundir
+from cvae.pretrained import MAX_WEIGHT_BYTES
+from cvae.readme_runs import SHIPPED
+from cvae.rundir import PRETRAINED_DIR, PretrainedRun, RunDir
 
 
-@pytest.mark.parametrize("name", pretrained.SHIPPED)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_run_matches_its_sums_and_loads(name):
-    run = pretrained.PretrainedRun(pretrained.PRETRAINED_DIR / name)
-    run.verify()
-    model, config, epoch = run.load_model()
-    assert config.subset is None and epoch == config.epochs == len(run.read_metrics())
-    assert sum(p.stat().st_size for p in run.path.glob("weights.*")) < pretrained.MAX_WEIGHT_BYTES
-    assert not any(p.name.startswith("ckpt") for p in run.path.iterdir())  # no optimizer state
+    shipped = PretrainedRun(PRETRAINED_DIR / name)
+    shipped.verify()
+    run = shipped.load()
+    assert run.identity.subset is None and run.epoch == run.config.latest("epochs") == len(shipped.read_metrics())
+    assert sum(p.stat().st_size for p in shipped.path.glob("weights.*")) < MAX_WEIGHT_BYTES
+    assert not any(p.name.startswith("ckpt") for p in shipped.path.iterdir())  # no optimizer state
 
 
 def test_plot_draws_from_the_shipped_weights_without_a_log_dir(tmp_path, capsys):
@@ -40,9 +44,9 @@ def shipped_here(trained_runs, tmp_path, monkeypatch):
     shutil.copytree(trained_runs / QUICK_RUN, log_dir / "cvae_cnn3_2")
     run = RunDir(log_dir / "cvae_cnn3_2")
     config = run.read_config()
-    config.subset = None
+    config.identity = dataclasses.replace(config.identity, subset=None)
     run.write_config(config)
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "pretrained")
+    monkeypatch.setattr(rundir, "PRETRAINED_DIR", tmp_path / "pretrained")
     assert pretrained.main(["cvae_cnn3_2", "--log-dir", str(log_dir)]) == 0
     return log_dir
 
@@ -96,11 +100,11 @@ def test_evaluate_uses_the_shipped_classifier_when_log_has_none(trained_runs, tm
     assert f"{tmp_path / 'cnn'} has no classifier, so the pretrained one in" in out
     assert not (tmp_path / "cnn").exists()  # nothing trained
     result = json.loads((tmp_path / QUICK_RUN / "eval.json").read_text())
-    assert result["class_consistency"]["classifier"] == str(pretrained.PRETRAINED_DIR / "cnn")
+    assert result["class_consistency"]["classifier"] == str(PRETRAINED_DIR / "cnn")
 
 
 def test_evaluate_of_shipped_weights_writes_to_the_log_dir_not_to_pretrained(tmp_path, capsys):
-    shipped = pretrained.PRETRAINED_DIR / "cvae_cnn3_2"
+    shipped = PRETRAINED_DIR / "cvae_cnn3_2"
     before = {p.name: p.read_bytes() for p in shipped.iterdir()}
     status, out, err = run_main(evaluate.main, ["cvae_cnn3", "-n", "2", "--pretrained", "-k", "2", "--samples", "10",
                                                 "--test-images", "50", "--log-dir", str(tmp_path)], capsys)
@@ -116,5 +120,15 @@ def test_export_of_shipped_weights_checks_out(tmp_path, capsys):
     assert run_main(export.main, ["cnn", "--pretrained", "--out", str(out)], capsys)[0] == 0
     status, stdout, err = run_main(export.main, ["--check", str(out)], capsys)
     assert status == 0 and "every file matches export.json" in stdout, err
-    assert json.loads((out / "export.json").read_text())["run"] == str(pretrained.PRETRAINED_DIR / "cnn")
+    assert json.loads((out / "export.json").read_text())["run"] == str(PRETRAINED_DIR / "cnn")
 
+
+
+def test_a_shipped_run_opens_by_its_directory_and_is_checked(tmp_path, capsys):
+    status, out, err = run_main(sample.main, ["--run", str(PRETRAINED_DIR / "cvae_cnn3_2"), "--count", "2", "--out",
+                                              str(tmp_path / "s.npz")], capsys)
+    assert status == 0 and f"from {PRETRAINED_DIR / 'cvae_cnn3_2'} at epoch 50" in out, err
+    copy = shutil.copytree(PRETRAINED_DIR / "cvae_cnn3_2", tmp_path / "copy")
+    (copy / "metrics.csv").write_text("changed\n")
+    status, _, err = run_main(sample.main, ["--run", str(copy), "--out", str(tmp_path / "t.npz")], capsys)
+    assert status == 1 and "metrics.csv does not match its sha256 in SHA256SUMS" in err and "git checkout" in err

@@ -16,8 +16,8 @@ import evaluate
 import model.base
 import plot
 import train
-from rundir import RunDir, RunLock
-from conftest import QUICK, QUICK_RUN, ROOT, run_main
+from cvae.rundir import RunDir, RunLock
+from conftest import QUICK, QUICK_RUN, ROOT, damage, run_main
 
 TINY = ["cvae_cnn3", "-n", "2", "--subset", "2000", "-b", "50", "--deterministic"]
 RUN = "cvae_cnn3_2_subset2000"  # its run directory
@@ -46,9 +46,9 @@ def assert_same_run(dir_a, dir_b):
         assert row_a["train_loss"] == row_b["train_loss"]
         assert row_a["test_loss"] == row_b["test_loss"]
     x, y = tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2]), tf.constant([0, 3, 6, 9])
-    model_a, _, epoch_a = RunDir(dir_a / RUN).load_model()
-    model_b, _, epoch_b = RunDir(dir_b / RUN).load_model()
-    assert epoch_a == epoch_b
+    run_a, run_b = RunDir(dir_a / RUN).load(), RunDir(dir_b / RUN).load()
+    model_a, model_b = run_a.model, run_b.model
+    assert run_a.epoch == run_b.epoch
     for weight_a, weight_b in zip(model_a.weights, model_b.weights, strict=True):
         np.testing.assert_array_equal(weight_a.numpy(), weight_b.numpy())
     np.testing.assert_array_equal(model_a.reconstruct(x, y), model_b.reconstruct(x, y))
@@ -93,7 +93,7 @@ def test_second_training_into_the_same_directory_is_refused(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_lock_left_by_a_killed_process_does_not_block(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from rundir import RunLock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from cvae.rundir import RunLock; "
                                "RunLock(sys.argv[1]).__enter__(); print('locked', flush=True); time.sleep(60)",
                                str(tmp_path / RUN)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert holder.stdout.readline().strip() == "locked"
@@ -106,15 +106,16 @@ def test_lock_left_by_a_killed_process_does_not_block(tmp_path):
 def test_non_finite_loss_stops_without_saving_over_good_weights(two_epochs, monkeypatch, capsys):
     run_dir = two_epochs / QUICK_RUN
     x, y = tf.random.stateless_uniform([2, 28, 28, 1], seed=[3, 4]), tf.constant([1, 7])
-    before = RunDir(run_dir).load_model()[0].reconstruct(x, y).numpy()
+    before = RunDir(run_dir).load().model.reconstruct(x, y).numpy()
     nll = model.base.bernoulli_nll
     monkeypatch.setattr(model.base, "bernoulli_nll", lambda x, logits: nll(x, logits) * float("nan"))
     assert train.main([*QUICK, "--log-dir", str(two_epochs), "-e", "3"]) == 1
     message = capsys.readouterr().err
     assert "loss became nan at step 1 of epoch 3" in message
     assert "last good checkpoint is epoch 2" in message and "-c 1.0" in message
-    reloaded, _, epoch = RunDir(run_dir).load_model()
-    assert epoch == 2
+    reloaded = RunDir(run_dir).load()
+    assert reloaded.epoch == 2
+    reloaded = reloaded.model
     np.testing.assert_array_equal(reloaded.reconstruct(x, y).numpy(), before)
     assert [row["epoch"] for row in RunDir(run_dir).read_metrics()] == [1, 2]
 
@@ -123,19 +124,7 @@ def test_non_finite_loss_stops_without_saving_over_good_weights(two_epochs, monk
 def test_changed_learning_rate_on_resume_is_allowed_and_recorded(two_epochs):
     assert train.main([*QUICK, "--log-dir", str(two_epochs), "-e", "3", "-l", "0.0005"]) == 0
     config = json.loads((two_epochs / QUICK_RUN / "config.json").read_text())
-    assert config["learning_rate"] == 0.0005
-    assert [(h["from_epoch"], h["learning_rate"]) for h in config["history"]] == [(0, 0.001), (2, 0.0005)]
-
-
-def damage(path, how):
-    data = path.read_bytes()
-    if how == "truncate":
-        path.write_bytes(data[: len(data) // 2])
-    else:
-        flipped = bytearray(data)
-        for i in range(len(flipped) // 3, len(flipped) // 3 + 16):
-            flipped[i] ^= 0xFF
-        path.write_bytes(bytes(flipped))
+    assert [(h["from_epoch"], h["learning_rate"]) for h in config["training"]] == [(0, 0.001), (2, 0.0005)]
 
 
 @pytest.mark.parametrize("how", ["truncate", "flip"])
@@ -150,13 +139,16 @@ def test_damaged_latest_checkpoint_falls_back_to_the_one_before(two_epochs, how,
 
 def test_every_checkpoint_damaged_is_a_clear_error(two_epochs, capsys):
     for name in ("ckpt-1", "ckpt-2"):
-        damage(two_epochs / QUICK_RUN / "ckpt" / f"{name}.index", "flip")
+        damage(two_epochs / QUICK_RUN / "ckpt" / f"{name}.index")
     assert train.main([*QUICK, "--log-dir", str(two_epochs), "-e", "3"]) == 1
     assert "every checkpoint is damaged" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content, complaint", [
     ("{\"model\": \"cvae_cnn3\"", "config.json is damaged"),
+    (json.dumps({"identity": {"model": "cvae_cnn3"}, "training": []}), "config has no 'latent_dim'"),
+    (json.dumps({"identity": {"model": "cvae_cnn3", "latent_dim": 2, "subset": 2000},
+                 "training": [{"from_epoch": 0, "epochs": 2}]}), "config 'training' entry 0 has no 'batch_size'"),
     (json.dumps({"model": "cvae_cnn3", "latent_dim": 2}), "config has no 'batch_size'"),
     (json.dumps({"model": "cvae_cnn3", "latent_dim": "2", "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
                  "clip": None, "seed": 0, "subset": 2000}), "config 'latent_dim' is '2', of the wrong type"),

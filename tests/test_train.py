@@ -8,16 +8,23 @@ import pytest
 import tensorflow as tf
 
 import train
-import training
 from conftest import ROOT, run_main
-from rundir import RunDir
+from cvae import training
+from cvae.config import RunConfig, RunIdentity
+from cvae.rundir import RunDir
 
 
 def test_help_lists_every_model_and_flag(capsys):
+    import re
+    from model import NAMES
     status, out, _ = run_main(train.main, ["--help"], capsys)
     assert status == 0
-    for word in ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "-n", "-b", "-e", "-l", "-c", "--seed", "--restart", "--xla", "--deterministic"):
-        assert word in out
+    # Whole option strings as argparse prints them, and the models as the MODEL line lists them.
+    options = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", out))
+    assert {"-n", "-b", "-e", "-l", "-c", "--seed", "--restart", "--subset", "--binarize", "--dataset", "--labels",
+            "--strategy", "--xla", "--no-xla", "--precision", "--deterministic", "--log-dir", "--data-dir",
+            "--debug"} <= options
+    assert f"one of: {', '.join(NAMES)}" in " ".join(out.split())
 
 
 def test_help_and_usage_errors_answer_before_tensorflow_loads():
@@ -67,18 +74,19 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert train_quietly(tmp_path, "-e", "2") == 0
     run_dir = tmp_path / "cvae_cnn3_2_subset300"
     config = json.loads((run_dir / "config.json").read_text())
-    assert config == {"model": "cvae_cnn3", "latent_dim": 2, "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
-                      "clip": None, "seed": 0, "subset": 300, "binarize": False,
-                      "dataset": "mnist", "labels": None, "data": None, "history": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
-                                   "clip": None, "xla": False, "precision": "fp32"}]}
+    # What the run is, once; how each invocation trained it, in order.
+    assert config == {"identity": {"model": "cvae_cnn3", "latent_dim": 2, "dataset": "mnist", "data": None,
+                                   "binarize": False, "labels": None, "seed": 0, "subset": 300},
+                      "training": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
+                                    "clip": None, "xla": False, "precision": "fp32", "strategy": "none"}]}
     rows = RunDir(run_dir).read_metrics()
     assert [row["epoch"] for row in rows] == [1, 2]
     assert {"train_loss", "train_reconstruction", "train_kl", "test_elbo", "images_per_s"} <= set(rows[0])
     assert rows[1]["test_elbo"] == pytest.approx(-rows[1]["test_loss"], rel=1e-5)
     assert rows[1]["train_loss"] < rows[0]["train_loss"]
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
-    model, saved, epoch = RunDir(run_dir).load_model()
-    assert epoch == 2 and saved.latent_dim == 2 and model.latent_dim == 2
+    run = RunDir(run_dir).load()
+    assert run.epoch == 2 and run.identity.latent_dim == 2 and run.model.latent_dim == 2
 
 
 @pytest.mark.slow
@@ -93,8 +101,8 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
     x = tf.random.stateless_uniform([4, 28, 28, 1], seed=[0, 0])
     y = tf.constant([1, 2, 3, 4])
-    model_a, _, _ = RunDir(tmp_path / "straight" / "cvae_cnn3_2_subset300").load_model()
-    model_b, _, _ = RunDir(tmp_path / "resumed" / "cvae_cnn3_2_subset300").load_model()
+    model_a = RunDir(tmp_path / "straight" / "cvae_cnn3_2_subset300").load().model
+    model_b = RunDir(tmp_path / "resumed" / "cvae_cnn3_2_subset300").load().model
     np.testing.assert_allclose(model_a.reconstruct(x, y), model_b.reconstruct(x, y), atol=1e-5)
 
 
@@ -124,18 +132,17 @@ def test_resume_with_other_fixed_settings_is_refused(trained_runs, tmp_path, cap
 def test_checkpoints_are_kept_every_50_epochs(tmp_path):
     assert train.main(["cnn", "--subset", "50", "-b", "50", "-e", "50", "--log-dir", str(tmp_path)]) == 0
     assert RunDir(tmp_path / "cnn_subset50").kept_epochs() == [50]
-    _, config, epoch = RunDir(tmp_path / "cnn_subset50").load_model(epoch=50)
-    assert epoch == 50 and config.latent_dim is None
+    run = RunDir(tmp_path / "cnn_subset50").load(epoch=50)
+    assert run.epoch == 50 and run.identity.latent_dim is None
 
 
 def test_run_directories_keep_data_sets_and_label_budgets_apart():
-    from rundir import run_dir_name
-    assert run_dir_name("cvae_cnn3", 2) == "cvae_cnn3_2"
-    assert run_dir_name("cvae_cnn3", 2, subset=2000) == "cvae_cnn3_2_subset2000"
-    assert run_dir_name("cvae_cnn3", 2, dataset="fashion_mnist") == "cvae_cnn3_2_fashion_mnist"
-    assert run_dir_name("cnn", None, dataset="fashion_mnist") == "cnn_fashion_mnist"
-    assert run_dir_name("vae", 50, binarize=True) == "vae_50_bin"
-    assert run_dir_name("m2", 50, labels=100) == "m2_50_labels100"
+    assert RunIdentity("cvae_cnn3", 2).directory_name() == "cvae_cnn3_2"
+    assert RunIdentity("cvae_cnn3", 2, subset=2000).directory_name() == "cvae_cnn3_2_subset2000"
+    assert RunIdentity("cvae_cnn3", 2, dataset="fashion_mnist").directory_name() == "cvae_cnn3_2_fashion_mnist"
+    assert RunIdentity("cnn", None, dataset="fashion_mnist").directory_name() == "cnn_fashion_mnist"
+    assert RunIdentity("vae", 50, binarize=True).directory_name() == "vae_50_bin"
+    assert RunIdentity("m2", 50, labels=100).directory_name() == "m2_50_labels100"
 
 
 @pytest.mark.slow  # two trainings traced for a speed-up's equivalence
@@ -143,7 +150,7 @@ def test_several_steps_per_call_train_exactly_like_one_step_per_call(mnist, monk
     # 750 images in batches of 100: 8 steps, the last of 50 images, in calls of 3, 3 and 2 steps.
     monkeypatch.setattr(training, "STEPS_PER_CALL", 3)
     import keras
-    from dataset import batches, shuffled
+    from cvae.batches import batches, shuffled
     from model.registry import build_model
     images, labels = mnist.train_images[:750], mnist.train_labels[:750]
     runs = []
@@ -193,10 +200,14 @@ def test_xla_default_is_the_models_on_one_device_and_a_resumed_runs_own():
     assert training.step_uses_xla(None, [], cnn, None) is False
     assert training.step_uses_xla(None, [], vae, strategy="mirrored") is False  # not measured under tf.distribute
     assert training.step_uses_xla(False, [], vae, None) is False and training.step_uses_xla(True, [], cnn, None) is True
-    # A resumed run goes on as it last trained; a run from before the setting was recorded used the plain graph.
+    # A resumed run goes on as it last trained.
     assert training.step_uses_xla(None, [{"xla": True}, {"xla": False}], vae, None) is False
-    assert training.step_uses_xla(None, [{"from_epoch": 0}], vae, None) is False
     assert training.step_uses_xla(True, [{"xla": False}], vae, None) is True
+    # A run from before the setting was recorded used the plain graph, in float32: so its config reads.
+    flat = {"model": "vae", "latent_dim": 2, "batch_size": 100, "epochs": 3, "learning_rate": 0.001, "clip": None,
+            "seed": 0, "subset": None, "history": [{"from_epoch": 0, "epochs": 3}]}
+    history = RunConfig.from_json(json.dumps(flat)).training
+    assert training.step_uses_xla(None, history, vae, None) is False and training.run_precision(None, history) == "fp32"
 
 
 @pytest.mark.slow
@@ -210,7 +221,7 @@ def test_run_started_on_the_plain_graph_resumes_on_it_bit_for_bit(tmp_path, caps
     assert train.main([*common, "-e", "2", "--log-dir", str(tmp_path / "resumed")]) == 0
     assert "plain graph" in capsys.readouterr().out
     run = tmp_path / "resumed" / "vae_2_subset300"
-    assert [entry["xla"] for entry in json.loads((run / "config.json").read_text())["history"]] == [False, False]
+    assert [entry["xla"] for entry in json.loads((run / "config.json").read_text())["training"]] == [False, False]
     from tests.weight_hashes import checkpoint_hash
     assert checkpoint_hash(run / "ckpt") == checkpoint_hash(tmp_path / "straight" / "vae_2_subset300" / "ckpt")
 
@@ -218,5 +229,5 @@ def test_run_started_on_the_plain_graph_resumes_on_it_bit_for_bit(tmp_path, caps
 def test_fresh_vae_run_says_and_records_xla(tmp_path, capsys):
     assert train.main(["vae", "-n", "2", "--subset", "200", "-e", "1", "--log-dir", str(tmp_path)]) == 0
     assert "step compiled with XLA (--no-xla for the plain graph)" in capsys.readouterr().out
-    history = json.loads((tmp_path / "vae_2_subset200" / "config.json").read_text())["history"]
-    assert history[0]["xla"] is True
+    training_entries = json.loads((tmp_path / "vae_2_subset200" / "config.json").read_text())["training"]
+    assert training_entries[0]["xla"] is True

@@ -1,6 +1,9 @@
 """The training loop behind train.py: one decision (how an epoch's steps run), then one loop.
 
-    train(config, run_dir)   train the run in `run_dir` until config.epochs, resuming where it stopped
+    train_run(identity, settings, run_dir)   what train.py does: check the data, hold the run's lock (or,
+                                             on a worker of a cluster, train a throw-away copy), train
+    train(identity, settings, run_dir)       train the run in `run_dir` until settings.epochs, resuming
+                                             where it stopped
 
 How a pass over the data runs is decided once in train(), by picking one of two runners with the
 same method, chunks(x, y), which yields (per-step losses, per-step batch sizes) for run_epoch() to sum:
@@ -13,23 +16,33 @@ too (epoch_data).
 Errors are raised as the classes below, with what went wrong; train.py adds what to do.
 """
 import contextlib
+import json
+import os
+import re
 import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from dataset import (DATA_DIR, binarize_fixed, labelled_subset, load_for, semi_supervised_epoch, shuffled, to_unit,
-                     unit_batches)
 from model.base import this_replicas_rows
 from model.registry import build_model
-from rundir import KEEP_EVERY, DamagedFile, RunConfig, RunDir, make_checkpoint, restore_latest_good, restorer
+from cvae.batches import binarize_fixed, labelled_subset, semi_supervised_epoch, shuffled, unit_batches
+from cvae.checkpoints import make_checkpoint, restore_latest_good, restorer
+from cvae.config import RunConfig, RunIdentity, TrainingSettings
+from cvae.data import DATA_DIR
+from cvae.datasets import load_for
+from cvae.errors import UsageError
+from cvae.generation import to_input
+from cvae.rundir import KEEP_EVERY, DamagedFile, RunDir
 
 EVAL_BATCH = 1000
 # Batches per call into the compiled graph: calling it once per step costs Python and a wait for each
-# step's losses, 15-22% of the images/s on 2 cores (bench/README.md).
+# step's losses, a large share of the images/s on 2 cores (bench/README.md).
 STEPS_PER_CALL = 50
 
 
@@ -123,7 +136,7 @@ def make_eval_step(model):
 
 
 BATCH_SIGNATURE = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
-# An epoch as several_steps takes it: pixels kept uint8 until each batch is sliced off (dataset.shuffled).
+# An epoch as several_steps takes it: pixels kept uint8 until each batch is sliced off (batches.shuffled).
 EPOCH_SIGNATURE = [tf.TensorSpec([None, 28, 28], tf.uint8), tf.TensorSpec([None], tf.int32)]
 
 
@@ -144,7 +157,7 @@ def several_steps(step):
     def run(pixels, y, starts, batch_size):
         rows = tf.TensorArray(tf.float32, size=tf.size(starts))
         for i in tf.range(tf.size(starts)):
-            losses = step(to_unit(pixels[starts[i]:starts[i] + batch_size]), y[starts[i]:starts[i] + batch_size])
+            losses = step(to_input(pixels[starts[i]:starts[i] + batch_size]), y[starts[i]:starts[i] + batch_size])
             rows = rows.write(i, tf.stack([losses[name] for name in names]))
         stacked = rows.stack()
         return {name: stacked[:, j] for j, name in enumerate(names)}
@@ -235,9 +248,10 @@ def progress_line(row, epochs):
             f"{row['images_per_s']:,.0f} img/s  {row['seconds']:.1f} s")
 
 
-def prepare_run_dir(config, run_dir: RunDir, restart, log=print):
-    """Start or resume `run_dir` for `config` (its lock already held); returns True when resuming.
-    restart deletes the run's own files first (RunDir.clear, which refuses a directory holding others)."""
+def prepare_run_dir(identity: RunIdentity, run_dir: RunDir, restart, log=print):
+    """Start or resume `run_dir` for `identity` (its lock already held); returns the training entries of the
+    run's earlier invocations ([] for a new run). restart deletes the run's own files first (RunDir.clear,
+    which refuses a directory holding others)."""
     run_dir.path.mkdir(parents=True, exist_ok=True)
     if restart:
         size, epochs = run_dir.size_and_epochs()
@@ -245,26 +259,26 @@ def prepare_run_dir(config, run_dir: RunDir, restart, log=print):
         if size:
             log(f"started over: deleted {epochs} epoch(s) of metrics and {size / 1e6:.1f} MB of checkpoints, "
                 f"config and events from {run_dir}")
-    resuming = run_dir.latest_checkpoint() is not None
-    if resuming:
-        try:
-            saved = run_dir.read_config()
-        except DamagedFile as err:
-            raise ConfigUnreadable(str(err)) from err
-        except OSError as err:
-            raise ConfigUnreadable(f"{run_dir.config_path} is unreadable ({err})") from err
-        differ = saved.fixed_settings_that_differ(config)
-        if differ:
-            raise SettingsDiffer(run_dir, differ)
-        config.history = saved.history
-    return resuming
+    if run_dir.latest_checkpoint() is None:
+        return []
+    try:
+        saved = run_dir.read_config()
+    except DamagedFile as err:
+        raise ConfigUnreadable(str(err)) from err
+    except OSError as err:
+        raise ConfigUnreadable(f"{run_dir.config_path} is unreadable ({err})") from err
+    differ = saved.identity.differences(identity)
+    if differ:
+        raise SettingsDiffer(run_dir, differ)
+    return saved.training
 
 
-def record_start(config, run_dir: RunDir, epoch, xla=False, precision="fp32"):
-    """Note in config.json the hyper-parameters this invocation trains with, from `epoch` on."""
-    config.history.append({"from_epoch": epoch, "epochs": config.epochs, "batch_size": config.batch_size,
-                           "learning_rate": config.learning_rate, "clip": config.clip, "xla": xla,
-                           "precision": precision})
+def record_start(config: RunConfig, settings: TrainingSettings, run_dir: RunDir, epoch, xla, precision):
+    """Note in config.json the settings this invocation trains with, from `epoch` on (XLA and precision as
+    decided)."""
+    config.training.append({"from_epoch": epoch, "epochs": settings.epochs, "batch_size": settings.batch_size,
+                            "learning_rate": settings.learning_rate, "clip": settings.clip, "xla": xla,
+                            "precision": precision, "strategy": settings.strategy})
     run_dir.write_config(config)
 
 
@@ -286,14 +300,13 @@ def save_checkpoints(checkpoint, manager, run_dir: RunDir, epoch):
                        + (f"the last good checkpoint is {latest}" if latest else "no checkpoint was saved")) from err
 
 
-def epoch_data(config, train_x, train_y, labelled):
+def epoch_data(seed, batch_size, train_x, train_y, labelled):
     """The function epoch -> that epoch's training (x, y) in order: every image once, shuffled with
     (seed, epoch); or for a semi-supervised run, batches of batch_size unlabelled images and as many
     labelled ones (semi_supervised_epoch)."""
     if labelled is None:
-        return lambda epoch: shuffled(train_x, train_y, shuffle_seed=(config.seed, epoch))
-    return lambda epoch: semi_supervised_epoch(train_x, train_y, labelled, config.batch_size,
-                                               shuffle_seed=(config.seed, epoch))
+        return lambda epoch: shuffled(train_x, train_y, shuffle_seed=(seed, epoch))
+    return lambda epoch: semi_supervised_epoch(train_x, train_y, labelled, batch_size, shuffle_seed=(seed, epoch))
 
 
 def bf16_hardware():
@@ -330,22 +343,22 @@ def dtype_policy(precision):
 
 def run_precision(precision, history):
     """The precision to train with: `precision` when train.py was told (--precision); otherwise what a
-    resumed run was last trained with (runs from before the setting was recorded trained in fp32); "fp32"
-    for a new run. So resuming a bf16 run without the flag does not quietly go on in fp32."""
+    resumed run was last trained with (its earlier invocations' entries, `history`); "fp32" for a new run.
+    So resuming a bf16 run without the flag does not quietly go on in fp32."""
     if precision is not None:
         return precision
-    return history[-1].get("precision", "fp32") if history else "fp32"
+    return history[-1]["precision"] if history else "fp32"
 
 
 def step_uses_xla(xla, history, model, strategy):
     """Whether the training step is compiled with XLA: `xla` when train.py was told (--xla / --no-xla);
-    otherwise what a resumed run was last trained with (so it goes on with the same arithmetic; runs
-    from before the setting was recorded used the plain graph); otherwise the model's default, on one
-    device. Under tf.distribute XLA stays off unless asked: it is not measured there."""
+    otherwise what a resumed run was last trained with (so it goes on with the same arithmetic);
+    otherwise the model's default, on one device. Under tf.distribute XLA stays off unless asked: it is
+    not measured there."""
     if xla is not None:
         return xla
     if history:
-        return bool(history[-1].get("xla", False))
+        return history[-1]["xla"]
     return model.xla_by_default and strategy is None
 
 
@@ -356,45 +369,46 @@ def xla_note(xla, asked):
     return "step compiled with XLA" + ("" if asked else " (--no-xla for the plain graph)")
 
 
-def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, xla=None, strategy=None, log=print,
-          precision=None):
-    """Train into `run_dir` (whose lock the caller holds) until config.epochs.
+def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, restart=False, data_dir=DATA_DIR,
+          strategy=None, log=print):
+    """Train into `run_dir` (whose lock the caller holds) until settings.epochs.
 
-    xla: True or False to compile the training step with XLA or not; None for step_uses_xla's choice.
-    strategy: a tf.distribute strategy, or None for one device. precision: "fp32", or "bf16" for
-    Keras' mixed_bfloat16 policy (train.py --precision); None for run_precision's choice."""
-    resuming = prepare_run_dir(config, run_dir, restart, log)
-    precision = run_precision(precision, config.history)
-    keras.utils.set_random_seed(config.seed)
-    data = load_for(config, data_dir, log)
-    classes = len(config.class_names())
-    train_images, train_labels, test_images, test_labels = (a[:config.subset] for a in data.arrays())
-    if config.binarize:
+    settings.xla and settings.precision None: step_uses_xla's and run_precision's choice. strategy: a
+    tf.distribute strategy (made from settings.strategy by train_run), or None for one device."""
+    history = prepare_run_dir(identity, run_dir, restart, log)
+    config = RunConfig(identity, list(history))
+    precision = run_precision(settings.precision, history)
+    keras.utils.set_random_seed(identity.seed)
+    data = load_for(identity, data_dir, log)
+    classes = len(identity.class_names())
+    train_images, train_labels, test_images, test_labels = (a[:identity.subset] for a in data.arrays())
+    if identity.binarize:
         test_images = binarize_fixed(test_images)
     train_x, train_y, test_x, test_y = map(tf.convert_to_tensor, (train_images, train_labels, test_images, test_labels))
 
     # Gradient clipping must see the whole batch's gradient. On one device the optimizer's own clipping
     # does; under tf.distribute it would see one replica's part, so the distributed step clips instead.
-    optimizer_clip, step_clip = (config.clip, None) if strategy is None else (None, config.clip)
+    optimizer_clip, step_clip = (settings.clip, None) if strategy is None else (None, settings.clip)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         with dtype_policy(precision):
-            model = build_model(config.model, config.latent_dim, config.seed, classes)
-        optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, global_clipnorm=optimizer_clip)
+            model = build_model(identity.model, identity.latent_dim, identity.seed, classes)
+        optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate, global_clipnorm=optimizer_clip)
         optimizer.build(model.trainable_variables)
     labelled = None
     if model.semi_supervised:
-        labelled = labelled_subset(train_labels, config.labels, config.seed, config.class_names())
+        labelled = labelled_subset(train_labels, identity.labels, identity.seed, identity.class_names())
         model.set_data_sizes(len(labelled), len(train_images) - len(labelled))
-    epoch_xy = epoch_data(config, train_x, train_y, labelled)
+    epoch_xy = epoch_data(identity.seed, settings.batch_size, train_x, train_y, labelled)
 
     checkpoint = make_checkpoint(model, optimizer)
     manager = run_dir.checkpoint_manager(checkpoint, log)
+    resuming = bool(history)
     if resuming:
         try:
             restore_latest_good(restorer(checkpoint, model, optimizer), run_dir.checkpoint_paths(), log)
         except ValueError as err:
             raise RunDamaged(f"cannot resume {run_dir}: {err}")
-        optimizer.learning_rate.assign(config.learning_rate)
+        optimizer.learning_rate.assign(settings.learning_rate)
     start = int(checkpoint.epoch.numpy())
     try:
         rows = [row for row in run_dir.read_metrics() if row["epoch"] <= start]
@@ -402,31 +416,31 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
         raise MetricsDamaged(str(err)) from err
     except KeyError as err:  # a file without an epoch column
         raise MetricsDamaged(f"{run_dir.metrics_path} is damaged ({err})") from err
-    if start >= config.epochs:
+    if start >= settings.epochs:
         log(f"{run_dir} is already trained to epoch {start}; ask for more epochs to continue.")
         return
-    asked, xla = xla is not None, step_uses_xla(xla, config.history, model, strategy)
-    record_start(config, run_dir, start, xla, precision)
-    log(f"{'resuming' if resuming else 'training'} {config.model} in {run_dir} from epoch {start}: "
+    asked, xla = settings.xla is not None, step_uses_xla(settings.xla, history, model, strategy)
+    record_start(config, settings, run_dir, start, xla, precision)
+    log(f"{'resuming' if resuming else 'training'} {identity.model} in {run_dir} from epoch {start}: "
         f"{len(train_x):,} training images" + (f" ({len(labelled)} labelled)" if labelled is not None else "")
         + f", {len(test_x):,} test images; {xla_note(xla, asked)}; {precision_note(precision)}")
     # A semi-supervised step takes batch_size unlabelled images and as many labelled ones.
-    step_images = config.batch_size * (2 if model.semi_supervised else 1)
+    step_images = settings.batch_size * (2 if model.semi_supervised else 1)
     if strategy is None:
-        runner = InMemorySteps(model, optimizer, step_images, config.binarize, xla)
+        runner = InMemorySteps(model, optimizer, step_images, identity.binarize, xla)
     else:
-        runner = DistributedSteps(model, optimizer, step_images, strategy, config.binarize, step_clip, xla)
+        runner = DistributedSteps(model, optimizer, step_images, strategy, identity.binarize, step_clip, xla)
         log(runner.describe())
 
     eval_steps = several_steps(make_eval_step(model))
     test_x, test_y = shuffled(test_x, test_y)
     writer = tf.summary.create_file_writer(str(run_dir.tensorboard_dir))
-    for epoch in range(start + 1, config.epochs + 1):
+    for epoch in range(start + 1, settings.epochs + 1):
         began = time.perf_counter()
         pixels, y = epoch_xy(epoch)
         try:
             train_means, images = run_epoch(runner.chunks(pixels, y), -(-int(y.shape[0]) // step_images),
-                                            label=f"epoch {epoch}/{config.epochs}")
+                                            label=f"epoch {epoch}/{settings.epochs}")
         except NonFiniteLoss as err:
             raise NonFiniteLoss(f"{err} of epoch {epoch}", epoch, last_saved=epoch - 1)
         seconds = time.perf_counter() - began
@@ -447,6 +461,99 @@ def train(config: RunConfig, run_dir: RunDir, restart=False, data_dir=DATA_DIR, 
             for key, value in row.items():
                 if key != "epoch":
                     tf.summary.scalar(key, value)
-        log(progress_line(row, config.epochs))
+        log(progress_line(row, settings.epochs))
         sys.stdout.flush()
     writer.close()
+
+
+def check_labels(identity: RunIdentity, train_labels):
+    """UsageError unless a semi-supervised run's --labels can be drawn from `train_labels` (the training
+    set, --subset applied): the same number of each class, fewer than the training images, and no class
+    short of its share (the draw training makes, made here first)."""
+    if identity.labels is None:
+        return
+    names = identity.class_names()
+    if identity.labels % len(names):
+        raise UsageError(f"--labels must be a multiple of the {len(names)} classes (the same number of each), got "
+                         f"{identity.labels}")
+    if identity.labels >= len(train_labels):
+        raise UsageError(f"--labels {identity.labels} leaves no unlabelled image among the {len(train_labels):,} "
+                         f"training images")
+    try:
+        labelled_subset(train_labels, identity.labels, identity.seed, names)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def refuse_changed_data(identity: RunIdentity, run_dir: RunDir, restart):
+    """A run of the same model on an earlier version of the same path (its sibling, named with the old
+    hash) cannot resume on the changed files: UsageError with both hashes, unless --restart starts the new
+    run (the old one is left as it is)."""
+    info = identity.data
+    if info is None or restart or run_dir.latest_checkpoint() is not None:
+        return
+    stem = run_dir.name[:-len(info["sha256"][:8])]
+    for other in sorted(run_dir.path.parent.glob(f"{stem}*")):
+        if other == run_dir.path or not re.fullmatch(re.escape(stem) + "[0-9a-f]{8}", other.name):
+            continue
+        try:
+            saved = RunDir(other).read_config().identity.data or {}
+        except (DamagedFile, OSError):
+            continue
+        if saved.get("path") == info["path"] and saved.get("sha256") != info["sha256"]:
+            raise UsageError(f"{other} trained on {info['path']} when its contents had sha256 {saved['sha256'][:16]}; "
+                             f"they have changed (sha256 {info['sha256'][:16]} now), so that run cannot resume on "
+                             f"them. Pass --restart to train a new run on them in {run_dir} ({other} stays)")
+
+
+def make_strategy(name):
+    """The tf.distribute strategy `name` (TrainingSettings.strategy) names; None for "none"."""
+    if name == "none":
+        return None
+    if name == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if "TF_CONFIG" not in os.environ:
+        raise UsageError("--strategy multi_worker reads the cluster from the TF_CONFIG environment variable, "
+                         "which is not set (README: Multi-device training)")
+    try:
+        json.loads(os.environ["TF_CONFIG"])
+    except ValueError as err:
+        raise UsageError(f"TF_CONFIG is not valid JSON ({err})")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_chief(strategy):
+    """Whether this process writes the run: always, except on workers other than the first of a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def train_run(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, restart=False, data_dir=DATA_DIR,
+              log=print):
+    """What train.py does once its flags are read: check m2's labels against the data and refuse a run whose
+    data changed (before anything is written), then train `run_dir` under its lock. A run directory this
+    call created is removed again when it fails before its first checkpoint: a failed start leaves nothing
+    behind. A multi-worker run's other workers take part in every step but must not write the run: each
+    trains in a throw-away copy of it (resuming from the chief's checkpoint, read from a shared file
+    system, unless restart) and deletes the copy at the end."""
+    check_labels(identity, load_for(identity, data_dir, log).train_labels[:identity.subset])
+    refuse_changed_data(identity, run_dir, restart)
+    strategy = make_strategy(settings.strategy)
+    if is_chief(strategy):
+        created = not run_dir.path.exists()
+        try:
+            with run_dir.lock():
+                return train(identity, settings, run_dir, restart, data_dir, strategy, log)
+        except BaseException:
+            if created and run_dir.latest_checkpoint() is None:
+                run_dir.remove()
+            raise
+    with tempfile.TemporaryDirectory(prefix="cvae-worker-") as scratch:
+        own_dir = RunDir(Path(scratch) / run_dir.name)
+        if not restart and run_dir.config_path.exists():
+            shutil.copytree(run_dir.path, own_dir.path, ignore=shutil.ignore_patterns("lock", "tb", "kept"))
+        with own_dir.lock():
+            return train(identity, settings, own_dir, restart, data_dir, strategy, log)

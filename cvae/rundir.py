@@ -1,11 +1,16 @@
-"""A training run's directory, log/MODEL_N/: what is in it, and how to write and read it.
+"""A run's directory: log/RUN as train.py writes it, or pretrained/RUN as the repository ships it, and
+opening either for use (TrainedRun).
 
-  config.json   the run's configuration (RunConfig), so later commands rebuild the model from it
+  config.json   the run's configuration (cvae.config.RunConfig), so later commands rebuild the model from it
   ckpt/         the latest checkpoints: weights, optimizer state, noise-generator state, epoch
   kept/         checkpoints kept every KEEP_EVERY epochs (epoch-0050, ...)
   metrics.csv   one row per epoch
   tb/           TensorBoard event files
   lock          held by the training that writes here (its PID inside)
+
+A shipped run (pretrained/RUN) holds config.json, metrics.csv, the model's variables as one checkpoint
+(weights.index, weights.data-*, no optimizer state) and SHA256SUMS, against which every file is checked
+before it is used.
 
 Errors raised here state what is wrong with which file; the command-line tools add what to do.
 Nothing here deletes or overwrites a file that a run does not write itself (RUN_FILES).
@@ -14,118 +19,44 @@ TensorFlow is imported inside the functions that need it, so results.py can read
 import csv
 import dataclasses
 import fnmatch
-import json
 import os
 import re
 import shutil
 from pathlib import Path
 
-from model import NAMES
+from cvae import ROOT
+from cvae.checkpoints import make_checkpoint, restore_latest_good, restorer
+from cvae.config import RunConfig
+from cvae.errors import UsageError, UserFacingError
+from cvae.files import changed_file, write_atomic
+from cvae.readme_runs import SHIPPED
 
 KEEP_EVERY = 50
 # Two latest checkpoints, so a damaged newest one can fall back to the one before.
 KEEP_LATEST = 2
-# A resumed run must keep these; epochs, learning rate, batch size and clipping may change.
-FIXED_ON_RESUME = ("model", "latent_dim", "seed", "subset", "binarize", "dataset", "labels")
+PRETRAINED_DIR = ROOT / "pretrained"
+SUMS = "SHA256SUMS"  # a shipped run's list of its files' sha256s, as `sha256sum` writes it
+WEIGHTS = "weights"  # a shipped run's checkpoint prefix: weights.index, weights.data-00000-of-00001
 
 
 @dataclasses.dataclass
-class RunConfig:
-    model: str
-    latent_dim: int | None  # None for the classifier
-    batch_size: int = 100
-    epochs: int = 150
-    learning_rate: float = 0.001
-    clip: float | None = None  # global-norm gradient clipping; None is off
-    seed: int = 0
-    subset: int | None = None  # train on the first `subset` images only (quick checks)
-    binarize: bool = False  # dynamic binarization (pixels resampled from Bernoulli(gray level) each pass)
-    dataset: str = "mnist"  # or "fashion_mnist"
-    labels: int | None = None  # m2: how many training labels it may use (None: all, for the other models)
-    # A data set of one's own (owndata.py): its path, sha256, name, classes, class names, image counts and
-    # split; None for MNIST and Fashion-MNIST. `dataset` is then its name (digits_3fa9c2d1).
-    data: dict | None = None
-    # One entry per train.py invocation: the epoch it started from and the hyper-parameters it used.
-    history: list = dataclasses.field(default_factory=list)
+class TrainedRun:
+    """A run opened for use: its model, rebuilt from config.json, with the weights of one checkpoint."""
+    model: object  # a model of model.registry
+    config: RunConfig
+    epoch: int  # the epochs the loaded checkpoint had trained
+    directory: "RunDir"
 
-    @classmethod
-    def from_json(cls, text):
-        """Parse and type-check; ValueError says which key is missing or wrong."""
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError("config is not a JSON object")
-        checks = {"model": (str,), "latent_dim": (int, type(None)), "batch_size": (int,), "epochs": (int,),
-                  "learning_rate": (float, int), "clip": (float, int, type(None)), "seed": (int,),
-                  "subset": (int, type(None))}
-        for key, types in checks.items():
-            if key not in data:
-                raise ValueError(f"config has no '{key}'")
-            if not isinstance(data[key], types) or isinstance(data[key], bool):
-                raise ValueError(f"config '{key}' is {data[key]!r}, of the wrong type")
-        if data["model"] not in NAMES:
-            raise ValueError(f"config names an unknown model '{data['model']}'")
-        binarize = data.get("binarize", False)  # absent from runs made before the flag existed
-        if not isinstance(binarize, bool):
-            raise ValueError(f"config 'binarize' is {binarize!r}, of the wrong type")
-        # Keys added after the first runs were made; absent means their default.
-        optional = {"dataset": ((str,), "mnist"), "labels": ((int, type(None)), None), "data": ((dict, type(None)), None)}
-        extra = {key: data.get(key, default) for key, (_, default) in optional.items()}
-        for key, (types, _) in optional.items():
-            if not isinstance(extra[key], types) or isinstance(extra[key], bool):
-                raise ValueError(f"config '{key}' is {extra[key]!r}, of the wrong type")
-        history = data.get("history", [])
-        if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history):
-            raise ValueError("config 'history' is not a list of objects")
-        return cls(**{key: data[key] for key in checks}, binarize=binarize, **extra, history=history)
+    @property
+    def identity(self):
+        return self.config.identity
 
-    def to_json(self):
-        return json.dumps(dataclasses.asdict(self), indent=2) + "\n"
-
-    def fixed_settings_that_differ(self, other):
-        """['field: saved A, asked B', ...] for the FIXED_ON_RESUME fields where `other` differs from self,
-        and the data's sha256 when either trained on data of its own."""
-        differ = [f"{f}: saved {getattr(self, f)}, asked {getattr(other, f)}"
-                  for f in FIXED_ON_RESUME if getattr(self, f) != getattr(other, f)]
-        saved, asked = ((config.data or {}).get("sha256") for config in (self, other))
-        if saved != asked:
-            differ.append(f"data: saved sha256 {saved}, asked {asked}")
-        return differ
+    @property
+    def name(self):
+        return self.directory.name
 
     def class_names(self):
-        """The names of the run's classes, label 0 first; their count is the models' `classes`."""
-        if self.data is not None:
-            return list(self.data["class_names"])
-        from dataset import CLASS_NAMES
-        return CLASS_NAMES[self.dataset]
-
-
-def run_dir_name(model, latent_dim, binarize=False, dataset="mnist", labels=None, subset=None):
-    """log/ subfolder of a run: MODEL_N, or MODEL for a model without latent space, then _bin when
-    binarized, _fashion_mnist on Fashion-MNIST, _labelsL for a semi-supervised run with L labels, and
-    _subsetS for a quick run on the first S images (so it never occupies the full run's directory)."""
-    name = model if latent_dim is None else f"{model}_{latent_dim}"
-    name += "_bin" if binarize else ""
-    name += "" if dataset == "mnist" else f"_{dataset}"
-    name += f"_labels{labels}" if labels is not None else ""
-    return name + (f"_subset{subset}" if subset is not None else "")
-
-
-def write_atomic(path, text):
-    """Write to a temporary name, flush it to the disk, and rename it into place (then flush the
-    directory): an interruption or a power cut leaves the old file or the new one, never half of one.
-    The flushes cost 0.65 ms per write on the 2-core test machine, about 1 ms per epoch."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+        return self.identity.class_names()
 
 
 class DamagedFile(ValueError):
@@ -214,6 +145,8 @@ class RunLock:
 
 class RunDir:
     """The files of one run, by what they hold."""
+
+    read_only = False  # a shipped run: tools write what they make of it elsewhere
 
     def __init__(self, path):
         self.path = Path(path)
@@ -336,14 +269,15 @@ class RunDir:
         """Epochs that have a kept checkpoint, ascending."""
         return sorted(int(p.name[len("epoch-"):-len(".index")]) for p in (self.path / "kept").glob("epoch-*.index"))
 
-    def load_model(self, epoch=None, log=print):
-        """(model, config, epoch): the model rebuilt from config.json with the weights of the newest
-        checkpoint that reads back whole (an older one, with a warning, when the newest is damaged),
-        or of the one kept at `epoch`. FileNotFoundError when there is none; DamagedFile when config.json
-        is damaged; ValueError when every checkpoint is."""
+    def load(self, epoch=None, log=print) -> TrainedRun:
+        """The run with the model rebuilt from config.json and the weights of the newest checkpoint that
+        reads back whole (an older one, with a warning, when the newest is damaged), or of the one kept at
+        `epoch`. FileNotFoundError when there is none; DamagedFile when config.json is damaged; ValueError
+        when every checkpoint is."""
         from model.registry import build_model
         config = self.read_config()
-        model = build_model(config.model, config.latent_dim, config.seed, len(config.class_names()))
+        identity = config.identity
+        model = build_model(identity.model, identity.latent_dim, identity.seed, len(identity.class_names()))
         checkpoint = make_checkpoint(model)
         if epoch is None:
             paths = self.checkpoint_paths()
@@ -355,81 +289,60 @@ class RunDir:
             paths = [self.kept_checkpoint_path(epoch)]
         # The optimizer's slots are in the file but not needed here.
         restore_latest_good(restorer(checkpoint, model, partial=True), paths, log)
-        return model, config, int(checkpoint.epoch.numpy())
+        return TrainedRun(model, config, int(checkpoint.epoch.numpy()), self)
 
 
 def _format(value):
     return str(value) if isinstance(value, int) else f"{value:.6g}"
 
+class PretrainedRun(RunDir):
+    """A run of pretrained/: read like a run of log/, after every file is checked against SHA256SUMS."""
 
-def make_checkpoint(model, optimizer=None, epoch=None, layout="named"):
-    """Everything a resumed run needs; `epoch` (a variable, made here unless given) counts completed epochs.
+    read_only = True
 
-    Variables are listed explicitly, because tf.train.Checkpoint cannot see Keras 3 layers kept in Python
-    lists, nor the noise generators' states. layout "named" (what is written) keys each by what it is,
-    model/encoder_conv_1:kernel, optimizer/encoder_conv_1_kernel_momentum, ...; "positional"
-    reads checkpoints written before 2026-11-27, keyed model/v000, v001, ... in model.variables' order.
-    """
-    import tensorflow as tf
-    group = _by_name if layout == "named" else _by_position
-    parts = dict(model=group(model.variables, model.variable_names()),
-                 epoch=epoch if epoch is not None else tf.Variable(0, dtype=tf.int64, trainable=False))
-    if optimizer is not None:
-        # Without the optimizer's own name, which Keras numbers per process (adam, adam_1, ...).
-        parts["optimizer"] = group(optimizer.variables, [v.path.split("/", 1)[-1] for v in optimizer.variables])
-    return tf.train.Checkpoint(**parts)
+    def checkpoint_paths(self):
+        return [str(self.path / WEIGHTS)] if (self.path / f"{WEIGHTS}.index").exists() else []
 
+    def kept_epochs(self):
+        return []
 
-def _by_name(variables, names):
-    import tensorflow as tf
-    return tf.train.Checkpoint(**{name.replace("/", ":"): v for name, v in zip(names, variables)})
-
-
-def _by_position(variables, names):
-    import tensorflow as tf
-    return tf.train.Checkpoint(**{f"v{i:03d}": v for i, v in enumerate(variables)})
-
-
-def checkpoint_layout(path):
-    """"positional" for a checkpoint written before variables were named (its keys model/v000, ...),
-    else "named"."""
-    import tensorflow as tf
-    return "positional" if any(key.startswith("model/v000/") for key, _ in tf.train.list_variables(path)) \
-        else "named"
-
-
-def restorer(checkpoint, model, optimizer=None, partial=False):
-    """path -> restore `checkpoint` (a make_checkpoint of model and optimizer) from the checkpoint at
-    path, whichever layout it was written in; raises when anything is missing or damaged. partial: the
-    optimizer's slots in the file are not needed (plot.py, evaluate.py)."""
-    def restore(path):
-        source = checkpoint
-        if checkpoint_layout(path) == "positional":
-            source = make_checkpoint(model, optimizer, epoch=checkpoint.epoch, layout="positional")
-        if partial:
-            source.read(path).expect_partial().assert_existing_objects_matched()
-        else:
-            source.restore(path).assert_consumed()
-    return restore
-
-
-def restore_latest_good(restore, paths, log=print):
-    """Call restore(path) on the newest of `paths` (oldest first) that reads back whole, warning about
-    each damaged one it skips; returns that path, or None when `paths` is empty. Raises ValueError
-    when every checkpoint is damaged. train.py, plot.py and evaluate.py all load through this."""
-    failures = []
-    for path in reversed(paths):
+    def verify(self):
+        """DamagedFile naming the first file that is missing or whose sha256 is not the recorded one."""
         try:
-            restore(path)
-        # Damage shows as many exception types (a truncated file raises IndexError); all mean "unusable",
-        # and the older checkpoint restores every variable again.
-        except Exception as err:
-            failures.append(f"{path}: {str(err).splitlines()[0]}")
-            log(f"warning: checkpoint {path} is damaged ({str(err).splitlines()[0]}); trying an older one")
-            continue
-        if failures:
-            log(f"using checkpoint {path}")
-        return path
-    if failures:
-        raise ValueError("every checkpoint is damaged: " + "; ".join(failures))
-    return None
+            lines = (self.path / SUMS).read_text().splitlines()
+            recorded = {name: sha for sha, name in (line.split(maxsplit=1) for line in lines if line.strip())}
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise DamagedFile(f"{self.path / SUMS} is missing or damaged ({err})") from err
+        for required in ("config.json", f"{WEIGHTS}.index"):
+            if required not in recorded:
+                raise DamagedFile(f"{self.path / SUMS} lists no {required}")
+        wrong = changed_file(self.path, recorded, SUMS)
+        if wrong:
+            raise DamagedFile(wrong)
+
+    def load(self, epoch=None, log=print):
+        self.verify()
+        return super().load(epoch, log)
+
+
+def shipped_run(name):
+    """The PretrainedRun called `name` (MODEL_N); UsageError when the repository ships no such weights."""
+    run = PretrainedRun(PRETRAINED_DIR / name)
+    if name not in SHIPPED or not run.path.is_dir():
+        available = ", ".join(n for n in SHIPPED if (PRETRAINED_DIR / n).is_dir()) or "none"
+        raise UsageError(f"no pretrained weights for {name}; {PRETRAINED_DIR.name}/ has: {available}")
+    return run
+
+
+def run_dir_at(path):
+    """The run directory at `path`: a shipped run where it holds SHA256SUMS, else a run of log/."""
+    path = Path(path)
+    return PretrainedRun(path) if (path / SUMS).is_file() else RunDir(path)
+
+
+def load_shipped(run: PretrainedRun, command):
+    """run.load(), a damaged or changed file named in one line with what to do (`command` trains one's own)."""
+    try:
+        return run.load()
+    except DamagedFile as err:
+        raise UserFacingError(f"{err}; restore it with `git checkout -- {run.path}`, or train your own: {command}")

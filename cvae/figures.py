@@ -93,8 +93,9 @@ def plot_analogy(inputs, generated, path, title, class_names=DIGITS):
     _grid_figure(grid, path, title, col_labels=["input"] + list(class_names))
 
 
-def plot_embedding(codes, labels, path, title, class_names=DIGITS):
-    """codes: [N, 2] latent means (or their PCA projection); labels: [N] class indices."""
+def plot_embedding(codes, labels, path, title, class_names=DIGITS, axis_labels=("z[0]", "z[1]")):
+    """codes: [N, 2] latent means (or their PCA projection, with axis_labels ("PC 1", "PC 2")); labels: [N]
+    class indices."""
     classes = len(class_names)
     fig, ax = plt.subplots(figsize=(6.4 + 1.2 * (classes // 25), 5.6))
     # Ten or twenty clearly different colours where they suffice; a continuous map beyond.
@@ -105,8 +106,8 @@ def plot_embedding(codes, labels, path, title, class_names=DIGITS):
                    rasterized=True)
     ax.legend(title="digit" if class_names == DIGITS else "class", markerscale=5, loc="center left",
               bbox_to_anchor=(1.0, 0.5), frameon=False, ncol=1 + (classes - 1) // 25, fontsize=10 if classes <= 25 else 7)
-    ax.set_xlabel("z[0]" if "PCA" not in title else "PC 1")
-    ax.set_ylabel("z[1]" if "PCA" not in title else "PC 2")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)

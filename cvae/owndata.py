@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import UsageError
+from cvae.data import DataError, ImageSet, read_cache_and_meta, write_cache
+from cvae.errors import UsageError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what Keras' directory reader takes
 MIN_CLASSES, MAX_CLASSES = 2, 100
@@ -50,15 +51,18 @@ class Source:
 _DESCRIBED = {}
 
 
-def is_own(dataset):
-    """True when `dataset` (a --dataset value or a config's) is a path, not a named data set."""
-    from dataset import DATASETS
-    return dataset not in DATASETS
+def short_stem(path):
+    """The start of a data set's name: the folder's name or the file's stem, in letters, digits, _ and - only
+    (a path that is gone: a file if it ends in .npz)."""
+    path = Path(path)
+    is_file = path.is_file() if path.exists() else path.suffix == ".npz"
+    stem = path.stem if is_file else path.name
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:40]
 
 
 def short_name(path, sha256):
-    stem = path.name if path.is_dir() else path.stem
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:40] + "_" + sha256[:8]
+    """The data set's name: its short_stem and the start of its contents' sha256 (digits_3fa9c2d1)."""
+    return short_stem(path) + "_" + sha256[:8]
 
 
 def describe(path) -> Source:
@@ -127,7 +131,7 @@ def _describe_folder(path):
 
 
 def load(dataset, data_dir, log=print):
-    """(Mnist-like arrays, info for the run's config) of --dataset PATH: from the cache when it holds
+    """(ImageSet, info for the run's config) of --dataset PATH: from the cache when it holds
     these contents, else decoded, checked, split and cached."""
     source = describe(dataset)
     if source.sha256 in _LOADED:
@@ -148,7 +152,6 @@ def load(dataset, data_dir, log=print):
 def load_for_run(info, data_dir, log=print):
     """The arrays a run trained on (its config's `data`): from the cache by their sha256, else from the
     path, if its contents are still the same."""
-    from dataset import DataError
     sha = info["sha256"]
     if sha in _LOADED:
         return _LOADED[sha][0]
@@ -156,13 +159,15 @@ def load_for_run(info, data_dir, log=print):
     if cached is not None:
         _LOADED[sha] = cached
         return cached[0]
-    path = Path(info["path"])
+    path, cache = Path(info["path"]), _cache_path(data_dir, sha)
     if not path.exists():
-        raise DataError(f"the run's data {path} is gone, and so is its cache {_cache_path(data_dir, sha)}")
+        raise DataError(f"the run's data {path} is gone, and so is its cache {cache}: put the images it trained on "
+                        f"back at {path} (contents sha256 {sha[:12]}...) to use this run")
     data, now = load(path, data_dir, log)
     if now["sha256"] != sha:
         raise DataError(f"{path} has changed since the run trained on it (sha256 {sha[:12]}... then, "
-                        f"{now['sha256'][:12]}... now), and its cache {_cache_path(data_dir, sha)} is gone")
+                        f"{now['sha256'][:12]}... now), and its cache {cache} is gone: put back the images it "
+                        f"trained on to use this run, or train a new run on them as they are now")
     return data
 
 
@@ -170,7 +175,6 @@ _LOADED = {}
 
 
 def _decode(source, log):
-    from dataset import Mnist
     names = source.class_names
     if source.splits is None:
         train_x, train_y, test_x, test_y, names = _read_npz(source.path)
@@ -197,7 +201,7 @@ def _decode(source, log):
         split = "the given test images"
     info = {"path": str(source.path), "sha256": source.sha256, "name": source.name, "classes": len(names),
             "class_names": list(names), "train_images": len(train_x), "test_images": len(test_x), "split": split}
-    return Mnist(train_x, train_y.astype(np.uint8), test_x, test_y.astype(np.uint8)), info
+    return ImageSet(train_x, train_y.astype(np.uint8), test_x, test_y.astype(np.uint8)), info
 
 
 def stratified_split(labels, classes, seed=SPLIT_SEED):
@@ -351,15 +355,12 @@ def _cache_path(data_dir, sha256):
 def _read_cache(sha256, data_dir):
     """(arrays, info) cached for these contents, or None when there is no whole cache entry."""
     import zipfile
-
-    from dataset import read_cache_and_meta
     try:
-        data, meta = read_cache_and_meta(data_dir, f"own/{sha256}", validate=False)
+        data, meta = read_cache_and_meta(data_dir, f"own/{sha256}")
         return data, meta["data"]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
 
 
 def _write_cache(data, info, data_dir):
-    from dataset import write_cache
     write_cache(data, data_dir, source=info["path"], name=f"own/{info['sha256']}", data=info)

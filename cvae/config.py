@@ -1,0 +1,195 @@
+"""A run's configuration, as its config.json holds it: two things, each declared once.
+
+  RunIdentity        what the run is, fixed for its whole life: the model, its latent size, the data,
+                     binarization, m2's labels, the seed and a --subset. It names the run's directory.
+  TrainingSettings   how train.py trains it, which may change from one invocation to the next: epochs,
+                     batch size, learning rate, clipping, XLA, precision, tf.distribute strategy.
+
+config.json records the identity once and the settings of every train.py invocation in order, each with
+the epoch it started from:
+
+  {"identity": {"model": "cvae_cnn3", "latent_dim": 2, ...},
+   "training": [{"from_epoch": 0, "epochs": 50, "batch_size": 100, ..., "xla": false, "precision": "fp32"}]}
+
+Runs written before this layout (every key at the top level, the invocations under "history") are read
+as well. No TensorFlow here: results.py and --help read configs without it.
+"""
+import dataclasses
+import json
+
+from model import NAMES
+
+# Keys of a data set of one's own (owndata.py) that a config must hold to rebuild and find it.
+OWN_DATA_KEYS = {"path": str, "sha256": str, "name": str, "class_names": list}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunIdentity:
+    """What a run is. Resuming with any of it changed is refused; it names the run's directory."""
+    model: str
+    latent_dim: int | None = None  # None for the classifier, which has no latent space
+    dataset: str = "mnist"  # "fashion_mnist", or a data set of one's own by its name (digits_3fa9c2d1)
+    # A data set of one's own (owndata.py): its path, sha256, name, classes, class names, image counts and
+    # split; None for MNIST and Fashion-MNIST.
+    data: dict | None = None
+    binarize: bool = False  # dynamic binarization (pixels resampled from Bernoulli(gray level) each pass)
+    labels: int | None = None  # m2: how many training labels it may use (None: all, for the other models)
+    seed: int = 0
+    subset: int | None = None  # trained on the first `subset` images only (quick checks)
+
+    def directory_name(self):
+        """Its folder in log/: MODEL_N, or MODEL for a model without latent space, then _bin when binarized,
+        _DATASET on anything but MNIST, _labelsL for a semi-supervised run with L labels, and _subsetS for a
+        quick run on the first S images (so it never occupies the full run's directory)."""
+        name = self.model if self.latent_dim is None else f"{self.model}_{self.latent_dim}"
+        name += "_bin" if self.binarize else ""
+        name += "" if self.dataset == "mnist" else f"_{self.dataset}"
+        name += f"_labels{self.labels}" if self.labels is not None else ""
+        return name + (f"_subset{self.subset}" if self.subset is not None else "")
+
+    def class_names(self):
+        """The names of the run's classes, label 0 first; their count is the models' `classes`."""
+        if self.data is not None:
+            return list(self.data["class_names"])
+        from cvae.mnist import CLASS_NAMES
+        return CLASS_NAMES[self.dataset]
+
+    def differences(self, asked):
+        """['field: saved A, asked B', ...] where `asked` is another run than this one: any field but the
+        own data's record, of which only the contents' sha256 counts (its path may move)."""
+        differ = [f"{f.name}: saved {getattr(self, f.name)}, asked {getattr(asked, f.name)}"
+                  for f in dataclasses.fields(self) if f.name != "data" and getattr(self, f.name) != getattr(asked, f.name)]
+        saved, now = ((identity.data or {}).get("sha256") for identity in (self, asked))
+        if saved != now:
+            differ.append(f"data: saved sha256 {saved}, asked {now}")
+        return differ
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, fields):
+        """Type-checked; ValueError names the key that is missing or wrong."""
+        required = {"model": (str,), "latent_dim": (int, type(None))}
+        optional = {"dataset": ((str,), "mnist"), "data": ((dict, type(None)), None), "binarize": ((bool,), False),
+                    "labels": ((int, type(None)), None), "seed": ((int,), 0), "subset": ((int, type(None)), None)}
+        values = {}
+        for key, types in required.items():
+            if key not in fields:
+                raise ValueError(f"config has no '{key}'")
+            values[key] = fields[key]
+        for key, (types, default) in optional.items():
+            values[key] = fields.get(key, default)  # absent from runs made before the option existed
+        for key, value in values.items():
+            types = required[key] if key in required else optional[key][0]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise ValueError(f"config '{key}' is {value!r}, of the wrong type")
+        if values["model"] not in NAMES:
+            raise ValueError(f"config names an unknown model '{values['model']}'")
+        for key, types in OWN_DATA_KEYS.items() if values["data"] is not None else ():
+            if not isinstance(values["data"].get(key), types):
+                raise ValueError(f"config 'data' has no '{key}' of the right type")
+        return cls(**values)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSettings:
+    """How train.py trains a run this time; a resumed run may change any of it."""
+    epochs: int = 150  # train until this epoch
+    batch_size: int = 100
+    learning_rate: float = 0.001
+    clip: float | None = None  # global-norm gradient clipping; None is off
+    xla: bool | None = None  # compile the step with XLA; None: as the run last trained, else the model's default
+    precision: str | None = None  # "fp32" or "bf16"; None: as the run last trained, else fp32
+    strategy: str = "none"  # "mirrored" or "multi_worker": tf.distribute
+
+
+# An invocation's entry in config.json: TrainingSettings' fields (xla and precision as they were decided).
+ENTRY_TYPES = {"from_epoch": (int,), "epochs": (int,), "batch_size": (int,), "learning_rate": (float, int),
+               "clip": (float, int, type(None)), "xla": (bool,), "precision": (str,), "strategy": (str,)}
+
+
+@dataclasses.dataclass
+class RunConfig:
+    identity: RunIdentity
+    # One entry per train.py invocation, oldest first: the epoch it started from and its TrainingSettings.
+    training: list = dataclasses.field(default_factory=list)
+
+    def latest(self, key, default=None):
+        """The newest invocation's value of `key` (or `default` when there is none, or it was not recorded)."""
+        return self.training[-1].get(key, default) if self.training else default
+
+    def to_json(self):
+        return json.dumps({"identity": self.identity.to_dict(), "training": self.training}, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text):
+        """Parse and type-check (either layout); ValueError says which key is missing or wrong."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("config is not a JSON object")
+        if "identity" not in data:
+            return cls._from_flat(data)
+        if not isinstance(data["identity"], dict):
+            raise ValueError("config 'identity' is not an object")
+        training = data.get("training")
+        if not isinstance(training, list) or not all(isinstance(entry, dict) for entry in training):
+            raise ValueError("config 'training' is not a list of objects")
+        for entry in training:
+            for key, types in ENTRY_TYPES.items():
+                if not isinstance(entry.get(key), types) or (isinstance(entry.get(key), bool) and bool not in types):
+                    raise ValueError(f"config 'training' entry {entry.get('from_epoch')!r} has no '{key}' of the "
+                                     f"right type")
+        return cls(RunIdentity.from_dict(data["identity"]), training)
+
+    @classmethod
+    def _from_flat(cls, data):
+        """The layout of runs written before identity and training settings were two things: every key at the
+        top level, the latest invocation's settings among them, and the invocations under "history"."""
+        for key, types in {"batch_size": (int,), "epochs": (int,), "learning_rate": (float, int),
+                           "clip": (float, int, type(None))}.items():
+            if key not in data:
+                raise ValueError(f"config has no '{key}'")
+            if not isinstance(data[key], types) or isinstance(data[key], bool):
+                raise ValueError(f"config '{key}' is {data[key]!r}, of the wrong type")
+        identity = RunIdentity.from_dict(data)
+        if "seed" not in data or "subset" not in data:
+            raise ValueError(f"config has no '{'seed' if 'seed' not in data else 'subset'}'")
+        history = data.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history):
+            raise ValueError("config 'history' is not a list of objects")
+        latest = {key: data[key] for key in ("epochs", "batch_size", "learning_rate", "clip")}
+        # Invocations recorded before XLA and precision were: the plain graph in float32.
+        training = [{"from_epoch": 0, **latest, "xla": False, "precision": "fp32", "strategy": "none"} | entry
+                    for entry in history] or [{"from_epoch": 0, **latest, "xla": False, "precision": "fp32",
+                                               "strategy": "none"}]
+        return cls(identity, training)
+
+
+def train_command(identity: RunIdentity, log_dir="log"):
+    """The train.py command that makes the run of `identity` in `log_dir`."""
+    import shlex
+    from pathlib import Path
+    dataset = identity.data["path"] if identity.data is not None else identity.dataset
+    return (f"python train.py {identity.model}" + (f" -n {identity.latent_dim}" if identity.latent_dim else "")
+            + (" --binarize" if identity.binarize else "")
+            + (f" --dataset {shlex.quote(dataset)}" if dataset != "mnist" else "")
+            + (f" --labels {identity.labels}" if identity.labels is not None else "")
+            + (f" --seed {identity.seed}" if identity.seed else "")
+            + (f" --subset {identity.subset}" if identity.subset is not None else "")
+            + (f" --log-dir {log_dir}" if Path(log_dir) != Path("log") else ""))
+
+
+def check_identity(identity: RunIdentity):
+    """UsageError for an identity no run can have: --binarize on the classifier, m2 without --labels, or
+    --labels on a model that uses every label. Loads the model classes (TensorFlow)."""
+    from cvae.errors import UsageError
+    from model.registry import MODELS
+    kind = MODELS[identity.model]
+    if identity.binarize and not kind.has_latent_space:
+        raise UsageError(f"--binarize applies to the VAEs; {identity.model} trains on gray levels")
+    if kind.semi_supervised and identity.labels is None:
+        raise UsageError(f"{identity.model} needs --labels (how many training labels it may use, e.g. 100)")
+    if identity.labels is not None and not kind.semi_supervised:
+        semi = ", ".join(name for name, other in MODELS.items() if other.semi_supervised)
+        raise UsageError(f"--labels is for the semi-supervised {semi}; the other models use every label")

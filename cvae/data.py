@@ -1,0 +1,64 @@
+"""An image set as uint8 arrays, and its cache in data/: NAME.npz beside NAME.json, which records the
+arrays' content sha256, so a cache that does not hold what was written is never used."""
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cvae import ROOT
+from cvae.errors import UserFacingError
+
+DATA_DIR = ROOT / "data"
+
+
+class DataError(UserFacingError):
+    """A data set could not be had; the message says what was tried and what to do."""
+
+
+@dataclass
+class ImageSet:
+    """train_images: [N, 28, 28] uint8, train_labels: [N] uint8; test likewise (MNIST: 60,000 and 10,000)."""
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+    def arrays(self):
+        return self.train_images, self.train_labels, self.test_images, self.test_labels
+
+    def content_sha256(self):
+        digest = hashlib.sha256()
+        for array in self.arrays():
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+
+def read_cache_and_meta(data_dir, name):
+    """(arrays, the .json written beside them) of data_dir/NAME.npz; ValueError when the arrays' content
+    sha256 is not the recorded one."""
+    data_dir = Path(data_dir)
+    meta = json.loads((data_dir / f"{name}.json").read_text())
+    with np.load(data_dir / f"{name}.npz", allow_pickle=False) as f:
+        data = ImageSet(*(f[k] for k in ("train_images", "train_labels", "test_images", "test_labels")))
+    if data.content_sha256() != meta["sha256"]:
+        raise ValueError(f"content sha256 does not match {data_dir / name}.json")
+    return data, meta
+
+
+def write_cache(images: ImageSet, data_dir, source: str, name, **meta):
+    """data_dir/NAME.npz of `images` and, beside it, NAME.json with the arrays' content sha256, their source and
+    `meta`.
+    Written to temporary names and renamed, so an interrupted write never leaves a cache that looks valid."""
+    path = Path(data_dir) / f"{name}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, train_images=images.train_images, train_labels=images.train_labels,
+                 test_images=images.test_images, test_labels=images.test_labels)
+    os.replace(tmp, path)
+    described = path.with_suffix(".json.tmp")
+    described.write_text(json.dumps({"sha256": images.content_sha256(), "source": source, **meta}, indent=2) + "\n")
+    os.replace(described, path.with_suffix(".json"))

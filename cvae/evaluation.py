@@ -1,0 +1,196 @@
+"""How good a trained run is, in numbers: what evaluate.py computes and writes to eval.json.
+
+  ELBO, reconstruction and KL    nats per test image
+  NLL                            -log p(x) (-log p(x | y) for conditional models), importance-sampled
+                                 with k samples from the encoder (Burda et al. 2015)
+  class-consistency              conditional models: the fraction of images generated for each class from
+                                 the prior that a classifier trained on the same data reads as that class
+  test accuracy                  the models that classify
+
+Images come as uint8 [N, 28, 28], labels as ints [N]; results in nats per image.
+"""
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from model.losses import bernoulli_log_likelihood, gaussian_log_density
+from model.registry import count_parameters
+from cvae.batches import TEST_BINARIZATION_SEED, binarize_fixed
+from cvae.config import RunIdentity, TrainingSettings, train_command
+from cvae.datasets import load_for
+from cvae.files import write_atomic
+from cvae.generation import classify, draw, in_batches
+from cvae.rundir import PRETRAINED_DIR, PretrainedRun, RunDir, load_shipped
+from cvae import training
+
+CLASSIFIER_EPOCHS = 20
+CLASSIFIER_SUBSET = None  # the judge trains on every training image (tests use fewer)
+
+# Images x samples decoded at once while importance sampling: bounds memory at about 30 MB of pixels.
+DECODE_CHUNK = 10000
+
+
+def elbo_terms(model, images, labels):
+    """Mean reconstruction, KL and ELBO (nats / image) over uint8 images [N, 28, 28]."""
+    sums, count = {"reconstruction": 0.0, "kl": 0.0}, 0
+    for x, y in in_batches(images, labels):
+        losses = model.compute_losses(x, y)
+        for key in sums:
+            sums[key] += float(losses[key]) * len(x)
+        count += len(x)
+    terms = {key: value / count for key, value in sums.items()}
+    terms["elbo"] = -(terms["reconstruction"] + terms["kl"])
+    return terms
+
+
+def log_importance_weights(model, x, y, k, generator):
+    """[B, k]: log p(x, z_i | y) - log q(z_i | x, y) with z_i ~ q(z | x, y) for x [B, 28, 28, 1]."""
+    mean, log_var = model.encode(x, y)
+    batch, n = tf.shape(mean)[0], tf.shape(mean)[1]
+    z = mean[:, None] + tf.exp(0.5 * log_var)[:, None] * generator.normal(tf.stack([batch, k, n]))
+    logits = tf.reshape(model.decode(tf.reshape(z, [-1, n]), tf.repeat(y, k)), [batch, k, -1])
+    log_px = bernoulli_log_likelihood(tf.reshape(x, [batch, -1]), logits)
+    log_pz = gaussian_log_density(z, 0.0, 0.0)
+    log_qz = gaussian_log_density(z, mean[:, None], log_var[:, None])
+    return log_px + log_pz - log_qz
+
+
+class TooLong(ValueError):
+    """The estimate would take longer than allowed; `seconds` is the estimate."""
+
+    def __init__(self, seconds, limit, k, images):
+        super().__init__(f"the NLL with k = {k} on {images:,} test images would take about {seconds / 3600:,.1f} hours "
+                         f"on this machine (the limit is {limit / 3600:,.0f} hours)")
+        self.seconds = seconds
+
+
+def importance_sampled_nll(model, images, labels, k, seed=0, log=print, max_seconds=None, progress_every=10.0):
+    """Mean over images of -log p(x | y) estimated as -log mean_i w_i over k importance samples.
+
+    The decoder sees at most DECODE_CHUNK images x samples at once, so any k fits in memory: each
+    image's log mean weight is accumulated chunk by chunk (a running logsumexp). After the second
+    chunk the whole run's time is estimated: TooLong is raised when it exceeds max_seconds (None: no
+    limit). Progress (images, percent, time left) is logged every `progress_every` seconds.
+    """
+    generator = tf.random.Generator.from_seed(seed)
+    chunk = min(k, DECODE_CHUNK)
+    per_batch = max(1, DECODE_CHUNK // chunk)
+    chunks_per_batch = -(-k // chunk)
+    total_chunks = chunks_per_batch * -(-len(images) // per_batch)
+    weights_fn = tf.function(lambda x, y, count: tf.reduce_logsumexp(
+        log_importance_weights(model, x, y, count, generator), axis=1), reduce_retracing=True)
+    total, count, done = 0.0, 0, 0
+    began = last_shown = time.perf_counter()
+    for x, y in in_batches(images, labels, per_batch):
+        log_sum = tf.fill([tf.shape(x)[0]], -float("inf"))
+        for start in range(0, k, chunk):
+            chunk_began = time.perf_counter()
+            log_sum = tf.reduce_logsumexp(tf.stack([log_sum, weights_fn(x, y, tf.constant(min(chunk, k - start)))]),
+                                          axis=0)
+            done += 1
+            now = time.perf_counter()
+            if done == 2 and max_seconds is not None:
+                estimate = (now - chunk_began) * (total_chunks - 2) + (now - began)
+                if estimate > max_seconds:
+                    raise TooLong(estimate, max_seconds, k, len(images))
+            if log and now - last_shown > progress_every:
+                left = (now - began) / done * (total_chunks - done)
+                log(f"  NLL: {count:,}/{len(images):,} images done, {done / total_chunks:.1%}, about {left:,.0f} s "
+                    f"left" + (f", running mean {total / count:.2f} nats" if count else ""))
+                last_shown = now
+        log_px = log_sum - tf.math.log(tf.cast(k, tf.float32))
+        total -= float(tf.reduce_sum(log_px))
+        count += len(x)
+    return total / count
+
+
+def class_consistency(predicted, requested, classes):
+    """(per-class fraction [classes], overall fraction) of predictions equal to the requested class."""
+    predicted, requested = np.asarray(predicted), np.asarray(requested)
+    per_class = [float(np.mean(predicted[requested == c] == c)) for c in range(classes)]
+    return per_class, float(np.mean(predicted == requested))
+
+
+def judge(identity: RunIdentity, log_dir, data_dir, log=print):
+    """(classifier, where it came from) for the class-consistency of a run of `identity`: the `cnn` trained on
+    the same data in log_dir; when there is none, the shipped MNIST classifier of pretrained/cnn (said so),
+    or else one trained first (said so)."""
+    classifier = RunIdentity("cnn", None, dataset=identity.dataset, data=identity.data, subset=CLASSIFIER_SUBSET)
+    run_dir = RunDir(Path(log_dir) / classifier.directory_name())
+    command = f"{train_command(classifier, log_dir)} -e {CLASSIFIER_EPOCHS}"
+    shipped = PretrainedRun(PRETRAINED_DIR / classifier.directory_name())
+    if run_dir.latest_checkpoint() is None and shipped.latest_checkpoint() is not None:
+        run = load_shipped(shipped, command)
+        log(f"class-consistency: {run_dir} has no classifier, so the pretrained one in {shipped} (epoch {run.epoch}) "
+            f"judges the images; {command} trains your own")
+        return run.model, str(shipped)
+    if run_dir.latest_checkpoint() is None:
+        log(f"class-consistency needs the classifier and {run_dir} has none: training it first "
+            f"({command}, a few minutes on 2 cores)")
+        with run_dir.lock():
+            training.train(classifier, TrainingSettings(epochs=CLASSIFIER_EPOCHS), run_dir, data_dir=data_dir, log=log)
+    return run_dir.load(log=log).model, str(run_dir)
+
+
+def code_commit():
+    """The git commit this code is at ("+" appended when files differ from it), or None outside a git checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                 capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if commit.returncode != 0:
+        return None
+    return commit.stdout.strip() + ("+" if changed.stdout.strip() else "")
+
+
+def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed=0, max_nll_seconds=None, log=print):
+    """Evaluate a TrainedRun: write out_dir/eval.json (and, for a conditional model, the images its
+    class-consistency was measured on, out_dir/samples.npz) and return (result, [(name, value)] to show).
+    TooLong when the NLL would take more than max_nll_seconds."""
+    model, identity = run.model, run.identity
+    data = load_for(identity, data_dir, log)
+    classes = len(identity.class_names())
+    images, labels = data.test_images[:test_images], data.test_labels[:test_images]
+    if identity.binarize:
+        images = binarize_fixed(images)
+    # Everything that makes two evaluations comparable (results.py refuses to let a partial one replace
+    # a README row): how the run was trained, on what, and how it was evaluated.
+    result = {"model": identity.model, "latent_dim": identity.latent_dim, "conditional": bool(model.conditional),
+              "epoch": run.epoch, "parameters": count_parameters(model), "test_images": len(images),
+              "test_images_in_data_set": len(data.test_images), "training_subset": identity.subset,
+              "binarized": identity.binarize, "dataset": identity.dataset, "labels": identity.labels,
+              "test_binarization_seed": TEST_BINARIZATION_SEED if identity.binarize else None,
+              "seed": seed, "code_commit": code_commit()}
+    rows = []
+    if model.classifies:
+        accuracy = float(np.mean(classify(model, images) == labels))
+        result["test_accuracy"] = accuracy
+        rows.append(("test accuracy", f"{accuracy:.2%}"))
+    if model.has_latent_space:
+        result.update(elbo_terms(model, images, labels))
+        rows += [("test ELBO", f"{result['elbo']:.2f} nats"), ("  reconstruction", f"{result['reconstruction']:.2f} nats"),
+                 ("  KL", f"{result['kl']:.2f} nats")]
+        began = time.perf_counter()
+        result["nll"] = importance_sampled_nll(model, images, labels, k, seed, log, max_seconds=max_nll_seconds)
+        result["nll_k"] = k
+        given = " | y" if model.conditional else ""
+        rows.append((f"NLL -log p(x{given}), k = {k}", f"{result['nll']:.2f} nats  ({time.perf_counter() - began:.0f} s)"))
+        if model.conditional:
+            classifier, judged_by = judge(identity, log_dir, data_dir, log)
+            generated, requested, _ = draw(model, range(classes), samples, seed=seed)
+            per_class, overall = class_consistency(classify(classifier, generated), requested, classes)
+            result["class_consistency"] = {"overall": overall, "per_digit": per_class, "samples_per_digit": samples,
+                                           "classifier": judged_by}
+            # samples.npz: the generated images class-consistency was measured on, for a look or a reuse.
+            np.savez_compressed(Path(out_dir) / "samples.npz", images=generated, labels=requested)
+            rows.append((f"class-consistency ({samples} / class)", f"{overall:.2%}"))
+            rows.append((f"  per class 0-{classes - 1}", " ".join(f"{p:.0%}" for p in per_class)))
+    write_atomic(Path(out_dir) / "eval.json", json.dumps(result, indent=2) + "\n")
+    return result, rows

@@ -1,0 +1,78 @@
+"""Between uint8 pixels and a model, in batches: every tool that encodes, decodes, draws or classifies
+images goes through here.
+
+Images are uint8 [N, 28, 28] (what data sets and sample.py hold); the models take x [B, 28, 28, 1]
+float32 in [0, 1] and give pixel means in [0, 1].
+"""
+import numpy as np
+
+BATCH = 1000  # images per call into a model: bounds the memory of a pass over a whole test set
+
+# Gray level g -> g / 255 in float32, divided here rather than in a graph: TensorFlow's graph optimizer
+# turns a division by a constant into a multiplication by its reciprocal, which rounds differently.
+UNIT_LEVELS = np.arange(256, dtype=np.float32) / np.float32(255.0)
+
+
+def to_input(pixels):
+    """uint8 pixels [B, 28, 28] -> the models' input x [B, 28, 28, 1] float32 in [0, 1]: g / 255 rounded
+    as an exact float32 division rounds it, in eager code and in a compiled graph alike."""
+    import tensorflow as tf
+    return tf.gather(UNIT_LEVELS, tf.cast(pixels, tf.int32))[..., None]
+
+
+def to_pixels(means):
+    """Pixel means [N, 28, 28(, 1)] in [0, 1] -> uint8 [N, 28, 28], rounded to the nearest level."""
+    means = np.asarray(means)
+    return np.round((means[..., 0] if means.ndim == 4 else means) * 255).astype(np.uint8)
+
+
+def in_batches(images, labels, batch=BATCH):
+    """(x [B, 28, 28, 1] float32 in [0, 1], y [B] int32) over consecutive rows of uint8 images [N, 28, 28]
+    and labels [N]."""
+    import tensorflow as tf
+    for start in range(0, len(images), batch):
+        yield to_input(images[start:start + batch]), tf.cast(labels[start:start + batch], tf.int32)
+
+
+def encode_means(model, images, labels):
+    """Means of q(z | x, y) of uint8 images [N, 28, 28] with labels [N]: [N, n]."""
+    return np.concatenate([np.asarray(model.encode(x, y)[0]) for x, y in in_batches(images, labels)])
+
+
+def reconstruct(model, images, labels):
+    """Pixel means [N, 28, 28] of the reconstructions of uint8 images [N, 28, 28] with labels [N]."""
+    return np.concatenate([np.asarray(model.reconstruct(x, y))[..., 0] for x, y in in_batches(images, labels)])
+
+
+def decode(model, z, labels):
+    """Pixel means [N, 28, 28] decoded from codes z [N, n] with labels [N] (ignored by an unconditional model)."""
+    z, labels = np.asarray(z, np.float32), np.asarray(labels, np.int32)
+    return np.concatenate([np.asarray(model.generate(z[i:i + BATCH], labels[i:i + BATCH]))[..., 0]
+                           for i in range(0, len(z), BATCH)])
+
+
+def classify(classifier, images):
+    """The class a classifier (a model that classifies) reads in each uint8 image [N, 28, 28]: [N]."""
+    unused_labels = np.zeros(len(images), np.int32)
+    return np.concatenate([np.argmax(classifier.classify(x), axis=1) for x, _ in in_batches(images, unused_labels)])
+
+
+def prior_codes(rng, count, latent_dim, std=1.0):
+    """z [count, latent_dim] float32 drawn from N(0, std^2 I) with the numpy Generator `rng`."""
+    return (std * rng.standard_normal((count, latent_dim))).astype(np.float32)
+
+
+def prior_codes_in_graph(count, latent_dim, seed):
+    """z ~ N(0, I) [count, latent_dim] drawn inside a TensorFlow graph, the same for the same seed (stateless):
+    the exported SavedModel's `sample`, which runs without numpy or this module."""
+    import tensorflow as tf
+    return tf.random.stateless_normal(tf.stack([count, latent_dim]), seed=tf.stack([seed, 0]))
+
+
+def draw(model, labels, count, std=1.0, seed=0):
+    """`count` images from the prior N(0, std^2 I) under each of `labels` (an unconditional model: [0]):
+    (images uint8 [len(labels) * count, 28, 28], labels [N] int32, z [N, n]). The same seed draws the
+    same z, whatever the model."""
+    y = np.repeat(labels, count).astype(np.int32)
+    z = prior_codes(np.random.default_rng(seed), len(y), model.latent_dim, std)
+    return to_pixels(decode(model, z, y)), y, z

@@ -1,0 +1,72 @@
+"""The README's runs, listed once: what `make figures` trains and plots into img/, which of them ship their
+weights in pretrained/, and what bench.explorer measures.
+
+    python -m cvae.readme_runs                # the commands of `make figures`, one a line
+    python -m cvae.readme_runs --epochs 1     # the same with every run trained for one epoch (a quick check)
+"""
+import argparse
+import dataclasses
+import shlex
+import sys
+
+from cvae.config import RunIdentity
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadmeRun:
+    identity: RunIdentity
+    epochs: int
+    shipped: bool = False  # its weights are small enough to ship in pretrained/ (under 1 MB)
+
+    @property
+    def name(self):
+        return self.identity.directory_name()
+
+    def flags(self):
+        """The flags that name it, as train.py and plot.py take them."""
+        identity = self.identity
+        return ([identity.model] + (["-n", str(identity.latent_dim)] if identity.latent_dim is not None else [])
+                + (["--labels", str(identity.labels)] if identity.labels is not None else [])
+                + (["--dataset", identity.dataset] if identity.dataset != "mnist" else []))
+
+
+FIGURE_RUNS = (
+    ReadmeRun(RunIdentity("cvae_cnn3", 2), 50, shipped=True),
+    ReadmeRun(RunIdentity("cvae_cnn3", 20), 50, shipped=True),
+    ReadmeRun(RunIdentity("cvae_fc3", 2), 50),
+    ReadmeRun(RunIdentity("cvae_fc3", 20), 50),
+    ReadmeRun(RunIdentity("cvae_cnn2", 20), 50, shipped=True),
+    ReadmeRun(RunIdentity("vae", 2), 50),
+    ReadmeRun(RunIdentity("vae", 20), 50),
+    ReadmeRun(RunIdentity("cnn"), 20, shipped=True),
+    ReadmeRun(RunIdentity("m2", 50, labels=100), 30),
+    ReadmeRun(RunIdentity("cvae_fc3", 20, dataset="fashion_mnist"), 50),
+)
+SHIPPED = tuple(run.name for run in FIGURE_RUNS if run.shipped)
+
+
+def figure_commands(python="python", epochs=None):
+    """make figures, as argv lists: each run trained from scratch (for `epochs` instead of its own, if given)
+    and plotted into img/; then pretrained/ refreshed from log/, and the explorer's screenshot taken (which
+    needs `npm ci` and Debian's chromium)."""
+    commands = []
+    for run in FIGURE_RUNS:
+        commands.append([python, "train.py", *run.flags(), "-e", str(epochs or run.epochs), "--restart"])
+        commands.append([python, "plot.py", *run.flags(), "--figure-dir", "img"])
+    commands.append([python, "pretrained.py"])
+    commands.append([python, "-m", "bench.explorer", "--screenshot", "img/explorer.png"])
+    return commands
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--python", default="python", help="the interpreter the commands call")
+    parser.add_argument("--epochs", type=int, default=None, help="train every run for this many epochs instead")
+    args = parser.parse_args(argv)
+    for command in figure_commands(args.python, args.epochs):
+        print(shlex.join(command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

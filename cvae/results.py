@@ -1,0 +1,293 @@
+"""The README's results tables, made from the eval.json files that evaluate.py writes (never typed by hand).
+
+Three tables, each between its own markers: MNIST runs (`results`), semi-supervised `m2` runs
+(`semi-supervised`) and Fashion-MNIST runs (`fashion-mnist`), and runs on data of one's own (`own-data`).
+A run that has an eval.json under the log directory gets its row written or replaced; the README's rows of
+runs that have none are kept as they are, so re-evaluating some runs leaves the others' rows alone.
+
+A partial run never replaces a README row by accident: one trained on --subset, evaluated on part of
+the test set, or with fewer epochs or a smaller k than the row it would replace is refused (and
+listed) unless forced. A damaged eval.json or metrics.csv is skipped with a warning naming it.
+No TensorFlow here.
+"""
+import json
+import re
+from pathlib import Path
+
+from model import NAMES
+from cvae.errors import UsageError
+from cvae.files import write_atomic
+from cvae.rundir import DamagedFile, RunDir
+
+# The keys an eval.json must have to make a row; runs with a latent space need the likelihood too.
+REQUIRED = {"model": str, "latent_dim": (int, type(None)), "epoch": int, "parameters": int, "binarized": bool}
+REQUIRED_LATENT = {"elbo": (int, float), "nll": (int, float), "nll_k": int}
+MNIST_TEST_IMAGES = 10000  # for eval.json files written before they recorded the test set's size
+
+
+def markers(section):
+    return f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+
+
+START, END = markers("results")
+
+
+def load_results(log_dir, warn=print):
+    """Each run's eval.json, with "path" and "training_seconds" added: the sum of metrics.csv's per-epoch
+    training times up to the evaluated epoch (test metrics and checkpoints left out), where metrics.csv
+    is there. A damaged eval.json is skipped, and a damaged metrics.csv leaves the time out, each with
+    a warning naming the file."""
+    results = []
+    for path in sorted(Path(log_dir).glob("*/eval.json")):
+        try:
+            result = json.loads(path.read_text())
+            check_result(result)
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            warn(f"warning: skipping {path}: {str(err).splitlines()[0]}")
+            continue
+        result["path"] = str(path)
+        try:
+            rows = [row for row in RunDir(path.parent).read_metrics() if row["epoch"] <= result["epoch"]]
+            if rows:
+                result["training_seconds"] = sum(row["seconds"] for row in rows)
+        except (DamagedFile, KeyError) as err:
+            warn(f"warning: {path.parent / 'metrics.csv'} is damaged ({str(err).splitlines()[0]}); "
+                 f"training time of {path.parent.name} left out")
+        results.append(result)
+    return results
+
+
+def check_result(result):
+    """ValueError unless `result` (a parsed eval.json) has what a table row needs, with the right types."""
+    if not isinstance(result, dict):
+        raise ValueError("not a JSON object")
+    required = {**REQUIRED, **(REQUIRED_LATENT if result.get("latent_dim") is not None else
+                               {"test_accuracy": (int, float)})}
+    for key, types in required.items():
+        if key not in result:
+            raise ValueError(f"no '{key}'")
+        if not isinstance(result[key], types) or (isinstance(result[key], bool) and types is not bool):
+            raise ValueError(f"'{key}' is {result[key]!r}, of the wrong type")
+
+
+def partial_reasons(result):
+    """Why `result` is not a full run's evaluation (trained on a subset, part of the test set): []."""
+    reasons = []
+    if result.get("training_subset") is not None:
+        reasons.append(f"trained on --subset {result['training_subset']}")
+    total = result.get("test_images_in_data_set", MNIST_TEST_IMAGES)
+    if result.get("test_images", total) < total:
+        reasons.append(f"evaluated on {result['test_images']:,} of {total:,} test images")
+    return reasons
+
+
+def weaker_than_row(result, row):
+    """Why `result` would be a step down from the README row {column: cell} it replaces: fewer epochs,
+    or a smaller k for the NLL."""
+    reasons = []
+    if "epochs" in row and row["epochs"].isdigit() and result["epoch"] < int(row["epochs"]):
+        reasons.append(f"{result['epoch']} epochs, the README's row has {row['epochs']}")
+    old_k = re.match(r"[-0-9.]+ \((\d+)\)", row.get("NLL (k)", ""))
+    if old_k and "nll_k" in result and result["nll_k"] < int(old_k.group(1)):
+        reasons.append(f"k = {result['nll_k']}, the README's row has k = {old_k.group(1)}")
+    return reasons
+
+
+def model_order(name):
+    """Where a model's rows go in a table: the registry's order (model.NAMES)."""
+    return NAMES.index(name) if name in NAMES else len(NAMES)
+
+
+def sort_key(r):
+    return (r.get("dataset", "mnist"), model_order(r["model"]), r["latent_dim"], r.get("labels") or 0, r["binarized"])
+
+
+def conditional(r):
+    """Whether the run's model is conditional, as evaluate.py records it; eval.json files written before it
+    did hold a class-consistency exactly for the conditional models."""
+    return r.get("conditional", "class_consistency" in r)
+
+
+def nll_cell(r):
+    given = " (-log p(x\\|y))" if conditional(r) else ""
+    return f"{r['nll']:.2f} ({r['nll_k']}){given}"
+
+
+def consistency_cell(r):
+    return f"{r['class_consistency']['overall']:.1%}" if "class_consistency" in r else "n/a"
+
+
+def vae_table(results):
+    """Markdown: one row per VAE run, then each classifier's accuracy."""
+    lines = ["| model | latent dim | epochs | data | test ELBO | NLL (k) | class-consistency | parameters |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in sorted((r for r in results if r["latent_dim"] is not None), key=sort_key):
+        data = ("Fashion-MNIST " if r.get("dataset") == "fashion_mnist" else "") + \
+            (f"`{r['dataset']}` " if own_data(r) else "") + ("binarized" if r["binarized"] else "gray")
+        lines.append(f"| `{r['model']}` | {r['latent_dim']} | {r['epoch']} | {data} "
+                     f"| {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} | {r['parameters']:,} |")
+    for r in results:
+        if r["latent_dim"] is None:
+            on = " on Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else \
+                f" on `{r['dataset']}`" if own_data(r) else ""
+            lines.append(f"\nClassifier `{r['model']}`{on}: {r['test_accuracy']:.2%} test accuracy after {r['epoch']} "
+                         f"epochs ({r['parameters']:,} parameters).")
+    return "\n".join(lines)
+
+
+def semi_supervised_table(results):
+    """Markdown: one row per m2 run, the test error first."""
+    lines = ["| model | labels | latent dim | epochs | training time | data | test error | test ELBO | NLL (k) "
+             "| class-consistency | parameters |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(results, key=sort_key):
+        data = ("Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else f"`{r['dataset']}`" if own_data(r)
+                else "MNIST") + (", binarized" if r["binarized"] else "")
+        minutes = f"{r['training_seconds'] / 60:.0f} min" if "training_seconds" in r else "n/a"
+        lines.append(f"| `{r['model']}` | {r['labels']:,} | {r['latent_dim']} | {r['epoch']} | {minutes} | {data} "
+                     f"| **{1 - r['test_accuracy']:.2%}** | {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} "
+                     f"| {r['parameters']:,} |")
+    return "\n".join(lines)
+
+
+def semi_supervised(r):
+    return r.get("labels") is not None
+
+
+def own_data(r):
+    """A run on a data set of one's own (train.py --dataset PATH), named like digits_3fa9c2d1."""
+    return r.get("dataset", "mnist") not in ("mnist", "fashion_mnist")
+
+
+# section name -> (which eval.json files it shows, how)
+SECTIONS = {
+    "results": (lambda r: not semi_supervised(r) and r.get("dataset", "mnist") == "mnist", vae_table),
+    "semi-supervised": (semi_supervised, semi_supervised_table),
+    "fashion-mnist": (lambda r: not semi_supervised(r) and r.get("dataset") == "fashion_mnist", vae_table),
+    "own-data": (lambda r: not semi_supervised(r) and own_data(r), vae_table),
+}
+
+
+def tables(results):
+    """{section: markdown} for every section that has at least one result."""
+    bodies = {}
+    for section, (belongs, make_table) in SECTIONS.items():
+        chosen = [r for r in results if belongs(r)]
+        if chosen:
+            bodies[section] = make_table(chosen)
+    return bodies
+
+
+def cells(line):
+    """The cells of a markdown table row; an escaped pipe (\\|) stays inside its cell."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+
+
+def row_key(row):
+    """What identifies a run in a table row ({column: cell}): its model, latent dim, labels and data,
+    in the order sort_key gives the runs."""
+    model = row["model"].strip("`")
+    return (model_order(model), model, int(row["latent dim"]),
+            int(row.get("labels", "0").replace(",", "")), "binarized" in row["data"], row["data"])
+
+
+def split_table(body):
+    """(header line, {row key: line}, {classifier key: line}, {row key: {column: cell}}) of a table body."""
+    lines = [line for line in body.splitlines() if line.strip()]
+    header = lines[0] if lines and lines[0].startswith("|") else None
+    names = cells(header) if header else []
+    rows, parsed = {}, {}
+    for line in lines[2:] if header else []:
+        if line.startswith("|"):
+            row = dict(zip(names, cells(line)))
+            rows[row_key(row)] = line
+            parsed[row_key(row)] = row
+    classifiers = {line.split(":")[0]: line for line in lines if line.startswith("Classifier")}
+    return header, rows, classifiers, parsed
+
+
+def merge_tables(old, new):
+    """`new` (a table body) plus the rows and classifier lines of `old` for runs that `new` lacks,
+    in the registry's order of models. Returns (body, kept rows). A table whose columns changed is replaced whole."""
+    old_header, old_rows, old_classifiers, _ = split_table(old)
+    new_header, new_rows, new_classifiers, _ = split_table(new)
+    if old_header != new_header:
+        return new, []
+    kept = [line for key, line in old_rows.items() if key not in new_rows]
+    kept += [line for key, line in old_classifiers.items() if key not in new_classifiers]
+    rows = {**old_rows, **new_rows}
+    classifiers = {**old_classifiers, **new_classifiers}
+    body = [new_header, new.splitlines()[1]] + [rows[key] for key in sorted(rows)]
+    if classifiers:
+        body += [""] + list(classifiers.values())
+    return "\n".join(body), kept
+
+
+def split_section(text, section):
+    """(before, body, after) of the README text around the section's markers; the markers stay
+    with before and after."""
+    start, end = markers(section)
+    if start not in text or end not in text:
+        raise ValueError(f"the README has no {start} ... {end} section")
+    before, rest = text.split(start, 1)
+    body, after = rest.split(end, 1)
+    return before + start, body.strip("\n"), end + after
+
+
+def replace_section(text, body, section="results"):
+    before, _, after = split_section(text, section)
+    return f"{before}\n{body}\n{after}"
+
+
+def screen(results, make_table, old_body, force):
+    """(accepted results, replaced [(old line, new line)], refused [(eval.json, reasons)]) for one
+    README table: a partial run, or one weaker than the row it would replace, is refused unless force."""
+    old_header, old_rows, old_classifiers, old_parsed = split_table(old_body)
+    accepted, replaced, refused = [], [], []
+    for result in results:
+        new_header, new_rows, new_classifiers, new_parsed = split_table(make_table([result]))
+        (key, line), = (new_rows or new_classifiers).items()
+        old_line = old_rows.get(key) or old_classifiers.get(key)
+        reasons = partial_reasons(result)
+        if key in old_parsed and old_header == new_header:
+            reasons += weaker_than_row(result, old_parsed[key])
+        if reasons and not force:
+            refused.append((result["path"], reasons))
+            continue
+        accepted.append(result)
+        if old_line is not None and old_line != line:
+            replaced.append((old_line, line))
+    return accepted, replaced, refused
+
+
+def write_readme(readme, results, force, log_dir, log=print):
+    """Put each section's table into the README (atomically); log what was replaced, kept and refused."""
+    text = readme.read_text()
+    kept, replaced, refused, written = [], [], [], []
+    for section, (belongs, make_table) in SECTIONS.items():
+        chosen = [r for r in results if belongs(r)]
+        if not chosen:
+            continue
+        try:
+            old_body = split_section(text, section)[1]
+        except ValueError as err:
+            raise UsageError(f"{readme}: {err}")
+        accepted, section_replaced, section_refused = screen(chosen, make_table, old_body, force)
+        replaced += section_replaced
+        refused += section_refused
+        if accepted:
+            body, kept_rows = merge_tables(old_body, make_table(accepted))
+            text = replace_section(text, body, section)
+            kept += kept_rows
+            written.append(section)
+    write_atomic(readme, text)
+    log(f"wrote {', '.join(written) or 'no table'} into {readme}")
+    untouched = [section for section in SECTIONS if section not in written]
+    if untouched:
+        log(f"kept the {', '.join(untouched)} table(s) as they were: no eval.json accepted for them")
+    if replaced:
+        log("replaced these rows:\n" + "\n".join(f"  {old}\n  -> {new}" for old, new in replaced))
+    if kept:
+        log(f"kept these rows as they were (no eval.json for their runs under {log_dir}):\n" + "\n".join(kept))
+    if refused:
+        log("refused these partial or weaker runs (--force puts them in anyway):\n"
+            + "\n".join(f"  {path}: {'; '.join(reasons)}" for path, reasons in refused))
