@@ -15,7 +15,6 @@ from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tenso
                       positive_float, positive_int, random_seed, report_errors)
 from cvae.errors import UsageError
 
-COLUMNS = 16  # images per grid row; a label's samples wrap onto as many rows as they need
 FORMATS = (".png", ".npz")
 
 
@@ -61,19 +60,6 @@ def requested_labels(model, name, digits, class_count):
     return list(dict.fromkeys(digits))
 
 
-def as_grid(images, labels, count, class_names):
-    """[rows, COLUMNS, 28, 28] in [0, 1] and a row label for each row (each label's first row)."""
-    columns = min(count, COLUMNS)
-    rows_per_label = -(-count // columns)
-    blocks, row_labels = [], []
-    for index, label in enumerate(labels):
-        block = np.zeros((rows_per_label * columns, 28, 28))
-        block[:count] = images[index * count:(index + 1) * count] / 255.0
-        blocks.append(block.reshape(rows_per_label, columns, 28, 28))
-        row_labels += ["" if label is None else class_names[label]] + [""] * (rows_per_label - 1)
-    return np.concatenate(blocks), row_labels
-
-
 def sample(args):
     from cvae.cli import open_run
     from cvae.generation import draw
@@ -89,9 +75,8 @@ def sample(args):
         np.savez_compressed(args.out, **arrays)
     else:
         from cvae import figures
-        grid, row_labels = as_grid(images, labels, args.count, run.class_names())
         title = f"{run.name}, epoch {run.epoch}: z ~ N(0, {args.std:g}² I), seed {args.seed}"
-        figures.plot_grid(grid, row_labels, args.out, title)
+        figures.plot_samples_by_label(images, labels, args.count, run.class_names(), args.out, title)
     print(f"wrote {args.out}: {len(images)} images ({args.count} per label) from {run.directory} at epoch {run.epoch}")
     return 0
 

@@ -82,9 +82,28 @@ def plot_digit_samples(images, digits, path, title, class_names=DIGITS):
     _grid_figure(images, path, title, row_labels=[class_names[d] for d in digits])
 
 
-def plot_grid(images, row_labels, path, title):
-    """images: [R, C, 28, 28] in [0, 1]; row_labels: one per row ("" for none)."""
-    _grid_figure(images, path, title, row_labels=row_labels)
+SAMPLE_COLUMNS = 16  # images per row of plot_samples_by_label; a label's images wrap onto as many rows as they need
+
+
+def samples_grid(images, labels, count, class_names):
+    """([rows, SAMPLE_COLUMNS, 28, 28] in [0, 1], a row label for each row: the label's name on its first row)
+    of uint8 images [len(labels) * count, 28, 28], `count` for each of `labels` (None: an unconditional
+    model's, unnamed)."""
+    columns = min(count, SAMPLE_COLUMNS)
+    rows_per_label = -(-count // columns)
+    blocks, row_labels = [], []
+    for index, label in enumerate(labels):
+        block = np.zeros((rows_per_label * columns, 28, 28))
+        block[:count] = images[index * count:(index + 1) * count] / 255.0
+        blocks.append(block.reshape(rows_per_label, columns, 28, 28))
+        row_labels += ["" if label is None else class_names[label]] + [""] * (rows_per_label - 1)
+    return np.concatenate(blocks), row_labels
+
+
+def plot_samples_by_label(images, labels, count, class_names, path, title):
+    """uint8 images [len(labels) * count, 28, 28], `count` for each of `labels`: a block of rows per label."""
+    grid, row_labels = samples_grid(images, labels, count, class_names)
+    _grid_figure(grid, path, title, row_labels=row_labels)
 
 
 def plot_analogy(inputs, generated, path, title, class_names=DIGITS):

@@ -38,7 +38,8 @@ def test_png_grid_has_a_block_of_rows_per_digit(trained_runs, tmp_path, capsys):
     assert status == 0, err
     image = matplotlib.image.imread(tmp_path / "all.png")
     assert image.shape[0] > image.shape[1] and image[..., :3].std() > 0.05  # 20 rows of 16 columns, not blank
-    grid, labels = sample.as_grid(np.zeros((2 * 20, 28, 28), np.uint8), [4, 9], 20, [str(d) for d in range(10)])
+    from cvae.figures import samples_grid
+    grid, labels = samples_grid(np.zeros((2 * 20, 28, 28), np.uint8), [4, 9], 20, [str(d) for d in range(10)])
     assert grid.shape == (4, 16, 28, 28) and labels == ["4", "", "9", ""]
 
 
