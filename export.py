@@ -21,7 +21,8 @@ def parse_args(argv=None):
         description="Export a run trained by train.py as model.keras, a SavedModel with serving signatures, and "
                     "export.json, into OUT (default: export/RUN/).",
         epilog="python export.py --check DIR checks an export: each file's sha256, and both models loaded and "
-               "drawing the same images.",
+               "drawing the same images. Loading a SavedModel runs its graph, so one holding operations our exports "
+               "do not have is refused before it is loaded.",
         formatter_class=HelpFormatter)
     add_run_flags(parser)
     parser.add_argument("--out", type=Path, default=None, help="the export directory (default: export/RUN/)")
@@ -34,9 +35,9 @@ def export(args):
     from cvae.exporting import write_export
     run = open_run(args, args.epoch)
     out = args.out if args.out is not None else Path("export") / run.name
-    signatures, size = write_export(run, out)
+    signatures, size, replaced = write_export(run, out)
     print(f"wrote {out}: model.keras, saved_model/ ({', '.join(signatures)}), export.json; {size / 1e6:.1f} MB, "
-          f"epoch {run.epoch} of {run.directory}")
+          f"epoch {run.epoch} of {run.directory}" + ("; it replaced the export that was there" if replaced else ""))
     return 0
 
 

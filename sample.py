@@ -14,6 +14,7 @@ import numpy as np
 from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tensorflow_quietly, parse_run_args,
                       positive_float, positive_int, random_seed, report_errors)
 from cvae.errors import UsageError
+from cvae.files import atomic_file
 
 FORMATS = (".png", ".npz")
 
@@ -72,7 +73,8 @@ def sample(args):
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npz":
         arrays = {"images": images, "z": z} | ({"labels": y} if model.conditional else {})
-        np.savez_compressed(args.out, **arrays)
+        with atomic_file(args.out) as f:
+            np.savez_compressed(f, **arrays)
     else:
         from cvae import figures
         title = f"{run.name}, epoch {run.epoch}: z ~ N(0, {args.std:g}² I), seed {args.seed}"

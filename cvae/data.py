@@ -2,7 +2,6 @@
 arrays' content sha256, so a cache that does not hold what was written is never used."""
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from cvae import ROOT
 from cvae.errors import UserFacingError
+from cvae.files import atomic_file, write_atomic
 
 DATA_DIR = ROOT / "data"
 
@@ -50,15 +50,15 @@ def read_cache_and_meta(data_dir, name):
 
 def write_cache(images: ImageSet, data_dir, source: str, name, **meta):
     """data_dir/NAME.npz of `images` and, beside it, NAME.json with the arrays' content sha256, their source and
-    `meta`.
-    Written to temporary names and renamed, so an interrupted write never leaves a cache that looks valid."""
+    `meta`. Each is written whole (cvae.files.atomic_file), the arrays first, so an interrupted write never
+    leaves a cache that looks valid. DataError when a cache path is taken by something that is not a file."""
     path = Path(data_dir) / f"{name}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    for taken in (path, path.with_suffix(".json")):
+        if taken.is_dir() and not taken.is_symlink():
+            raise DataError(f"{taken} is a directory where the data cache goes; move it away and run again")
+    with atomic_file(path) as f:
         np.savez(f, train_images=images.train_images, train_labels=images.train_labels,
                  test_images=images.test_images, test_labels=images.test_labels)
-    os.replace(tmp, path)
-    described = path.with_suffix(".json.tmp")
-    described.write_text(json.dumps({"sha256": images.content_sha256(), "source": source, **meta}, indent=2) + "\n")
-    os.replace(described, path.with_suffix(".json"))
+    write_atomic(path.with_suffix(".json"),
+                 json.dumps({"sha256": images.content_sha256(), "source": source, **meta}, indent=2) + "\n")

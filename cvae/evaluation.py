@@ -22,7 +22,7 @@ from model.registry import count_parameters
 from cvae.batches import TEST_BINARIZATION_SEED, binarize_fixed
 from cvae.config import RunIdentity, TrainingSettings, train_command
 from cvae.datasets import load_for
-from cvae.files import write_atomic
+from cvae.files import atomic_file, write_atomic
 from cvae.generation import classify, draw, in_batches
 from cvae.rundir import PRETRAINED_DIR, PretrainedRun, RunDir, load_shipped
 from cvae import training
@@ -189,7 +189,8 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
             result["class_consistency"] = {"overall": overall, "per_digit": per_class, "samples_per_digit": samples,
                                            "classifier": judged_by}
             # samples.npz: the generated images class-consistency was measured on, for a look or a reuse.
-            np.savez_compressed(Path(out_dir) / "samples.npz", images=generated, labels=requested)
+            with atomic_file(Path(out_dir) / "samples.npz") as f:
+                np.savez_compressed(f, images=generated, labels=requested)
             rows.append((f"class-consistency ({samples} / class)", f"{overall:.2%}"))
             rows.append((f"  per class 0-{classes - 1}", " ".join(f"{p:.0%}" for p in per_class)))
     write_atomic(Path(out_dir) / "eval.json", json.dumps(result, indent=2) + "\n")

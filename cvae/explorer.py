@@ -9,17 +9,21 @@ on localhost, and the driver that reads the page back in Debian's chromium (its 
   weights.bin               the decoder's weights, float32
 """
 import errno
-import functools
 import http.server
 import json
+import os
 import shutil
+import stat
+import urllib.parse
+from pathlib import Path
 
 import numpy as np
 
+from model import NAMES
 from cvae import ROOT
 from cvae.datasets import load_for
 from cvae.errors import UsageError, UserFacingError
-from cvae.files import prepare_output_folder, sha256_of, write_atomic
+from cvae.files import files_in, replace_folder, sha256_of
 from cvae.generation import encode_means
 
 TFJS = ROOT / "node_modules" / "@tensorflow" / "tfjs" / "dist" / "tf.min.js"
@@ -84,15 +88,24 @@ def test_codes(model, identity, data_dir):
 
 
 def explorer_or_why_not(out):
-    """None when `out` holds an explorer of this FORMAT (its files may be replaced), else why it may not be
-    written."""
+    """None when `out` holds an explorer of this FORMAT and nothing else (it may be replaced), else why it may
+    not be written."""
     try:
-        found = json.loads((out / "manifest.json").read_text()).get("format")
-    except (OSError, ValueError, AttributeError):
+        manifest = json.loads((out / "manifest.json").read_text()) if not (out / "manifest.json").is_symlink() else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        manifest = None
+    ours = isinstance(manifest, dict) and manifest.get("model") in NAMES and isinstance(manifest.get("layers"), list) \
+        and manifest.get("weights") == "weights.bin" and isinstance(manifest.get("weights_sha256"), str)
+    if not ours:
         return f"{out} is not empty and holds no explorer; give an empty or new folder with --out"
-    if found != FORMAT:
-        return (f"{out} holds an explorer of another version (manifest format {found}, this explore.py writes "
-                f"{FORMAT}); remove it or give another --out")
+    if manifest.get("format") != FORMAT:
+        return (f"{out} holds an explorer of another version (manifest format {manifest.get('format')}, this "
+                f"explore.py writes {FORMAT}); remove it or give another --out")
+    files, other = files_in(out)
+    foreign = other + sorted(set(files) - set(WRITTEN))
+    if foreign:
+        return (f"--out {out} holds {', '.join(foreign[:5])}, which an explorer does not write; refusing to write "
+                f"there (move them away, or give another --out)")
     return None
 
 
@@ -104,43 +117,102 @@ def check_tfjs():
 
 
 def write_explorer(run, out, data_dir):
-    """Write the explorer of a TrainedRun into the folder `out` (new, empty, or an earlier explorer: prepared
-    here); returns the bytes of weights written."""
+    """Write the explorer of a TrainedRun into the folder `out`: new, empty, or an earlier explorer (replaced
+    whole, when it holds nothing else). Returns (the bytes of weights written, whether an earlier explorer
+    was replaced)."""
     check_tfjs()
     model = run.model
     if not model.has_latent_space:
         raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to explore")
-    prepare_output_folder(out, WRITTEN, "an explorer", explorer_or_why_not)
     codes = test_codes(model, run.identity, data_dir) if model.latent_dim == 2 and not model.conditional else None
     manifest, weights = site_files(model, run.identity, run.epoch, run.name, codes)
-    write_files(out, manifest, weights)
-    return len(weights)
+    replaced = replace_folder(out, lambda folder: write_files(folder, manifest, weights), "an explorer",
+                              explorer_or_why_not)
+    return len(weights), replaced
 
 
 def write_files(out, manifest, weights):
-    """The page, TensorFlow.js, the weights, then the manifest: a folder without it is unfinished."""
+    """The page, TensorFlow.js, the weights and the manifest, into the new folder `out`."""
     for name in PAGE:
         shutil.copyfile(ROOT / "web" / name, out / name)
     shutil.copyfile(TFJS, out / "tf.min.js")
     (out / "weights.bin").write_bytes(weights)
-    write_atomic(out / "manifest.json", json.dumps(manifest) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest) + "\n")
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".json": "application/json", ".bin": "application/octet-stream"}
+
+
+class SiteHandler(http.server.BaseHTTPRequestHandler):
+    """Serves exactly the files an explorer folder holds (WRITTEN; "/" is index.html), each a regular file read
+    without following a link, to requests that name this machine by a loopback name in their Host header (a
+    page of another site cannot reach it by rebinding a name of its own): 404 for any other path, 400 for
+    another Host. Nothing else of the disk is reachable, and no folder is listed."""
+    site = None  # the folder served; set by server_for
+
+    def do_GET(self):
+        self.serve(body=True)
+
+    def do_HEAD(self):
+        self.serve(body=False)
+
+    def serve(self, body):
+        host, port = host_and_port(self.headers.get("Host") or "")
+        if host not in LOOPBACK_NAMES or (port and port != str(self.server.server_address[1])):
+            return self.send_error(400, "Host must be this machine's loopback address")
+        name = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/") or "index.html"
+        if name not in WRITTEN:
+            return self.send_error(404)
+        try:
+            fd = os.open(self.site / name, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return self.send_error(404)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return self.send_error(404)
+            data = f.read()
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream"))
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
     def log_message(self, *args):  # one line per request would bury the URL
         pass
 
 
+def host_and_port(header):
+    """("localhost", "8000") of a Host header "localhost:8000"; an IPv6 address keeps its brackets."""
+    if header.startswith("["):
+        host, _, rest = header.partition("]")
+        return host + "]", rest.removeprefix(":")
+    host, _, port = header.partition(":")
+    return host, port
+
+
+class SiteServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # a broken request is the client's; no traceback here
+        pass
+
+
 def server_for(directory, port):
-    """An HTTP server of `directory` bound to 127.0.0.1 at `port`, or the next free port (port 0: any)."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    for candidate in range(port, port + PORTS_TRIED) if port else [0]:
+    """An HTTP server of the explorer folder `directory` bound to 127.0.0.1 at `port`, or the next free port
+    (port 0: any)."""
+    handler = type("Handler", (SiteHandler,), {"site": Path(directory)})
+    candidates = range(port, min(port + PORTS_TRIED, 65536)) if port else [0]
+    for candidate in candidates:
         try:
-            return http.server.ThreadingHTTPServer(("127.0.0.1", candidate), handler)
+            return SiteServer(("127.0.0.1", candidate), handler)
         except OSError as err:
             if err.errno != errno.EADDRINUSE:
                 raise
-    raise UserFacingError(f"ports {port}-{port + PORTS_TRIED - 1} are all in use; pass another --port")
+    raise UserFacingError(f"ports {candidates[0]}-{candidates[-1]} are all in use; pass another --port")
 
 
 def drive(site, steps, work):

@@ -10,8 +10,17 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt
 import numpy as np
 
+from cvae.files import atomic_file
+
 DPI = 100
 DIGITS = [str(d) for d in range(10)]  # class names of MNIST; Fashion-MNIST passes its own
+
+
+def save(fig, path):
+    """Write the figure to `path` as a PNG, whole (cvae.files.atomic_file), and close it."""
+    with atomic_file(path) as f:
+        fig.savefig(f, dpi=DPI, format="png")
+    plt.close(fig)
 
 
 GAP_INK = 0.12  # faint: drawn light grey between tiles once ink is shown dark on white
@@ -49,8 +58,7 @@ def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.
     _show_grid(ax, images, row_labels, col_labels)
     ax.set_title("\n".join(lines), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_reconstruction(inputs, reconstructions, labels, path, title, class_names=DIGITS):
@@ -68,8 +76,7 @@ def plot_reconstruction(inputs, reconstructions, labels, path, title, class_name
         ax.text(c * 30 + 26, r * 30 + 3, mark, color="tab:red", fontsize=7, ha="right", va="top")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_digit_row(images, path, title, class_names=DIGITS):
@@ -129,8 +136,7 @@ def plot_embedding(codes, labels, path, title, class_names=DIGITS, axis_labels=(
     ax.set_ylabel(axis_labels[1])
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_manifolds(panels, panel_titles, path, title):
@@ -148,8 +154,7 @@ def plot_manifolds(panels, panel_titles, path, title):
     for ax in list(axes.flat)[count:]:
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_learning_curve(rows, path, title):
@@ -168,5 +173,4 @@ def plot_learning_curve(rows, path, title):
         ax.legend()
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    save(fig, path)

@@ -1,27 +1,76 @@
-"""Files: writing them whole, checking them against recorded digests, and preparing a tool's output
-folder without touching what is not the tool's own."""
+"""Files: writing them whole without following a link planted where they go, checking them against recorded
+digests, and replacing a tool's output folder without touching what is not the tool's own.
+
+Every file the repository writes goes through atomic_file (or write_atomic): its contents go to a new file
+of a random name beside it, created with O_EXCL (tempfile.mkstemp), so no link planted under a temporary
+name is ever written through; it is flushed to the disk and renamed into place, so an interruption, a full
+disk or a power cut leaves the old file or the new one, never half of one, and no temporary file behind.
+"""
+import contextlib
+import errno
 import hashlib
 import os
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 
-from cvae.errors import UsageError
+from cvae.errors import UsageError, UserFacingError
+
+# Files are created as open() would create them: 0o666 less the process's umask (mkstemp makes them 0o600).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+TEMPORARY = ".tmp"  # what every temporary name ends in: .NAME.RANDOM.tmp beside the file it becomes
 
 
-def write_atomic(path, text):
-    """Write to a temporary name, flush it to the disk, and rename it into place (then flush the
-    directory): an interruption or a power cut leaves the old file or the new one, never half of one."""
+@contextlib.contextmanager
+def atomic_file(path, mode=None):
+    """A binary file object to write `path`'s new contents into; when the block ends they are flushed and
+    renamed into place (then the directory is flushed). When it fails, the temporary file is removed and
+    `path` is left as it was. mode: the file's permission bits (default: 0o666 less the umask)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    directory = os.open(path.parent, os.O_RDONLY)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY)
     try:
-        os.fsync(directory)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK if mode is None else mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    sync_directory(path.parent)
+
+
+def write_atomic(path, data, mode=None):
+    """Write `data` (text or bytes) to `path` whole (atomic_file)."""
+    with atomic_file(path, mode) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+def sync_directory(directory):
+    """Flush a directory's entries to the disk, so that a rename into it survives a power cut."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
     finally:
-        os.close(directory)
+        os.close(fd)
+
+
+def rewrite_file(path, text, what="--readme"):
+    """Replace the contents of a file of the user's (the file a symbolic link names, when `path` is one)
+    whole, keeping its permission bits. UsageError for a file without write permission, UserFacingError for
+    one the system will not let us replace (immutable, a read-only file system); `path` is then untouched."""
+    real = Path(path).resolve()
+    mode = stat.S_IMODE(real.stat().st_mode)
+    if not mode & stat.S_IWUSR:
+        raise UsageError(f"{what} {path} is read-only (mode {mode:o}); make it writable (chmod u+w) to update it")
+    try:
+        write_atomic(real, text, mode)
+    except OSError as err:
+        raise UserFacingError(f"cannot write {real} ({err.strerror}); it is left as it was") from err
 
 
 def sha256_of(data: bytes) -> str:
@@ -40,22 +89,67 @@ def changed_file(directory, recorded, listed_in):
     return None
 
 
-def prepare_output_folder(out, written, what, refusal):
-    """Make `out` ready for a tool's files: a new or empty folder, or one the tool wrote before, whose
-    `written` files (and nothing else it holds) are removed. refusal(out) -> why a non-empty `out` is not
-    the tool's own, or None; `what` names the tool's output ("an export"). UsageError otherwise."""
-    import shutil
+def files_in(folder):
+    """(every regular file under `folder` as a path relative to it, in POSIX form, sorted; what else is there:
+    links and special files, relative too). Links are not followed."""
+    found, other = [], []
+    for root, directories, names in os.walk(folder):
+        for name in directories + names:
+            path = Path(root) / name
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                other.append(relative)
+            elif path.is_file():
+                found.append(relative)
+    return sorted(found), sorted(other)
+
+
+def disk_full(err):
+    """Whether an exception says the disk (or a quota) is full: OSError's ENOSPC, or TensorFlow's
+    ResourceExhaustedError, which is how TensorFlow's writers report it."""
+    return (isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+        type(err).__name__ == "ResourceExhaustedError" or "No space left on device" in str(err)
+
+
+def replace_folder(out, write, what, why_not_ours):
+    """Make the folder `out` hold what write(folder) puts into a new, empty folder. The new one is written
+    beside `out` first and then takes its place, so an interruption or a full disk leaves `out` as it was.
+
+    `out` may be missing, empty, or hold an earlier output of the same tool: why_not_ours(out) returns None for
+    one (which is then replaced whole), else why `out` may not be written, and nothing is. `what` names the
+    output ("an export"). Returns True when an earlier output was replaced. UsageError for a link or a file
+    at `out`; UserFacingError when the disk fills up."""
+    out = Path(out)
+    if out.is_symlink():
+        raise UsageError(f"--out {out} is a symbolic link; give a folder of its own (nothing is written through a link)")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
-    if out.exists() and any(out.iterdir()):
-        why_not = refusal(out)
+    earlier = out.exists() and any(out.iterdir())
+    if earlier:
+        why_not = why_not_ours(out)
         if why_not:
             raise UsageError(why_not)
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in written)
-        if foreign:
-            raise UsageError(f"--out {out} holds files {what} does not write ({', '.join(foreign)}); refusing to "
-                             f"write there")
-        for name in written:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=TEMPORARY))
+    try:
+        os.chmod(new, 0o777 & ~_UMASK)
+        write(new)
+        for name in files_in(new)[0]:
+            with open(new / name, "rb") as f:
+                os.fsync(f.fileno())
+        if out.exists():
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old.", suffix=TEMPORARY))
+            os.replace(out, old)  # onto the empty folder just made: out's name is free for the new one
+            os.replace(new, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(new, out)
+        sync_directory(out.parent)
+    except BaseException as err:
+        shutil.rmtree(new, ignore_errors=True)
+        if disk_full(err):
+            raise UserFacingError(f"no space left on device while writing {what} to {out}; "
+                                  + ("the earlier one there is left as it was" if earlier else "nothing was written")
+                                  + ". Free some space and run the same command again") from err
+        raise
+    return earlier

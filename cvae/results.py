@@ -16,13 +16,14 @@ from pathlib import Path
 
 from model import NAMES
 from cvae.errors import UsageError
-from cvae.files import write_atomic
+from cvae.files import rewrite_file
 from cvae.rundir import DamagedFile, RunDir
 
 # The keys an eval.json must have to make a row; runs with a latent space need the likelihood too.
 REQUIRED = {"model": str, "latent_dim": (int, type(None)), "epoch": int, "parameters": int, "binarized": bool}
 REQUIRED_LATENT = {"elbo": (int, float), "nll": (int, float), "nll_k": int}
 MNIST_TEST_IMAGES = 10000  # for eval.json files written before they recorded the test set's size
+README_SAMPLES_PER_CLASS = 1000  # evaluate.py's --samples default, which the README's class-consistency uses
 
 
 def markers(section):
@@ -58,26 +59,47 @@ def load_results(log_dir, warn=print):
 
 
 def check_result(result):
-    """ValueError unless `result` (a parsed eval.json) has what a table row needs, with the right types."""
+    """ValueError unless `result` (a parsed eval.json) has what a table row needs, with the right types. What
+    goes into the README's Markdown as text is a model of the registry and a data set's name of letters,
+    digits, _ . and - (as train.py names them): nothing else can reach the README from an eval.json."""
     if not isinstance(result, dict):
         raise ValueError("not a JSON object")
     required = {**REQUIRED, **(REQUIRED_LATENT if result.get("latent_dim") is not None else
                                {"test_accuracy": (int, float)})}
+    optional = {"dataset": str, "labels": (int, type(None)), "training_subset": (int, type(None)),
+                "test_images": int, "test_images_in_data_set": int, "seed": int, "conditional": bool,
+                "class_consistency": dict}
     for key, types in required.items():
         if key not in result:
             raise ValueError(f"no '{key}'")
-        if not isinstance(result[key], types) or (isinstance(result[key], bool) and types is not bool):
-            raise ValueError(f"'{key}' is {result[key]!r}, of the wrong type")
+    for key, types in {**required, **optional}.items():
+        value = result.get(key)
+        if key in result and (not isinstance(value, types) or (isinstance(value, bool) and types is not bool)):
+            raise ValueError(f"'{key}' is {str(value)[:40]!r}, of the wrong type")
+    if result["model"] not in NAMES:
+        raise ValueError(f"'model' is {result['model'][:40]!r}, not a model of this repository")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", result.get("dataset", "mnist")):
+        raise ValueError("'dataset' is not a data set's name (letters, digits, _ . and - only)")
+    consistency = result.get("class_consistency", {"overall": 0.0, "samples_per_digit": 1})
+    if not isinstance(consistency.get("overall"), (int, float)) or isinstance(consistency.get("overall"), bool):
+        raise ValueError("'class_consistency' has no 'overall' number")
 
 
 def partial_reasons(result):
-    """Why `result` is not a full run's evaluation (trained on a subset, part of the test set): []."""
+    """Why `result` is not a full run's evaluation as the README's tables give it (trained on a subset, part
+    of the test set, fewer generated images per class, another sampling seed): []."""
     reasons = []
     if result.get("training_subset") is not None:
         reasons.append(f"trained on --subset {result['training_subset']}")
     total = result.get("test_images_in_data_set", MNIST_TEST_IMAGES)
     if result.get("test_images", total) < total:
         reasons.append(f"evaluated on {result['test_images']:,} of {total:,} test images")
+    samples = result.get("class_consistency", {}).get("samples_per_digit", README_SAMPLES_PER_CLASS)
+    if not isinstance(samples, int) or samples < README_SAMPLES_PER_CLASS:
+        reasons.append(f"class-consistency from {samples} images per class (the README's use "
+                       f"{README_SAMPLES_PER_CLASS:,})")
+    if result.get("seed", 0) != 0:
+        reasons.append(f"evaluated with --seed {result['seed']} (the README's rows use 0)")
     return reasons
 
 
@@ -279,7 +301,7 @@ def write_readme(readme, results, force, log_dir, log=print):
             text = replace_section(text, body, section)
             kept += kept_rows
             written.append(section)
-    write_atomic(readme, text)
+    rewrite_file(readme, text)
     log(f"wrote {', '.join(written) or 'no table'} into {readme}")
     untouched = [section for section in SECTIONS if section not in written]
     if untouched:

@@ -28,7 +28,7 @@ from cvae import ROOT
 from cvae.checkpoints import make_checkpoint, restore_latest_good, restorer
 from cvae.config import RunConfig
 from cvae.errors import UsageError, UserFacingError
-from cvae.files import changed_file, write_atomic
+from cvae.files import changed_file, files_in, write_atomic
 from cvae.readme_runs import SHIPPED
 
 KEEP_EVERY = 50
@@ -75,9 +75,12 @@ class ForeignFiles(NotOurs):
 # What a run writes, by name: the only files --restart deletes. Patterns are matched against paths
 # relative to the run directory; a directory listed here may hold only what its own patterns allow.
 RUN_FILES = {
-    ".": ["config.json", "config.json.tmp", "metrics.csv", "metrics.csv.tmp", "eval.json", "eval.json.tmp",
-          "samples.npz", "lock", "ckpt", "kept", "tb"],
-    "ckpt": ["checkpoint", "checkpoint.tmp*", "ckpt-*.index", "ckpt-*.data-*", "ckpt-*_temp*"],
+    ".": ["config.json", "metrics.csv", "eval.json", "samples.npz", "lock", "ckpt", "kept", "tb",
+          # what cvae.files.atomic_file leaves when a write is cut short by SIGKILL or a power cut, and what
+          # earlier versions named their temporary files
+          ".config.json.*.tmp", ".metrics.csv.*.tmp", ".eval.json.*.tmp", ".samples.npz.*.tmp",
+          "config.json.tmp", "metrics.csv.tmp", "eval.json.tmp"],
+    "ckpt": ["checkpoint", "checkpoint.tmp*", ".checkpoint.*.tmp", "ckpt-*.index", "ckpt-*.data-*", "ckpt-*_temp*"],
     "kept": ["epoch-*.index", "epoch-*.data-*", "epoch-*_temp*"],
     "tb": ["events.out.tfevents.*"],
 }
@@ -257,9 +260,14 @@ class RunDir:
                 paths = self.checkpoint_paths()
                 log(f"warning: {state} is unreadable ({str(err).splitlines()[0][:80]}); rebuilt it from the "
                     f"{len(paths)} checkpoint file(s) there")
+                # With each checkpoint's time, as TensorFlow records it: without, the manager would never
+                # delete the older ones again.
                 names = [Path(path).name for path in paths]
+                times = [os.stat(f"{path}.index").st_mtime for path in paths]
                 write_atomic(state, "".join([f'model_checkpoint_path: "{names[-1]}"\n'] if names else [])
-                             + "".join(f'all_model_checkpoint_paths: "{name}"\n' for name in names))
+                             + "".join(f'all_model_checkpoint_paths: "{name}"\n' for name in names)
+                             + "".join(f"all_model_checkpoint_timestamps: {t!r}\n" for t in times)
+                             + "last_preserved_timestamp: 0.0\n")
         return tf.train.CheckpointManager(checkpoint, str(self.checkpoint_dir), max_to_keep=KEEP_LATEST)
 
     def kept_checkpoint_path(self, epoch):
@@ -313,9 +321,18 @@ class PretrainedRun(RunDir):
             recorded = {name: sha for sha, name in (line.split(maxsplit=1) for line in lines if line.strip())}
         except (OSError, UnicodeDecodeError, ValueError) as err:
             raise DamagedFile(f"{self.path / SUMS} is missing or damaged ({err})") from err
+        strange = next((name for name in recorded if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name in (".", "..")),
+                       None)
+        if strange is not None:
+            raise DamagedFile(f"{self.path / SUMS} lists {strange[:60]!r}, not a file of the run's folder")
         for required in ("config.json", f"{WEIGHTS}.index"):
             if required not in recorded:
                 raise DamagedFile(f"{self.path / SUMS} lists no {required}")
+        files, other = files_in(self.path)
+        unlisted = other + sorted(set(files) - set(recorded) - {SUMS})
+        if unlisted:
+            raise DamagedFile(f"{self.path / SUMS} does not list {unlisted[0]}, which {self.path} holds: every file "
+                              f"of a shipped run is checked before it is used")
         wrong = changed_file(self.path, recorded, SUMS)
         if wrong:
             raise DamagedFile(wrong)

@@ -97,7 +97,8 @@ def test_out_must_be_empty_new_or_an_earlier_export(exported, trained_runs, tmp_
     (tmp_path / "mine" / "thesis.tex").write_text("keep")
     base = ["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs)]
     status, _, err = run_main(export.main, [*base, "--out", str(tmp_path / "mine")], capsys)
-    assert status == 2 and "holds no earlier export" in err and (tmp_path / "mine" / "thesis.tex").read_text() == "keep"
+    assert status == 2 and "is not empty and holds no export of export.py (it has no export.json)" in err
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep"
     status, _, err = run_main(export.main, [*base, "--out", str(exported)], capsys)  # an earlier export: replaced
     assert status == 0, err
     status, _, err = run_main(export.main, ["cvae_fc3", "-n", "3", "--log-dir", str(tmp_path), "--out",

