@@ -48,10 +48,11 @@ def read_cache_and_meta(data_dir, name):
     return data, meta
 
 
-def write_cache(images: ImageSet, data_dir, source: str, name, **meta):
-    """data_dir/NAME.npz of `images` and, beside it, NAME.json with the arrays' content sha256, their source and
-    `meta`. Each is written whole (cvae.files.atomic_file), the arrays first, so an interrupted write never
-    leaves a cache that looks valid. DataError when a cache path is taken by something that is not a file."""
+def write_cache(images: ImageSet, data_dir, source: str, name, arrays=None, **meta):
+    """data_dir/NAME.npz of `images` (and of `arrays`, {name: array} more) and, beside it, NAME.json with the
+    images' content sha256, their source and `meta`. Each is written whole (cvae.files.atomic_file), the arrays
+    first, so an interrupted write never leaves a cache that looks valid. DataError when a cache path is taken
+    by something that is not a file."""
     path = Path(data_dir) / f"{name}.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     for taken in (path, path.with_suffix(".json")):
@@ -59,6 +60,6 @@ def write_cache(images: ImageSet, data_dir, source: str, name, **meta):
             raise DataError(f"{taken} is a directory where the data cache goes; move it away and run again")
     with atomic_file(path) as f:
         np.savez(f, train_images=images.train_images, train_labels=images.train_labels,
-                 test_images=images.test_images, test_labels=images.test_labels)
+                 test_images=images.test_images, test_labels=images.test_labels, **(arrays or {}))
     write_atomic(path.with_suffix(".json"),
                  json.dumps({"sha256": images.content_sha256(), "source": source, **meta}, indent=2) + "\n")

@@ -2,9 +2,10 @@
 
   folder   one sub-folder per class holding image files (PNG, JPEG, BMP, GIF; any size, gray or
            colour). Class names are the folder names in sorted order. If the folder holds both train/
-           and test/ (each with the same kind of class folders), they are the split. Images are read
-           with keras.utils.image_dataset_from_directory as grayscale, resized to 28x28 by bilinear
-           interpolation without keeping the aspect ratio, and rounded to uint8.
+           and test/ (each with the same kind of class folders), they are the split. The folder is listed
+           once (hidden files and folders, class folders that are links, links that lead nowhere and other
+           files are left out, and counted); each image is decoded as gray (decode_image_file), resized to
+           28x28 by bilinear interpolation without keeping the aspect ratio, and rounded to uint8.
   .npz     `images` [N, 28, 28] or [N, 28, 28, 1], uint8 0-255 or float 0-1; `labels` [N], integers
            0..K-1; optional `test_images` / `test_labels` and `class_names` [K]. It is read without
            pickle: an array of Python objects is refused.
@@ -13,8 +14,9 @@ Without a given split, a seeded (SPLIT_SEED), class-stratified sixth of each cla
 The data set's name is the folder's or file's name plus the start of the sha256 of its contents,
 for example digits_3fa9c2d1: runs on it go to log/MODEL_N_digits_3fa9c2d1/, so two different
 folders both called "data" never share a run. The decoded arrays are cached in data/own/SHA256.npz,
-so the next command does not decode the images again. Every mistake in the data is a UsageError:
-one line saying what is wrong and where.
+so the next command does not decode the images again; a cache is checked against the files it stands for
+before training uses it (cache_disagrees), and a run records its arrays' checksum. Every mistake in the data
+is a UsageError: one line saying what is wrong and where.
 """
 import hashlib
 import os
@@ -28,11 +30,14 @@ import numpy as np
 from cvae.data import DataError, ImageSet, read_cache_and_meta, write_cache
 from cvae.errors import UsageError
 
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # what Keras' directory reader takes
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # of file names, in any case
 MIN_CLASSES, MAX_CLASSES = 2, 100
 SPLIT_SEED = 0
 TEST_SHARE = 6  # without a given split, 1 image in TEST_SHARE of each class is a test image
-# How images become arrays. Part of a folder's hash: a change here gives new cache entries, not stale ones.
+# How images become arrays, a tag in every folder's hash: changed whenever the arrays of a folder would change,
+# so that a change gives new cache entries, never stale ones. Its words name the reader that first gave these
+# arrays; decode_image_file gives the same, bit for bit (tested), and reads GIF, BMP and CMYK JPEG, which that
+# reader refused.
 READER = "keras image_dataset_from_directory, grayscale, 28x28, bilinear, rounded to uint8; seeded order"
 PROGRESS_EVERY_S = 2.0
 
@@ -45,7 +50,7 @@ class Source:
     name: str  # the folder's or file's name and the start of sha256: the run directory's suffix
     class_names: list  # of the training images
     splits: dict = None  # a folder: {"train": [(file, class index)], "test": [...]} ("test" when given)
-    folders: dict = None  # a folder: {"train": directory, "test": directory} of those lists
+    skipped: dict = None  # a folder: what its listing left out, {why: count}
 
 
 _DESCRIBED = {}
@@ -83,70 +88,160 @@ def describe(path) -> Source:
 
 
 def _fingerprint(path):
-    """Every file's name, size and modification time: cheap to take, and changed by any edit."""
+    """Every file's name, size and modification time: cheap to take, and changed by any edit (a link: its
+    target's, or the link's own when it leads nowhere)."""
+    def stat_of(file):
+        for stat in (os.stat, os.lstat):
+            try:
+                found = stat(file)
+                return found.st_size, found.st_mtime_ns
+            except OSError:  # a link that leads nowhere; a file that went while the folder was walked
+                continue
+        return None
+
     if not path.is_dir():
-        stat = path.stat() if path.exists() else None
-        return stat and (stat.st_size, stat.st_mtime_ns)
-    return tuple((root, name, os.stat(os.path.join(root, name)).st_size, os.stat(os.path.join(root, name)).st_mtime_ns)
+        return stat_of(path)
+    return tuple((root, name, stat_of(os.path.join(root, name)))
                  for root, _, names in sorted(os.walk(path)) for name in sorted(names))
 
 
+@dataclass
+class Listing:
+    """The images of one class-per-folder tree, listed once: what is hashed and decoded is this list."""
+    class_names: list
+    files: list  # [(path, class index)], class by class, each class's in the order of their paths
+    skipped: dict  # {"hidden files and folders": count, ...}: what was left out, and why
 
-def _index(directory):
-    """(class names, [(file, class index)]) of one class-per-folder tree, as Keras' reader lists it."""
-    import keras
-    try:
-        found = keras.utils.image_dataset_from_directory(directory, labels="inferred", shuffle=False, batch_size=None,
-                                                         verbose=False)
-    except ValueError as err:  # "No images found in directory ..."
+
+def _index(directory, log=print):
+    """The Listing of one class-per-folder tree. Class folders are the folder's sub-folders in sorted order;
+    their images are the files ending in IMAGE_EXTENSIONS anywhere below them, sorted by folder and name.
+    Left out, and counted: hidden files and folders (.ipynb_checkpoints, ._x.png), class folders that are
+    links (they may lead anywhere, even back here), links that lead nowhere, other files, and files beside
+    the class folders. UsageError for a tree with no class folder, or a class folder without an image."""
+    directory = Path(directory)
+    skipped = {"hidden files and folders": 0, "class folders that are links": 0, "links that lead nowhere": 0,
+               "files that are not PNG, JPEG, BMP or GIF images": 0, "files beside the class folders": 0}
+    names = []
+    for entry in sorted(os.scandir(directory), key=lambda entry: entry.name):
+        if entry.name.startswith("."):
+            skipped["hidden files and folders"] += 1
+        elif entry.is_symlink() and entry.is_dir():
+            skipped["class folders that are links"] += 1
+        elif entry.is_symlink() and not os.path.exists(entry.path):
+            skipped["links that lead nowhere"] += 1
+        elif entry.is_dir(follow_symlinks=False):
+            names.append(entry.name)
+        else:
+            skipped["files beside the class folders"] += 1
+    if not names:
         raise UsageError(f"no images in {directory}: put one sub-folder per class there, holding PNG, JPEG, BMP "
-                         f"or GIF files") from err
-    names = list(found.class_names)
-    # Keras reads the class sub-folders only (files beside them are not part of the data set).
-    files = [(Path(file), names.index(Path(file).relative_to(directory).parts[0])) for file in found.file_paths]
-    return names, files
+                         f"or GIF files")
+    files, shown = [], time.monotonic()
+    for label, name in enumerate(names):
+        found = []
+        for root, folders, filenames in os.walk(directory / name, onerror=lambda err: None):
+            skipped["hidden files and folders"] += sum(folder.startswith(".") for folder in folders)
+            folders[:] = [folder for folder in folders if not folder.startswith(".")]
+            for filename in filenames:
+                path = Path(root) / filename
+                if filename.startswith("."):
+                    skipped["hidden files and folders"] += 1
+                elif not filename.lower().endswith(IMAGE_EXTENSIONS):
+                    skipped["files that are not PNG, JPEG, BMP or GIF images"] += 1
+                elif not path.is_file():  # a link that leads nowhere (or to a folder)
+                    skipped["links that lead nowhere"] += 1
+                else:
+                    found.append(path)
+            if time.monotonic() - shown > PROGRESS_EVERY_S:
+                shown = time.monotonic()
+                log(f"listing {directory}: class {name}, {len(files) + len(found):,} images so far")
+        files += [(path, label) for path in sorted(found, key=lambda path: (str(path.parent), path.name))]
+    return Listing(names, files, {why: count for why, count in skipped.items() if count})
 
 
 def _describe_folder(path):
     given_split = (path / "train").is_dir() and (path / "test").is_dir()
     if given_split:
-        names, train = _index(path / "train")
-        test_names, test = _index(path / "test")
-        extra = sorted(set(test_names) - set(names))
+        train, test = _index(path / "train"), _index(path / "test")
+        names = train.class_names
+        extra = sorted(set(test.class_names) - set(names))
         if extra:
             raise UsageError(f"{path / 'test'} has class folder(s) {', '.join(extra)} that {path / 'train'} has not: "
                              f"every test class needs training images")
-        test = [(file, names.index(test_names[label])) for file, label in test]
-        splits, folders = {"train": train, "test": test}, {"train": path / "train", "test": path / "test"}
+        splits = {"train": train.files, "test": [(file, names.index(test.class_names[label])) for file, label in test.files]}
+        skipped = {why: train.skipped.get(why, 0) + test.skipped.get(why, 0) for why in {**train.skipped, **test.skipped}}
     else:
-        names, train = _index(path)
-        splits, folders = {"train": train}, {"train": path}
+        listing = _index(path)
+        names, splits, skipped = listing.class_names, {"train": listing.files}, listing.skipped
+    empty = [names[label] for label in range(len(names)) if not any(file_label == label for _, file_label in splits["train"])]
+    if empty:
+        where = path / "train" if given_split else path
+        raise UsageError(f"class folder {where / empty[0]} has no training images; every class needs some "
+                         f"({len(empty)} class(es) without: {', '.join(empty[:5])})")
     digest = hashlib.sha256(READER.encode())
     for split, files in splits.items():
         for file, label in files:
             data = file.read_bytes()
             digest.update(f"{split}/{file.relative_to(path).as_posix()}\0{names[label]}\0{len(data)}\0".encode())
             digest.update(data)
-    return Source(path, digest.hexdigest(), short_name(path, digest.hexdigest()), names, splits, folders)
+    return Source(path, digest.hexdigest(), short_name(path, digest.hexdigest()), names, splits, skipped)
 
 
 def load(dataset, data_dir, log=print):
-    """(ImageSet, info for the run's config) of --dataset PATH: from the cache when it holds
-    these contents, else decoded, checked, split and cached."""
+    """(ImageSet, info for the run's config) of --dataset PATH: from the cache when it holds these contents
+    (checked against the files, cache_holds), else decoded, checked, split and cached."""
     source = describe(dataset)
     if source.sha256 in _LOADED:
         return _LOADED[source.sha256]
     cached = _read_cache(source.sha256, data_dir)
+    if cached is not None:
+        why_not = cache_disagrees(source, cached[0], data_dir)
+        if why_not:
+            log(f"warning: {_cache_path(data_dir, source.sha256)} does not hold what {source.path} holds ({why_not}); "
+                f"decoding it again")
+            cached = None
     if cached is None:
-        data, info = _decode(source, log)
-        _write_cache(data, info, data_dir)
+        data, info, origins = _decode(source, log)
+        _write_cache(data, info, origins, data_dir)
         log(f"{source.path}: {info['train_images']:,} training and {info['test_images']:,} test images of "
             f"{info['classes']} classes; cached in {_cache_path(data_dir, source.sha256)}")
+        if source.skipped:
+            log(f"{source.path}: left out " + ", ".join(f"{count:,} {why}" for why, count in source.skipped.items()))
         cached = data, info
     data, info = cached
     # The same contents may have been cached from another path or under another name: record this one.
     _LOADED[source.sha256] = data, info | {"path": str(source.path), "name": source.name}
     return _LOADED[source.sha256]
+
+
+SPOT_CHECKS = 16  # cached images compared with their files each time a folder's cache is used for training
+
+
+def cache_disagrees(source, data, data_dir):
+    """Why the cache of `source`'s contents does not hold what its files do, or None. A cache can be rewritten
+    with its checksum (a file of one's own is no secret), so it is checked against the files it stands for:
+    an .npz is read again (it is quick), and of a folder SPOT_CHECKS rows picked at random are decoded again
+    and compared, image and label, after checking that the rows come from the folder's files, each once."""
+    if source.splits is None:
+        if _decode(source, lambda message: None)[0].content_sha256() != data.content_sha256():
+            return "its arrays are not the file's"
+        return None
+    try:
+        with np.load(_cache_path(data_dir, source.sha256), allow_pickle=False) as cache:
+            origins = np.concatenate([cache["train_from"], cache["test_from"]])
+    except (OSError, KeyError, ValueError):
+        return "it does not say which file each image came from"
+    labels = {file.relative_to(source.path).as_posix(): label for files in source.splits.values() for file, label in files}
+    if len(origins) != len(labels) or set(origins.tolist()) != set(labels):
+        return "its images are not the folder's files, each once"
+    images = np.concatenate([data.train_images, data.test_images])
+    cached_labels = np.concatenate([data.train_labels, data.test_labels])
+    for row in np.random.default_rng().choice(len(origins), min(SPOT_CHECKS, len(origins)), replace=False):
+        file = str(origins[row])
+        if cached_labels[row] != labels[file] or not np.array_equal(images[row], decode_image_file(source.path / file)):
+            return f"the image of {file} differs"
+    return None
 
 
 def load_for_run(info, data_dir, log=print):
@@ -155,11 +250,15 @@ def load_for_run(info, data_dir, log=print):
     sha = info["sha256"]
     if sha in _LOADED:
         return _LOADED[sha][0]
+    path, cache = Path(info["path"]), _cache_path(data_dir, sha)
     cached = _read_cache(sha, data_dir)
+    # The run recorded its arrays' checksum (runs before it did not): a cache rewritten since is not its data.
+    if cached is not None and info.get("content_sha256", cached[0].content_sha256()) != cached[0].content_sha256():
+        log(f"warning: {cache} no longer holds the arrays the run trained on; reading {path} again")
+        cached = None
     if cached is not None:
         _LOADED[sha] = cached
         return cached[0]
-    path, cache = Path(info["path"]), _cache_path(data_dir, sha)
     if not path.exists():
         raise DataError(f"the run's data {path} is gone, and so is its cache {cache}: put the images it trained on "
                         f"back at {path} (contents sha256 {sha[:12]}...) to use this run")
@@ -178,80 +277,96 @@ def _decode(source, log):
     names = source.class_names
     if source.splits is None:
         train_x, train_y, test_x, test_y, names = _read_npz(source.path)
+        train_from = test_from = None
     else:
-        train_x, train_y = _decode_folder(source.folders["train"], source.splits["train"], log)
-        test_x, test_y = (_decode_folder(source.folders["test"], source.splits["test"], log)
-                          if "test" in source.splits else (None, None))
+        train_x, train_y = _decode_folder(source.splits["train"], log)
+        test_x, test_y = _decode_folder(source.splits["test"], log) if "test" in source.splits else (None, None)
+        train_from, test_from = (np.array([file.relative_to(source.path).as_posix() for file, _ in source.splits[split]])
+                                 if split in source.splits else None for split in ("train", "test"))
     _check_classes(source.path, names, train_y, test_y)
     # A folder lists its images class by class: they are put in a seeded order, so that the first test
     # images (the figures') and a --subset hold every class. An .npz's given split keeps its order.
     rng = np.random.default_rng(SPLIT_SEED)
     if test_x is None:
+        single = [names[label] for label in range(len(names)) if np.count_nonzero(train_y == label) == 1]
+        if single:
+            raise UsageError(f"{source.path}: class {single[0]} has one image; without a given test split each class "
+                             f"needs 2 or more, one of them for the test set")
         train_at, test_at = (rng.permutation(at) for at in stratified_split(train_y, len(names)))
         train_x, train_y, test_x, test_y = train_x[train_at], train_y[train_at], train_x[test_at], train_y[test_at]
+        train_from, test_from = train_from[train_at], train_from[test_at]
         split = f"a class-stratified 1/{TEST_SHARE} of each class, seed {SPLIT_SEED}"
-        if len(test_x) == 0:
-            raise UsageError(f"{source.path} is too small to split: each class needs {TEST_SHARE // 2} or more "
-                             f"images for one to be a test image")
     elif source.splits is not None:
         train_at, test_at = rng.permutation(len(train_y)), rng.permutation(len(test_y))
         train_x, train_y, test_x, test_y = train_x[train_at], train_y[train_at], test_x[test_at], test_y[test_at]
+        train_from, test_from = train_from[train_at], test_from[test_at]
         split = "the train/ and test/ folders"
     else:
         split = "the given test images"
+    data = ImageSet(train_x, train_y.astype(np.uint8), test_x, test_y.astype(np.uint8))
     info = {"path": str(source.path), "sha256": source.sha256, "name": source.name, "classes": len(names),
-            "class_names": list(names), "train_images": len(train_x), "test_images": len(test_x), "split": split}
-    return ImageSet(train_x, train_y.astype(np.uint8), test_x, test_y.astype(np.uint8)), info
+            "class_names": list(names), "train_images": len(train_x), "test_images": len(test_x), "split": split,
+            "content_sha256": data.content_sha256()}
+    # Which file each row came from (a folder's): what lets a cache be checked against the folder.
+    origins = None if train_from is None else {"train_from": train_from, "test_from": test_from}
+    return data, info, origins
 
 
 def stratified_split(labels, classes, seed=SPLIT_SEED):
-    """(training indices, test indices), each sorted: 1 in TEST_SHARE of each class's images, rounded,
-    drawn with `seed`, goes to the test set."""
+    """(training indices, test indices), each sorted: 1 in TEST_SHARE of each class's images, rounded, and at
+    least one, drawn with `seed`, goes to the test set (a class of one image keeps it for training)."""
     rng = np.random.default_rng(seed)
     test = []
     for label in range(classes):
         members = rng.permutation(np.flatnonzero(labels == label))
-        test.append(members[:int(round(len(members) / TEST_SHARE))])
+        test.append(members[:max(min(1, len(members) - 1), int(round(len(members) / TEST_SHARE)))])
     test = np.sort(np.concatenate(test)).astype(np.int64)
     return np.setdiff1d(np.arange(len(labels)), test), test
 
 
-def _decode_folder(directory, files, log):
-    """(uint8 images [N, 28, 28], labels [N]) of one class-per-folder tree whose files `_index` listed,
-    decoded by Keras' directory reader, with a progress line on a large folder. UsageError naming the
-    first file that cannot be decoded."""
-    import keras
-    import tensorflow as tf
-    batch = 256
-    reader = keras.utils.image_dataset_from_directory(
-        directory, labels=None, color_mode="grayscale", image_size=(28, 28), interpolation="bilinear",
-        shuffle=False, batch_size=batch, verbose=False)
-    paths = [str(file) for file, _ in files]
-    if list(reader.file_paths) != paths:
-        raise UsageError(f"{directory} changed while it was read; run the command again")
+def _decode_folder(files, log):
+    """(uint8 images [N, 28, 28], labels [N]) of the files a Listing holds, in its order, with a progress line
+    on a large folder. UsageError naming the first file that cannot be decoded."""
     decoded, began, shown = [], time.monotonic(), time.monotonic()
-    iterator = iter(reader)
-    for start in range(0, len(paths), batch):
-        try:
-            images = next(iterator)
-        except tf.errors.OpError as err:
-            bad = next((path for path in paths[start:start + batch] if not _decodes(path)), paths[start])
-            raise UsageError(f"cannot read {bad}: not a whole PNG, JPEG, BMP or GIF image "
-                             f"({_first_line(err)}); remove or replace it") from err
-        decoded.append(np.clip(np.round(images.numpy()), 0, 255).astype(np.uint8)[..., 0])
+    for count, (path, _) in enumerate(files, 1):
+        decoded.append(decode_image_file(path))
         if time.monotonic() - shown > PROGRESS_EVERY_S:
             shown = time.monotonic()
-            log(f"decoding {directory}: {start + len(images):,} / {len(paths):,} images, {shown - began:.0f} s")
-    return np.concatenate(decoded), np.array([label for _, label in files], np.int64)
+            log(f"decoding {path.parent.parent}: {count:,} / {len(files):,} images, {shown - began:.0f} s")
+    return np.stack(decoded), np.array([label for _, label in files], np.int64)
 
 
-def _decodes(path):
+def image_kind(data):
+    """"png", "jpeg", "gif" or "bmp" by the file's first bytes, or None."""
+    for kind, magic in (("png", b"\x89PNG\r\n\x1a\n"), ("jpeg", b"\xff\xd8\xff"), ("gif", b"GIF8"), ("bmp", b"BM")):
+        if data.startswith(magic):
+            return kind
+    return None
+
+
+def decode_image_file(path):
+    """The image file at `path` as uint8 gray levels [28, 28]: decoded, turned gray, resized by bilinear
+    interpolation without keeping the aspect ratio, rounded. PNG and JPEG are decoded straight to gray by their
+    own decoders (as Keras' directory reader decodes them); GIF, BMP and CMYK JPEG, whose decoders give colour
+    only, as RGB turned gray by ITU-R 601 luma. Transparency is dropped. UsageError naming the file when it is
+    not a whole image of these kinds."""
     import tensorflow as tf
+    data = Path(path).read_bytes()
+    kind = image_kind(data)
+    if kind is None:
+        raise UsageError(f"cannot read {path}: not a PNG, JPEG, BMP or GIF image (it starts with {data[:8]!r}); "
+                         f"remove or replace it")
     try:
-        tf.io.decode_image(tf.io.read_file(path), channels=1, expand_animations=False)
-        return True
-    except tf.errors.OpError:
-        return False
+        if kind == "png" or (kind == "jpeg" and int(tf.image.extract_jpeg_shape(data)[2]) != 4):
+            image = tf.io.decode_image(data, channels=1, expand_animations=False)
+        else:
+            colour = tf.cast(tf.io.decode_image(data, channels=0, expand_animations=False), tf.float32)
+            image = colour if colour.shape[-1] == 1 else tf.image.rgb_to_grayscale(colour[..., :3])
+        resized = tf.image.resize(image, (28, 28), method="bilinear")
+    except tf.errors.OpError as err:
+        raise UsageError(f"cannot read {path}: not a whole {kind.upper()} image ({_first_line(err)}); remove or replace "
+                         f"it") from err
+    return np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)[..., 0]
 
 
 def _first_line(err):
@@ -362,5 +477,5 @@ def _read_cache(sha256, data_dir):
         return None
 
 
-def _write_cache(data, info, data_dir):
-    write_cache(data, data_dir, source=info["path"], name=f"own/{info['sha256']}", data=info)
+def _write_cache(data, info, origins, data_dir):
+    write_cache(data, data_dir, source=info["path"], name=f"own/{info['sha256']}", arrays=origins, data=info)

@@ -257,7 +257,7 @@ def bad_npz(tmp_path, case):
     (bad_folder, "empty", "no images in {path}: put one sub-folder per class there"),
     (bad_folder, "one_class", "{path} has one class (circle); at least 2 are needed"),
     (bad_folder, "empty_class", "class folder {path}/square has no training images"),
-    (bad_folder, "truncated", "cannot read {path}/cross/004.png: not a whole PNG, JPEG, BMP or GIF image (Invalid PNG"),
+    (bad_folder, "truncated", "cannot read {path}/cross/004.png: not a whole PNG image (Invalid PNG"),
     (bad_folder, "test_class_not_trained", "{path}/test has class folder(s) square that {path}/train has not"),
     (bad_folder, "too_many_classes", "has 101 classes; at most 100 are supported"),
     (bad_npz, "no_labels", "{path} has no 'labels' array (it has: images)"),
@@ -368,3 +368,102 @@ def test_a_run_opens_after_its_folder_changed_or_went_and_says_what_it_needs_onc
     status, _, err = run_main(sample.main, ["--run", str(run_dir), "--out", str(tmp_path / "again.npz")], capsys)
     assert status == 0, err  # drawing from the prior needs no data
     np.testing.assert_array_equal(np.load(tmp_path / "again.npz")["images"], np.load(tmp_path / "s.npz")["images"])
+
+
+# Folders as users have them: every format the README lists, things to leave out, tiny classes, a cache
+# that is not what it says.
+
+def pil_image(path, pixels, mode, image_format):
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).convert(mode).save(path, image_format)
+
+
+def test_gif_bmp_and_cmyk_jpeg_load_as_their_gray_level(tmp_path, data_dir):
+    fresh()
+    # Uniform colours: their gray level is ITU-R 601 luma, 0.299 R + 0.587 G + 0.114 B, whatever the format.
+    colour = np.zeros((12, 16, 3), np.uint8) + np.array([60, 120, 180], np.uint8)  # luma 108.9
+    gray = np.full((12, 16), 200, np.uint8)
+    for i in range(4):
+        pil_image(tmp_path / "mixed" / "a" / f"{i}.gif", colour, "RGB", "GIF")
+        pil_image(tmp_path / "mixed" / "a" / f"{i}.bmp", colour, "RGB", "BMP")
+        pil_image(tmp_path / "mixed" / "b" / f"{i}.bmp", gray, "L", "BMP")
+        pil_image(tmp_path / "mixed" / "b" / f"{i}a.bmp", np.dstack([gray] * 3 + [gray]), "RGBA", "BMP")
+        pil_image(tmp_path / "mixed" / "b" / f"{i}.jpg", np.dstack([gray] * 3), "CMYK", "JPEG")
+    data, info = owndata.load(tmp_path / "mixed", data_dir)
+    images = np.concatenate([data.train_images, data.test_images])
+    labels = np.concatenate([data.train_labels, data.test_labels])
+    assert info["train_images"] + info["test_images"] == 20 and images.shape[1:] == (28, 28)
+    # GIF's palette and CMYK JPEG's lossy colour shift the levels by a few; BMP's are exact.
+    np.testing.assert_allclose(images[labels == 0].mean(axis=(1, 2)), 109, atol=4)
+    np.testing.assert_allclose(images[labels == 1].mean(axis=(1, 2)), 200, atol=4)
+    assert (owndata.decode_image_file(tmp_path / "mixed" / "a" / "0.bmp") == 109).all()
+
+
+def test_hidden_folders_linked_class_folders_and_broken_links_are_left_out_and_counted(tmp_path, data_dir):
+    fresh()
+    root = shapes_folder(tmp_path / "mine", per_class=6, kinds=KINDS[:2])
+    write_image(root / ".ipynb_checkpoints" / "x.png", shape("cross", 20, np.random.default_rng(1)))
+    write_image(root / "cross" / ".ipynb_checkpoints" / "x-checkpoint.png", shape("cross", 20, np.random.default_rng(2)))
+    (root / "cross" / "._resource_fork.png").write_bytes(b"\x00\x05\x16\x07 not an image")
+    (root / "selfloop").symlink_to(root)
+    (tmp_path / "other").mkdir()
+    (root / "elsewhere").symlink_to(tmp_path / "other", target_is_directory=True)
+    (root / "gone").symlink_to(tmp_path / "nowhere", target_is_directory=True)
+    (root / "circle" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (root / "circle" / "notes.txt").write_text("not an image")
+    (root / "README").write_text("beside the class folders")
+    lines = []
+    data, info = owndata.load(root, data_dir, log=lines.append)
+    assert info["class_names"] == ["circle", "cross"] and info["train_images"] + info["test_images"] == 12
+    left_out = next(line for line in lines if "left out" in line)
+    for part in ("3 hidden files and folders", "2 class folders that are links", "2 links that lead nowhere",
+                 "1 files that are not PNG, JPEG, BMP or GIF images", "1 files beside the class folders"):
+        assert part in left_out, left_out
+    fresh()
+    assert owndata.load(root, data_dir)[1]["sha256"] == info["sha256"]  # the same listing every time
+
+
+def test_three_images_of_a_class_give_one_test_image(tmp_path, data_dir):
+    fresh()
+    root = shapes_folder(tmp_path / "few", per_class=3, kinds=KINDS[:2])
+    data, info = owndata.load(root, data_dir)
+    assert info["train_images"] == 4 and info["test_images"] == 2 and sorted(data.test_labels) == [0, 1]
+    (root / "cross" / "000.png").unlink()
+    (root / "cross" / "001.png").unlink()
+    fresh()
+    with pytest.raises(owndata.UsageError, match="class cross has one image; without a given test split each class "
+                                                 "needs 2 or more"):
+        owndata.load(root, data_dir)
+
+
+def rewrite_cache_consistently(data_dir, sha256):
+    """What someone able to write data/ can do: change a cached image and its checksum, so the cache reads back."""
+    from cvae.data import ImageSet, read_cache_and_meta, write_cache
+    data, meta = read_cache_and_meta(data_dir, f"own/{sha256}")
+    with np.load(data_dir / "own" / f"{sha256}.npz") as cache:
+        origins = {key: cache[key] for key in ("train_from", "test_from")}
+    images = data.train_images.copy()
+    images[:] = 255 - images  # every training image inverted
+    forged = ImageSet(images, data.train_labels, data.test_images, data.test_labels)
+    write_cache(forged, data_dir, source=meta["source"], name=f"own/{sha256}", arrays=origins, data=meta["data"])
+    return forged
+
+
+def test_a_cache_rewritten_with_its_checksum_is_not_trusted_over_the_folder(folder, data_dir):
+    fresh()
+    true, info = owndata.load(folder, data_dir)
+    forged = rewrite_cache_consistently(data_dir, info["sha256"])
+    fresh()
+    lines = []
+    again, _ = owndata.load(folder, data_dir, log=lines.append)
+    assert any("does not hold what" in line and "decoding it again" in line for line in lines), lines
+    np.testing.assert_array_equal(again.train_images, true.train_images)
+    assert not np.array_equal(forged.train_images, true.train_images)
+    # A run's own record: the arrays it trained on, by their checksum; a cache changed since is read again.
+    forged = rewrite_cache_consistently(data_dir, info["sha256"])
+    fresh()
+    lines = []
+    for_run = owndata.load_for_run(info, data_dir, log=lines.append)
+    assert any("no longer holds the arrays the run trained on" in line for line in lines), lines
+    np.testing.assert_array_equal(for_run.train_images, true.train_images)
