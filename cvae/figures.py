@@ -7,6 +7,9 @@ import textwrap
 import matplotlib
 
 matplotlib.use("Agg")  # files only; no display needed
+# Text is drawn as written: a class or folder name holding $ is not TeX math (matplotlib would parse it, and
+# fail on "$x^$").
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -62,19 +65,24 @@ def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.
 
 
 def plot_reconstruction(inputs, reconstructions, labels, path, title, class_names=DIGITS):
-    """inputs, reconstructions: [N, 28, 28]; rows alternate inputs and their reconstructions, 10 a row.
-    Each input is marked with its label (its class index when the names are long)."""
-    n = len(inputs) - len(inputs) % 10
-    pairs = np.stack([inputs[:n].reshape(-1, 10, 28, 28), reconstructions[:n].reshape(-1, 10, 28, 28)], axis=1)
-    grid = pairs.reshape(-1, 10, 28, 28)
-    row_labels = ["input", "recon."] * (n // 10)
-    fig, ax = plt.subplots(figsize=(10 * 0.55 + 1.4, len(grid) * 0.55 + 0.9))
+    """inputs, reconstructions: [N, 28, 28]; rows alternate inputs and their reconstructions, 10 a row (all
+    of them in one row when there are fewer; what does not fill a row is left out). Each input is marked
+    with its label (its class index when the names are long)."""
+    columns = min(10, len(inputs))
+    n = len(inputs) - len(inputs) % columns
+    pairs = np.stack([inputs[:n].reshape(-1, columns, 28, 28), reconstructions[:n].reshape(-1, columns, 28, 28)],
+                     axis=1)
+    grid = pairs.reshape(-1, columns, 28, 28)
+    row_labels = ["input", "recon."] * (n // columns)
+    width = columns * 0.55 + 1.4
+    lines = textwrap.wrap(title, width=int(width * 13))
+    fig, ax = plt.subplots(figsize=(width, len(grid) * 0.55 + 0.9 + 0.17 * (len(lines) - 1)))
     _show_grid(ax, grid, row_labels)
     for i, label in enumerate(labels[:n]):
-        r, c = 2 * (i // 10), i % 10
+        r, c = 2 * (i // columns), i % columns
         mark = class_names[int(label)] if len(class_names[int(label)]) == 1 else str(int(label))
         ax.text(c * 30 + 26, r * 30 + 3, mark, color="tab:red", fontsize=7, ha="right", va="top")
-    ax.set_title(title, fontsize=10)
+    ax.set_title("\n".join(lines), fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
@@ -134,7 +142,8 @@ def plot_embedding(codes, labels, path, title, class_names=DIGITS, axis_labels=(
               bbox_to_anchor=(1.0, 0.5), frameon=False, ncol=1 + (classes - 1) // 25, fontsize=10 if classes <= 25 else 7)
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
-    ax.set_title(title, fontsize=10)
+    # Wrapped to the plot's width (a title longer than the axes was cut at the figure's edge).
+    ax.set_title("\n".join(textwrap.wrap(title, width=62)), fontsize=10)
     fig.tight_layout()
     save(fig, path)
 

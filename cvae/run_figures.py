@@ -168,8 +168,9 @@ def noisy_class_means_and_prior(run, out_dir, options):
 
 def analogy(run, out_dir, options):
     path = out_dir / "analogy.png"
-    images = run.test_images[:ANALOGY_ROWS]
-    style = run.codes[:ANALOGY_ROWS]
+    images = run.test_images[:ANALOGY_ROWS]  # fewer when the test set is smaller
+    rows = len(images)
+    style = run.codes[:rows]
     how = "one test image's code"
     if run.model.semi_supervised:
         # m2 needs no label to find a style: encode with the label its classifier q(y | x) reads.
@@ -177,7 +178,7 @@ def analogy(run, out_dir, options):
         how = "the code of one test image encoded with its classifier's label"
     classes = len(run.class_names)
     z = np.repeat(style, classes, axis=0)
-    generated = decode(run.model, z, np.tile(np.arange(classes), ANALOGY_ROWS)).reshape(ANALOGY_ROWS, classes, 28, 28)
+    generated = decode(run.model, z, np.tile(np.arange(classes), rows)).reshape(rows, classes, 28, 28)
     figures.plot_analogy(images / 255.0, generated, path,
                          f"{run.title}: each row keeps {how}, columns change the label", run.class_names)
     return [path]

@@ -467,3 +467,27 @@ def test_a_cache_rewritten_with_its_checksum_is_not_trusted_over_the_folder(fold
     for_run = owndata.load_for_run(info, data_dir, log=lines.append)
     assert any("no longer holds the arrays the run trained on" in line for line in lines), lines
     np.testing.assert_array_equal(for_run.train_images, true.train_images)
+
+
+@pytest.mark.slow  # trains, then makes every figure
+def test_every_figure_of_a_run_with_fewer_test_images_than_a_grid_and_names_with_dollars(tmp_path, data_dir, capsys):
+    """Two test images (the reconstruction grid shows 30, the analogy 8) and class names that matplotlib
+    would read as TeX math: every figure is drawn with what exists, the names as written."""
+    import matplotlib.image
+    fresh()
+    root = tmp_path / "money"
+    for kind, name in zip(KINDS[:2], ("$x^$", "100$")):
+        shapes_folder(tmp_path / "tmp", per_class=6, kinds=[kind])
+        shutil.move(tmp_path / "tmp" / kind, root / name)
+    flags = run_flags(root, tmp_path / "log", data_dir)
+    assert run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "1", *flags], capsys)[0] == 0
+    status, out, err = run_main(plot.main, ["cvae_cnn3", "-n", "2", *flags, "--figure-dir", str(tmp_path / "fig")],
+                                capsys)
+    assert status == 0 and "Traceback" not in err, err
+    written = sorted(p.name for p in (tmp_path / "fig").rglob("*.png"))
+    assert written == sorted(["reconstruction.png", "generated_image_mean.png", "generated_image_rand_all_0.100.png",
+                              "generated_image_prior.png", "embedding.png", "manifold.png", "analogy.png",
+                              "learning_curve.png"])
+    assert matplotlib.image.imread(next((tmp_path / "fig").rglob("reconstruction.png"))).shape[1] < 600  # 2 columns
+    status, _, err = run_main(sample.main, ["cvae_cnn3", "-n", "2", *flags, "--out", str(tmp_path / "s.png")], capsys)
+    assert status == 0, err

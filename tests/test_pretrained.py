@@ -33,7 +33,9 @@ def test_plot_draws_from_the_shipped_weights_without_a_log_dir(tmp_path, capsys)
     status, out, err = run_main(plot.main, ["cvae_cnn3", "-n", "2", "--pretrained", "-m", "manifold",
                                             "--log-dir", str(tmp_path / "log"), "--figure-dir", str(tmp_path)], capsys)
     assert status == 0, err
-    assert (tmp_path / "cvae_cnn3_2" / "manifold.png").exists() and not (tmp_path / "log").exists()
+    # In a folder of their own: a user's own run of the same name keeps its figures.
+    assert (tmp_path / "pretrained" / "cvae_cnn3_2" / "manifold.png").exists() and not (tmp_path / "log").exists()
+    assert not (tmp_path / "cvae_cnn3_2").exists()
 
 
 @pytest.fixture
