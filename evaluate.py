@@ -12,8 +12,8 @@ What each number is and how it is computed: cvae.evaluation.
 import argparse
 import sys
 
-from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tensorflow_quietly, parse_run_args,
-                      positive_int, random_seed, report_errors)
+from cvae.cli import (MAX_COUNT, HelpFormatter, add_debug_flag, add_run_flags, parse_run_args, positive_int,
+                      positive_int_up_to, random_seed, run_tool)
 from cvae.errors import UsageError
 
 MAX_NLL_SECONDS = 24 * 3600  # longer NLL estimates need --force
@@ -26,9 +26,9 @@ def parse_args(argv=None):
     add_run_flags(parser, kept_epoch=False)  # it evaluates the latest checkpoint
     parser.add_argument("-k", "--importance-samples", type=positive_int, default=5000,
                         help="samples per test image for the NLL estimate (5000 is the literature's standard)")
-    parser.add_argument("--samples", type=positive_int, default=1000,
+    parser.add_argument("--samples", type=positive_int_up_to(MAX_COUNT), default=1000,
                         help="generated images per digit for class-consistency")
-    parser.add_argument("--test-images", type=positive_int, default=None,
+    parser.add_argument("--test-images", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="evaluate on the first N test images only (quick checks; the table says N)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of the sampling noise")
     parser.add_argument("--force", action="store_true",
@@ -61,9 +61,7 @@ def evaluate(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    import_tensorflow_quietly()
-    return report_errors(lambda: evaluate(args), args.debug, interrupted=lambda: "interrupted; nothing was written")
+    return run_tool(parse_args, argv, evaluate, interrupted=lambda args: "interrupted; nothing was written")
 
 
 if __name__ == "__main__":

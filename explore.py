@@ -10,8 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tensorflow_quietly, parse_run_args,
-                      positive_int, report_errors)
+from cvae.cli import HelpFormatter, add_debug_flag, add_run_flags, parse_run_args, port_number, run_tool
 
 
 def parse_args(argv=None):
@@ -20,7 +19,7 @@ def parse_args(argv=None):
                     "the browser with TensorFlow.js) to OUT (default explorer/RUN/) and serve it on localhost.",
         formatter_class=HelpFormatter)
     add_run_flags(parser)
-    parser.add_argument("--port", type=positive_int, default=8000,
+    parser.add_argument("--port", type=port_number, default=8000,
                         help="serve on this localhost port, or the next free one")
     parser.add_argument("--no-serve", action="store_true", help="only write the folder")
     parser.add_argument("--out", type=Path, default=None, help="the site's folder (default: explorer/RUN/)")
@@ -42,9 +41,7 @@ def explore(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    import_tensorflow_quietly()
-    return report_errors(lambda: explore(args), args.debug, interrupted=lambda: "stopped serving")
+    return run_tool(parse_args, argv, explore, interrupted=lambda args: "stopped")
 
 
 if __name__ == "__main__":

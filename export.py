@@ -12,8 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tensorflow_quietly, parse_run_args,
-                      report_errors)
+from cvae.cli import HelpFormatter, add_debug_flag, add_run_flags, parse_run_args, run_tool
 
 
 def parse_args(argv=None):
@@ -58,12 +57,8 @@ def parse_check_args(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if "--check" in argv:
-        args = parse_check_args(argv)
-        import_tensorflow_quietly()
-        return report_errors(lambda: check(args.check), args.debug)
-    args = parse_args(argv)
-    import_tensorflow_quietly()
-    return report_errors(lambda: export(args), args.debug)
+        return run_tool(parse_check_args, argv, lambda args: check(args.check))
+    return run_tool(parse_args, argv, export)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, class_index, import_tensorflow_quietly,
-                      parse_run_args, positive_float, random_seed, report_errors)
+from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, class_of, noise_std, parse_run_args, random_seed,
+                      run_tool)
 from cvae.errors import UsageError, UserFacingError
-from cvae.run_figures import FIGURES, FigureOptions, PlottedRun, title_of, why_not
 
 
 def parse_args(argv=None):
+    from cvae.run_figures import FIGURES  # here, after the tool's signal handlers are in place: it loads matplotlib
     parser = argparse.ArgumentParser(
         description="Plot figures of a model trained by train.py into FIGURE_DIR/RUN/. "
                     "Without -m, every figure that applies to the model.",
@@ -23,9 +23,9 @@ def parse_args(argv=None):
                         help="re: reconstructions; gen_ave: decoded class-mean codes; gen_rand: class-mean "
                              "code plus noise, and prior samples; embed: 2-D latent means; manifold: decoded "
                              "latent grid (n = 2); analogy: one style, every digit; curve: learning curves")
-    parser.add_argument("-s", "--std", type=positive_float, default=0.1, help="noise std for gen_rand")
-    parser.add_argument("-t", "--target", type=class_index, default=None,
-                        help="class (digit) for gen_rand (default: all)")
+    parser.add_argument("-s", "--std", type=noise_std, default=0.1, help="noise std for gen_rand")
+    parser.add_argument("-t", "--target", default=None,
+                        help="class for gen_rand, by name or index (a digit on MNIST; default: all)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed for the noise in generated figures")
     parser.add_argument("--figure-dir", type=Path, default=Path("figure"))
     add_debug_flag(parser)
@@ -36,10 +36,10 @@ def plot(args):
     from cvae.cli import open_run
     from cvae.datasets import load_for
     from cvae.rundir import DamagedFile
+    from cvae.run_figures import FIGURES, FigureOptions, PlottedRun, title_of, why_not
     run = open_run(args, args.epoch)
     model, class_names = run.model, run.class_names()
-    if args.target is not None and args.target >= len(class_names):
-        raise UsageError(f"-t {args.target}: this run has {len(class_names)} classes, 0 to {len(class_names) - 1}")
+    target = None if args.target is None else class_of(args.target, class_names, "-t")
     if args.mode is not None and why_not(args.mode, model):
         raise UsageError(why_not(args.mode, model))
     kinds = [args.mode] if args.mode else [k for k in FIGURES if why_not(k, model) is None]
@@ -57,7 +57,7 @@ def plot(args):
         kinds.remove("curve")
         metrics = []
     plotted = PlottedRun(model, title_of(run), class_names, metrics, lambda: load_for(run.identity, args.data_dir))
-    options = FigureOptions(seed=args.seed, std=args.std, target=args.target)
+    options = FigureOptions(seed=args.seed, std=args.std, target=target)
     for kind in kinds:
         for path in FIGURES[kind](plotted, out_dir, options):
             print(f"wrote {path}")
@@ -65,9 +65,7 @@ def plot(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    import_tensorflow_quietly()
-    return report_errors(lambda: plot(args), args.debug)
+    return run_tool(parse_args, argv, plot)
 
 
 if __name__ == "__main__":

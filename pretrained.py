@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cvae.cli import HelpFormatter, add_debug_flag, import_tensorflow_quietly, report_errors
+from cvae.cli import HelpFormatter, add_debug_flag, run_tool
 from cvae.errors import UserFacingError
 from cvae.readme_runs import SHIPPED
 
@@ -50,9 +50,7 @@ def refresh(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    import_tensorflow_quietly()
-    return report_errors(lambda: refresh(args), args.debug)
+    return run_tool(parse_args, argv, refresh)
 
 
 if __name__ == "__main__":

@@ -17,21 +17,25 @@ import argparse
 import sys
 from pathlib import Path
 
-from cvae.cli import add_debug_flag, report_errors
+from cvae.cli import add_debug_flag, run_tool
 from cvae.errors import UsageError, UserFacingError
 from cvae.results import load_results, tables, write_readme
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Make the results tables from LOG_DIR/*/eval.json.")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--readme", type=Path, default=None, help="write the tables into this README too")
     parser.add_argument("--force", action="store_true",
-                        help="with --readme: also put in rows of partial runs (--subset, part of the test set) and "
-                             "of runs with fewer epochs or a smaller k than the row they replace")
+                        help="with --readme: also put in rows of partial runs (--subset, part of the test set, "
+                             "fewer images per class, another seed) and of runs with fewer epochs or a smaller k "
+                             "than the row they replace")
     add_debug_flag(parser)
-    args = parser.parse_args(argv)
-    return report_errors(lambda: make_tables(args), args.debug)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    return run_tool(parse_args, argv, make_tables, tensorflow=False)
 
 
 def make_tables(args):

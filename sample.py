@@ -11,21 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, import_tensorflow_quietly, parse_run_args,
-                      positive_float, positive_int, random_seed, report_errors)
+from cvae.cli import (MAX_COUNT, HelpFormatter, add_debug_flag, add_run_flags, class_of, noise_std, parse_run_args,
+                      positive_int_up_to, random_seed, run_tool)
 from cvae.errors import UsageError
 from cvae.files import atomic_file
 
 FORMATS = (".png", ".npz")
-
-
-def digit_or_all(text):
-    if text == "all":
-        return text
-    value = int(text)
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"must be a class index (a digit 0-9 on MNIST) or 'all', got {text}")
-    return value
+MAX_GRID_IMAGES = 4096  # 256 rows of 16: a PNG of about 14,000 pixels in height
 
 
 def parse_args(argv=None):
@@ -33,10 +25,11 @@ def parse_args(argv=None):
         description="Sample images from a model trained by train.py and write them as a grid PNG or an .npz.",
         formatter_class=HelpFormatter)
     add_run_flags(parser)
-    parser.add_argument("--digit", type=digit_or_all, action="append", default=None,
-                        help="label to generate (repeat for several, or 'all'; default: all). Conditional models only")
-    parser.add_argument("--count", type=positive_int, default=16, help="images per label")
-    parser.add_argument("--std", type=positive_float, default=1.0, help="std of z around 0 (1: the prior)")
+    parser.add_argument("--digit", action="append", default=None, metavar="CLASS",
+                        help="class to generate, by name or index (a digit on MNIST); repeat for several, or 'all' "
+                             "(the default). Conditional models only")
+    parser.add_argument("--count", type=positive_int_up_to(MAX_COUNT), default=16, help="images per label")
+    parser.add_argument("--std", type=noise_std, default=1.0, help="std of z around 0 (1: the prior)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of z: the same seed gives the same images")
     parser.add_argument("--out", type=Path, required=True, help="where to write: FILE.png (a grid) or FILE.npz (arrays)")
     add_debug_flag(parser)
@@ -46,29 +39,33 @@ def parse_args(argv=None):
     return args
 
 
-def requested_labels(model, name, digits, class_count):
-    """The labels to decode under: the requested digits in order (all of them for 'all' or none given);
+def requested_labels(model, name, digits, class_names):
+    """The labels to decode under: the requested classes in order (all of them for 'all' or none given);
     [None] for an unconditional model, which takes no --digit."""
     if not model.conditional:
         if digits:
             raise UsageError(f"{name} is unconditional: it takes no --digit")
         return [None]
     if not digits or "all" in digits:
-        return list(range(class_count))
-    beyond = [d for d in digits if d >= class_count]
-    if beyond:
-        raise UsageError(f"--digit {beyond[0]}: this run has {class_count} classes, 0 to {class_count - 1}")
-    return list(dict.fromkeys(digits))
+        return list(range(len(class_names)))
+    return list(dict.fromkeys(class_of(digit, class_names, "--digit") for digit in digits))
 
 
 def sample(args):
     from cvae.cli import open_run
+    from cvae.data import check_fits
     from cvae.generation import draw
     run = open_run(args, args.epoch)
     model = run.model
     if not model.has_latent_space:
         raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to sample from")
-    labels = requested_labels(model, run.identity.model, args.digit, len(run.class_names()))
+    labels = requested_labels(model, run.identity.model, args.digit, run.class_names())
+    total = len(labels) * args.count
+    if args.out.suffix == ".png" and total > MAX_GRID_IMAGES:
+        raise UsageError(f"{total:,} images ({args.count:,} for each of {len(labels)} labels) are more than a PNG grid "
+                         f"shows ({MAX_GRID_IMAGES:,} at most); write them to FILE.npz, or ask for fewer with --count")
+    check_fits(total * (28 * 28 + 4 * model.latent_dim), f"{total:,} images",
+               "ask for fewer with --count or --digit")
     images, y, z = draw(model, [0 if label is None else label for label in labels], args.count, args.std, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npz":
@@ -84,9 +81,7 @@ def sample(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    import_tensorflow_quietly()
-    return report_errors(lambda: sample(args), args.debug)
+    return run_tool(parse_args, argv, sample)
 
 
 if __name__ == "__main__":

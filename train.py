@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from model import NAMES
-from cvae.cli import (HelpFormatter, add_debug_flag, dataset_argument, import_tensorflow_quietly, positive_float,
-                      positive_int, random_seed, report_errors)
+from cvae.cli import (MAX_COUNT, MAX_LATENT_DIM, HelpFormatter, add_debug_flag, dataset_argument, positive_float,
+                      positive_int_up_to, random_seed, run_tool)
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError, UserFacingError
 
@@ -24,18 +24,18 @@ def parse_args(argv=None):
                     "_fashion_mnist, _labelsL name the options below). Running the same command again resumes.",
         formatter_class=HelpFormatter)
     parser.add_argument("model", choices=NAMES, metavar="MODEL", help=f"one of: {', '.join(NAMES)}")
-    parser.add_argument("-n", "--latent-dim", type=positive_int, default=20,
+    parser.add_argument("-n", "--latent-dim", type=positive_int_up_to(MAX_LATENT_DIM), default=20,
                         help="latent dimensions (ignored by the classifier cnn)")
-    parser.add_argument("-b", "--batch-size", type=positive_int, default=100,
+    parser.add_argument("-b", "--batch-size", type=positive_int_up_to(MAX_COUNT), default=100,
                         help="images per step, split across replicas under --strategy; m2 takes this many "
                              "unlabelled plus as many labelled")
-    parser.add_argument("-e", "--epochs", type=positive_int, default=150, help="train until this epoch")
+    parser.add_argument("-e", "--epochs", type=positive_int_up_to(MAX_COUNT), default=150, help="train until this epoch")
     parser.add_argument("-l", "--learning-rate", type=positive_float, default=0.001, help="Adam's learning rate")
     parser.add_argument("-c", "--clip", type=positive_float, default=None,
                         help="clip gradients to this global norm (default: off)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed for weights, shuffling and noise")
     parser.add_argument("--restart", action="store_true", help="delete the run's directory and start over")
-    parser.add_argument("--subset", type=positive_int, default=None,
+    parser.add_argument("--subset", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="use only the first SUBSET training and test images (quick checks)")
     parser.add_argument("--binarize", action="store_true",
                         help="dynamic binarization: train on pixels drawn from Bernoulli(gray level) each pass, "
@@ -44,7 +44,7 @@ def parse_args(argv=None):
                         help="mnist; fashion_mnist (Zalando's 10 kinds of clothing in MNIST's format); or the path "
                              "of an image folder with one sub-folder per class, or of an .npz file (README: Your "
                              "own data). A path's runs go to LOG_DIR/MODEL_N_NAME_HASH/")
-    parser.add_argument("--labels", type=positive_int, default=None,
+    parser.add_argument("--labels", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="m2 only: train with this many labelled images (a multiple of the number of classes, "
                              "the same number of each class, drawn with --seed); the rest are used without labels")
     parser.add_argument("--deterministic", action="store_true",
@@ -74,7 +74,9 @@ def explained(err, run_dir, learning_rate):
     """A failure of the training loop or the run directory, as one line that says what to do; None for
     other exceptions."""
     from cvae import training
-    from cvae.rundir import ForeignFiles, RunInUse
+    from cvae.rundir import ConfigDisagrees, ForeignFiles, RunInUse
+    if isinstance(err, ConfigDisagrees):
+        return UserFacingError(str(err))
     if isinstance(err, ForeignFiles):
         return UserFacingError(f"{err}; move them away, or train elsewhere with --log-dir")
     if isinstance(err, RunInUse):
@@ -100,14 +102,9 @@ def explained(err, run_dir, learning_rate):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    import_tensorflow_quietly()
-    if args.deterministic:
-        import tensorflow as tf
-        tf.config.experimental.enable_op_determinism()
     run_dir = None
 
-    def locked_train():
+    def locked_train(args):
         nonlocal run_dir
         from cvae import owndata
         from cvae.cli import identity_from_flags
@@ -115,6 +112,9 @@ def main(argv=None):
         from cvae.datasets import is_own
         from cvae.rundir import RunDir
         from cvae.training import train_run
+        if args.deterministic:
+            import tensorflow as tf
+            tf.config.experimental.enable_op_determinism()
         # Data of one's own is decoded and checked before anything is written.
         own = owndata.load(args.dataset, args.data_dir)[1] if is_own(args.dataset) else None
         identity = identity_from_flags(args, data=own, seed=args.seed)
@@ -130,12 +130,12 @@ def main(argv=None):
             raise better from err
         return 0
 
-    def interrupted():
+    def interrupted(args):
         latest = run_dir and run_dir.latest_checkpoint()
         saved = f"the last checkpoint is {latest}" if latest else "no epoch had finished, nothing was saved"
         return f"interrupted; the unfinished epoch was dropped and {saved}. Run the same command to resume."
 
-    return report_errors(locked_train, args.debug, interrupted)
+    return run_tool(parse_args, argv, locked_train, interrupted)
 
 
 if __name__ == "__main__":

@@ -52,10 +52,35 @@ def restorer(checkpoint, model, optimizer=None, partial=False):
     return restore
 
 
+def shape_mismatch(path, model):
+    """The first of the model's variables that the checkpoint at `path` holds in another shape, as ("layer/
+    weight", shape in the file, shape in the model), or None (also for a file that cannot be read, or of the
+    positional layout, whose keys say no names)."""
+    import tensorflow as tf
+    try:
+        stored = dict(tf.train.list_variables(path))
+    except Exception:  # damage shows as many exception types; restoring reports it
+        return None
+    for name, variable in zip(model.variable_names(), model.variables):
+        shape = stored.get(f"model/{name.replace('/', ':')}/.ATTRIBUTES/VARIABLE_VALUE")
+        if shape is not None and list(shape) != list(variable.shape):
+            return name, list(shape), list(variable.shape)
+    return None
+
+
+class AllDamaged(ValueError):
+    """No checkpoint of those tried reads back whole; `failures` holds (path, what was wrong) for each."""
+
+    def __init__(self, failures):
+        super().__init__(("every checkpoint is damaged: " if len(failures) > 1 else "checkpoint ")
+                         + "; ".join(f"{path}: {why}" for path, why in failures))
+        self.failures = failures
+
+
 def restore_latest_good(restore, paths, log=print):
     """Call restore(path) on the newest of `paths` (oldest first) that reads back whole, warning about
     each damaged one it skips; returns that path, or None when `paths` is empty. Raises ValueError
-    when every checkpoint is damaged. Training and every tool that reads a run load through this."""
+    when every checkpoint is damaged (AllDamaged). Training and every tool that reads a run load through this."""
     failures = []
     for path in reversed(paths):
         try:
@@ -63,12 +88,12 @@ def restore_latest_good(restore, paths, log=print):
         # Damage shows as many exception types (a truncated file raises IndexError); all mean "unusable",
         # and the older checkpoint restores every variable again.
         except Exception as err:
-            failures.append(f"{path}: {str(err).splitlines()[0]}")
+            failures.append((path, str(err).splitlines()[0]))
             log(f"warning: checkpoint {path} is damaged ({str(err).splitlines()[0]}); trying an older one")
             continue
         if failures:
             log(f"using checkpoint {path}")
         return path
     if failures:
-        raise ValueError("every checkpoint is damaged: " + "; ".join(failures))
+        raise AllDamaged(failures)
     return None

@@ -18,6 +18,9 @@ from cvae.errors import UsageError, UserFacingError
 from cvae.mnist import DATASETS
 
 LATENT_DIM = 20  # -n's default
+MAX_LATENT_DIM = 4096
+MAX_STD = 100.0
+MAX_COUNT = 10 ** 9  # of images, epochs, labels, ...: past any data set here, and short enough for a file name
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -37,10 +40,39 @@ def positive_int(text):
     return value
 
 
+def positive_int_up_to(maximum):
+    """An argparse type: positive_int, and at most `maximum` (a number past every sensible one, so that what
+    it sizes fails here, not as an overflow or a file name too long)."""
+    def positive_int(text):
+        value = int(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {text[:40]}")
+        return value
+    return positive_int
+
+
 def positive_float(text):
     value = float(text)
     if not value > 0 or not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def noise_std(text):
+    """A standard deviation of z: positive, and at most MAX_STD (z that far from the prior's mass decodes to
+    nothing the model learnt, and past float32's range to no image at all)."""
+    value = positive_float(text)
+    if value > MAX_STD:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_STD:g}, got {text[:40]}")
+    return value
+
+
+def port_number(text):
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text[:40]}")
     return value
 
 
@@ -52,12 +84,16 @@ def random_seed(text):
     return value
 
 
-def class_index(text):
-    """A label: 0-9 on MNIST, up to 99 on data of one's own (the run's own count is checked once it is loaded)."""
-    value = int(text)
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"must be a class index 0-99 (a digit 0-9 on MNIST), got {text}")
-    return value
+def class_of(text, class_names, flag):
+    """The class index that `text` (a flag's value) names in a run of `class_names`: the class of that name,
+    else the class of that index. UsageError saying which classes there are."""
+    if text in class_names:
+        return class_names.index(text)
+    if text.isdigit() and int(text) < len(class_names):
+        return int(text)
+    shown = ", ".join(class_names[:12]) + (", ..." if len(class_names) > 12 else "")
+    raise UsageError(f"{flag} {text[:40]}: this run has {len(class_names)} classes, 0 to {len(class_names) - 1} "
+                     f"by index, or by name: {shown}")
 
 
 def no_such_dataset(text):
@@ -90,15 +126,16 @@ def add_run_flags(parser, kept_epoch=True):
     parser.add_argument("--run", type=Path, metavar="DIR", default=None,
                         help="the run's directory (a folder of LOG_DIR, or of pretrained/): the model, latent size, "
                              "data, labels and the rest are read from its config.json")
-    parser.add_argument("-n", "--latent-dim", type=positive_int, default=None,
+    parser.add_argument("-n", "--latent-dim", type=positive_int_up_to(MAX_LATENT_DIM), default=None,
                         help=f"latent dimensions of the run (default: {LATENT_DIM})")
     parser.add_argument("--binarize", action="store_true", help="the binarized run (MODEL_N_bin)")
     parser.add_argument("--dataset", default=None, metavar="DATASET",
                         help="the data set the run trained on: mnist (default), fashion_mnist, or the path of your "
                              "own image folder or .npz file, as given to train.py (found by the path it recorded, "
                              "even when the files have changed since)")
-    parser.add_argument("--labels", type=positive_int, default=None, help="m2: the run's number of labels")
-    parser.add_argument("--subset", type=positive_int, default=None,
+    parser.add_argument("--labels", type=positive_int_up_to(MAX_COUNT), default=None,
+                        help="m2: the run's number of labels")
+    parser.add_argument("--subset", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="the quick run trained with --subset SUBSET (MODEL_N_subsetSUBSET)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the data sets are cached")
@@ -106,7 +143,7 @@ def add_run_flags(parser, kept_epoch=True):
                         help="use the weights that ship in pretrained/ (cvae_cnn3 -n 2 or 20, cvae_cnn2 -n 20, "
                              "cnn) instead of a run in LOG_DIR: no training needed")
     if kept_epoch:
-        parser.add_argument("-p", "--epoch", type=positive_int, default=None,
+        parser.add_argument("-p", "--epoch", type=positive_int_up_to(MAX_COUNT), default=None,
                             help="use the checkpoint kept at this epoch instead of the latest")
 
 
@@ -210,7 +247,8 @@ def open_run(args, epoch=None):
     --pretrained (or --run on a folder of pretrained/), the shipped weights, checked. A missing or damaged
     run raises an error naming the command that makes it."""
     import tensorflow as tf
-    from cvae.rundir import KEEP_EVERY, DamagedFile, load_shipped
+    from cvae.checkpoints import AllDamaged
+    from cvae.rundir import KEEP_EVERY, ConfigDisagrees, DamagedFile, load_shipped
     run_dir, command = named_run_dir(args)
     if run_dir.read_only:
         if epoch is not None:
@@ -223,10 +261,16 @@ def open_run(args, epoch=None):
         raise UsageError(f"no checkpoint kept at epoch {epoch} in {run_dir}; kept epochs: {kept}")
     try:
         return run_dir.load(epoch)
+    except ConfigDisagrees as err:
+        raise UserFacingError(str(err))
     except DamagedFile as err:  # config.json: the checkpoints may be whole, so --restart is the last resort
         raise UserFacingError(f"cannot load the model in {run_dir}: {err}. It records the run's settings: repair "
                               f"it, or retrain with: {command} --restart")
     except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
+        if epoch is not None:  # the latest checkpoints were not tried: the advice is to use them
+            why = err.failures[0][1] if isinstance(err, AllDamaged) else str(err).splitlines()[0]
+            raise UserFacingError(f"the checkpoint kept at epoch {epoch} in {run_dir} is damaged ({why}); leave out "
+                                  f"-p to use the latest checkpoint")
         # Reached only when no checkpoint of the run reads back whole (RunDir.load falls back).
         raise UserFacingError(f"cannot load the model in {run_dir} ({str(err).splitlines()[0]}); "
                               f"retrain with: {command} --restart")
@@ -253,28 +297,48 @@ def import_tensorflow_quietly():
         os.close(devnull)
 
 
-def report_errors(run, debug, interrupted=lambda: "interrupted"):
-    """Run `run()` and turn a failure into one line on stderr: exit 2 for usage errors, 1 for the rest,
-    130 for Ctrl-C or SIGTERM (with the line `interrupted()` returns).
+def run_tool(parse, argv, work, interrupted=lambda args: "interrupted", tensorflow=True):
+    """What every tool's main() does: parse its arguments (argparse exits 2 on a mistake, before TensorFlow
+    loads), load TensorFlow (unless tensorflow=False), and return work(args), every failure one line on stderr:
+    exit 2 for a usage error, 1 for the rest, 130 for Ctrl-C or SIGTERM with the line interrupted(args) gives
+    (args None when it came while they were parsed). The signal handlers are in place before anything is
+    loaded, so a tool stopped while TensorFlow loads stops as cleanly as later.
 
     The traceback is kept for --debug: a user's mistake should read as a message, not a crash.
     """
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
+    args = None
     try:
-        return run()
+        args = parse(argv)
+        if tensorflow:
+            import_tensorflow_quietly()
+        return work(args)
     except KeyboardInterrupt:
-        print(f"\n{interrupted()}", file=sys.stderr)
+        print(f"\n{interrupted(args)}", file=sys.stderr)
         return 130
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except Exception as err:
-        if debug:
+        if getattr(args, "debug", False):
             raise
-        known = isinstance(err, (UserFacingError, OSError))
-        print(f"error: {err}" if known else f"error: {type(err).__name__}: {err} (--debug shows the traceback)",
-              file=sys.stderr)
+        if isinstance(err, UserFacingError):
+            message = str(err)
+        elif isinstance(err, OSError):
+            message = os_error_line(err)
+        else:
+            message = f"{type(err).__name__}: {err} (--debug shows the traceback)"
+        print(f"error: {message}", file=sys.stderr)
         return 1
+
+
+def os_error_line(err):
+    """An OSError as a person reads it: what failed and on which file, and for a full disk what to do."""
+    from cvae.files import disk_full
+    where = f" ({err.filename})" if err.filename else ""
+    if disk_full(err):
+        return f"no space left on device{where}; free some space and run the same command again"
+    return f"{err.strerror}{where}" if err.strerror else str(err)
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -2,16 +2,32 @@
 arrays' content sha256, so a cache that does not hold what was written is never used."""
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cvae import ROOT
-from cvae.errors import UserFacingError
+from cvae.errors import UsageError, UserFacingError
 from cvae.files import atomic_file, write_atomic
 
 DATA_DIR = ROOT / "data"
+MEMORY_SHARE = 10  # arrays a command is asked to make may take at most a tenth of the machine's memory
+
+
+def memory_bytes():
+    """This machine's physical memory, in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(nbytes, what, advice):
+    """UsageError, before anything is made, when `what` would take `nbytes` of memory, more than a
+    MEMORY_SHARE-th of the machine's; `advice` says how to ask for less."""
+    limit = memory_bytes() / MEMORY_SHARE
+    if nbytes > limit:
+        raise UsageError(f"{what} would take {nbytes / 1e9:,.1f} GB of memory, more than a tenth of this machine's "
+                         f"{memory_bytes() / 1e9:.0f} GB; {advice}")
 
 
 class DataError(UserFacingError):

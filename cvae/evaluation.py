@@ -21,6 +21,7 @@ from model.losses import bernoulli_log_likelihood, gaussian_log_density
 from model.registry import count_parameters
 from cvae.batches import TEST_BINARIZATION_SEED, binarize_fixed
 from cvae.config import RunIdentity, TrainingSettings, train_command
+from cvae.data import check_fits
 from cvae.datasets import load_for
 from cvae.files import atomic_file, write_atomic
 from cvae.generation import classify, draw, in_batches
@@ -155,8 +156,11 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
     class-consistency was measured on, out_dir/samples.npz) and return (result, [(name, value)] to show).
     TooLong when the NLL would take more than max_nll_seconds."""
     model, identity = run.model, run.identity
-    data = load_for(identity, data_dir, log)
     classes = len(identity.class_names())
+    if model.conditional:
+        check_fits(samples * classes * 28 * 28, f"{samples:,} generated images for each of the {classes} classes",
+                   "ask for fewer with --samples")
+    data = load_for(identity, data_dir, log)
     images, labels = data.test_images[:test_images], data.test_labels[:test_images]
     if identity.binarize:
         images = binarize_fixed(images)
@@ -192,6 +196,6 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
             with atomic_file(Path(out_dir) / "samples.npz") as f:
                 np.savez_compressed(f, images=generated, labels=requested)
             rows.append((f"class-consistency ({samples} / class)", f"{overall:.2%}"))
-            rows.append((f"  per class 0-{classes - 1}", " ".join(f"{p:.0%}" for p in per_class)))
+            rows.append(("  per class", ", ".join(f"{name} {p:.0%}" for name, p in zip(identity.class_names(), per_class))))
     write_atomic(Path(out_dir) / "eval.json", json.dumps(result, indent=2) + "\n")
     return result, rows

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvae.data import DataError, ImageSet, read_cache_and_meta, write_cache
+from cvae.data import DataError, ImageSet, check_fits, read_cache_and_meta, write_cache
 from cvae.errors import UsageError
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # of file names, in any case
@@ -393,6 +393,10 @@ def _read_npz(path):
         if ("test_images" in keys) != ("test_labels" in keys):
             raise UsageError(f"{path} has one of test_images and test_labels without the other")
 
+        sizes = {key: _npz_array_bytes(path, archive, key) for key in keys}
+        large = ", ".join(f"'{key}' {size / 1e9:,.1f} GB" for key, size in sizes.items() if size > 1e8)
+        check_fits(sum(sizes.values()), f"{path} ({large})", "give a smaller .npz")
+
         def read(key):
             try:
                 return archive[key]
@@ -419,6 +423,19 @@ def _read_npz(path):
             raise UsageError(f"{path}: {which} range from {y.min()} to {y.max()}; with {len(names)} classes they "
                              f"must be 0 to {len(names) - 1}")
     return train_x, train_y, test_x, test_y, names
+
+
+def _npz_array_bytes(path, archive, key):
+    """The bytes the array `key` of an open .npz would take once read, from its header alone (nothing is
+    read before the arrays are known to fit in memory). UsageError for a header that does not parse."""
+    try:
+        with archive.zip.open(f"{key}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(member)
+    except (KeyError, ValueError, OSError) as err:
+        raise UsageError(f"cannot read {path} as an .npz file: its '{key}' has no array header ({_first_line(err)})")
+    return int(np.prod(shape, dtype=object)) * dtype.itemsize
 
 
 def _npz_images(path, key, images):

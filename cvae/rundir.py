@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from cvae import ROOT
-from cvae.checkpoints import make_checkpoint, restore_latest_good, restorer
+from cvae.checkpoints import make_checkpoint, restore_latest_good, restorer, shape_mismatch
 from cvae.config import RunConfig
 from cvae.errors import UsageError, UserFacingError
 from cvae.files import changed_file, files_in, write_atomic
@@ -61,6 +61,11 @@ class TrainedRun:
 
 class DamagedFile(ValueError):
     """A file of the run cannot be read back; the message names it and says what is wrong."""
+
+
+class ConfigDisagrees(Exception):
+    """config.json describes another model than the one the run's checkpoints hold: it was changed after they
+    were written. The checkpoints may be whole; the message names a weight whose shape differs."""
 
 
 class NotOurs(OSError):
@@ -270,6 +275,17 @@ class RunDir:
                              + "last_preserved_timestamp: 0.0\n")
         return tf.train.CheckpointManager(checkpoint, str(self.checkpoint_dir), max_to_keep=KEEP_LATEST)
 
+    def check_config_fits(self, model, path):
+        """ConfigDisagrees when the checkpoint at `path` holds weights of other shapes than `model`, built from
+        config.json."""
+        mismatch = shape_mismatch(path, model)
+        if mismatch:
+            name, stored, built = mismatch
+            raise ConfigDisagrees(f"{self.config_path} disagrees with the run's checkpoints: {name} is {stored} in "
+                                  f"{path}, {built} in the model config.json describes. config.json was changed after "
+                                  f"they were written: set back what it records (the checkpoints are whole; --restart "
+                                  f"would delete them)")
+
     def kept_checkpoint_path(self, epoch):
         return str(self.path / "kept" / f"epoch-{epoch:04d}")
 
@@ -295,6 +311,7 @@ class RunDir:
             if epoch not in self.kept_epochs():
                 raise FileNotFoundError(f"no kept checkpoint for epoch {epoch} in {self.path / 'kept'}")
             paths = [self.kept_checkpoint_path(epoch)]
+        self.check_config_fits(model, paths[-1])
         # The optimizer's slots are in the file but not needed here.
         restore_latest_good(restorer(checkpoint, model, partial=True), paths, log)
         return TrainedRun(model, config, int(checkpoint.epoch.numpy()), self)

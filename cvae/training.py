@@ -269,6 +269,10 @@ def prepare_run_dir(identity: RunIdentity, run_dir: RunDir, restart, log=print):
         raise ConfigUnreadable(f"{run_dir.config_path} is unreadable ({err})") from err
     differ = saved.identity.differences(identity)
     if differ:
+        # A config.json changed by hand (latent_dim 2 -> 3) is no other run: its checkpoints say so.
+        saved_model = build_model(saved.identity.model, saved.identity.latent_dim, saved.identity.seed,
+                                  len(saved.identity.class_names()))
+        run_dir.check_config_fits(saved_model, run_dir.latest_checkpoint())
         raise SettingsDiffer(run_dir, differ)
     return saved.training
 
@@ -404,6 +408,7 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
     manager = run_dir.checkpoint_manager(checkpoint, log)
     resuming = bool(history)
     if resuming:
+        run_dir.check_config_fits(model, run_dir.checkpoint_paths()[-1])
         try:
             restore_latest_good(restorer(checkpoint, model, optimizer), run_dir.checkpoint_paths(), log)
         except ValueError as err:

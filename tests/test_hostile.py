@@ -403,3 +403,122 @@ def test_a_shipped_run_must_list_every_file_it_holds(tmp_path, capsys):
     status, _, err = run_main(sample.main, ["--run", str(copy), "--out", str(tmp_path / "s.npz")], capsys)
     assert status == 1 and "lists '../config.json', not a file of the run's folder" in err
     assert not (tmp_path / "s.npz").exists() and np is not None
+
+
+# 16, 20. Bounds: refused in one line before anything is made
+
+@pytest.mark.parametrize("tool, args, complaint", [
+    ("train", ["vae", "-n", str(10 ** 30)], "must be at most 4,096"),
+    ("train", ["vae", "--subset", "1" + "0" * 300], "must be at most 1,000,000,000"),
+    ("sample", ["cvae_cnn3", "--std", "1e300", "--out", "x.png"], "must be at most 100"),
+    ("plot", ["cvae_cnn3", "-s", "inf"], "must be a positive number"),
+    ("explore", ["cvae_cnn3", "--port", "70000"], "must be a port number from 1 to 65535, got 70000"),
+])
+def test_sizes_past_any_sensible_one_are_usage_errors(tool, args, complaint, capsys):
+    import importlib
+    status, _, err = run_main(importlib.import_module(tool).main, args, capsys)
+    assert status == 2 and complaint in err and "Traceback" not in err
+
+
+def test_outputs_that_would_not_fit_are_refused_before_they_are_made(trained_runs, tmp_path, capsys):
+    import evaluate
+    import sample
+    run = ["--run", str(trained_runs / QUICK_RUN)]
+    status, _, err = run_main(sample.main, [*run, "--count", "100000", "--out", str(tmp_path / "x.png")], capsys)
+    assert status == 2 and "1,000,000 images (100,000 for each of 10 labels) are more than a PNG grid shows" in err
+    status, _, err = run_main(sample.main, [*run, "--count", "1000000000", "--out", str(tmp_path / "x.npz")], capsys)
+    assert status == 2 and "10,000,000,000 images would take" in err and "more than a tenth of this machine's" in err
+    status, _, err = run_main(evaluate.main, [*run, "--samples", "200000000", "-k", "1", "--test-images", "1"], capsys)
+    assert status == 2 and "generated images for each of the 10 classes would take" in err
+    assert not list(tmp_path.iterdir()) and "Traceback" not in err
+
+
+def test_an_npz_declaring_more_images_than_memory_holds_is_refused_by_its_header(tmp_path, capsys):
+    import io
+    import zipfile
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 28, 28), np.uint8))
+    header["shape"] = (10 ** 12, 28, 28)
+    images = io.BytesIO()
+    np.lib.format.write_array_header_1_0(images, header)
+    labels = io.BytesIO()
+    np.save(labels, np.zeros(10, np.int64))
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as archive:
+        archive.writestr("images.npy", images.getvalue() + b"\0" * 100)
+        archive.writestr("labels.npy", labels.getvalue())
+    status, _, err = run_main(train.main, ["vae", "--dataset", str(tmp_path / "huge.npz"), "--log-dir",
+                                           str(tmp_path / "log"), "--data-dir", str(tmp_path / "data")], capsys)
+    assert status == 2 and f"{tmp_path / 'huge.npz'} ('images' 784,000.0 GB) would take" in err
+    assert not (tmp_path / "log").exists()
+
+
+def test_a_full_disk_or_another_system_error_is_one_readable_line():
+    from cvae.cli import os_error_line
+    assert os_error_line(OSError(errno.ENOSPC, "No space left on device", "data/mnist.npz")) == \
+        "no space left on device (data/mnist.npz); free some space and run the same command again"
+    assert os_error_line(PermissionError(errno.EACCES, "Permission denied", "log/x")) == "Permission denied (log/x)"
+
+
+# 18. config.json and the checkpoints: say which disagrees, and never advise --restart while a checkpoint is whole
+
+def test_a_config_changed_by_hand_is_named_as_what_disagrees(two_epochs, capsys):
+    import plot
+    config_path = two_epochs / QUICK_RUN / "config.json"
+    config = json.loads(config_path.read_text())
+    config["identity"]["latent_dim"] = 3
+    config_path.write_text(json.dumps(config))
+    status, _, err = run_main(plot.main, ["--run", str(two_epochs / QUICK_RUN), "-m", "manifold", "--figure-dir",
+                                          str(two_epochs / "fig")], capsys)
+    assert status == 1 and "disagrees with the run's checkpoints: to_mean/kernel is [256, 2]" in err, err
+    assert "set back what it records" in err and "damaged" not in err
+    status, _, err = run_main(train.main, [*QUICK, "-e", "3", "--log-dir", str(two_epochs)], capsys)
+    assert status == 1 and "disagrees with the run's checkpoints" in err and "pass --restart" not in err, err
+    config["identity"]["data"] = {}
+    config_path.write_text(json.dumps(config))
+    status, _, err = run_main(plot.main, ["--run", str(two_epochs / QUICK_RUN)], capsys)
+    assert status == 1 and "config 'data' has no 'path' of the right type" in err and "Traceback" not in err
+
+
+def test_a_damaged_kept_checkpoint_points_to_the_latest(two_epochs, capsys):
+    import plot
+    from conftest import damage
+    run = two_epochs / QUICK_RUN
+    (run / "kept").mkdir()
+    for part in ("index", "data-00000-of-00001"):
+        shutil.copyfile(run / "ckpt" / f"ckpt-1.{part}", run / "kept" / f"epoch-0001.{part}")
+    damage(run / "kept" / "epoch-0001.index")
+    status, _, err = run_main(plot.main, ["--run", str(run), "-p", "1", "-m", "manifold", "--figure-dir",
+                                          str(two_epochs / "fig")], capsys)
+    assert status == 1 and "the checkpoint kept at epoch 1" in err and "leave out -p" in err
+    assert "--restart" not in err and "every checkpoint is damaged" not in err
+
+
+# 24. Classes by name
+
+def test_classes_are_named_by_name_or_index():
+    from cvae.cli import class_of
+    from cvae.errors import UsageError
+    names = ["10", "2", "cat"]
+    assert class_of("cat", names, "--digit") == 2 and class_of("2", names, "--digit") == 1  # the name first
+    assert class_of("0", names, "--digit") == 0
+    with pytest.raises(UsageError, match="--digit dog: this run has 3 classes, 0 to 2 by index, or by name: 10, 2, cat"):
+        class_of("dog", names, "--digit")
+
+
+# 17. Stopped while TensorFlow loads: as clean as later
+
+@pytest.mark.slow  # starts tools in subprocesses
+@pytest.mark.parametrize("signum", [2, 15], ids=["SIGINT", "SIGTERM"])
+def test_a_tool_stopped_while_tensorflow_loads_says_so_in_one_line(tmp_path, signum):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from conftest import ROOT
+    process = subprocess.Popen([sys.executable, "plot.py", "cvae_cnn3", "-n", "2", "--pretrained", "--figure-dir",
+                                str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # TensorFlow takes several seconds to load
+    assert process.poll() is None
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert signal.Signals(signum)

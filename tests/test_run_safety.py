@@ -205,8 +205,9 @@ def test_sigterm_exits_130_like_ctrl_c(capsys):
         time.sleep(5)
         return 0
 
-    from cvae.cli import report_errors
-    assert report_errors(killed, debug=False, interrupted=lambda: "stopped") == 130
+    from cvae.cli import run_tool
+    assert run_tool(lambda argv: None, [], lambda args: killed(), interrupted=lambda args: "stopped",
+                    tensorflow=False) == 130
     assert "stopped" in capsys.readouterr().err
 
 
