@@ -26,7 +26,7 @@ demo: $(VENV)/installed
 	$(PY) plot.py cvae_cnn3 -n 2
 
 # The fast tier: everything but the tests marked slow (subprocess trainings, signals, tf.distribute,
-# the download, long trainings). Under a minute on 2 cores; run it after every change.
+# the download, long trainings). A few minutes on 2 cores; run it after every change.
 check: $(VENV)/installed
 	$(PY) -m pytest -q -m "not slow" tests
 

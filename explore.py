@@ -31,7 +31,7 @@ def explore(args):
     from cvae import explorer
     from cvae.cli import open_run
     run = open_run(args, args.epoch)  # a missing run is the first thing to hear about, before TensorFlow.js
-    out = args.out if args.out is not None else Path("explorer") / ("pretrained" if run.directory.read_only else "") / run.name
+    out = args.out if args.out is not None else run.folder_in("explorer")
     size, replaced = explorer.write_explorer(run, out, args.data_dir)
     print(f"wrote {out}: the decoder of {run.directory} at epoch {run.epoch} ({size / 1e3:.0f} kB of weights)"
           + ("; it replaced the explorer that was there" if replaced else ""))

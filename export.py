@@ -33,7 +33,7 @@ def export(args):
     from cvae.cli import open_run
     from cvae.exporting import write_export
     run = open_run(args, args.epoch)
-    out = args.out if args.out is not None else Path("export") / ("pretrained" if run.directory.read_only else "") / run.name
+    out = args.out if args.out is not None else run.folder_in("export")
     signatures, size, replaced = write_export(run, out)
     print(f"wrote {out}: model.keras, saved_model/ ({', '.join(signatures)}), export.json; {size / 1e6:.1f} MB, "
           f"epoch {run.epoch} of {run.directory}" + ("; it replaced the export that was there" if replaced else ""))

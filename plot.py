@@ -43,8 +43,7 @@ def plot(args):
     if args.mode is not None and why_not(args.mode, model):
         raise UsageError(why_not(args.mode, model))
     kinds = [args.mode] if args.mode else [k for k in FIGURES if why_not(k, model) is None]
-    # A shipped run's figures go to a folder of their own, beside (never over) those of one's own run.
-    out_dir = args.figure_dir / ("pretrained" if run.directory.read_only else "") / run.name
+    out_dir = run.folder_in(args.figure_dir)
     if args.epoch is not None:
         out_dir = out_dir / f"epoch-{args.epoch:04d}"
     out_dir.mkdir(parents=True, exist_ok=True)

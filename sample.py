@@ -31,7 +31,8 @@ def parse_args(argv=None):
     parser.add_argument("--count", type=positive_int_up_to(MAX_COUNT), default=16, help="images per label")
     parser.add_argument("--std", type=noise_std, default=1.0, help="std of z around 0 (1: the prior)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of z: the same seed gives the same images")
-    parser.add_argument("--out", type=Path, required=True, help="where to write: FILE.png (a grid) or FILE.npz (arrays)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="where to write: FILE.png (a grid) or FILE.npz (arrays)")
     add_debug_flag(parser)
     args = parse_run_args(parser, argv)
     if args.out.suffix not in FORMATS:

@@ -29,7 +29,8 @@ def parse_args(argv=None):
     parser.add_argument("-b", "--batch-size", type=positive_int_up_to(MAX_COUNT), default=100,
                         help="images per step, split across replicas under --strategy; m2 takes this many "
                              "unlabelled plus as many labelled")
-    parser.add_argument("-e", "--epochs", type=positive_int_up_to(MAX_COUNT), default=150, help="train until this epoch")
+    parser.add_argument("-e", "--epochs", type=positive_int_up_to(MAX_COUNT), default=150,
+                        help="train until this epoch")
     parser.add_argument("-l", "--learning-rate", type=positive_float, default=0.001, help="Adam's learning rate")
     parser.add_argument("-c", "--clip", type=positive_float, default=None,
                         help="clip gradients to this global norm (default: off)")

@@ -153,7 +153,8 @@ def parse_run_args(parser, argv=None):
     args = parser.parse_args(argv)
     given = [flag for key, flag in NAMING_FLAGS.items() if getattr(args, key) not in (None, False)]
     if args.run is not None and (args.model is not None or given):
-        parser.error(f"--run DIR names the run by itself; leave out {' and '.join(['MODEL'] * (args.model is not None) + given)}")
+        extra = ["MODEL"] * (args.model is not None) + given
+        parser.error(f"--run DIR names the run by itself; leave out {' and '.join(extra)}")
     if args.run is None and args.model is None:
         parser.error("name the run: MODEL with the options it was trained with (-n, --dataset, ...), or --run DIR")
     if args.run is None:

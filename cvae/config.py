@@ -57,8 +57,9 @@ class RunIdentity:
     def differences(self, asked):
         """['field: saved A, asked B', ...] where `asked` is another run than this one: any field but the
         own data's record, of which only the contents' sha256 counts (its path may move)."""
-        differ = [f"{f.name}: saved {getattr(self, f.name)}, asked {getattr(asked, f.name)}"
-                  for f in dataclasses.fields(self) if f.name != "data" and getattr(self, f.name) != getattr(asked, f.name)]
+        names = [f.name for f in dataclasses.fields(self) if f.name != "data"]
+        differ = [f"{name}: saved {getattr(self, name)}, asked {getattr(asked, name)}"
+                  for name in names if getattr(self, name) != getattr(asked, name)]
         saved, now = ((identity.data or {}).get("sha256") for identity in (self, asked))
         if saved != now:
             differ.append(f"data: saved sha256 {saved}, asked {now}")

@@ -196,6 +196,7 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
             with atomic_file(Path(out_dir) / "samples.npz") as f:
                 np.savez_compressed(f, images=generated, labels=requested)
             rows.append((f"class-consistency ({samples} / class)", f"{overall:.2%}"))
-            rows.append(("  per class", ", ".join(f"{name} {p:.0%}" for name, p in zip(identity.class_names(), per_class))))
+            names = identity.class_names()
+            rows.append(("  per class", ", ".join(f"{name} {p:.0%}" for name, p in zip(names, per_class))))
     write_atomic(Path(out_dir) / "eval.json", json.dumps(result, indent=2) + "\n")
     return result, rows

@@ -248,7 +248,8 @@ def read_export(directory):
                               f"({type(err).__name__}); {again}")
     if unknown:
         raise UserFacingError(f"{directory / 'saved_model'} holds operations no export of export.py has "
-                              f"({', '.join(unknown[:8])}); it is not loaded, since loading a SavedModel runs its graph")
+                              f"({', '.join(unknown[:8])}); it is not loaded, since loading a SavedModel runs its "
+                              f"graph")
     loaded = {}
     for name, load in (("model.keras", keras.saving.load_model), ("saved_model", tf.saved_model.load)):
         try:

@@ -121,7 +121,8 @@ def replace_folder(out, write, what, why_not_ours):
     at `out`; UserFacingError when the disk fills up."""
     out = Path(out)
     if out.is_symlink():
-        raise UsageError(f"--out {out} is a symbolic link; give a folder of its own (nothing is written through a link)")
+        raise UsageError(f"--out {out} is a symbolic link; give a folder of its own (nothing is written through "
+                         f"a link)")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
     earlier = out.exists() and any(out.iterdir())

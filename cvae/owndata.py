@@ -169,12 +169,15 @@ def _describe_folder(path):
         if extra:
             raise UsageError(f"{path / 'test'} has class folder(s) {', '.join(extra)} that {path / 'train'} has not: "
                              f"every test class needs training images")
-        splits = {"train": train.files, "test": [(file, names.index(test.class_names[label])) for file, label in test.files]}
-        skipped = {why: train.skipped.get(why, 0) + test.skipped.get(why, 0) for why in {**train.skipped, **test.skipped}}
+        splits = {"train": train.files,
+                  "test": [(file, names.index(test.class_names[label])) for file, label in test.files]}
+        skipped = {why: train.skipped.get(why, 0) + test.skipped.get(why, 0)
+                   for why in {**train.skipped, **test.skipped}}
     else:
         listing = _index(path)
         names, splits, skipped = listing.class_names, {"train": listing.files}, listing.skipped
-    empty = [names[label] for label in range(len(names)) if not any(file_label == label for _, file_label in splits["train"])]
+    trained = {label for _, label in splits["train"]}
+    empty = [name for label, name in enumerate(names) if label not in trained]
     if empty:
         where = path / "train" if given_split else path
         raise UsageError(f"class folder {where / empty[0]} has no training images; every class needs some "
@@ -232,7 +235,8 @@ def cache_disagrees(source, data, data_dir):
             origins = np.concatenate([cache["train_from"], cache["test_from"]])
     except (OSError, KeyError, ValueError):
         return "it does not say which file each image came from"
-    labels = {file.relative_to(source.path).as_posix(): label for files in source.splits.values() for file, label in files}
+    labels = {file.relative_to(source.path).as_posix(): label
+              for files in source.splits.values() for file, label in files}
     if len(origins) != len(labels) or set(origins.tolist()) != set(labels):
         return "its images are not the folder's files, each once"
     images = np.concatenate([data.train_images, data.test_images])
@@ -281,8 +285,8 @@ def _decode(source, log):
     else:
         train_x, train_y = _decode_folder(source.splits["train"], log)
         test_x, test_y = _decode_folder(source.splits["test"], log) if "test" in source.splits else (None, None)
-        train_from, test_from = (np.array([file.relative_to(source.path).as_posix() for file, _ in source.splits[split]])
-                                 if split in source.splits else None for split in ("train", "test"))
+        train_from, test_from = (np.array([file.relative_to(source.path).as_posix() for file, _ in source.splits[part]])
+                                 if part in source.splits else None for part in ("train", "test"))
     _check_classes(source.path, names, train_y, test_y)
     # A folder lists its images class by class: they are put in a seeded order, so that the first test
     # images (the figures') and a --subset hold every class. An .npz's given split keeps its order.
@@ -431,7 +435,8 @@ def _npz_array_bytes(path, archive, key):
     try:
         with archive.zip.open(f"{key}.npy") as member:
             version = np.lib.format.read_magic(member)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
+                           np.lib.format.read_array_header_2_0)
             shape, _, dtype = read_header(member)
     except (KeyError, ValueError, OSError) as err:
         raise UsageError(f"cannot read {path} as an .npz file: its '{key}' has no array header ({_first_line(err)})")

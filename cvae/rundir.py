@@ -58,6 +58,11 @@ class TrainedRun:
     def class_names(self):
         return self.identity.class_names()
 
+    def folder_in(self, base):
+        """Where a tool writes what it makes of this run under `base` (figure/, export/, explorer/): base/NAME,
+        or base/pretrained/NAME for a shipped run, beside (never over) one's own run of the same name."""
+        return Path(base) / ("pretrained" if self.directory.read_only else "") / self.name
+
 
 class DamagedFile(ValueError):
     """A file of the run cannot be read back; the message names it and says what is wrong."""

@@ -206,7 +206,8 @@ class DistributedSteps:
         kind = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}.get(type(self.strategy).__name__,
                                                                                   type(self.strategy).__name__)
         replicas = self.strategy.num_replicas_in_sync
-        return f"tf.distribute: {kind}, {replicas} replicas, {self.batch_size / replicas:g} images per replica per step"
+        return (f"tf.distribute: {kind}, {replicas} replica{'s' if replicas != 1 else ''}, "
+                f"{self.batch_size / replicas:g} images per replica per step")
 
 
 def distribute(strategy, pixels, y, batch_size):

@@ -142,3 +142,30 @@ def test_without_tensorflow_js_it_says_to_run_npm_ci(tmp_path, monkeypatch, caps
                                              str(tmp_path / "site")], capsys)
     assert status == 1 and "TensorFlow.js is not installed" in err and "npm ci" in err
     assert not (tmp_path / "site").exists()
+
+
+@needs_browser
+@pytest.mark.slow
+def test_twenty_sliders_line_up_and_randomize_stays_within_them(fc3_run, tmp_path, capsys):
+    site = write(fc3_run, tmp_path / "site", "cvae_fc3", "-n", "20", "--subset", "300", capsys=capsys)
+    out = explorer.drive(site, [{"boxes": "#sliders input"}] + [{"click": "#randomize"}, {"read": True}] * 5, tmp_path)
+    assert out["error"] is None
+    lefts = {round(box["x"]) for box in out["boxes"][0]}
+    assert len(out["boxes"][0]) == 20 and len(lefts) == 1, lefts  # z10-z19 no longer sit to the right of z0-z9
+    z_range = json.loads((site / "manifest.json").read_text())["z_range"]
+    values = np.array([read["z"] for read in out["reads"]])
+    assert values.shape == (5, 20) and np.all(np.abs(values) <= z_range) and values.std() > 0.3
+
+
+@needs_browser
+@pytest.mark.slow
+def test_the_page_opened_as_a_file_says_it_must_be_served(trained_runs, tmp_path, capsys):
+    import subprocess
+    site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
+    (tmp_path / "steps.json").write_text("[]")
+    result = subprocess.run(["node", str(ROOT / "web" / "drive.mjs"), (site / "index.html").as_uri(),
+                             str(tmp_path / "steps.json"), str(tmp_path / "out.json")], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    error = json.loads((tmp_path / "out.json").read_text())["error"]
+    assert error.startswith("this page must be served, not opened as a file") and "python explore.py" in error

@@ -522,3 +522,27 @@ def test_a_tool_stopped_while_tensorflow_loads_says_so_in_one_line(tmp_path, sig
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
     assert signal.Signals(signum)
+
+
+# 23, 26. The export refuses labels outside the classes; small things a newcomer met
+
+def test_the_saved_model_refuses_a_label_outside_the_classes(exported):
+    import tensorflow as tf
+    saved = tf.saved_model.load(str(exported / "saved_model"))
+    z = tf.zeros([1, 2])
+    assert saved.generate(tf.constant([9]), z)["images"].shape == (1, 28, 28)
+    for label in (-1, 10):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be 0 to 9"):
+            saved.generate(tf.constant([label]), z)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be 0 to 9"):
+            saved.sample(tf.constant([label]), tf.constant(0))
+    manifest = json.loads((exported / "export.json").read_text())
+    assert "train.py's metrics.csv" in manifest["test_elbo_from"] and "eval.json" in manifest["test_elbo_from"]
+
+
+def test_one_replica_is_one_replica():
+    import types
+    import tensorflow as tf
+    from cvae.training import DistributedSteps
+    one = types.SimpleNamespace(strategy=tf.distribute.MirroredStrategy(["/cpu:0"]), batch_size=100)
+    assert DistributedSteps.describe(one) == "tf.distribute: MirroredStrategy, 1 replica, 100 images per replica per step"

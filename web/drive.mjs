@@ -6,7 +6,8 @@
 //
 // STEPS.json: [{"drag": [fx, fy]} (a point of the plane, as fractions of its width and height from the
 // top left), {"slider": [i, value]}, {"label": k}, {"read": true}, {"bench": count},
-// {"screenshot": "file.png"}]. OUT.json: {"reads": [{z, label, image, canvas}], "bench": [ms], "error"}.
+// {"screenshot": "file.png"}, {"click": "#id"}, {"boxes": "css selector"}]. OUT.json: {"reads": [{z, label, image,
+// canvas}], "bench": [ms], "boxes": [[{x, y, width, height}]], "error"}.
 import { readFileSync, writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 
@@ -14,7 +15,7 @@ const [url, stepsFile, outFile] = process.argv.slice(2);
 const steps = JSON.parse(readFileSync(stepsFile, "utf8"));
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox"] });
-const out = { reads: [], bench: [] };
+const out = { reads: [], bench: [], boxes: [] };
 try {
   const page = await browser.newPage({ viewport: { width: 720, height: 470 } });
   await page.goto(url);
@@ -47,6 +48,11 @@ try {
       out.bench.push(await page.evaluate((count) => window.explorer.benchmark(count), step.bench));
     } else if (step.screenshot) {
       await page.screenshot({ path: step.screenshot });
+    } else if (step.click) {
+      await page.locator(step.click).click();
+    } else if (step.boxes) {
+      const found = page.locator(step.boxes);
+      out.boxes.push(await Promise.all(Array.from({ length: await found.count() }, (_, i) => found.nth(i).boundingBox())));
     }
   }
 } finally {

@@ -154,7 +154,7 @@ function build() {
     document.getElementById("buttons").hidden = false;
     for (let i = 0; i < Math.min(n, 20); i++) {
       const label = document.createElement("label");
-      label.textContent = `z${i}`;
+      label.appendChild(Object.assign(document.createElement("span"), { textContent: `z${i}` }));
       const input = document.createElement("input");
       Object.assign(input, { type: "range", min: -manifest.z_range, max: manifest.z_range, step: "any", value: 0 });
       input.addEventListener("input", () => { const z = explorer.z.slice(); z[i] = Number(input.value); explorer.setZ(z); });
@@ -162,7 +162,9 @@ function build() {
       sliders.appendChild(label);
     }
     const normal = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
-    document.getElementById("randomize").onclick = () => explorer.setZ(explorer.z.map(normal));
+    // A draw from the prior, kept within the sliders' range (the prior's 1%-99% quantiles) so they can show it.
+    const clamp = (v) => Math.min(Math.max(v, -manifest.z_range), manifest.z_range);
+    document.getElementById("randomize").onclick = () => explorer.setZ(explorer.z.map(() => clamp(normal())));
     document.getElementById("reset").onclick = () => explorer.setZ(Array(n).fill(0));
   }
   if (manifest.conditional) {
@@ -183,6 +185,11 @@ function build() {
 
 async function start() {
   try {
+    if (location.protocol === "file:") {
+      throw new Error("this page must be served, not opened as a file (a browser does not let a file's page read " +
+                      "manifest.json): run `python explore.py --run RUN` in the repository, or `python -m " +
+                      "http.server` in this folder and open http://localhost:8000/");
+    }
     await tf.setBackend("cpu"); // exact float32 everywhere, and fast enough for one 28x28 image
     manifest = await (await fetch("manifest.json")).json();
     if (manifest.format !== FORMAT) {
