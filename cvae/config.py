@@ -116,10 +116,6 @@ class RunConfig:
     # One entry per train.py invocation, oldest first: the epoch it started from and its TrainingSettings.
     training: list = dataclasses.field(default_factory=list)
 
-    def latest(self, key, default=None):
-        """The newest invocation's value of `key` (or `default` when there is none, or it was not recorded)."""
-        return self.training[-1].get(key, default) if self.training else default
-
     def to_json(self):
         return json.dumps({"identity": self.identity.to_dict(), "training": self.training}, indent=2) + "\n"
 

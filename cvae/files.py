@@ -59,14 +59,14 @@ def sync_directory(directory):
         os.close(fd)
 
 
-def rewrite_file(path, text, what="--readme"):
+def rewrite_file(path, text):
     """Replace the contents of a file of the user's (the file a symbolic link names, when `path` is one)
     whole, keeping its permission bits. UsageError for a file without write permission, UserFacingError for
     one the system will not let us replace (immutable, a read-only file system); `path` is then untouched."""
     real = Path(path).resolve()
     mode = stat.S_IMODE(real.stat().st_mode)
     if not mode & stat.S_IWUSR:
-        raise UsageError(f"{what} {path} is read-only (mode {mode:o}); make it writable (chmod u+w) to update it")
+        raise UsageError(f"{path} is read-only (mode {mode:o}); make it writable (chmod u+w) to update it")
     try:
         write_atomic(real, text, mode)
     except OSError as err:
