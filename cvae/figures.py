@@ -4,13 +4,10 @@ Images are [..., 28, 28] floats in [0, 1]; grids are drawn as one mosaic, not on
 """
 import textwrap
 
-import matplotlib
+import functools
 
-matplotlib.use("Agg")  # files only; no display needed
-# Text is drawn as written: a class or folder name holding $ is not TeX math (matplotlib would parse it, and
-# fail on "$x^$").
-matplotlib.rcParams["text.parse_math"] = False
-import matplotlib.pyplot as plt
+import matplotlib
+from matplotlib.figure import Figure
 import numpy as np
 
 from cvae.files import atomic_file
@@ -19,11 +16,27 @@ DPI = 100
 DIGITS = [str(d) for d in range(10)]  # class names of MNIST; Fashion-MNIST passes its own
 
 
+def new_figure(*args, figsize, layout=None, **kwargs):
+    """(figure, axes) as matplotlib.pyplot.subplots makes them, but without pyplot: no window, no global figure,
+    and the notebook or program that calls us keeps its own backend."""
+    figure = Figure(figsize=figsize, layout=layout)
+    return figure, figure.subplots(*args, **kwargs)
+
+
+def drawn_as_written(plot):
+    """A figure function whose text is drawn as written: a class or folder name holding $ is not read as TeX
+    math (matplotlib would fail on "$x^$"). The setting holds while the figure is drawn and saved only."""
+    @functools.wraps(plot)
+    def plot_as_written(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return plot(*args, **kwargs)
+    return plot_as_written
+
+
 def save(fig, path):
-    """Write the figure to `path` as a PNG, whole (cvae.files.atomic_file), and close it."""
+    """Write the figure to `path` as a PNG, whole (cvae.files.atomic_file)."""
     with atomic_file(path) as f:
         fig.savefig(f, dpi=DPI, format="png")
-    plt.close(fig)
 
 
 GAP_INK = 0.12  # faint: drawn light grey between tiles once ink is shown dark on white
@@ -57,13 +70,14 @@ def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.
     rows, cols = images.shape[:2]
     width = cols * scale + 1.0
     lines = textwrap.wrap(title, width=int(width * 13))  # about 13 characters fit per inch at 10 pt
-    fig, ax = plt.subplots(figsize=(width, rows * scale + 0.9 + 0.17 * (len(lines) - 1)))
+    fig, ax = new_figure(figsize=(width, rows * scale + 0.9 + 0.17 * (len(lines) - 1)))
     _show_grid(ax, images, row_labels, col_labels)
     ax.set_title("\n".join(lines), fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
 
+@drawn_as_written
 def plot_reconstruction(inputs, reconstructions, labels, path, title, class_names=DIGITS):
     """inputs, reconstructions: [N, 28, 28]; rows alternate inputs and their reconstructions, 10 a row (all
     of them in one row when there are fewer; what does not fill a row is left out). Each input is marked
@@ -76,7 +90,7 @@ def plot_reconstruction(inputs, reconstructions, labels, path, title, class_name
     row_labels = ["input", "recon."] * (n // columns)
     width = columns * 0.55 + 1.4
     lines = textwrap.wrap(title, width=int(width * 13))
-    fig, ax = plt.subplots(figsize=(width, len(grid) * 0.55 + 0.9 + 0.17 * (len(lines) - 1)))
+    fig, ax = new_figure(figsize=(width, len(grid) * 0.55 + 0.9 + 0.17 * (len(lines) - 1)))
     _show_grid(ax, grid, row_labels)
     for i, label in enumerate(labels[:n]):
         r, c = 2 * (i // columns), i % columns
@@ -87,11 +101,13 @@ def plot_reconstruction(inputs, reconstructions, labels, path, title, class_name
     save(fig, path)
 
 
+@drawn_as_written
 def plot_digit_row(images, path, title, class_names=DIGITS):
     """images: [K, 28, 28], one per class."""
     _grid_figure(images[None], path, title, col_labels=list(class_names), scale=0.8)
 
 
+@drawn_as_written
 def plot_digit_samples(images, digits, path, title, class_names=DIGITS):
     """images: [D, K, 28, 28]: K samples for each class of `digits`, one row per class."""
     _grid_figure(images, path, title, row_labels=[class_names[d] for d in digits])
@@ -115,25 +131,29 @@ def samples_grid(images, labels, count, class_names):
     return np.concatenate(blocks), row_labels
 
 
+@drawn_as_written
 def plot_samples_by_label(images, labels, count, class_names, path, title):
     """uint8 images [len(labels) * count, 28, 28], `count` for each of `labels`: a block of rows per label."""
     grid, row_labels = samples_grid(images, labels, count, class_names)
     _grid_figure(grid, path, title, row_labels=row_labels)
 
 
+@drawn_as_written
 def plot_analogy(inputs, generated, path, title, class_names=DIGITS):
     """inputs: [R, 28, 28] test images; generated: [R, K, 28, 28], each row's style with every label."""
     grid = np.concatenate([inputs[:, None], generated], axis=1)
     _grid_figure(grid, path, title, col_labels=["input"] + list(class_names))
 
 
+@drawn_as_written
 def plot_embedding(codes, labels, path, title, class_names=DIGITS, axis_labels=("z[0]", "z[1]")):
     """codes: [N, 2] latent means (or their PCA projection, with axis_labels ("PC 1", "PC 2")); labels: [N]
     class indices."""
     classes = len(class_names)
-    fig, ax = plt.subplots(figsize=(6.4 + 1.2 * (classes // 25), 5.6))
+    fig, ax = new_figure(figsize=(6.4 + 1.2 * (classes // 25), 5.6))
     # Ten or twenty clearly different colours where they suffice; a continuous map beyond.
-    colours = plt.get_cmap("tab10" if classes <= 10 else "tab20" if classes <= 20 else "turbo", classes if classes > 20 else None)
+    colours = matplotlib.colormaps["tab10" if classes <= 10 else "tab20" if classes <= 20 else "turbo"]
+    colours = colours.resampled(classes) if classes > 20 else colours
     for digit in range(classes):
         points = codes[labels == digit]
         ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.6, color=colours(digit), label=class_names[digit],
@@ -148,13 +168,14 @@ def plot_embedding(codes, labels, path, title, class_names=DIGITS, axis_labels=(
     save(fig, path)
 
 
+@drawn_as_written
 def plot_manifolds(panels, panel_titles, path, title):
     """panels: [P, G, G, 28, 28], one G x G decoded latent grid per panel (P = 1, or one per class)."""
     count = len(panels)
     cols = min(count, 5)
     rows = -(-count // cols)
     size = 3.2 if count > 1 else 6.4
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * size, rows * (size + 0.3) + 0.4), squeeze=False,
+    fig, axes = new_figure(rows, cols, figsize=(cols * size, rows * (size + 0.3) + 0.4), squeeze=False,
                              layout="constrained")
     for ax, grid, panel_title in zip(axes.flat, panels, panel_titles):
         ax.imshow(1 - mosaic(grid, gap=0), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -166,11 +187,12 @@ def plot_manifolds(panels, panel_titles, path, title):
     save(fig, path)
 
 
+@drawn_as_written
 def plot_learning_curve(rows, path, title):
     """rows: metrics.csv as dicts. One panel per quantity, train and test per epoch."""
     epochs = [row["epoch"] for row in rows]
     quantities = [k[len("train_"):] for k in rows[0] if k.startswith("train_")]
-    fig, axes = plt.subplots(1, len(quantities), figsize=(4.2 * len(quantities), 3.4), squeeze=False)
+    fig, axes = new_figure(1, len(quantities), figsize=(4.2 * len(quantities), 3.4), squeeze=False)
     for ax, quantity in zip(axes[0], quantities):
         for split, style in (("train", "-"), ("test", "--")):
             key = f"{split}_{quantity}"
