@@ -8,11 +8,18 @@ EPOCHS ?=
 
 .PHONY: demo check test figures clean
 
-# Rebuilt whenever requirements.txt changes.
-$(VENV)/installed: requirements.txt
+# Rebuilt whenever requirements.txt or pyproject.toml changes: the pinned packages, then the repository itself
+# as an editable install, so that `import cvae, model` works from any folder.
+$(VENV)/installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+# What the tests need beyond the tools: nbclient and ipykernel, to run the notebook.
+$(VENV)/test-installed: $(VENV)/installed tests/requirements.txt
+	$(PY) -m pip install --quiet -r tests/requirements.txt
 	touch $@
 
 # TensorFlow.js for explore.py and playwright-core for its browser test, as package-lock.json pins them.
@@ -27,12 +34,12 @@ demo: $(VENV)/installed
 
 # The fast tier: everything but the tests marked slow (subprocess trainings, signals, tf.distribute,
 # the download, long trainings). A few minutes on 2 cores; run it after every change.
-check: $(VENV)/installed
-	$(PY) -m pytest -q -m "not slow" tests
+check: $(VENV)/test-installed
+	$(VENV)/bin/pytest -q -m "not slow" tests
 
 # Every test, the slowest ten listed at the end. CI runs this.
-test: $(VENV)/installed node_modules/.installed
-	$(PY) -m pytest -q --durations=10 tests
+test: $(VENV)/test-installed node_modules/.installed
+	$(VENV)/bin/pytest -q --durations=10 tests
 
 # The README's figures: every run of cvae/readme_runs.py trained from scratch and plotted into img/, then
 # the small ones copied into pretrained/ (pretrained.py) and the explorer's screenshot taken (needs npm ci and

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvae.cli import import_tensorflow_quietly
+from cvae import import_tensorflow_quietly
 from cvae.readme_runs import FIGURE_RUNS
 from model import NAMES
 

@@ -18,7 +18,8 @@ import statistics
 import sys
 import time
 
-from cvae.cli import add_run_flags, import_tensorflow_quietly, open_run, parse_run_args, positive_int
+from cvae import import_tensorflow_quietly
+from cvae.cli import add_run_flags, open_run, parse_run_args, positive_int
 
 
 def previous_log_likelihood(x, logits):

@@ -26,7 +26,8 @@ import sys
 import time
 import types
 
-from cvae.cli import import_tensorflow_quietly, positive_int
+from cvae import import_tensorflow_quietly
+from cvae.cli import positive_int
 
 MODELS = ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn")  # what the peers can express (not m2)
 # train.py's own settings: its default (XLA for vae and cvae_fc3), --xla, and --precision bf16 (with the default XLA).

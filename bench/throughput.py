@@ -34,7 +34,8 @@ import time
 import types
 from pathlib import Path
 
-from cvae.cli import import_tensorflow_quietly, positive_int
+from cvae import import_tensorflow_quietly
+from cvae.cli import positive_int
 from model import NAMES, UNLABELLED
 
 # TensorFlow is imported inside the functions that use it, so --help answers before it loads.

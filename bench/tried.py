@@ -31,7 +31,8 @@ import sys
 from bench.throughput import (BATCH, ROOT, build_for_training, median_rate, steps_rate, synthetic_batch,
                               use_keras_convolutions)
 from cvae.batches import batches, shuffled
-from cvae.cli import import_tensorflow_quietly, positive_int
+from cvae import import_tensorflow_quietly
+from cvae.cli import positive_int
 from cvae.generation import to_input
 from cvae.mnist import load_mnist
 

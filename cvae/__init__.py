@@ -13,8 +13,8 @@ checks it), and none imports a command-line tool:
   config        a run's configuration as config.json holds it, and its directory's name
   readme_runs   the README's runs: what make figures trains, what pretrained/ ships
   checkpoints   TensorFlow checkpoints of a model (and optimizer), restored whichever layout they have
-  rundir        a run's directory (log/RUN or pretrained/RUN): config, metrics, checkpoints, lock
   generation    uint8 pixels to model input and back; encoding, decoding and drawing in batches
+  rundir        a run's directory (log/RUN or pretrained/RUN): config, metrics, checkpoints, lock; a run opened
   batches       what training sees: epochs in memory, m2's labelled subset, the fixed test binarization
   training      the training loop
   evaluation    ELBO, importance-sampled NLL, class-consistency and the classifier that judges it
@@ -24,11 +24,68 @@ checks it), and none imports a command-line tool:
   explorer      the latent explorer's static site, its server, and the browser driver of its tests
   pretrained    refreshing pretrained/ from log/
   results       the README's results tables, from eval.json files
-  cli           what the command-line tools share: flags, opening the run they name, error reporting
+  runs          finding a run by its directory or by what names it, opening it; training one from Python
+  cli           what the command-line tools share: flags, argument types, error reporting
 
 TensorFlow is imported inside the modules that compute (generation, batches, training, ...), so that a
 tool's --help and a usage error answer before it loads.
+
+Use it from Python (after `pip install -e .` in the repository; notebooks/tour.ipynb shows all of it):
+
+    import cvae
+    run = cvae.open_run("pretrained/cvae_cnn3_2")     # a run's directory: log/NAME, or a shipped pretrained/NAME
+    run = cvae.open_run(model="cvae_cnn3", latent_dim=2, pretrained=True)    # or what names it, as the flags do
+    data = run.test_data()                            # ImageSet: uint8 images [N, 28, 28] and labels [N]
+    z = run.encode(data.test_images[:8], data.test_labels[:8])               # latent means [8, n]
+    pixels = run.decode(z, [7] * 8)                   # the same codes as 7s: pixel means [8, 28, 28]
+    pixels = run.reconstruct(data.test_images[:8], data.test_labels[:8])
+    images, labels, z = run.sample([3, 5], count=10, seed=0)                  # uint8 [20, 28, 28] from the prior
+    run = cvae.train("cvae_cnn3", 2, epochs=3, subset=2000, log_dir="log")    # as train.py, then opened
+    cvae.export(run, "export/mine")                   # model.keras and a SavedModel (cvae.exporting)
+    cvae.figures.plot_digit_samples(...)              # the figure functions: arrays in, one PNG out
+
+run.model is the Keras model, run.config its config.json (run.identity: what it is), run.epoch the epoch of
+its weights, run.class_names() the names of its labels.
 """
+import importlib
+import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: data/, pretrained/, web/, node_modules/
+# The names `import cvae` gives, loaded when first used (so importing cvae stays cheap): name -> (module, name).
+PUBLIC = {"open_run": ("cvae.runs", "open_run"), "train": ("cvae.runs", "train"),
+          "export": ("cvae.exporting", "write_export")}
+
+
+def __getattr__(name):
+    if name in PUBLIC:
+        module, attribute = PUBLIC[name]
+        return getattr(importlib.import_module(module), attribute)
+    try:
+        return importlib.import_module(f"cvae.{name}")  # a module of the list above: cvae.figures, ...
+    except ModuleNotFoundError as err:
+        if err.name != f"cvae.{name}":
+            raise
+        raise AttributeError(f"module 'cvae' has no attribute {name!r}") from None
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow, muting what it logs from C++ while it loads (a oneDNN notice, and "failed call
+    to cuInit" on machines without a GPU): TensorFlow 2.21 ignores TF_CPP_MIN_LOG_LEVEL for those, so
+    stderr is muted for the import alone. Each tool calls this once, after parsing its arguments, and so do
+    the library's entry points (cvae.open_run, cvae.train). CVAE_TF_LOGS=1 shows those lines."""
+    if "tensorflow" in sys.modules or os.environ.get("CVAE_TF_LOGS") == "1":
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow
+        tensorflow.config.list_physical_devices()  # device set-up logs too ("failed call to cuInit")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -7,15 +7,16 @@ and a usage error answer at once.
 """
 import argparse
 import math
-import os
 import signal
 import sys
 from pathlib import Path
 
 from model import NAMES
+from cvae import import_tensorflow_quietly
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError, UserFacingError
 from cvae.mnist import DATASETS
+from cvae.runs import no_such_dataset
 
 LATENT_DIM = 20  # -n's default
 MAX_LATENT_DIM = 4096
@@ -96,11 +97,6 @@ def class_of(text, class_names, flag):
                      f"by index, or by name: {shown}")
 
 
-def no_such_dataset(text):
-    return (f"no data set called {text!r}: give {' or '.join(DATASETS)}, or the path of an image folder or .npz "
-            f"file (README: Your own data)")
-
-
 def dataset_argument(text):
     """train.py's --dataset: a data set's name (DATASETS), or the path of an image folder or .npz file of one's own."""
     if text in DATASETS or Path(text).expanduser().exists():
@@ -164,138 +160,19 @@ def parse_run_args(parser, argv=None):
 
 
 def identity_from_flags(args, data=None, seed=0):
-    """The RunIdentity that MODEL and its options name. A data set of one's own is the record `data` when
-    given (train.py decodes the data first), else found as train.py found it (its files hashed). UsageError
-    for a combination no run can have."""
-    from cvae.config import RunIdentity, check_identity
-    from model.registry import MODELS
-    if args.dataset not in DATASETS and data is None:
-        from cvae import owndata
-        source = owndata.describe(args.dataset)
-        data = {"path": str(source.path), "sha256": source.sha256, "name": source.name,
-                "class_names": source.class_names}
-    identity = RunIdentity(args.model, args.latent_dim if MODELS[args.model].has_latent_space else None,
-                           dataset=args.dataset if data is None else data["name"], data=data, binarize=args.binarize,
-                           labels=args.labels, seed=seed, subset=args.subset)
-    check_identity(identity)
-    return identity
-
-
-def runs_trained_on(path, args):
-    """The run directories in args.log_dir of MODEL and its options trained on the data at `path` (by the
-    path their config.json recorded, whatever the files hold now), by name."""
-    from cvae import owndata
-    from cvae.config import RunIdentity
-    from cvae.rundir import DamagedFile, RunDir
-    from model.registry import MODELS
-    latent_dim = args.latent_dim if MODELS[args.model].has_latent_space else None
-    pattern = RunIdentity(args.model, latent_dim, dataset=f"{owndata.short_stem(path)}_{'[0-9a-f]' * 8}",
-                          binarize=args.binarize, labels=args.labels, subset=args.subset).directory_name()
-    found = []
-    for candidate in sorted(Path(args.log_dir).glob(pattern)):
-        try:
-            data = RunDir(candidate).read_config().identity.data or {}
-        except (DamagedFile, OSError):
-            continue
-        if data.get("path") == str(path):
-            found.append(RunDir(candidate))
-    return found
-
-
-def named_run_dir(args):
-    """(the run directory the flags name, the train.py command that makes it). A run of one's own data is
-    found by the path it recorded, so it opens after its files changed or were deleted: one such run is
-    opened without hashing the files; of several, the one of the files as they are now."""
-    from cvae.config import train_command
-    from cvae.rundir import RunDir, run_dir_at, shipped_run
-    if args.run is not None:
-        if not args.run.is_dir():
-            raise UsageError(f"--run {args.run}: no such run directory")
-        run_dir = run_dir_at(args.run)
-        try:
-            command = train_command(run_dir.read_config().identity, args.run.parent)
-        except (ValueError, OSError):
-            command = f"train.py with the options it was trained with, --log-dir {args.run.parent}"
-        return run_dir, command
-    if args.pretrained:
-        if args.dataset not in DATASETS:
-            raise UsageError("--pretrained names the weights that ship with the repository, trained on MNIST; "
-                             "leave out --dataset PATH")
-        identity = identity_from_flags(args)
-        return shipped_run(identity.directory_name()), train_command(identity, args.log_dir)
-    if args.dataset in DATASETS:
-        identity = identity_from_flags(args)
-        return RunDir(args.log_dir / identity.directory_name()), train_command(identity, args.log_dir)
-    path = Path(args.dataset).expanduser().resolve()
-    found = runs_trained_on(path, args)
-    if len(found) == 1:
-        return found[0], train_command(found[0].read_config().identity, args.log_dir)
-    if not path.exists():
-        if found:
-            raise UsageError(f"{len(found)} runs trained on {path}, which is gone: {', '.join(map(str, found))}; "
-                             f"name one with --run DIR")
-        raise UsageError(no_such_dataset(args.dataset))
-    identity = identity_from_flags(args)
-    run_dir = RunDir(args.log_dir / identity.directory_name())
-    if found and run_dir.path not in [run.path for run in found]:
-        raise UsageError(f"{len(found)} runs trained on earlier contents of {path}: {', '.join(map(str, found))}; "
-                         f"name one with --run DIR")
-    return run_dir, train_command(identity, args.log_dir)
+    """The RunIdentity that MODEL and its options name (cvae.runs.identity_named)."""
+    from cvae.runs import identity_named
+    return identity_named(args.model, args.latent_dim, args.dataset, labels=args.labels, binarize=args.binarize,
+                          subset=args.subset, seed=seed, data=data)
 
 
 def open_run(args, epoch=None):
-    """The TrainedRun that add_run_flags' flags name: its latest checkpoint, or the one kept at `epoch`; with
-    --pretrained (or --run on a folder of pretrained/), the shipped weights, checked. A missing or damaged
-    run raises an error naming the command that makes it."""
-    import tensorflow as tf
-    from cvae.checkpoints import AllDamaged
-    from cvae.rundir import KEEP_EVERY, ConfigDisagrees, DamagedFile, load_shipped
-    run_dir, command = named_run_dir(args)
-    if run_dir.read_only:
-        if epoch is not None:
-            raise UsageError("pretrained/ holds each run's last epoch only; -p needs a run of your own in log/")
-        return load_shipped(run_dir, command)
-    if run_dir.latest_checkpoint() is None:
-        raise UserFacingError(f"no trained model in {run_dir}; train one first: {command}")
-    if epoch is not None and epoch not in run_dir.kept_epochs():
-        kept = ", ".join(map(str, run_dir.kept_epochs())) or f"none yet (one is kept every {KEEP_EVERY} epochs)"
-        raise UsageError(f"no checkpoint kept at epoch {epoch} in {run_dir}; kept epochs: {kept}")
-    try:
-        return run_dir.load(epoch)
-    except ConfigDisagrees as err:
-        raise UserFacingError(str(err))
-    except DamagedFile as err:  # config.json: the checkpoints may be whole, so --restart is the last resort
-        raise UserFacingError(f"cannot load the model in {run_dir}: {err}. It records the run's settings: repair "
-                              f"it, or retrain with: {command} --restart")
-    except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
-        if epoch is not None:  # the latest checkpoints were not tried: the advice is to use them
-            why = err.failures[0][1] if isinstance(err, AllDamaged) else str(err).splitlines()[0]
-            raise UserFacingError(f"the checkpoint kept at epoch {epoch} in {run_dir} is damaged ({why}); leave out "
-                                  f"-p to use the latest checkpoint")
-        # Reached only when no checkpoint of the run reads back whole (RunDir.load falls back).
-        raise UserFacingError(f"cannot load the model in {run_dir} ({str(err).splitlines()[0]}); "
-                              f"retrain with: {command} --restart")
-
-
-def import_tensorflow_quietly():
-    """Import TensorFlow, muting what it logs from C++ while it loads (a oneDNN notice, and "failed call
-    to cuInit" on machines without a GPU): TensorFlow 2.21 ignores TF_CPP_MIN_LOG_LEVEL for those, so
-    stderr is muted for the import alone. Each CLI calls this once, after parsing its arguments.
-    CVAE_TF_LOGS=1 shows those lines."""
-    if "tensorflow" in sys.modules or os.environ.get("CVAE_TF_LOGS") == "1":
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow
-        tensorflow.config.list_physical_devices()  # device set-up logs too ("failed call to cuInit")
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    """The TrainedRun that add_run_flags' flags name (cvae.runs.open_run): its latest checkpoint, or the one
+    kept at `epoch`."""
+    from cvae.runs import open_run as open_named_run
+    return open_named_run(args.run, epoch=epoch, model=args.model, latent_dim=args.latent_dim, dataset=args.dataset,
+                          labels=args.labels, binarize=args.binarize, subset=args.subset, log_dir=args.log_dir,
+                          pretrained=args.pretrained)
 
 
 def run_tool(parse, argv, work, interrupted=lambda args: "interrupted", tensorflow=True):

@@ -121,6 +121,7 @@ def write_explorer(run, out, data_dir):
     whole, when it holds nothing else). Returns (the bytes of weights written, whether an earlier explorer
     was replaced)."""
     check_tfjs()
+    out = Path(out)
     model = run.model
     if not model.has_latent_space:
         raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to explore")

@@ -163,6 +163,8 @@ def write_export(run, out):
     when it holds nothing but what its export.json lists). Returns (the SavedModel's signatures, the export's
     size in bytes, whether an earlier export was replaced)."""
     import keras
+    import tensorflow as tf
+    out = Path(out)
     model, config, epoch, run_dir = run.model, run.config, run.epoch, run.directory
     identity = config.identity
     signatures = endpoints(model)
@@ -173,7 +175,13 @@ def write_export(run, out):
         archive.track(model)
         for name, (function, signature) in signatures.items():
             archive.add_endpoint(name, function, input_signature=signature)
-        archive.write_out(str(folder / "saved_model"), verbose=False)
+        logger = tf.get_logger()  # TensorFlow logs "Assets written to ..." at INFO, where a notebook shows it
+        level = logger.level
+        logger.setLevel("WARNING")
+        try:
+            archive.write_out(str(folder / "saved_model"), verbose=False)
+        finally:
+            logger.setLevel(level)
         rows = [row for row in run_dir.read_metrics() if row["epoch"] == epoch]
         files = files_in(folder)[0]
         manifest = {"model": identity.model, "latent_dim": identity.latent_dim, "dataset": identity.dataset,

@@ -58,6 +58,51 @@ class TrainedRun:
     def class_names(self):
         return self.identity.class_names()
 
+    # What a notebook or a script does with a run; images are uint8 [N, 28, 28] as data sets hold them, codes
+    # z [N, n], labels [N] class indices (an unconditional model takes none).
+
+    def encode(self, images, labels=None):
+        """Means of q(z | x, y) of the images: [N, n]."""
+        from cvae.generation import encode_means
+        return encode_means(self.model, images, self._labels(labels, len(images)))
+
+    def decode(self, z, labels=None):
+        """Pixel means [N, 28, 28] in [0, 1] of p(x | z, y)."""
+        from cvae.generation import decode
+        return decode(self.model, z, self._labels(labels, len(z)))
+
+    def reconstruct(self, images, labels=None):
+        """Pixel means [N, 28, 28] of the images' reconstructions (decoded from their codes' means)."""
+        from cvae.generation import reconstruct
+        return reconstruct(self.model, images, self._labels(labels, len(images)))
+
+    def sample(self, labels=None, count=16, std=1.0, seed=0):
+        """`count` images from the prior N(0, std^2 I) for each of `labels` (default: every class), as
+        (images uint8 [len(labels) * count, 28, 28], their labels [N], z [N, n]); the same seed, the same z."""
+        from cvae.generation import draw
+        if labels is None:
+            labels = range(len(self.class_names())) if self.model.conditional else [0]
+        return draw(self.model, list(labels), count, std, seed)
+
+    def classify(self, images):
+        """The class each image is read as, [N]: a model that classifies (cnn, m2)."""
+        from cvae.generation import classify
+        return classify(self.model, images)
+
+    def test_data(self, data_dir=None):
+        """The data set the run trained on (an ImageSet: train_images, train_labels, test_images, test_labels)."""
+        from cvae.data import DATA_DIR
+        from cvae.datasets import load_for
+        return load_for(self.identity, DATA_DIR if data_dir is None else data_dir)
+
+    def _labels(self, labels, count):
+        import numpy as np
+        if labels is None:
+            if self.model.conditional:
+                raise UsageError(f"{self.identity.model} is conditional: give the labels of the images or codes")
+            return np.zeros(count, np.int32)
+        return np.asarray(labels)
+
     def folder_in(self, base):
         """Where a tool writes what it makes of this run under `base` (figure/, export/, explorer/): base/NAME,
         or base/pretrained/NAME for a shipped run, beside (never over) one's own run of the same name."""

@@ -1,12 +1,27 @@
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-from cvae.cli import import_tensorflow_quietly
+from cvae import import_tensorflow_quietly
 from cvae.mnist import load_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 import_tensorflow_quietly()
+
+
+def tool(path):
+    """A command-line tool of the repository (ROOT/path.py: "train", "bench/throughput") as a module, whose
+    main(argv) the tests call. The tools are scripts, not installed, so they are loaded from their files;
+    the library and the models they import are installed (pip install -e .)."""
+    name = Path(path).name
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / f"{path}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +43,7 @@ def small_batch(mnist):
 def trained_runs(tmp_path_factory):
     """A log directory with runs trained for one epoch on 300 images: cvae_cnn3 and vae with n = 2, the
     binarized vae and the classifier. Tests may add files to it (eval.json, ...), never retrain them."""
-    import train
+    train = tool("train")
     log_dir = tmp_path_factory.mktemp("trained_runs")
     for args in (["cvae_cnn3", "-n", "2"], ["vae", "-n", "2"], ["vae", "-n", "2", "--binarize"], ["cnn"]):
         assert train.main([*args, "--subset", "300", "-e", "1", "--log-dir", str(log_dir)]) == 0
@@ -41,7 +56,7 @@ QUICK_RUN = "cvae_cnn3_2_subset300"
 
 @pytest.fixture(scope="session")
 def run_of_two_epochs(tmp_path_factory):
-    import train
+    train = tool("train")
     log_dir = tmp_path_factory.mktemp("two_epochs")
     assert train.main([*QUICK, "-e", "2", "--log-dir", str(log_dir)]) == 0
     return log_dir

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cvae.rundir import RunDir
-from conftest import ROOT
+from conftest import ROOT, tool
 
 pytestmark = pytest.mark.slow  # every test here trains in subprocesses
 # --no-xla: the one-device reference takes the plain step, as tf.distribute does (vae would default to XLA).
@@ -19,7 +19,7 @@ RUN = ["vae", "-n", "2", "--subset", "400", "-b", "100", "--no-xla", "-e", "3"]
 
 def train_here(args, log_dir):
     """The one-device reference, trained in this process (no TensorFlow start-up to wait for)."""
-    import train
+    train = tool("train")
     assert train.main([*args, "--log-dir", str(log_dir)]) == 0
 
 

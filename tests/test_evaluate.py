@@ -5,14 +5,15 @@ import pytest
 import tensorflow as tf
 from scipy.stats import norm
 
-import evaluate
-import results
 from cvae import evaluation, training
 from cvae import results as tables
 from cvae.batches import binarize_fixed
 from cvae.evaluation import elbo_terms, importance_sampled_nll, log_importance_weights
 from model.registry import build_model
 from model.losses import gaussian_kl, gaussian_log_density
+from conftest import tool
+evaluate = tool("evaluate")
+results = tool("results")
 
 
 def test_gaussian_log_density_matches_scipy():
@@ -128,7 +129,7 @@ def test_eval_of_a_binarized_vae_and_the_classifier(log_dir, mnist):
     result = json.loads((log_dir / "vae_2_bin_subset300" / "eval.json").read_text())
     assert result["binarized"] is True and result["test_binarization_seed"] == 2014
     assert "class_consistency" not in result
-    import plot
+    plot = tool("plot")
     assert plot.main(["vae", "-n", "2", "--binarize", "-m", "re", "--subset", "300", "--log-dir", str(log_dir),
                       "--figure-dir", str(log_dir / "figures")]) == 0
     assert (log_dir / "figures" / "vae_2_bin_subset300" / "reconstruction.png").exists()

@@ -7,11 +7,11 @@ import socket
 import numpy as np
 import pytest
 
-import explore
-import train
-from conftest import ROOT, run_main
+from conftest import ROOT, run_main, tool
 from cvae import explorer
 from cvae.rundir import RunDir
+train = tool("train")
+explore = tool("explore")
 
 PLAYWRIGHT = ROOT / "node_modules" / "playwright-core"
 needs_browser = pytest.mark.skipif(

@@ -7,10 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-import export
-from conftest import QUICK_RUN, run_main
+from conftest import QUICK_RUN, run_main, tool
 from cvae.files import sha256_of
 from cvae.rundir import RunDir
+export = tool("export")
 
 # Runs in a process whose sys.path and working directory hold none of this repository (python -I).
 OUTSIDE = """

@@ -11,14 +11,14 @@ import stat
 import numpy as np
 import pytest
 
-import explore
-import export
-import results
-import train
-from conftest import QUICK, QUICK_RUN, run_main
+from conftest import QUICK, QUICK_RUN, run_main, tool
 from cvae import explorer, files
 from cvae.files import atomic_file, sha256_of, write_atomic
 from cvae.rundir import RunDir
+train = tool("train")
+export = tool("export")
+explore = tool("explore")
+results = tool("results")
 
 
 # 1. Temporary names never follow a link
@@ -389,7 +389,7 @@ def test_a_file_the_export_json_does_not_list_is_refused(exported, tmp_path, cap
 
 
 def test_a_shipped_run_must_list_every_file_it_holds(tmp_path, capsys):
-    import sample
+    sample = tool("sample")
     from cvae.rundir import PRETRAINED_DIR
     copy = shutil.copytree(PRETRAINED_DIR / "cvae_cnn3_2", tmp_path / "cvae_cnn3_2")
     sums = [line for line in (copy / "SHA256SUMS").read_text().splitlines() if "weights.data" not in line]
@@ -407,22 +407,21 @@ def test_a_shipped_run_must_list_every_file_it_holds(tmp_path, capsys):
 
 # 16, 20. Bounds: refused in one line before anything is made
 
-@pytest.mark.parametrize("tool, args, complaint", [
+@pytest.mark.parametrize("script, args, complaint", [
     ("train", ["vae", "-n", str(10 ** 30)], "must be at most 4,096"),
     ("train", ["vae", "--subset", "1" + "0" * 300], "must be at most 1,000,000,000"),
     ("sample", ["cvae_cnn3", "--std", "1e300", "--out", "x.png"], "must be at most 100"),
     ("plot", ["cvae_cnn3", "-s", "inf"], "must be a positive number"),
     ("explore", ["cvae_cnn3", "--port", "70000"], "must be a port number from 1 to 65535, got 70000"),
 ])
-def test_sizes_past_any_sensible_one_are_usage_errors(tool, args, complaint, capsys):
-    import importlib
-    status, _, err = run_main(importlib.import_module(tool).main, args, capsys)
+def test_sizes_past_any_sensible_one_are_usage_errors(script, args, complaint, capsys):
+    status, _, err = run_main(tool(script).main, args, capsys)
     assert status == 2 and complaint in err and "Traceback" not in err
 
 
 def test_outputs_that_would_not_fit_are_refused_before_they_are_made(trained_runs, tmp_path, capsys):
-    import evaluate
-    import sample
+    evaluate = tool("evaluate")
+    sample = tool("sample")
     run = ["--run", str(trained_runs / QUICK_RUN)]
     status, _, err = run_main(sample.main, [*run, "--count", "100000", "--out", str(tmp_path / "x.png")], capsys)
     assert status == 2 and "1,000,000 images (100,000 for each of 10 labels) are more than a PNG grid shows" in err
@@ -461,7 +460,7 @@ def test_a_full_disk_or_another_system_error_is_one_readable_line():
 # 18. config.json and the checkpoints: say which disagrees, and never advise --restart while a checkpoint is whole
 
 def test_a_config_changed_by_hand_is_named_as_what_disagrees(two_epochs, capsys):
-    import plot
+    plot = tool("plot")
     config_path = two_epochs / QUICK_RUN / "config.json"
     config = json.loads(config_path.read_text())
     config["identity"]["latent_dim"] = 3
@@ -479,7 +478,7 @@ def test_a_config_changed_by_hand_is_named_as_what_disagrees(two_epochs, capsys)
 
 
 def test_a_damaged_kept_checkpoint_points_to_the_latest(two_epochs, capsys):
-    import plot
+    plot = tool("plot")
     from conftest import damage
     run = two_epochs / QUICK_RUN
     (run / "kept").mkdir()

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import train
 from cvae.rundir import RunDir
 from cvae.batches import labelled_subset, semi_supervised_batches
-from conftest import run_main
+from conftest import run_main, tool
 from model import UNLABELLED
 from model.registry import build_model
+train = tool("train")
 
 
 def test_labelled_subset_is_class_balanced_and_drawn_with_the_seed():

@@ -203,7 +203,7 @@ def test_xla_step_computes_the_same_losses(small_batch):
 LOAD_AND_RUN = """
 import sys
 import numpy as np
-from cvae.cli import import_tensorflow_quietly
+from cvae import import_tensorflow_quietly
 import_tensorflow_quietly()
 import keras
 import model.registry  # registers the classes with Keras
@@ -275,7 +275,8 @@ def test_a_checkpoint_written_before_named_variables_still_loads_and_resumes(tmp
     """tests/old_layout_run: a cvae_cnn3 run written at 028f5dc, its variables keyed by position."""
     import shutil
     import tensorflow as tf
-    import train
+    from conftest import tool
+    train = tool("train")
     from cvae.rundir import RunDir
     expected = np.load(OLD_RUN / "expected.npz")
     shutil.copytree(OLD_RUN / "cvae_cnn3_2", tmp_path / "cvae_cnn3_2_subset300")  # --subset runs' name today

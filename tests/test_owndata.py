@@ -7,14 +7,14 @@ import shutil
 import numpy as np
 import pytest
 
-import evaluate
-import plot
-import sample
-import train
-from conftest import run_main
+from conftest import run_main, tool
 from cvae import mnist, owndata
 from cvae.config import RunIdentity
 from cvae.rundir import RunDir
+train = tool("train")
+plot = tool("plot")
+evaluate = tool("evaluate")
+sample = tool("sample")
 
 KINDS = ("circle", "cross", "square")
 
@@ -338,7 +338,7 @@ def test_m2_labels_beyond_a_class_s_images_are_a_usage_error(folder, tmp_path, d
 @pytest.mark.slow  # trains, then plots, samples, exports and evaluates as the data changes and goes
 def test_a_run_opens_after_its_folder_changed_or_went_and_says_what_it_needs_once_the_cache_went_too(
         tmp_path, data_dir, capsys):
-    import export
+    export = tool("export")
     fresh()
     folder = shapes_folder(tmp_path / "mine", per_class=6, kinds=KINDS[:2])
     flags = run_flags(folder, tmp_path / "log", data_dir)

@@ -2,9 +2,9 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-import plot
-from conftest import run_main
+from conftest import run_main, tool
 from cvae.run_figures import class_mean_codes, pca_2d
+plot = tool("plot")
 
 
 @pytest.fixture

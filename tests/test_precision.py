@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import train
-from conftest import QUICK, QUICK_RUN
+from conftest import QUICK, QUICK_RUN, tool
 from cvae import training
 from model.registry import build_model
+train = tool("train")
 
 
 def losses_at(model, x, y):

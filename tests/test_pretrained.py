@@ -7,16 +7,16 @@ import shutil
 import numpy as np
 import pytest
 
-import evaluate
-import export
-import plot
-import pretrained
-import sample
-from conftest import QUICK_RUN, run_main
+from conftest import QUICK_RUN, run_main, tool
 from cvae import rundir
 from cvae.pretrained import MAX_WEIGHT_BYTES
 from cvae.readme_runs import SHIPPED
 from cvae.rundir import PRETRAINED_DIR, PretrainedRun, RunDir
+plot = tool("plot")
+evaluate = tool("evaluate")
+sample = tool("sample")
+export = tool("export")
+pretrained = tool("pretrained")
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import bench.throughput
-import evaluate
 import model.base
-import plot
-import train
 from cvae.rundir import RunDir, RunLock
-from conftest import QUICK, QUICK_RUN, ROOT, damage, run_main
+from conftest import QUICK, QUICK_RUN, ROOT, damage, run_main, tool
+train = tool("train")
+plot = tool("plot")
+evaluate = tool("evaluate")
 
 TINY = ["cvae_cnn3", "-n", "2", "--subset", "2000", "-b", "50", "--deterministic"]
 RUN = "cvae_cnn3_2_subset2000"  # its run directory
@@ -154,7 +153,7 @@ def test_every_checkpoint_damaged_is_a_clear_error(two_epochs, capsys):
                  "clip": None, "seed": 0, "subset": 2000}), "config 'latent_dim' is '2', of the wrong type"),
 ])
 def test_damaged_config_is_named_by_train_and_plot(two_epochs, content, complaint, capsys):
-    import plot
+    plot = tool("plot")
     (two_epochs / QUICK_RUN / "config.json").write_text(content)
     # A damaged file is not a usage error: exit 1, and the advice is to repair it before discarding the run.
     assert train.main([*QUICK, "--log-dir", str(two_epochs), "-e", "3"]) == 1
@@ -173,7 +172,7 @@ def test_damaged_metrics_is_a_clear_error(two_epochs, capsys):
 
 
 MAINS = {"train.py": train.main, "plot.py": plot.main, "evaluate.py": evaluate.main,
-         "bench/throughput.py": bench.throughput.main}
+         "bench/throughput.py": tool("bench/throughput").main}
 
 
 @pytest.mark.parametrize("tool, args, complaint", [

@@ -10,14 +10,14 @@ import time
 import pytest
 import tensorflow as tf
 
-import evaluate
-import plot
-import results
-import train
-from conftest import QUICK, QUICK_RUN as RUN, damage, run_main
+from conftest import QUICK, QUICK_RUN as RUN, damage, run_main, tool
 from cvae import evaluation
 from cvae.files import write_atomic
 from cvae.rundir import RunDir
+train = tool("train")
+plot = tool("plot")
+evaluate = tool("evaluate")
+results = tool("results")
 
 
 

@@ -3,8 +3,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-import sample
-from conftest import QUICK_RUN, run_main
+from conftest import QUICK_RUN, run_main, tool
+sample = tool("sample")
 
 RUN_FLAGS = ["--subset", "300"]  # the session's trained_runs
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import train
-from conftest import ROOT, run_main
+from conftest import ROOT, run_main, tool
 from cvae import training
 from cvae.config import RunConfig, RunIdentity
 from cvae.rundir import RunDir
+train = tool("train")
 
 
 def test_help_lists_every_model_and_flag(capsys):
@@ -222,7 +222,7 @@ def test_run_started_on_the_plain_graph_resumes_on_it_bit_for_bit(tmp_path, caps
     assert "plain graph" in capsys.readouterr().out
     run = tmp_path / "resumed" / "vae_2_subset300"
     assert [entry["xla"] for entry in json.loads((run / "config.json").read_text())["training"]] == [False, False]
-    from tests.weight_hashes import checkpoint_hash
+    from weight_hashes import checkpoint_hash
     assert checkpoint_hash(run / "ckpt") == checkpoint_hash(tmp_path / "straight" / "vae_2_subset300" / "ckpt")
 
 

@@ -3,7 +3,7 @@ machine without GPUs: `python -m tests.train_on_two_cpus vae -n 2 --strategy mir
 repository's root."""
 import sys
 
-from cvae.cli import import_tensorflow_quietly
+from cvae import import_tensorflow_quietly
 
 import_tensorflow_quietly()
 import tensorflow as tf  # noqa: E402

@@ -87,7 +87,7 @@ def main(argv=None):
     action.add_argument("--record", action="store_true", help=f"write the hashes to {RECORDED.name}")
     action.add_argument("--check", action="store_true", help=f"compare with {RECORDED.name}")
     args = parser.parse_args(argv)
-    from cvae.cli import import_tensorflow_quietly
+    from cvae import import_tensorflow_quietly
     import_tensorflow_quietly()
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")  # retracing notices: each run builds its own steps, as intended

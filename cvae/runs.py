@@ -1,0 +1,157 @@
+"""Finding a trained run and opening it, as the tools do and as a notebook or script would:
+
+    run = open_run("log/cvae_cnn3_2")                        # by its directory (or "pretrained/cvae_cnn3_2")
+    run = open_run(model="cvae_cnn3", latent_dim=2)          # by what names it, as train.py's flags do
+    run = open_run(model="cvae_cnn3", latent_dim=2, pretrained=True)   # the weights that ship in pretrained/
+    run = train("cvae_cnn3", latent_dim=2, epochs=3, subset=2000, log_dir="log")   # train, then open
+
+A run of one's own data is found by the path its config.json recorded, so it opens after the folder changed
+or was deleted; the folder is hashed only to choose between several runs of one path. Errors are the
+library's own: UsageError for what cannot be asked, UserFacingError saying what to do.
+"""
+from pathlib import Path
+
+from cvae import import_tensorflow_quietly
+from cvae.config import RunIdentity, TrainingSettings, check_identity, train_command
+from cvae.data import DATA_DIR
+from cvae.errors import UsageError, UserFacingError
+from cvae.mnist import DATASETS
+
+
+def no_such_dataset(text):
+    return (f"no data set called {text!r}: give {' or '.join(DATASETS)}, or the path of an image folder or .npz "
+            f"file (README: Your own data)")
+
+
+def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None, seed=0, data=None):
+    """The RunIdentity these names give, as train.py's flags do. A data set of one's own (a path) is the record
+    `data` when given (train.py decodes the data first), else found as train.py finds it (its files hashed).
+    UsageError for a combination no run can have."""
+    from model.registry import MODELS
+    if dataset not in DATASETS and data is None:
+        from cvae import owndata
+        source = owndata.describe(dataset)
+        data = {"path": str(source.path), "sha256": source.sha256, "name": source.name,
+                "class_names": source.class_names}
+    identity = RunIdentity(model, latent_dim if MODELS[model].has_latent_space else None,
+                           dataset=dataset if data is None else data["name"], data=data, binarize=binarize,
+                           labels=labels, seed=seed, subset=subset)
+    check_identity(identity)
+    return identity
+
+
+def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir):
+    """The run directories in log_dir of these names trained on the data at `path` (by the path their
+    config.json recorded, whatever the files hold now)."""
+    from cvae import owndata
+    from cvae.rundir import DamagedFile, RunDir
+    from model.registry import MODELS
+    pattern = RunIdentity(model, latent_dim if MODELS[model].has_latent_space else None,
+                          dataset=f"{owndata.short_stem(path)}_{'[0-9a-f]' * 8}", binarize=binarize, labels=labels,
+                          subset=subset).directory_name()
+    found = []
+    for candidate in sorted(Path(log_dir).glob(pattern)):
+        try:
+            data = RunDir(candidate).read_config().identity.data or {}
+        except (DamagedFile, OSError):
+            continue
+        if data.get("path") == str(path):
+            found.append(RunDir(candidate))
+    return found
+
+
+def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None,
+             log_dir="log", pretrained=False):
+    """(the run directory that `directory`, or else these names, name; the train.py command that makes it).
+    Nothing is loaded."""
+    from cvae.rundir import RunDir, run_dir_at, shipped_run
+    log_dir = Path(log_dir)
+    if directory is not None:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise UsageError(f"--run {directory}: no such run directory")
+        run_dir = run_dir_at(directory)
+        try:
+            command = train_command(run_dir.read_config().identity, directory.parent)
+        except (ValueError, OSError):
+            command = f"train.py with the options it was trained with, --log-dir {directory.parent}"
+        return run_dir, command
+    if model is None:
+        raise UsageError("name the run: its directory, or its model with the options it was trained with")
+    names = dict(model=model, latent_dim=latent_dim, labels=labels, binarize=binarize, subset=subset)
+    if pretrained:
+        if dataset not in DATASETS:
+            raise UsageError("--pretrained names the weights that ship with the repository, trained on MNIST; "
+                             "leave out --dataset PATH")
+        identity = identity_named(dataset=dataset, **names)
+        return shipped_run(identity.directory_name()), train_command(identity, log_dir)
+    if dataset in DATASETS:
+        identity = identity_named(dataset=dataset, **names)
+        return RunDir(log_dir / identity.directory_name()), train_command(identity, log_dir)
+    path = Path(dataset).expanduser().resolve()
+    found = runs_trained_on(path, log_dir=log_dir, **names)
+    if len(found) == 1:
+        return found[0], train_command(found[0].read_config().identity, log_dir)
+    if not path.exists():
+        if found:
+            raise UsageError(f"{len(found)} runs trained on {path}, which is gone: {', '.join(map(str, found))}; "
+                             f"name one with --run DIR")
+        raise UsageError(no_such_dataset(dataset))
+    identity = identity_named(dataset=dataset, **names)
+    run_dir = RunDir(log_dir / identity.directory_name())
+    if found and run_dir.path not in [run.path for run in found]:
+        raise UsageError(f"{len(found)} runs trained on earlier contents of {path}: {', '.join(map(str, found))}; "
+                         f"name one with --run DIR")
+    return run_dir, train_command(identity, log_dir)
+
+
+def open_run(directory=None, *, epoch=None, **names):
+    """The TrainedRun that `directory` (or else the names find_run takes) names: its latest checkpoint, or the
+    one kept at `epoch`; a shipped run's weights checked first. A missing or damaged run raises an error
+    naming the command that makes it."""
+    import_tensorflow_quietly()
+    import tensorflow as tf
+    from cvae.checkpoints import AllDamaged
+    from cvae.rundir import KEEP_EVERY, ConfigDisagrees, DamagedFile, load_shipped
+    run_dir, command = find_run(directory, **names)
+    if run_dir.read_only:
+        if epoch is not None:
+            raise UsageError("pretrained/ holds each run's last epoch only; -p needs a run of your own in log/")
+        return load_shipped(run_dir, command)
+    if run_dir.latest_checkpoint() is None:
+        raise UserFacingError(f"no trained model in {run_dir}; train one first: {command}")
+    if epoch is not None and epoch not in run_dir.kept_epochs():
+        kept = ", ".join(map(str, run_dir.kept_epochs())) or f"none yet (one is kept every {KEEP_EVERY} epochs)"
+        raise UsageError(f"no checkpoint kept at epoch {epoch} in {run_dir}; kept epochs: {kept}")
+    try:
+        return run_dir.load(epoch)
+    except ConfigDisagrees as err:
+        raise UserFacingError(str(err))
+    except DamagedFile as err:  # config.json: the checkpoints may be whole, so --restart is the last resort
+        raise UserFacingError(f"cannot load the model in {run_dir}: {err}. It records the run's settings: repair "
+                              f"it, or retrain with: {command} --restart")
+    except (OSError, ValueError, tf.errors.OpError, AssertionError) as err:
+        if epoch is not None:  # the latest checkpoints were not tried: the advice is to use them
+            why = err.failures[0][1] if isinstance(err, AllDamaged) else str(err).splitlines()[0]
+            raise UserFacingError(f"the checkpoint kept at epoch {epoch} in {run_dir} is damaged ({why}); leave out "
+                                  f"-p to use the latest checkpoint")
+        # Reached only when no checkpoint of the run reads back whole (RunDir.load falls back).
+        raise UserFacingError(f"cannot load the model in {run_dir} ({str(err).splitlines()[0]}); "
+                              f"retrain with: {command} --restart")
+
+
+def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binarize=False, subset=None, seed=0,
+          batch_size=100, learning_rate=0.001, clip=None, log_dir="log", data_dir=DATA_DIR, restart=False, log=print):
+    """Train the run these names give into log_dir, as train.py does (resuming it when it is there), and return
+    it opened (a TrainedRun)."""
+    import_tensorflow_quietly()
+    from cvae import owndata
+    from cvae.rundir import RunDir
+    from cvae.training import train_run
+    own = owndata.load(dataset, data_dir, log)[1] if dataset not in DATASETS else None
+    identity = identity_named(model, latent_dim, dataset, labels=labels, binarize=binarize, subset=subset, seed=seed,
+                              data=own)
+    run_dir = RunDir(Path(log_dir) / identity.directory_name())
+    train_run(identity, TrainingSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, clip=clip),
+              run_dir, restart, data_dir, log)
+    return run_dir.load(log=log)
