@@ -50,6 +50,15 @@ def trained_runs(tmp_path_factory):
     return log_dir
 
 
+@pytest.fixture(scope="session")
+def exported(trained_runs, tmp_path_factory):
+    """The session's cvae_cnn3 run exported by export.py. Tests may read it, never change it (copy it first)."""
+    out = tmp_path_factory.mktemp("export") / "cvae_cnn3"
+    assert tool("export").main(["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out",
+                                str(out)]) == 0
+    return out
+
+
 QUICK = ["cvae_cnn3", "-n", "2", "--subset", "300"]  # a run of a few seconds; its directory is QUICK_RUN
 QUICK_RUN = "cvae_cnn3_2_subset300"
 

@@ -31,13 +31,6 @@ print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ("
 """
 
 
-@pytest.fixture(scope="module")
-def exported(trained_runs, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export") / "cvae_cnn3"
-    assert export.main(["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out", str(out)]) == 0
-    return out
-
-
 @pytest.mark.slow  # a SavedModel loaded in a fresh process
 def test_the_saved_model_runs_without_this_repository_and_matches_the_model(exported, trained_runs, mnist, tmp_path):
     images = (mnist.test_images[:3] / 255.0).astype(np.float32)
@@ -99,7 +92,9 @@ def test_out_must_be_empty_new_or_an_earlier_export(exported, trained_runs, tmp_
     status, _, err = run_main(export.main, [*base, "--out", str(tmp_path / "mine")], capsys)
     assert status == 2 and "is not empty and holds no export of export.py (it has no export.json)" in err
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep"
-    status, _, err = run_main(export.main, [*base, "--out", str(exported)], capsys)  # an earlier export: replaced
+    import shutil
+    earlier = shutil.copytree(exported, tmp_path / "earlier")
+    status, _, err = run_main(export.main, [*base, "--out", str(earlier)], capsys)  # an earlier export: replaced
     assert status == 0, err
     status, _, err = run_main(export.main, ["cvae_fc3", "-n", "3", "--log-dir", str(tmp_path), "--out",
                                             str(tmp_path / "x")], capsys)

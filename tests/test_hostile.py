@@ -74,13 +74,6 @@ def test_the_data_cache_is_never_written_through_a_link(mnist, tmp_path, monkeyp
 
 # 2, 3, 20. Output folders: only our own replaced, whole; a full disk leaves the earlier one
 
-@pytest.fixture(scope="module")
-def exported(trained_runs, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export") / "cvae_cnn3"
-    assert export.main(["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out", str(out)]) == 0
-    return out
-
-
 def run_export(trained_runs, out, capsys):
     return run_main(export.main, [*QUICK, "--log-dir", str(trained_runs), "--out", str(out)], capsys)
 
@@ -117,7 +110,8 @@ def test_an_earlier_export_is_replaced_only_when_it_holds_nothing_else(exported,
     assert status == 2 and "is a symbolic link" in err
 
 
-@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()],
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"),
+                                     pytest.param(KeyboardInterrupt(), marks=pytest.mark.slow)],
                          ids=["disk full", "interrupted"])
 def test_a_full_disk_or_an_interruption_mid_export_leaves_the_earlier_export(exported, trained_runs, tmp_path,
                                                                              monkeypatch, capsys, failure):

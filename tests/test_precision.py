@@ -78,6 +78,7 @@ def test_a_resumed_run_keeps_its_precision_unless_told():
     assert training.run_precision("fp32", [{"precision": "bf16"}]) == "fp32"
 
 
+@pytest.mark.slow  # three trainings
 def test_a_bf16_run_resumed_without_the_flag_goes_on_in_bf16(tmp_path, capsys):
     assert train.main([*QUICK, "-e", "1", "--precision", "bf16", "--log-dir", str(tmp_path)]) == 0
     capsys.readouterr()
