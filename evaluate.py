@@ -5,6 +5,9 @@
                                  with k samples from the encoder (Burda et al. 2015)
   class-consistency              conditional models: the fraction of images generated for each digit
                                  that the trained classifier (log/cnn, else pretrained/cnn) reads as that digit
+  sample quality                 from the prior and from mixtures fitted to the training codes (sample.py
+                                 --sampler gmm): FD (cnn features), precision and recall against the test
+                                 images, and the training images' FD as the floor
   test accuracy                  the classifier
 
 What each number is and how it is computed: cvae.evaluation.
@@ -15,6 +18,7 @@ import sys
 from cvae.cli import (MAX_COUNT, HelpFormatter, add_debug_flag, add_run_flags, parse_run_args, positive_int,
                       positive_int_up_to, random_seed, run_tool)
 from cvae.errors import UsageError
+from cvae.samplers import COMPONENTS
 
 MAX_NLL_SECONDS = 24 * 3600  # longer NLL estimates need --force
 
@@ -27,7 +31,9 @@ def parse_args(argv=None):
     parser.add_argument("-k", "--importance-samples", type=positive_int, default=5000,
                         help="samples per test image for the NLL estimate (5000 is the literature's standard)")
     parser.add_argument("--samples", type=positive_int_up_to(MAX_COUNT), default=1000,
-                        help="generated images per digit for class-consistency")
+                        help="generated images per class (per sampler) for class-consistency and sample quality")
+    parser.add_argument("--components", type=positive_int_up_to(1000), default=COMPONENTS,
+                        help="Gaussians in each class's fitted mixture (the gmm sampler; cached beside the run)")
     parser.add_argument("--test-images", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="evaluate on the first N test images only (quick checks; the table says N)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of the sampling noise")
@@ -41,12 +47,12 @@ def evaluate(args):
     from cvae.cli import open_run
     from cvae.evaluation import TooLong, evaluate
     run = open_run(args)
-    # pretrained/ stays as git has it: the numbers of shipped weights go to LOG_DIR/pretrained/RUN/.
-    out_dir = args.log_dir / "pretrained" / run.name if run.directory.read_only else run.directory.path
+    out_dir = run.writable_folder(args.log_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         result, rows = evaluate(run, out_dir, args.log_dir, args.data_dir, args.importance_samples, args.samples,
-                                args.test_images, args.seed, max_nll_seconds=None if args.force else MAX_NLL_SECONDS)
+                                args.test_images, args.seed, max_nll_seconds=None if args.force else MAX_NLL_SECONDS,
+                                components=args.components)
     except TooLong as err:
         raise UsageError(f"{err}; lower -k or --test-images, or pass --force")
     n = result["latent_dim"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cvae.cli import (MAX_COUNT, HelpFormatter, add_debug_flag, add_run_flags, class_of, noise_std, parse_run_args,
-                      positive_int_up_to, random_seed, run_tool)
+from cvae.cli import (MAX_COUNT, HelpFormatter, add_debug_flag, add_run_flags, add_sampler_flags, class_of, noise_std,
+                      parse_run_args, positive_int_up_to, random_seed, run_tool)
 from cvae.errors import UsageError
 from cvae.files import atomic_file
 
@@ -29,7 +29,8 @@ def parse_args(argv=None):
                         help="class to generate, by name or index (a digit on MNIST); repeat for several, or 'all' "
                              "(the default). Conditional models only")
     parser.add_argument("--count", type=positive_int_up_to(MAX_COUNT), default=16, help="images per label")
-    parser.add_argument("--std", type=noise_std, default=1.0, help="std of z around 0 (1: the prior)")
+    parser.add_argument("--std", type=noise_std, default=1.0, help="std of z around 0 (1: the prior); --sampler prior")
+    add_sampler_flags(parser)
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of z: the same seed gives the same images")
     parser.add_argument("--out", type=Path, required=True,
                         help="where to write: FILE.png (a grid) or FILE.npz (arrays)")
@@ -37,6 +38,8 @@ def parse_args(argv=None):
     args = parse_run_args(parser, argv)
     if args.out.suffix not in FORMATS:
         parser.error(f"--out must end in .png or .npz, got {args.out}")
+    if args.sampler == "gmm" and args.std != 1.0:
+        parser.error("--std scales the prior; --sampler gmm draws from the fitted mixtures as they are")
     return args
 
 
@@ -53,7 +56,7 @@ def requested_labels(model, name, digits, class_names):
 
 
 def sample(args):
-    from cvae.cli import open_run
+    from cvae.cli import mixture_for, open_run
     from cvae.data import check_fits
     from cvae.generation import draw
     run = open_run(args, args.epoch)
@@ -67,7 +70,9 @@ def sample(args):
                          f"shows ({MAX_GRID_IMAGES:,} at most); write them to FILE.npz, or ask for fewer with --count")
     check_fits(total * (28 * 28 + 4 * model.latent_dim), f"{total:,} images",
                "ask for fewer with --count or --digit")
-    images, y, z = draw(model, [0 if label is None else label for label in labels], args.count, args.std, args.seed)
+    mixture = mixture_for(args, run)
+    images, y, z = draw(model, [0 if label is None else label for label in labels], args.count, args.std, args.seed,
+                        mixture)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".npz":
         arrays = {"images": images, "z": z} | ({"labels": y} if model.conditional else {})
@@ -75,7 +80,9 @@ def sample(args):
             np.savez_compressed(f, **arrays)
     else:
         from cvae import figures
-        title = f"{run.name}, epoch {run.epoch}: z ~ N(0, {args.std:g}² I), seed {args.seed}"
+        source = (f"z ~ N(0, {args.std:g}² I)" if mixture is None else
+                  f"z from mixtures of {mixture.components} Gaussians fitted to the training codes")
+        title = f"{run.name}, epoch {run.epoch}: {source}, seed {args.seed}"
         figures.plot_samples_by_label(images, labels, args.count, run.class_names(), args.out, title)
     print(f"wrote {args.out}: {len(images)} images ({args.count} per label) from {run.directory} at epoch {run.epoch}")
     return 0

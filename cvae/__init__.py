@@ -15,6 +15,7 @@ checks it), and none imports a command-line tool:
   checkpoints   TensorFlow checkpoints of a model (and optimizer), restored whichever layout they have
   generation    uint8 pixels to model input and back; encoding, decoding and drawing in batches
   rundir        a run's directory (log/RUN or pretrained/RUN): config, metrics, checkpoints, lock; a run opened
+  samplers      where generated codes come from: the prior, or Gaussian mixtures fitted to a run's codes
   batches       what training sees: epochs in memory, m2's labelled subset, the fixed test binarization
   training      the training loop
   evaluation    ELBO, importance-sampled NLL, class-consistency and the classifier that judges it

@@ -104,6 +104,25 @@ def dataset_argument(text):
     raise argparse.ArgumentTypeError(no_such_dataset(text))
 
 
+def add_sampler_flags(parser):
+    """--sampler and --components: where generated images' codes come from (cvae.samplers)."""
+    from cvae.samplers import COMPONENTS, SAMPLERS
+    parser.add_argument("--sampler", choices=SAMPLERS, default="prior",
+                        help="where z comes from: prior, N(0, I); gmm, Gaussian mixtures fitted to the training "
+                             "images' codes, one per class (fitted once and cached beside the run)")
+    parser.add_argument("--components", type=positive_int_up_to(1000), default=COMPONENTS,
+                        help="--sampler gmm: Gaussians in each mixture")
+
+
+def mixture_for(args, run):
+    """The fitted Mixture when --sampler gmm asks for one (fitted and cached beside the run, or read from its
+    cache), else None."""
+    if args.sampler != "gmm":
+        return None
+    from cvae.samplers import fitted
+    return fitted(run, run.writable_folder(args.log_dir), args.components, args.data_dir)
+
+
 def add_debug_flag(parser):
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
 

@@ -5,7 +5,16 @@
                                  with k samples from the encoder (Burda et al. 2015)
   class-consistency              conditional models: the fraction of images generated for each class from
                                  the prior that a classifier trained on the same data reads as that class
+  sample quality                 for each sampler (the prior, the fitted mixtures of cvae.samplers): the
+                                 Fréchet distance between generated and test images on that classifier's
+                                 penultimate features, and precision and recall in the same space
+                                 (Kynkäänniemi et al. 2019, k = 3); the FD of the training images against the
+                                 test images beside it, as the floor a model can hope for
   test accuracy                  the models that classify
+
+The Fréchet distance here is the FID's formula (Heusel et al. 2017) on the features of a 4-layer MNIST cnn,
+not of Inception: its numbers are comparable between runs judged by the same classifier, not with any
+published FID.
 
 Images come as uint8 [N, 28, 28], labels as ints [N]; results in nats per image.
 """
@@ -24,7 +33,8 @@ from cvae.config import RunIdentity, TrainingSettings, train_command
 from cvae.data import check_fits
 from cvae.datasets import load_for
 from cvae.files import atomic_file, write_atomic
-from cvae.generation import classify, draw, in_batches
+from cvae.generation import classify, draw, in_batches, penultimate_features
+from cvae.samplers import COMPONENTS, fitted
 from cvae.rundir import PRETRAINED_DIR, PretrainedRun, RunDir, load_shipped
 from cvae import training
 
@@ -33,6 +43,9 @@ CLASSIFIER_SUBSET = None  # the judge trains on every training image (tests use 
 
 # Images x samples decoded at once while importance sampling: bounds memory at about 30 MB of pixels.
 DECODE_CHUNK = 10000
+
+PRECISION_RECALL_K = 3  # the neighbour whose distance makes a sample's ball (Kynkäänniemi et al. 2019)
+FEATURES = "cnn penultimate layer (256)"
 
 
 def elbo_terms(model, images, labels):
@@ -116,6 +129,57 @@ def class_consistency(predicted, requested, classes):
     return per_class, float(np.mean(predicted == requested))
 
 
+def frechet_distance(a, b):
+    """The Fréchet distance between Gaussians fitted to two sets of features [N, F] and [M, F]:
+    |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # Tr (S_a S_b)^(1/2) = Tr (R S_b R)^(1/2) with R = S_a^(1/2): a symmetric matrix whose eigenvalues are
+    # those of S_a S_b. Unlike a general matrix square root (scipy.linalg.sqrtm), this stays exact when the
+    # covariances are singular, as they are when some ReLU features are never on.
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+    trace_root = np.sqrt(np.maximum(np.linalg.eigvalsh(root_a @ cov_b @ root_a), 0.0)).sum()
+    distance = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
+    return float(max(distance, 0.0))
+
+
+def squared_distances(a, b):
+    """|a_i - b_j|^2 [len(a), len(b)] in float64."""
+    return np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T, 0.0)
+
+
+def neighbour_radii(points, k, chunk=1000):
+    """The squared distance from each point [N, F] to its k-th nearest other point: [N]."""
+    radii = np.empty(len(points))
+    for start in range(0, len(points), chunk):
+        distances = squared_distances(points[start:start + chunk], points)
+        radii[start:start + chunk] = np.partition(distances, k, axis=1)[:, k]  # index 0 is the point itself
+    return radii
+
+
+def covered(queries, points, radii, chunk=1000):
+    """For each query [Q, F]: whether it lies in the ball of any point ([N, F] with squared radii [N])."""
+    inside = np.empty(len(queries), bool)
+    for start in range(0, len(queries), chunk):
+        distances = squared_distances(queries[start:start + chunk], points)
+        inside[start:start + chunk] = (distances <= radii[None, :]).any(axis=1)
+    return inside
+
+
+def precision_recall(real, generated, k=PRECISION_RECALL_K):
+    """(precision, recall) of generated features against real ones (Kynkäänniemi et al. 2019): precision, the
+    fraction of generated samples inside the real manifold (the union of balls reaching each real sample's k-th
+    nearest real neighbour); recall, the fraction of real samples inside the generated manifold."""
+    real, generated = np.asarray(real, np.float64), np.asarray(generated, np.float64)
+    if min(len(real), len(generated)) <= k:
+        raise ValueError(f"precision and recall with k = {k} need more than {k} samples of each")
+    precision = covered(generated, real, neighbour_radii(real, k)).mean()
+    recall = covered(real, generated, neighbour_radii(generated, k)).mean()
+    return float(precision), float(recall)
+
+
 def judge(identity: RunIdentity, log_dir, data_dir, log=print):
     """(classifier, where it came from) for the class-consistency of a run of `identity`: the `cnn` trained on
     the same data in log_dir; when there is none, the shipped MNIST classifier of pretrained/cnn (said so),
@@ -151,14 +215,46 @@ def code_commit():
     return commit.stdout.strip() + ("+" if changed.stdout.strip() else "")
 
 
-def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed=0, max_nll_seconds=None, log=print):
+def sample_quality(run, classifier, test_images, train_images, samples, seed, mixture):
+    """How the run's generated images compare with the test images, from each sampler: {"fd_floor", "prior":
+    {...}, "gmm": {...}}; each sampler's numbers are "fd", "precision", "recall" and, for a conditional model,
+    "class_consistency" and "per_class". `samples` images per class (all of them from one sampler for an
+    unconditional model); (that dict, the prior's generated images and their labels)."""
+    model = run.model
+    classes = len(run.class_names())
+    real = penultimate_features(classifier, test_images)
+    result = {"features": FEATURES, "samples_per_class": samples, "images_per_sampler": samples * classes,
+              "k": PRECISION_RECALL_K,
+              "fd_floor": frechet_distance(penultimate_features(classifier, train_images), real),
+              "fd_floor_images": len(train_images)}
+    drawn = {}
+    for sampler, source in (("prior", None), ("gmm", mixture)):
+        labels, count = (range(classes), samples) if model.conditional else ([0], samples * classes)
+        generated, requested, _ = draw(model, labels, count, seed=seed, mixture=source)
+        fake = penultimate_features(classifier, generated)
+        precision, recall = precision_recall(real, fake)
+        numbers = {"fd": frechet_distance(fake, real), "precision": precision, "recall": recall}
+        if model.conditional:
+            per_class, overall = class_consistency(classify(classifier, generated), requested, classes)
+            numbers |= {"class_consistency": overall, "per_class": per_class}
+        if source is not None:
+            numbers["components"] = source.components
+        result[sampler] = numbers
+        drawn[sampler] = generated, requested
+    return result, drawn
+
+
+def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed=0, max_nll_seconds=None, log=print,
+             components=COMPONENTS):
     """Evaluate a TrainedRun: write out_dir/eval.json (and, for a conditional model, the images its
     class-consistency was measured on, out_dir/samples.npz) and return (result, [(name, value)] to show).
-    TooLong when the NLL would take more than max_nll_seconds."""
+    The fitted sampler (cvae.samplers, `components` Gaussians per class) is read from out_dir, or fitted and
+    cached there. TooLong when the NLL would take more than max_nll_seconds."""
     model, identity = run.model, run.identity
     classes = len(identity.class_names())
-    if model.conditional:
-        check_fits(samples * classes * 28 * 28, f"{samples:,} generated images for each of the {classes} classes",
+    if model.has_latent_space:
+        check_fits(2 * samples * classes * 28 * 28,
+                   f"{samples:,} generated images for each of the {classes} classes, from each of two samplers",
                    "ask for fewer with --samples")
     data = load_for(identity, data_dir, log)
     images, labels = data.test_images[:test_images], data.test_labels[:test_images]
@@ -186,17 +282,31 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
         result["nll_k"] = k
         given = " | y" if model.conditional else ""
         rows.append((f"NLL -log p(x{given}), k = {k}", f"{result['nll']:.2f} nats  ({time.perf_counter() - began:.0f} s)"))
+        classifier, judged_by = judge(identity, log_dir, data_dir, log)
+        mixture = fitted(run, Path(out_dir), components, data_dir, log)
+        real_images = data.test_images[:test_images]  # as they are: generated images are grey pixel means
+        quality, drawn = sample_quality(run, classifier, real_images, data.train_images[:len(real_images)],
+                                        samples, seed, mixture)
+        result["sample_quality"] = quality | {"classifier": judged_by}
         if model.conditional:
-            classifier, judged_by = judge(identity, log_dir, data_dir, log)
-            generated, requested, _ = draw(model, range(classes), samples, seed=seed)
-            per_class, overall = class_consistency(classify(classifier, generated), requested, classes)
-            result["class_consistency"] = {"overall": overall, "per_digit": per_class, "samples_per_digit": samples,
-                                           "classifier": judged_by}
-            # samples.npz: the generated images class-consistency was measured on, for a look or a reuse.
+            prior = quality["prior"]
+            result["class_consistency"] = {"overall": prior["class_consistency"], "per_digit": prior["per_class"],
+                                           "samples_per_digit": samples, "classifier": judged_by}
+            # samples.npz: the prior's images class-consistency was measured on, for a look or a reuse.
+            generated, requested = drawn["prior"]
             with atomic_file(Path(out_dir) / "samples.npz") as f:
                 np.savez_compressed(f, images=generated, labels=requested)
-            rows.append((f"class-consistency ({samples} / class)", f"{overall:.2%}"))
-            names = identity.class_names()
-            rows.append(("  per class", ", ".join(f"{name} {p:.0%}" for name, p in zip(names, per_class))))
+        names = identity.class_names()
+        rows.append((f"sample quality, {quality['images_per_sampler']:,} images", f"judged by {judged_by}"))
+        rows.append(("  FD (cnn features), training images", f"{quality['fd_floor']:.2f}  (the floor)"))
+        for sampler in ("prior", "gmm"):
+            numbers = quality[sampler]
+            title = "prior N(0, I)" if sampler == "prior" else f"gmm ({numbers['components']} components)"
+            text = f"FD {numbers['fd']:.2f}, precision {numbers['precision']:.3f}, recall {numbers['recall']:.3f}"
+            if model.conditional:
+                text += f", class-consistency {numbers['class_consistency']:.2%}"
+            rows.append((f"  {title}", text))
+            if model.conditional:
+                rows.append(("    per class", ", ".join(f"{name} {p:.0%}" for name, p in zip(names, numbers["per_class"]))))
     write_atomic(Path(out_dir) / "eval.json", json.dumps(result, indent=2) + "\n")
     return result, rows

@@ -44,6 +44,29 @@ def atomic_file(path, mode=None):
     sync_directory(path.parent)
 
 
+@contextlib.contextmanager
+def atomic_path(path):
+    """A path to have a library write `path`'s new contents to by name (Pillow's GIF writer takes a file name,
+    and reads the format from it): NAME inside a new private folder beside `path` (.NAME.RANDOM.tmp, made by
+    tempfile.mkdtemp, so nothing planted is written through). When the block ends the file is flushed and
+    renamed into place; when it fails, the folder is removed and `path` is left as it was."""
+    path = Path(path)
+    folder = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY))
+    written = folder / path.name
+    try:
+        yield written
+        fd = os.open(written, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(written, 0o666 & ~_UMASK)
+        os.replace(written, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    sync_directory(path.parent)
+
+
 def write_atomic(path, data, mode=None):
     """Write `data` (text or bytes) to `path` whole (atomic_file)."""
     with atomic_file(path, mode) as f:

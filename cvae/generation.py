@@ -36,7 +36,13 @@ def in_batches(images, labels, batch=BATCH):
 
 def encode_means(model, images, labels):
     """Means of q(z | x, y) of uint8 images [N, 28, 28] with labels [N]: [N, n]."""
-    return np.concatenate([np.asarray(model.encode(x, y)[0]) for x, y in in_batches(images, labels)])
+    return encode_distribution(model, images, labels)[0]
+
+
+def encode_distribution(model, images, labels):
+    """(means [N, n], log-variances [N, n]) of q(z | x, y) of uint8 images [N, 28, 28] with labels [N]."""
+    parts = [[np.asarray(part) for part in model.encode(x, y)] for x, y in in_batches(images, labels)]
+    return tuple(np.concatenate(column) for column in zip(*parts))
 
 
 def reconstruct(model, images, labels):
@@ -57,6 +63,12 @@ def classify(classifier, images):
     return np.concatenate([np.argmax(classifier.classify(x), axis=1) for x, _ in in_batches(images, unused_labels)])
 
 
+def penultimate_features(classifier, images):
+    """A cnn's penultimate features of uint8 images [N, 28, 28]: [N, F] float32 (cnn: F = 256)."""
+    unused_labels = np.zeros(len(images), np.int32)
+    return np.concatenate([np.asarray(classifier.penultimate(x)) for x, _ in in_batches(images, unused_labels)])
+
+
 def prior_codes(rng, count, latent_dim, std=1.0):
     """z [count, latent_dim] float32 drawn from N(0, std^2 I) with the numpy Generator `rng`."""
     return (std * rng.standard_normal((count, latent_dim))).astype(np.float32)
@@ -69,12 +81,13 @@ def prior_codes_in_graph(count, latent_dim, seed):
     return tf.random.stateless_normal(tf.stack([count, latent_dim]), seed=tf.stack([seed, 0]))
 
 
-def draw(model, labels, count, std=1.0, seed=0):
-    """`count` images from the prior N(0, std^2 I) under each of `labels` (an unconditional model: [0]):
-    (images uint8 [len(labels) * count, 28, 28], labels [N] int32, z [N, n]). The same seed draws the
-    same z, whatever the model."""
+def draw(model, labels, count, std=1.0, seed=0, mixture=None):
+    """`count` images under each of `labels` (an unconditional model: [0]), their codes drawn from the prior
+    N(0, std^2 I), or from `mixture` (cvae.samplers.Mixture) when given: (images uint8 [len(labels) * count,
+    28, 28], labels [N] int32, z [N, n]). The same seed draws the same z, whatever the model."""
     y = np.repeat(labels, count).astype(np.int32)
-    z = prior_codes(np.random.default_rng(seed), len(y), model.latent_dim, std)
+    rng = np.random.default_rng(seed)
+    z = prior_codes(rng, len(y), model.latent_dim, std) if mixture is None else mixture.draw(y, rng)
     # uint8 batch by batch: a quarter of the memory of the float means of them all
     pixels = np.concatenate([to_pixels(decode(model, z[i:i + BATCH], y[i:i + BATCH])) for i in range(0, len(y), BATCH)])
     return pixels, y, z

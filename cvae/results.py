@@ -1,7 +1,8 @@
 """The README's results tables, made from the eval.json files that evaluate.py writes (never typed by hand).
 
-Three tables, each between its own markers: MNIST runs (`results`), semi-supervised `m2` runs
-(`semi-supervised`) and Fashion-MNIST runs (`fashion-mnist`), and runs on data of one's own (`own-data`).
+Five tables, each between its own markers: MNIST runs (`results`), semi-supervised `m2` runs
+(`semi-supervised`), Fashion-MNIST runs (`fashion-mnist`), runs on data of one's own (`own-data`), and the
+sample quality of every run evaluated with it, from the prior and from the fitted sampler (`sample-quality`).
 A run that has an eval.json under the log directory gets its row written or replaced; the README's rows of
 runs that have none are kept as they are, so re-evaluating some runs leaves the others' rows alone.
 
@@ -83,6 +84,28 @@ def check_result(result):
     consistency = result.get("class_consistency", {"overall": 0.0, "samples_per_digit": 1})
     if not isinstance(consistency.get("overall"), (int, float)) or isinstance(consistency.get("overall"), bool):
         raise ValueError("'class_consistency' has no 'overall' number")
+    if "sample_quality" in result:
+        check_sample_quality(result["sample_quality"])
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_sample_quality(quality):
+    """ValueError unless an eval.json's "sample_quality" holds the numbers its table row shows."""
+    if not isinstance(quality, dict) or not is_number(quality.get("fd_floor")):
+        raise ValueError("'sample_quality' has no 'fd_floor' number")
+    if not isinstance(quality.get("samples_per_class"), int):
+        raise ValueError("'sample_quality' has no 'samples_per_class' count")
+    for sampler in ("prior", "gmm"):
+        numbers = quality.get(sampler)
+        if not isinstance(numbers, dict) or not all(is_number(numbers.get(key)) for key in ("fd", "precision", "recall")):
+            raise ValueError(f"'sample_quality' has no {sampler} FD, precision and recall")
+        if "class_consistency" in numbers and not is_number(numbers["class_consistency"]):
+            raise ValueError(f"'sample_quality' has a {sampler} class-consistency that is not a number")
+    if not isinstance(quality["gmm"].get("components"), int) or isinstance(quality["gmm"]["components"], bool):
+        raise ValueError("'sample_quality' has no number of gmm components")
 
 
 def partial_reasons(result):
@@ -94,7 +117,8 @@ def partial_reasons(result):
     total = result.get("test_images_in_data_set", MNIST_TEST_IMAGES)
     if result.get("test_images", total) < total:
         reasons.append(f"evaluated on {result['test_images']:,} of {total:,} test images")
-    samples = result.get("class_consistency", {}).get("samples_per_digit", README_SAMPLES_PER_CLASS)
+    samples = result.get("class_consistency", result.get("sample_quality", {})).get(
+        "samples_per_digit", result.get("sample_quality", {}).get("samples_per_class", README_SAMPLES_PER_CLASS))
     if not isinstance(samples, int) or samples < README_SAMPLES_PER_CLASS:
         reasons.append(f"class-consistency from {samples} images per class (the README's use "
                        f"{README_SAMPLES_PER_CLASS:,})")
@@ -171,6 +195,33 @@ def semi_supervised_table(results):
     return "\n".join(lines)
 
 
+def data_cell(r):
+    """The data a run was trained on, as the sample-quality table names it (m2: with its labels)."""
+    name = ("Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else f"`{r['dataset']}`" if own_data(r)
+            else "MNIST")
+    labels = f", {r['labels']:,} labels" if semi_supervised(r) else ""
+    return name + labels + (", binarized" if r["binarized"] else ", gray")
+
+
+def sample_quality_table(results):
+    """Markdown: one row per run evaluated for sample quality: the Fréchet distance (cnn features) of the
+    training images (the floor), then FD, precision, recall and class-consistency from the prior and from the
+    fitted mixtures."""
+    lines = ["| model | latent dim | epochs | data | gmm components | FD floor | FD prior | FD gmm "
+             "| precision prior / gmm | recall prior / gmm | class-consistency prior / gmm |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(results, key=sort_key):
+        q = r["sample_quality"]
+        prior, gmm = q["prior"], q["gmm"]
+        consistency = (f"{prior['class_consistency']:.1%} / {gmm['class_consistency']:.1%}"
+                       if "class_consistency" in prior and "class_consistency" in gmm else "n/a")
+        lines.append(f"| `{r['model']}` | {r['latent_dim']} | {r['epoch']} | {data_cell(r)} | {gmm['components']} "
+                     f"| {q['fd_floor']:.2f} | {prior['fd']:.2f} | {gmm['fd']:.2f} "
+                     f"| {prior['precision']:.3f} / {gmm['precision']:.3f} | {prior['recall']:.3f} / {gmm['recall']:.3f} "
+                     f"| {consistency} |")
+    return "\n".join(lines)
+
+
 def semi_supervised(r):
     return r.get("labels") is not None
 
@@ -186,6 +237,7 @@ SECTIONS = {
     "semi-supervised": (semi_supervised, semi_supervised_table),
     "fashion-mnist": (lambda r: not semi_supervised(r) and r.get("dataset") == "fashion_mnist", vae_table),
     "own-data": (lambda r: not semi_supervised(r) and own_data(r), vae_table),
+    "sample-quality": (lambda r: "sample_quality" in r, sample_quality_table),
 }
 
 

@@ -46,6 +46,7 @@ class TrainedRun:
     config: RunConfig
     epoch: int  # the epochs the loaded checkpoint had trained
     directory: "RunDir"
+    checkpoint: str  # the path prefix of the checkpoint its weights came from
 
     @property
     def identity(self):
@@ -76,13 +77,14 @@ class TrainedRun:
         from cvae.generation import reconstruct
         return reconstruct(self.model, images, self._labels(labels, len(images)))
 
-    def sample(self, labels=None, count=16, std=1.0, seed=0):
-        """`count` images from the prior N(0, std^2 I) for each of `labels` (default: every class), as
-        (images uint8 [len(labels) * count, 28, 28], their labels [N], z [N, n]); the same seed, the same z."""
+    def sample(self, labels=None, count=16, std=1.0, seed=0, mixture=None):
+        """`count` images for each of `labels` (default: every class), their codes from the prior N(0, std^2 I)
+        or from `mixture` (cvae.samplers.fitted), as (images uint8 [len(labels) * count, 28, 28], their labels
+        [N], z [N, n]); the same seed, the same z."""
         from cvae.generation import draw
         if labels is None:
             labels = range(len(self.class_names())) if self.model.conditional else [0]
-        return draw(self.model, list(labels), count, std, seed)
+        return draw(self.model, list(labels), count, std, seed, mixture)
 
     def classify(self, images):
         """The class each image is read as, [N]: a model that classifies (cnn, m2)."""
@@ -102,6 +104,11 @@ class TrainedRun:
                 raise UsageError(f"{self.identity.model} is conditional: give the labels of the images or codes")
             return np.zeros(count, np.int32)
         return np.asarray(labels)
+
+    def writable_folder(self, log_dir):
+        """Where what is made from this run goes (eval.json, the fitted sampler): its own directory, or for a
+        shipped run, which stays as git has it, LOG_DIR/pretrained/NAME."""
+        return Path(log_dir) / "pretrained" / self.name if self.directory.read_only else self.directory.path
 
     def folder_in(self, base):
         """Where a tool writes what it makes of this run under `base` (figure/, export/, explorer/): base/NAME,
@@ -130,10 +137,11 @@ class ForeignFiles(NotOurs):
 # What a run writes, by name: the only files --restart deletes. Patterns are matched against paths
 # relative to the run directory; a directory listed here may hold only what its own patterns allow.
 RUN_FILES = {
-    ".": ["config.json", "metrics.csv", "eval.json", "samples.npz", "lock", "ckpt", "kept", "tb",
+    ".": ["config.json", "metrics.csv", "eval.json", "samples.npz", "sampler_gmm.npz", "lock", "ckpt", "kept", "tb",
           # what cvae.files.atomic_file leaves when a write is cut short by SIGKILL or a power cut, and what
           # earlier versions named their temporary files
           ".config.json.*.tmp", ".metrics.csv.*.tmp", ".eval.json.*.tmp", ".samples.npz.*.tmp",
+          ".sampler_gmm.npz.*.tmp",
           "config.json.tmp", "metrics.csv.tmp", "eval.json.tmp"],
     "ckpt": ["checkpoint", "checkpoint.tmp*", ".checkpoint.*.tmp", "ckpt-*.index", "ckpt-*.data-*", "ckpt-*_temp*"],
     "kept": ["epoch-*.index", "epoch-*.data-*", "epoch-*_temp*"],
@@ -363,8 +371,8 @@ class RunDir:
             paths = [self.kept_checkpoint_path(epoch)]
         self.check_config_fits(model, paths[-1])
         # The optimizer's slots are in the file but not needed here.
-        restore_latest_good(restorer(checkpoint, model, partial=True), paths, log)
-        return TrainedRun(model, config, int(checkpoint.epoch.numpy()), self)
+        path = restore_latest_good(restorer(checkpoint, model, partial=True), paths, log)
+        return TrainedRun(model, config, int(checkpoint.epoch.numpy()), self, path)
 
 
 def _format(value):

@@ -32,12 +32,17 @@ class Cnn(BaseModel):
         self.to_logits = layers.Dense(self.classes, kernel_initializer="he_normal", name=f"{prefix}to_logits",
                                       dtype=PARAMETERS_DTYPE)
 
-    def classify(self, x, training=False):
-        """Class logits [B, classes]."""
+    def penultimate(self, x, training=False):
+        """The penultimate features [B, 256]: what the last layer reads, and what the sample-quality numbers
+        (Fréchet distance, precision and recall) compare images by."""
         h = x
         for layer in self.blocks:
             h = layer(h, training=training) if isinstance(layer, layers.Dropout) else layer(h)
-        return self.to_logits(self.flatten(h))
+        return self.flatten(h)
+
+    def classify(self, x, training=False):
+        """Class logits [B, classes]."""
+        return self.to_logits(self.penultimate(x, training))
 
     def call(self, x, training=False):
         """Images [B, 28, 28, 1] -> class logits [B, classes] (Keras' entry point)."""

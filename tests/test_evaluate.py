@@ -148,11 +148,14 @@ def test_results_table_is_made_from_eval_files(log_dir, tmp_path):
     assert "| `cvae_cnn3` | 2 | 1 | gray |" in body and "Classifier `cnn`" in body
     readme = tmp_path / "README.md"
     m2_start, m2_end = tables.markers("semi-supervised")
-    readme.write_text(f"intro\n{tables.START}\nold\n{tables.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\nrest\n")
+    quality_start, quality_end = tables.markers("sample-quality")
+    readme.write_text(f"intro\n{tables.START}\nold\n{tables.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\n"
+                      f"{quality_start}\n{quality_end}\nrest\n")
     assert results.main(["--log-dir", str(log_dir), "--readme", str(readme), "--force"]) == 0  # runs on 300 images
     text = readme.read_text()
     assert "\nold\n" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
     assert f"{m2_start}\nold m2\n{m2_end}" in text  # no m2 eval.json here: its table is kept
+    assert "| model | latent dim | epochs | data | gmm components | FD floor |" in text.split(quality_start)[1]
 
 
 def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, capsys):
@@ -167,7 +170,9 @@ def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, caps
     classifier = "Classifier `cnn`: 99.25% test accuracy after 20 epochs (45,826 parameters)."
     assert len(tables.cells(kept_fc3)) == 8 and tables.cells(kept_fc3)[5] == "84.04 (5000) (-log p(x\\|y))"
     readme = tmp_path / "README.md"
-    readme.write_text(f"{tables.START}\n{header}{old_cnn3}\n{kept_vae}\n{kept_fc3}\n\n{classifier}\n{tables.END}\n")
+    quality_start, quality_end = tables.markers("sample-quality")
+    readme.write_text(f"{tables.START}\n{header}{old_cnn3}\n{kept_vae}\n{kept_fc3}\n\n{classifier}\n{tables.END}\n"
+                      f"{quality_start}\n{quality_end}\n")
     only_cnn3 = tmp_path / "log"
     (only_cnn3 / "cvae_cnn3_2").mkdir(parents=True)
     (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((log_dir / "cvae_cnn3_2_subset300" / "eval.json").read_text())
@@ -181,7 +186,7 @@ def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, caps
                    "k = 2, the README's row has k = 200"):
         assert reason in out
     assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme), "--force"]) == 0
-    rows = [line for line in readme.read_text().splitlines() if line.startswith("| `")]
+    rows = [line for line in readme.read_text().split(tables.END)[0].splitlines() if line.startswith("| `")]
     assert rows[0] == kept_vae and rows[1] == kept_fc3 and len(rows) == 3  # model order: vae, fc3, cnn3
     assert rows[2].startswith("| `cvae_cnn3` | 2 | 1 | gray |") and old_cnn3 not in rows
     assert classifier in readme.read_text()

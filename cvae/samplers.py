@@ -1,0 +1,122 @@
+"""Where a run's codes come from when it generates: the prior N(0, I), or Gaussian mixtures fitted to the
+codes its encoder gives the training images ("ex-post density estimation", Ghosh et al. 2020), one mixture
+per class for a conditional model, one for the plain vae.
+
+Why: with many latent dimensions the prior puts mass where the encoder never puts a code, and the decoder
+draws something between classes there. A mixture fitted to the codes the encoder does give stays where the
+decoder was trained. The fit is scikit-learn's GaussianMixture (full covariances, seeded); it is cached beside
+the run (sampler_gmm.npz), keyed by the checkpoint it was fitted on and the number of components, and fitted
+again when either changes or the file does not read back whole.
+"""
+import dataclasses
+import json
+import zipfile
+
+import numpy as np
+
+from cvae.errors import UsageError
+from cvae.files import atomic_file, sha256_of
+
+SAMPLERS = ("prior", "gmm")
+COMPONENTS = 10  # per class: --components' default
+CACHE = "sampler_gmm.npz"
+FIT_SEED = 0
+
+
+@dataclasses.dataclass
+class Mixture:
+    """Gaussian mixtures of codes, one per class (a single one for an unconditional model): weights [C, K],
+    means [C, K, n], cholesky [C, K, n, n] (lower factors of the covariances)."""
+    weights: np.ndarray
+    means: np.ndarray
+    cholesky: np.ndarray
+
+    @property
+    def components(self):
+        return self.weights.shape[1]
+
+    def draw(self, labels, rng):
+        """Codes z [N, n] float32, each from the mixture of its label (labels [N]; all 0 for an unconditional
+        model), drawn with the numpy Generator `rng`: a component by its weight, then its Gaussian."""
+        labels = np.asarray(labels) if len(self.weights) > 1 else np.zeros(len(labels), int)
+        cumulative = np.cumsum(self.weights[labels], axis=1)
+        picked = np.minimum((rng.random(len(labels))[:, None] > cumulative).sum(axis=1), self.components - 1)
+        eps = rng.standard_normal((len(labels), self.means.shape[2]))
+        z = self.means[labels, picked] + np.einsum("bij,bj->bi", self.cholesky[labels, picked], eps)
+        return z.astype(np.float32)
+
+    def draw_in_graph(self, labels, seed):
+        """Codes z [B, n] for labels int32 [B] drawn inside a TensorFlow graph, the same for the same seed
+        (stateless): the exported SavedModel's `sample`, which holds the mixture as constants and runs without
+        numpy or this module. The same distribution as draw(), not the same numbers."""
+        import tensorflow as tf
+        weights, means, cholesky = (tf.constant(a, tf.float32) for a in (self.weights, self.means, self.cholesky))
+        if len(self.weights) == 1:
+            labels = tf.zeros(tf.shape(labels), tf.int32)
+        logits = tf.math.log(tf.gather(weights, labels))  # a weight of 0: -inf, never picked
+        picked = tf.cast(tf.random.stateless_categorical(logits, 1, seed=tf.stack([seed, 1]))[:, 0], tf.int32)
+        index = tf.stack([labels, picked], axis=1)
+        eps = tf.random.stateless_normal(tf.stack([tf.shape(labels)[0], self.means.shape[2]]), seed=tf.stack([seed, 0]))
+        return tf.gather_nd(means, index) + tf.einsum("bij,bj->bi", tf.gather_nd(cholesky, index), eps)
+
+
+def checkpoint_key(run, components):
+    """What a fit belongs to: the checkpoint's index file (its sha256) and the number of components."""
+    with open(f"{run.checkpoint}.index", "rb") as f:
+        return {"checkpoint_sha256": sha256_of(f.read()), "epoch": run.epoch, "components": components}
+
+
+def fit(run, components=COMPONENTS, data_dir=None, log=print):
+    """Mixtures of `components` Gaussians fitted to the encoder's means of the run's training images (--subset
+    applied), one per class of a conditional model (m2's classes: those its classifier reads, since it may use
+    a few labels only). UsageError for a model without a latent space, or a class with fewer training images
+    than components."""
+    from sklearn.mixture import GaussianMixture
+    model = run.model
+    if not model.has_latent_space:
+        raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to fit a sampler to")
+    data = run.test_data(data_dir)
+    images, labels = data.train_images[:run.identity.subset], data.train_labels[:run.identity.subset]
+    if model.semi_supervised:  # m2 may use a few labels only: the classes its classifier reads
+        labels = run.classify(images)
+    names = run.class_names()
+    groups = range(len(names)) if model.conditional else [None]
+    for group in groups:
+        count = len(images) if group is None else int(np.count_nonzero(labels == group))
+        if count < components:
+            which = "the run" if group is None else f"class {names[group]}"
+            raise UsageError(f"--components {components}: {which} has {count} training images, and a mixture needs "
+                             f"at least as many images as components; ask for {max(count, 1)} or fewer")
+    codes = run.encode(images, labels if model.conditional else None)
+    fitted = []
+    for group in groups:
+        mixture = GaussianMixture(components, covariance_type="full", random_state=FIT_SEED)
+        mixture.fit(codes if group is None else codes[labels == group])
+        fitted.append((mixture.weights_, mixture.means_, np.linalg.cholesky(mixture.covariances_)))
+    weights, means, cholesky = (np.stack(parts).astype(np.float64) for parts in zip(*fitted))
+    log(f"fitted a mixture of {components} Gaussians " + ("to each class's" if model.conditional else "to the")
+        + f" codes of {len(images):,} training images")
+    return Mixture(weights, means, cholesky)
+
+
+def fitted(run, folder, components=COMPONENTS, data_dir=None, log=print):
+    """The run's Mixture, from its cache in `folder` when that was fitted on the run's checkpoint with this many
+    components, else fitted now (cvae.samplers.fit) and cached, saying why."""
+    path = folder / CACHE
+    key = checkpoint_key(run, components)
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as cache:
+                cached_key = json.loads(str(cache["key"]))
+                mixture = Mixture(cache["weights"], cache["means"], cache["cholesky"])
+            if cached_key == key and mixture.means.shape[2] == run.model.latent_dim:
+                return mixture
+            log(f"{path} was fitted on another checkpoint or number of components: fitting it again")
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:  # a damaged zip or array raises many kinds
+            log(f"warning: {path} does not read back ({str(err).splitlines()[0][:80]}): fitting it again")
+    mixture = fit(run, components, data_dir, log)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as f:
+        np.savez(f, key=json.dumps(key), weights=mixture.weights, means=mixture.means, cholesky=mixture.cholesky)
+    log(f"cached in {path}")
+    return mixture

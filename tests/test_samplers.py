@@ -1,0 +1,196 @@
+"""The fitted sampler (cvae.samplers) and the sample-quality numbers (cvae.evaluation): the Fréchet distance and
+precision/recall on cases whose answer is known, the mixture's fit, cache and refusals, and the tools' --sampler."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from scipy import linalg
+
+from conftest import run_main, tool
+from cvae import evaluation, samplers
+from cvae import results as tables
+from cvae.errors import UsageError
+from cvae.evaluation import frechet_distance, precision_recall
+from cvae.files import atomic_path
+from cvae.rundir import RunDir
+from cvae.samplers import Mixture
+
+RUN = "cvae_cnn3_2_subset300"
+
+
+def test_frechet_distance_of_identical_sets_is_zero():
+    features = np.random.default_rng(0).normal(size=(500, 16))
+    assert frechet_distance(features, features) == pytest.approx(0, abs=1e-8)
+
+
+def test_frechet_distance_of_shifted_and_scaled_sets_has_its_closed_form():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(400, 8)) @ rng.normal(size=(8, 8))  # correlated features
+    shift = rng.normal(size=8)
+    # A shift leaves the covariance alone: FD = |shift|^2.
+    assert frechet_distance(a, a + shift) == pytest.approx(np.sum(shift ** 2), rel=1e-9)
+    # Scaling by s about the mean: S_b = s^2 S_a, so Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) = (1 - s)^2 Tr S_a.
+    s = 2.5
+    b = a.mean(axis=0) + s * (a - a.mean(axis=0))
+    expected = (1 - s) ** 2 * np.trace(np.cov(a, rowvar=False))
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_distance_agrees_with_a_general_matrix_square_root():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(300, 6)), rng.normal(0.3, 1.5, size=(200, 6)) @ rng.normal(size=(6, 6))
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    expected = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a + cov_b)
+                - 2 * np.trace(linalg.sqrtm(cov_a @ cov_b).real))
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-7)
+
+
+def test_frechet_distance_stays_exact_for_singular_covariances():
+    """Features that are never on (ReLU) make the covariance singular; a shift must still give |shift|^2."""
+    a = np.random.default_rng(3).normal(size=(100, 10))
+    a[:, 4:] = 0
+    assert frechet_distance(a, a + 1.0) == pytest.approx(10.0, rel=1e-9)
+
+
+def test_precision_and_recall_on_known_cases():
+    rng = np.random.default_rng(4)
+    real = rng.normal(size=(200, 5))
+    assert precision_recall(real, real) == (1.0, 1.0)
+    assert precision_recall(real, real + 100.0) == (0.0, 0.0)
+    # Half the generated samples are real ones (inside the real manifold), half are far away: precision 1/2.
+    # The real half covers part of the real manifold: recall between 1/2 and 1.
+    generated = np.concatenate([real[:100], real[:100] + 100.0])
+    precision, recall = precision_recall(real, generated)
+    assert precision == 0.5 and 0.5 <= recall < 1.0
+    with pytest.raises(ValueError, match="need more than 3 samples"):
+        precision_recall(real[:3], real)
+
+
+def test_a_mixture_draws_from_each_label_s_components_by_weight():
+    n = 3
+    means = np.array([[[0.0] * n, [20.0] * n], [[-5.0] * n, [100.0] * n]])  # 2 classes, 2 components
+    cholesky = np.tile(np.eye(n), (2, 2, 1, 1)) * np.array([1.0, 2.0])[None, :, None, None]
+    mixture = Mixture(np.array([[0.25, 0.75], [1.0, 0.0]]), means, cholesky)
+    labels = np.array([0] * 20000 + [1] * 20000)
+    z = mixture.draw(labels, np.random.default_rng(0))
+    assert z.shape == (40000, n) and z.dtype == np.float32
+    class_0, class_1 = z[:20000], z[20000:]
+    assert np.mean(class_0[:, 0] > 10) == pytest.approx(0.75, abs=0.01)  # component 1 by its weight
+    far = class_0[class_0[:, 0] > 10]  # 5 sigma from either component's mean
+    np.testing.assert_allclose(far.mean(axis=0), 20.0, atol=0.05)
+    np.testing.assert_allclose(np.cov(far, rowvar=False), 4 * np.eye(n), atol=0.15)
+    np.testing.assert_allclose(class_1.mean(axis=0), -5.0, atol=0.05)  # weight 0: never the far component
+    assert mixture.draw(labels[:10], np.random.default_rng(5)).tolist() == \
+        mixture.draw(labels[:10], np.random.default_rng(5)).tolist()
+
+
+@pytest.fixture
+def run_copy(trained_runs, tmp_path):
+    """The session's cvae_cnn3 run (one epoch on 300 images), in a log directory of the test's own."""
+    shutil.copytree(trained_runs / RUN, tmp_path / RUN)
+    return RunDir(tmp_path / RUN).load(log=lambda *_: None), tmp_path / RUN
+
+
+def test_the_fit_is_cached_by_checkpoint_and_refitted_when_damaged(run_copy, capsys):
+    run, folder = run_copy
+    first = samplers.fitted(run, folder, 2)
+    assert "fitted a mixture of 2 Gaussians to each class's codes of 300 training images" in capsys.readouterr().out
+    assert first.weights.shape == (10, 2) and first.means.shape == (10, 2, 2) and first.cholesky.shape == (10, 2, 2, 2)
+    np.testing.assert_allclose(first.weights.sum(axis=1), 1.0)
+    # The means of each class's mixture lie among that class's codes.
+    data = run.test_data()
+    codes = run.encode(data.train_images[:300], data.train_labels[:300])
+    for c in range(10):
+        of_class = codes[data.train_labels[:300] == c]
+        assert np.all(first.means[c] >= of_class.min(axis=0) - 1e-6) and np.all(first.means[c] <= of_class.max(axis=0) + 1e-6)
+    again = samplers.fitted(run, folder, 2)
+    assert capsys.readouterr().out == ""  # read from the cache, silently
+    np.testing.assert_array_equal(again.means, first.means)
+    samplers.fitted(run, folder, 3)
+    assert "fitted on another checkpoint or number of components: fitting it again" in capsys.readouterr().out
+    (folder / samplers.CACHE).write_bytes(b"PK\x03\x04 not a whole zip")
+    refitted = samplers.fitted(run, folder, 2)
+    out = capsys.readouterr().out
+    assert "does not read back" in out and "fitting it again" in out
+    np.testing.assert_array_equal(refitted.means, first.means)  # the fit is seeded
+
+
+def test_the_fit_refuses_too_many_components_and_a_classifier(run_copy, trained_runs):
+    run, folder = run_copy
+    with pytest.raises(UsageError, match=r"--components 200: class \d has \d+ training images"):
+        samplers.fitted(run, folder, 200)
+    assert not (folder / samplers.CACHE).exists()
+    classifier = RunDir(trained_runs / "cnn_subset300").load(log=lambda *_: None)
+    with pytest.raises(UsageError, match="no latent space"):
+        samplers.fit(classifier, 2)
+
+
+def test_sample_tool_draws_from_the_fitted_mixture(trained_runs, tmp_path, capsys):
+    sample = tool("sample")
+    log_dir = tmp_path / "log"
+    shutil.copytree(trained_runs / RUN, log_dir / RUN)
+    out = tmp_path / "gmm.npz"
+    common = ["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(log_dir)]
+    assert sample.main([*common, "--sampler", "gmm", "--components", "2", "--out", str(out)]) == 0
+    assert "fitted a mixture of 2 Gaussians" in capsys.readouterr().out
+    drawn = np.load(out)
+    mixture = samplers.fitted(RunDir(log_dir / RUN).load(log=lambda *_: None), log_dir / RUN, 2)
+    # Every code is near one of its class's component means (within 6 sigma of the widest direction).
+    for z, label in zip(drawn["z"], drawn["labels"]):
+        spread = np.linalg.norm(mixture.cholesky[label], axis=(1, 2))
+        assert np.min(np.linalg.norm(mixture.means[label] - z, axis=1) / spread) < 6
+    status, _, err = run_main(sample.main, [*common, "--sampler", "gmm", "--std", "0.5", "--out", str(out)], capsys)
+    assert status == 2 and "--std" in err and "Traceback" not in err
+    status, _, err = run_main(sample.main, [*common, "--components", "0", "--out", str(out)], capsys)
+    assert status == 2 and "--components" in err and "Traceback" not in err
+    status, _, err = run_main(sample.main, [*common, "--sampler", "gmm", "--components", "500", "--out", str(out)], capsys)
+    assert status == 2 and "--components 500: class" in err and "Traceback" not in err
+
+
+def test_eval_json_has_both_samplers_and_results_tables_them(trained_runs, tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
+    evaluate = tool("evaluate")
+    log_dir = tmp_path / "log"
+    shutil.copytree(trained_runs / RUN, log_dir / RUN)
+    shutil.copytree(trained_runs / "cnn_subset300", log_dir / "cnn_subset300")
+    assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "20", "--test-images", "300",
+                          "--components", "2", "--subset", "300", "--log-dir", str(log_dir)]) == 0
+    result = json.loads((log_dir / RUN / "eval.json").read_text())
+    quality = result["sample_quality"]
+    assert quality["samples_per_class"] == 20 and quality["images_per_sampler"] == 200 and quality["k"] == 3
+    assert quality["fd_floor_images"] == 300 and quality["fd_floor"] > 0
+    assert quality["classifier"].endswith("cnn_subset300") and quality["gmm"]["components"] == 2
+    for sampler in ("prior", "gmm"):
+        numbers = quality[sampler]
+        assert numbers["fd"] > 0 and 0 <= numbers["precision"] <= 1 and 0 <= numbers["recall"] <= 1
+        assert 0 <= numbers["class_consistency"] <= 1 and len(numbers["per_class"]) == 10
+    # The class-consistency the README's results table shows is the prior's, measured on the same images.
+    assert result["class_consistency"]["overall"] == quality["prior"]["class_consistency"]
+    assert (log_dir / RUN / samplers.CACHE).exists()
+    body = tables.tables(tables.load_results(log_dir))["sample-quality"]
+    prior, gmm = quality["prior"], quality["gmm"]
+    assert (f"| `cvae_cnn3` | 2 | 1 | MNIST, gray | 2 | {quality['fd_floor']:.2f} | {prior['fd']:.2f} | {gmm['fd']:.2f} "
+            f"| {prior['precision']:.3f} / {gmm['precision']:.3f} | {prior['recall']:.3f} / {gmm['recall']:.3f} "
+            f"| {prior['class_consistency']:.1%} / {gmm['class_consistency']:.1%} |") in body
+    # A damaged sample_quality is named and left out rather than tabled.
+    result["sample_quality"]["gmm"].pop("fd")
+    (log_dir / RUN / "eval.json").write_text(json.dumps(result))
+    warnings = []
+    assert tables.load_results(log_dir, warn=warnings.append) == []
+    assert warnings == [f"warning: skipping {log_dir / RUN / 'eval.json'}: 'sample_quality' has no gmm FD, "
+                        "precision and recall"]
+
+
+def test_atomic_path_leaves_the_old_file_or_the_whole_new_one(tmp_path):
+    target = tmp_path / "figure.gif"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as written:
+            written.write_bytes(b"half")
+            raise RuntimeError("interrupted")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["figure.gif"]
+    with atomic_path(target) as written:
+        assert written.parent != tmp_path and written.name == "figure.gif"
+        written.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["figure.gif"]
