@@ -7,26 +7,31 @@ import argparse
 import sys
 from pathlib import Path
 
-from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, class_of, noise_std, parse_run_args, random_seed,
-                      run_tool)
+from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, add_sampler_flags, class_of, noise_std,
+                      parse_run_args, random_seed, run_tool)
 from cvae.errors import UsageError, UserFacingError
 
 
 def parse_args(argv=None):
-    from cvae.run_figures import FIGURES  # here, after the tool's signal handlers are in place: it loads matplotlib
+    from cvae.run_figures import FIGURES, ON_REQUEST  # here, after the tool's signal handlers are in place: it loads matplotlib
     parser = argparse.ArgumentParser(
         description="Plot figures of a model trained by train.py into FIGURE_DIR/RUN/. "
-                    "Without -m, every figure that applies to the model.",
+                    f"Without -m, every figure that applies to the model but {', '.join(ON_REQUEST)}.",
         formatter_class=HelpFormatter)
     add_run_flags(parser)
     parser.add_argument("-m", "--mode", choices=list(FIGURES), default=None,
                         help="re: reconstructions; gen_ave: decoded class-mean codes; gen_rand: class-mean "
                              "code plus noise, and prior samples; embed: 2-D latent means; manifold: decoded "
-                             "latent grid (n = 2); analogy: one style, every digit; curve: learning curves")
+                             "latent grid (n = 2); analogy: one style, every digit; interpolate: decoded straight lines "
+                             "between test codes (PNG and GIF); traverse: the most-used latent dimensions swept "
+                             "-3 to 3 (n > 2; PNG and GIF); confusion: asked vs read class of generated images, "
+                             "prior and fitted sampler (judged by the run's classifier, trained first if missing); "
+                             "curve: learning curves")
     parser.add_argument("-s", "--std", type=noise_std, default=0.1, help="noise std for gen_rand")
     parser.add_argument("-t", "--target", default=None,
                         help="class for gen_rand, by name or index (a digit on MNIST; default: all)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed for the noise in generated figures")
+    add_sampler_flags(parser)
     parser.add_argument("--figure-dir", type=Path, default=Path("figure"))
     add_debug_flag(parser)
     return parse_run_args(parser, argv)
@@ -36,13 +41,14 @@ def plot(args):
     from cvae.cli import open_run
     from cvae.datasets import load_for
     from cvae.rundir import DamagedFile
-    from cvae.run_figures import FIGURES, FigureOptions, PlottedRun, title_of, why_not
+    from cvae import evaluation, samplers
+    from cvae.run_figures import FIGURES, ON_REQUEST, FigureOptions, PlottedRun, title_of, why_not
     run = open_run(args, args.epoch)
     model, class_names = run.model, run.class_names()
     target = None if args.target is None else class_of(args.target, class_names, "-t")
     if args.mode is not None and why_not(args.mode, model):
         raise UsageError(why_not(args.mode, model))
-    kinds = [args.mode] if args.mode else [k for k in FIGURES if why_not(k, model) is None]
+    kinds = [args.mode] if args.mode else [k for k in FIGURES if k not in ON_REQUEST and why_not(k, model) is None]
     out_dir = run.folder_in(args.figure_dir)
     if args.epoch is not None:
         out_dir = out_dir / f"epoch-{args.epoch:04d}"
@@ -55,8 +61,11 @@ def plot(args):
         print(f"warning: {err}; the learning curve is left out")
         kinds.remove("curve")
         metrics = []
-    plotted = PlottedRun(model, title_of(run), class_names, metrics, lambda: load_for(run.identity, args.data_dir))
-    options = FigureOptions(seed=args.seed, std=args.std, target=target)
+    plotted = PlottedRun(
+        model, title_of(run), class_names, metrics, load_data=lambda: load_for(run.identity, args.data_dir),
+        load_mixture=lambda: samplers.fitted(run, run.writable_folder(args.log_dir), args.components, args.data_dir),
+        load_judge=lambda: evaluation.judge(run.identity, args.log_dir, args.data_dir))
+    options = FigureOptions(seed=args.seed, std=args.std, target=target, sampler=args.sampler)
     for kind in kinds:
         for path in FIGURES[kind](plotted, out_dir, options):
             print(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""Figure functions: each takes arrays and a path and writes one PNG.
+"""Figure functions: each takes arrays and a path and writes one PNG (animate_grid: one GIF).
 
 Images are [..., 28, 28] floats in [0, 1]; grids are drawn as one mosaic, not one subplot per digit.
 """
@@ -10,7 +10,7 @@ import matplotlib
 from matplotlib.figure import Figure
 import numpy as np
 
-from cvae.files import atomic_file
+from cvae.files import atomic_file, atomic_path
 
 DPI = 100
 DIGITS = [str(d) for d in range(10)]  # class names of MNIST; Fashion-MNIST passes its own
@@ -66,14 +66,75 @@ def _show_grid(ax, images, row_labels=None, col_labels=None):
         side.set_visible(False)
 
 
-def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.55):
+def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.55, title_width=None):
     rows, cols = images.shape[:2]
     width = cols * scale + 1.0
-    lines = textwrap.wrap(title, width=int(width * 13))  # about 13 characters fit per inch at 10 pt
+    # about 13 characters fit per inch at 10 pt; title_width (characters a line) when long row labels take room
+    lines = textwrap.wrap(title, width=title_width or int(width * 13))
     fig, ax = new_figure(figsize=(width, rows * scale + 0.9 + 0.17 * (len(lines) - 1)))
     _show_grid(ax, images, row_labels, col_labels)
     ax.set_title("\n".join(lines), fontsize=10)
     fig.tight_layout()
+    save(fig, path)
+
+
+@drawn_as_written
+def plot_grid(images, path, title, row_labels=None, col_labels=None):
+    """images: [R, C, 28, 28] in [0, 1], drawn as one mosaic with a label for each row and column."""
+    label_inches = 0.09 * max(map(len, row_labels)) if row_labels else 0  # 8-10 pt text: about 0.09 inch a character
+    _grid_figure(images, path, title, row_labels, col_labels, title_width=int((images.shape[1] * 0.55 + 1.0
+                                                                                - label_inches) * 12))
+
+
+GIF_FRAMES_PER_SECOND = 8
+
+
+@drawn_as_written
+def animate_grid(frames, frame_texts, path, title, row_labels=None):
+    """An animated GIF (matplotlib's Pillow writer): frames [F, R, C, 28, 28] in [0, 1], one mosaic each,
+    with frame_texts[f] under frame f's title; it loops forever."""
+    from matplotlib.animation import PillowWriter
+    rows, cols = frames.shape[1:3]
+    width = cols * 0.7 + 1.0
+    lines = textwrap.wrap(title, width=int(width * 13))
+    fig, ax = new_figure(figsize=(width, rows * 0.7 + 1.1 + 0.17 * (len(lines) - 1)))
+    _show_grid(ax, frames[0], row_labels)
+    picture = ax.images[0]
+    heading = ax.set_title("\n".join(lines + [frame_texts[0]]), fontsize=10)
+    fig.tight_layout()
+    writer = PillowWriter(fps=GIF_FRAMES_PER_SECOND)
+    with atomic_path(path) as written:
+        with writer.saving(fig, written, dpi=DPI):
+            for frame, text in zip(frames, frame_texts):
+                picture.set_data(1 - mosaic(frame))
+                heading.set_text("\n".join(lines + [text]))
+                writer.grab_frame()
+
+
+@drawn_as_written
+def plot_confusions(matrices, panel_titles, path, title, class_names=DIGITS):
+    """matrices: [P, K, K] fractions, row = the class asked for, column = the class the classifier read (each row
+    sums to 1); one heat map per panel, every cell's percentage written in it."""
+    count, classes = len(matrices), matrices.shape[1]
+    size = max(3.6, 0.42 * classes + 1.2)
+    fig, axes = new_figure(1, count, figsize=(count * size + 0.6, size + 0.7), squeeze=False, layout="constrained")
+    for ax, matrix, panel_title in zip(axes[0], matrices, panel_titles):
+        ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
+        if classes <= 20:
+            for asked in range(classes):
+                for read in range(classes):
+                    share = matrix[asked, read]
+                    if share >= 0.005:
+                        ax.text(read, asked, f"{100 * share:.0f}", ha="center", va="center", fontsize=7,
+                                color="white" if share > 0.6 else "black")
+        ticks = list(range(classes))
+        names = [name if len(name) <= 5 else str(index) for index, name in enumerate(class_names)]
+        ax.set_xticks(ticks, names, fontsize=8)
+        ax.set_yticks(ticks, names, fontsize=8)
+        ax.set_xlabel("class the classifier reads")
+        ax.set_ylabel("class asked for")
+        ax.set_title("\n".join(textwrap.wrap(panel_title, width=int(size * 11))), fontsize=10)
+    fig.suptitle("\n".join(textwrap.wrap(title, width=int(count * size * 12))), fontsize=11)
     save(fig, path)
 
 

@@ -10,6 +10,7 @@ import shlex
 import sys
 
 from cvae.config import RunIdentity
+from model.registry import MODELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -17,6 +18,7 @@ class ReadmeRun:
     identity: RunIdentity
     epochs: int
     shipped: bool = False  # its weights are small enough to ship in pretrained/ (under 1 MB)
+    confusion: bool = False  # the README shows its confusion figure (plot.py -m confusion, both samplers)
 
     @property
     def name(self):
@@ -32,10 +34,10 @@ class ReadmeRun:
 
 FIGURE_RUNS = (
     ReadmeRun(RunIdentity("cvae_cnn3", 2), 50, shipped=True),
-    ReadmeRun(RunIdentity("cvae_cnn3", 20), 50, shipped=True),
+    ReadmeRun(RunIdentity("cvae_cnn3", 20), 50, shipped=True, confusion=True),
     ReadmeRun(RunIdentity("cvae_fc3", 2), 50),
-    ReadmeRun(RunIdentity("cvae_fc3", 20), 50),
-    ReadmeRun(RunIdentity("cvae_cnn2", 20), 50, shipped=True),
+    ReadmeRun(RunIdentity("cvae_fc3", 20), 50, confusion=True),
+    ReadmeRun(RunIdentity("cvae_cnn2", 20), 50, shipped=True, confusion=True),
     ReadmeRun(RunIdentity("vae", 2), 50),
     ReadmeRun(RunIdentity("vae", 20), 50),
     ReadmeRun(RunIdentity("cnn"), 20, shipped=True),
@@ -47,12 +49,17 @@ SHIPPED = tuple(run.name for run in FIGURE_RUNS if run.shipped)
 
 def figure_commands(python="python", epochs=None):
     """make figures, as argv lists: each run trained from scratch (for `epochs` instead of its own, if given)
-    and plotted into img/; then pretrained/ refreshed from log/, and the explorer's screenshot taken (which
-    needs `npm ci` and Debian's chromium)."""
+    and plotted into img/ (the conditional ones with the fitted sampler's samples too); the confusion figures,
+    once the classifier that reads them is trained; then pretrained/ refreshed from log/, and the explorer's
+    screenshot taken (which needs `npm ci` and Debian's chromium)."""
     commands = []
     for run in FIGURE_RUNS:
         commands.append([python, "train.py", *run.flags(), "-e", str(epochs or run.epochs), "--restart"])
-        commands.append([python, "plot.py", *run.flags(), "--figure-dir", "img"])
+        sampler = ["--sampler", "gmm"] if MODELS[run.identity.model].conditional else []  # gen_rand's samples
+        commands.append([python, "plot.py", *run.flags(), "--figure-dir", "img", *sampler])
+    for run in FIGURE_RUNS:
+        if run.confusion:
+            commands.append([python, "plot.py", *run.flags(), "-m", "confusion", "--figure-dir", "img"])
     commands.append([python, "pretrained.py"])
     commands.append([python, "-m", "bench.explorer", "--screenshot", "img/explorer.png"])
     return commands

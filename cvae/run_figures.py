@@ -1,17 +1,24 @@
-"""The figures of a trained run, by kind (plot.py -m): each kind is a function that makes its PNG(s) from
-a PlottedRun and returns the paths it wrote. FIGURES lists them in the order plot.py makes them."""
+"""The figures of a trained run, by kind (plot.py -m): each kind is a function that makes its PNG(s) (and
+GIFs) from a PlottedRun and returns the paths it wrote. FIGURES lists them in the order plot.py makes them;
+those of ON_REQUEST only when asked for by name."""
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from cvae import figures
-from cvae.generation import classify, decode, encode_means, reconstruct
+from cvae.generation import classify, decode, draw, encode_distribution, encode_means, reconstruct
 
 SAMPLES_PER_CLASS = 10
 MANIFOLD_GRID = 15
 RECONSTRUCTED = 30  # test images in the reconstruction figure
 ANALOGY_ROWS = 8
+CONFUSION_SAMPLES = 1000  # per class: evaluate.py's default, so the prior's diagonal is its class-consistency
+INTERPOLATED_PAIRS = 4  # of each kind: same class and across classes (8 pairs of any images for the vae)
+INTERPOLATION_STEPS = 10
+TRAVERSED_DIMENSIONS = 8
+TRAVERSE_SIGMAS = np.linspace(-3, 3, 13)  # around the test code, in each dimension's spread over the test codes
+GIF_STEPS = 16  # frames one way; the GIFs go there and back
 
 
 @dataclasses.dataclass
@@ -24,8 +31,12 @@ class PlottedRun:
     # () -> ImageSet of the run's data: loaded by the first figure that shows test images, so that the others
     # (the latent grid, the learning curve) are made from the run alone.
     load_data: object = None
+    # () -> the run's fitted cvae.samplers.Mixture; () -> (the classifier that judges its images, where it is from).
+    # Called only by the figures that need them (gen_rand with --sampler gmm; confusion).
+    load_mixture: object = None
+    load_judge: object = None
     _data: object = None
-    _codes: np.ndarray = None
+    _codes: tuple = None
 
     @property
     def test_images(self):
@@ -45,8 +56,13 @@ class PlottedRun:
     @property
     def codes(self):
         """Means of q(z | x, y) of the test images, [N, n] (encoded once, shared by the figures)."""
+        return self.code_distribution[0]
+
+    @property
+    def code_distribution(self):
+        """(means, log-variances) of q(z | x, y) of the test images, each [N, n]."""
         if self._codes is None:
-            self._codes = encode_means(self.model, self.test_images, self.test_labels)
+            self._codes = encode_distribution(self.model, self.test_images, self.test_labels)
         return self._codes
 
 
@@ -55,6 +71,7 @@ class FigureOptions:
     seed: int = 0  # noise of the generated figures
     std: float = 0.1  # gen_rand: std of the noise around each class-mean code
     target: int = None  # gen_rand: one class, or None for all
+    sampler: str = "prior"  # gen_rand: "gmm" also draws from the fitted mixtures (generated_image_gmm.png)
 
 
 def title_of(run):
@@ -73,10 +90,12 @@ def why_not(kind, model):
         return None
     if not model.has_latent_space:
         return "the classifier has only a learning curve (-m curve)"
-    if kind in ("gen_ave", "gen_rand", "analogy") and not model.conditional:
+    if kind in ("gen_ave", "gen_rand", "analogy", "confusion") and not model.conditional:
         return f"-m {kind} needs a conditional model; the plain vae ignores labels"
     if kind == "manifold" and model.latent_dim != 2:
         return f"-m manifold needs a 2-D latent space (-n 2), this run has n = {model.latent_dim}"
+    if kind == "traverse" and model.latent_dim <= 2:
+        return "-m traverse sweeps the most-used of many latent dimensions (n > 2); with n = 2, -m manifold shows both"
     return None
 
 
@@ -163,7 +182,17 @@ def noisy_class_means_and_prior(run, out_dir, options):
     prior = decode(run.model, z, np.repeat(np.arange(classes), k)).reshape(classes, k, 28, 28)
     figures.plot_digit_samples(prior, range(classes), prior_path, f"{run.title}: samples with z from the prior N(0, I)",
                                run.class_names)
-    return [prior_path, path]
+    if options.sampler != "gmm":
+        return [prior_path, path]
+    mixture = run.load_mixture()
+    gmm_path = out_dir / "generated_image_gmm.png"
+    labels = np.repeat(np.arange(classes), k)
+    z = mixture.draw(labels, np.random.default_rng(options.seed))
+    fitted = decode(run.model, z, labels).reshape(classes, k, 28, 28)
+    figures.plot_digit_samples(fitted, range(classes), gmm_path,
+                               f"{run.title}: samples with z from mixtures of {mixture.components} Gaussians fitted "
+                               f"to each class's training codes", run.class_names)
+    return [prior_path, gmm_path, path]
 
 
 def analogy(run, out_dir, options):
@@ -184,6 +213,119 @@ def analogy(run, out_dir, options):
     return [path]
 
 
+def confusion_matrix(requested, read, classes):
+    """[classes, classes]: the fraction of the images asked for as class r (row) that were read as class c."""
+    counts = np.zeros((classes, classes))
+    np.add.at(counts, (np.asarray(requested), np.asarray(read)), 1)
+    return counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+
+
+def confusion(run, out_dir, options):
+    path = out_dir / "confusion.png"
+    classifier, judged_by = run.load_judge()
+    mixture = run.load_mixture()
+    classes = len(run.class_names)
+    matrices, titles = [], []
+    for name, source in (("prior N(0, I)", None), (f"mixtures of {mixture.components} Gaussians", mixture)):
+        generated, requested, _ = draw(run.model, range(classes), CONFUSION_SAMPLES, seed=options.seed, mixture=source)
+        matrix = confusion_matrix(requested, classify(classifier, generated), classes)
+        matrices.append(matrix)
+        titles.append(f"z from the {name}: {np.mean(np.diag(matrix)):.1%} read as asked")
+    figures.plot_confusions(np.stack(matrices), titles, path,
+                            f"{run.title}: {CONFUSION_SAMPLES:,} generated images per class, read by the "
+                            f"classifier of {Path(judged_by).name} (percent of each row)", run.class_names)
+    return [path]
+
+
+def interpolation_pairs(labels, classes, conditional):
+    """[(index a, index b)] of test images to join: for a conditional model INTERPOLATED_PAIRS of two images of
+    one class, then as many of two classes; for the vae, pairs of consecutive test images."""
+    if not conditional:
+        return [(2 * i, 2 * i + 1) for i in range(min(2 * INTERPOLATED_PAIRS, len(labels) // 2))]
+    of_class = [np.flatnonzero(labels == c) for c in range(classes)]
+    pairs = []
+    for i in range(INTERPOLATED_PAIRS):
+        c = i * classes // INTERPOLATED_PAIRS
+        if len(of_class[c]) >= 2:
+            pairs.append((of_class[c][0], of_class[c][1]))
+    for i in range(INTERPOLATED_PAIRS):
+        a, b = (2 * i + 1) % classes, (2 * i + 2) % classes
+        if a != b and len(of_class[a]) and len(of_class[b]):
+            pairs.append((of_class[a][0], of_class[b][0]))
+    return pairs
+
+
+def interpolate(run, out_dir, options):
+    path, gif_path = out_dir / "interpolation.png", out_dir / "interpolation.gif"
+    conditional = run.model.conditional
+    labels = run.test_labels if conditional else np.zeros(len(run.test_labels), int)
+    pairs = interpolation_pairs(labels, len(run.class_names), conditional)
+    if not pairs:
+        raise ValueError("the test set has too few images to pair")
+    a, b = (np.array(indices) for indices in zip(*pairs))
+
+    def decoded_at(steps):  # [len(steps), pairs, 28, 28]: each pair's straight line at each t
+        t = np.repeat(steps, len(pairs))[:, None]
+        z = (1 - t) * np.tile(run.codes[a], (len(steps), 1)) + t * np.tile(run.codes[b], (len(steps), 1))
+        # A conditional decoder takes one label: the first image's up to halfway, then the second's.
+        y = np.where(t[:, 0] < 0.5, np.tile(labels[a], len(steps)), np.tile(labels[b], len(steps)))
+        return decode(run.model, z, y).reshape(len(steps), len(pairs), 28, 28)
+
+    steps = np.linspace(0, 1, INTERPOLATION_STEPS)
+    rows = np.concatenate([run.test_images[a][:, None] / 255.0, decoded_at(steps).transpose(1, 0, 2, 3),
+                           run.test_images[b][:, None] / 255.0], axis=1)
+    names = [f"{run.class_names[labels[i]]} to {run.class_names[labels[j]]}" if conditional else "" for i, j in pairs]
+    how = (" (a conditional decoder takes the first image's label up to halfway, then the second's)"
+           if conditional else "")
+    figures.plot_grid(rows, path, f"{run.title}: decoded straight lines between the codes of two test images, "
+                                  f"from t = 0 to 1{how}", names,
+                      ["image"] + [f"{t:.1f}" for t in steps] + ["image"])
+    there = np.linspace(0, 1, GIF_STEPS)
+    both_ways = np.concatenate([there, there[::-1]])
+    frames = decoded_at(both_ways)[:, None]  # one row of pairs a frame
+    figures.animate_grid(frames, [f"t = {t:.2f}" for t in both_ways], gif_path,
+                         f"{run.title}: between two test images' codes" + (f" ({', '.join(names)})" if conditional else ""))
+    return [path, gif_path]
+
+
+def dimensions_by_kl(means, log_vars):
+    """(latent dimensions, most used first; their average KL(q(z_j | x) || N(0, 1)) in nats) over codes [N, n]."""
+    kl = 0.5 * np.mean(means ** 2 + np.exp(log_vars) - 1 - log_vars, axis=0)
+    order = np.argsort(-kl, kind="stable")
+    return order, kl[order]
+
+
+def traverse(run, out_dir, options):
+    path, gif_path = out_dir / "traversal.png", out_dir / "traversal.gif"
+    means, log_vars = run.code_distribution
+    order, kl = dimensions_by_kl(means, log_vars)
+    dims, kl = order[:TRAVERSED_DIMENSIONS], kl[:TRAVERSED_DIMENSIONS]
+    spread = means.std(axis=0)
+    base = means[0]
+    label = int(run.test_labels[0]) if run.model.conditional else 0
+
+    def decoded_at(sigmas):  # [len(sigmas), dims, 28, 28]
+        z = np.tile(base, (len(sigmas), len(dims), 1))
+        z[:, np.arange(len(dims)), dims] += sigmas[:, None] * spread[dims]
+        return decode(run.model, z.reshape(-1, len(base)), np.full(z.shape[0] * len(dims), label)).reshape(
+            len(sigmas), len(dims), 28, 28)
+
+    rows = np.concatenate([np.repeat(run.test_images[:1][None] / 255.0, len(dims), axis=0),
+                           decoded_at(TRAVERSE_SIGMAS).transpose(1, 0, 2, 3)], axis=1)
+    row_names = [f"z[{d}], KL {k:.1f}" for d, k in zip(dims, kl)]
+    given = f" with label {run.class_names[label]}" if run.model.conditional else ""
+    figures.plot_grid(rows, path, f"{run.title}: the first test image's code{given}, one dimension at a time moved "
+                                  f"-3 to +3 of its spread over the test codes; the {len(dims)} dimensions with the "
+                                  f"largest average KL, largest first", row_names,
+                      ["image"] + [f"{s:+g}" for s in TRAVERSE_SIGMAS])
+    there = np.linspace(-3, 3, GIF_STEPS)
+    both_ways = np.concatenate([there, there[::-1]])
+    figures.animate_grid(decoded_at(both_ways)[:, None], [f"{s:+.1f} spread in each of z{list(map(int, dims))}"
+                                                          for s in both_ways], gif_path,
+                         f"{run.title}: the {len(dims)} most-used dimensions swept one at a time")
+    return [path, gif_path]
+
+
 # kind (-m) -> function(PlottedRun, out_dir, FigureOptions) -> paths written; in the order plot.py makes them
 FIGURES = {
     "re": reconstruction,
@@ -192,5 +334,11 @@ FIGURES = {
     "embed": embedding,
     "manifold": manifold,
     "analogy": analogy,
+    "interpolate": interpolate,
+    "traverse": traverse,
+    "confusion": confusion,
     "curve": learning_curve,
 }
+# Made only when -m names them: the confusion figure needs the classifier that judges the run (trained first
+# when there is none) and the fitted mixtures.
+ON_REQUEST = ("confusion",)

@@ -43,7 +43,8 @@ def test_gen_rand_for_one_digit_and_prior_samples(log_dir, tmp_path):
 def test_without_mode_every_applicable_figure_is_made(log_dir, tmp_path):
     assert plot_main(log_dir, tmp_path, "vae", "-n", "2") == 0
     assert sorted(p.name for p in (tmp_path / "vae_2_subset300").iterdir()) == [
-        "embedding.png", "learning_curve.png", "manifold.png", "reconstruction.png"]
+        "embedding.png", "interpolation.gif", "interpolation.png", "learning_curve.png", "manifold.png",
+        "reconstruction.png"]
     assert plot_main(log_dir, tmp_path, "cnn") == 0
     assert [p.name for p in (tmp_path / "cnn_subset300").iterdir()] == ["learning_curve.png"]
 
@@ -77,6 +78,10 @@ def test_missing_checkpoint_names_the_train_command(tmp_path, capsys):
     (["cnn", "-m", "re"], "only a learning curve", 2),
     (["cvae_cnn3", "-n", "2", "-p", "50"], "no checkpoint kept at epoch 50", 2),
     (["cvae_cnn3", "-n", "2", "-m", "gen_rand", "-t", "10"], "-t 10: this run has 10 classes, 0 to 9 by index", 2),
+    (["cvae_cnn3", "-n", "2", "-m", "traverse"], "-m traverse sweeps the most-used of many latent dimensions", 2),
+    (["vae", "-n", "2", "-m", "confusion"], "-m confusion needs a conditional model", 2),
+    (["cvae_cnn3", "-n", "2", "-m", "gen_rand", "--sampler", "gmm", "--components", "100"],
+     "--components 100: class", 2),
 ])
 def test_inapplicable_requests_are_refused(log_dir, tmp_path, capsys, args, complaint, status):
     assert plot_main(log_dir, tmp_path, *args) == status
@@ -88,3 +93,73 @@ def test_bad_flags_exit_2_without_traceback(capsys):
                             (["cvae_cnn3", "-m", "bogus"], "invalid choice: 'bogus'")):
         status, _, err = run_main(plot.main, args, capsys)
         assert status == 2 and complaint in err and "Traceback" not in err
+
+
+def gif_frames(path):
+    from PIL import Image
+    with Image.open(path) as gif:
+        frames = []
+        for i in range(gif.n_frames):
+            gif.seek(i)
+            frames.append(np.asarray(gif.convert("L"), float))
+        return gif.info.get("loop"), frames
+
+
+def test_interpolation_joins_two_test_images_in_a_png_and_a_looping_gif(log_dir, tmp_path):
+    assert plot_main(log_dir, tmp_path, "cvae_cnn3", "-n", "2", "-m", "interpolate") == 0
+    folder = tmp_path / "cvae_cnn3_2_subset300"
+    image = matplotlib.image.imread(folder / "interpolation.png")
+    assert image.shape[1] > image.shape[0] and image[..., :3].std() > 0.05
+    loop, frames = gif_frames(folder / "interpolation.gif")
+    assert loop == 0 and len(frames) >= 16  # loops forever; there and back (Pillow merges equal neighbours)
+    assert max(np.abs(frames[0] - frame).mean() for frame in frames) > 1  # the frames move
+
+
+def test_pairs_to_interpolate_are_of_one_class_then_of_two():
+    from cvae.run_figures import INTERPOLATED_PAIRS, interpolation_pairs
+    labels = np.repeat(np.arange(10), 3)
+    pairs = interpolation_pairs(labels, 10, conditional=True)
+    assert len(pairs) == 2 * INTERPOLATED_PAIRS
+    same, across = pairs[:INTERPOLATED_PAIRS], pairs[INTERPOLATED_PAIRS:]
+    assert all(labels[a] == labels[b] and a != b for a, b in same)
+    assert all(labels[a] != labels[b] for a, b in across)
+    assert interpolation_pairs(labels[:5], 10, conditional=False) == [(0, 1), (2, 3)]
+
+
+def test_dimensions_are_ranked_by_their_average_kl():
+    from cvae.run_figures import dimensions_by_kl
+    means = np.array([[0.0, 2.0, 1.0], [0.0, -2.0, 1.0]])
+    log_vars = np.zeros((2, 3))
+    order, kl = dimensions_by_kl(means, log_vars)
+    assert order.tolist() == [1, 2, 0]  # KL(N(m, 1) || N(0, 1)) = m^2 / 2
+    np.testing.assert_allclose(kl, [2.0, 0.5, 0.0])
+
+
+def test_traversal_of_a_run_with_many_dimensions(tmp_path):
+    train = tool("train")
+    assert train.main(["vae", "-n", "5", "--subset", "300", "-e", "1", "--log-dir", str(tmp_path)]) == 0
+    assert plot_main(tmp_path, tmp_path / "fig", "vae", "-n", "5", "-m", "traverse") == 0
+    folder = tmp_path / "fig" / "vae_5_subset300"
+    assert matplotlib.image.imread(folder / "traversal.png")[..., :3].std() > 0.05
+    loop, frames = gif_frames(folder / "traversal.gif")
+    assert loop == 0 and len(frames) >= 16
+
+
+def test_confusion_and_the_fitted_sampler_figures(log_dir, tmp_path, monkeypatch, capsys):
+    from cvae import evaluation
+    from cvae.run_figures import confusion_matrix
+    monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)  # the session's classifier, cnn_subset300
+    runs = tmp_path / "log"
+    import shutil
+    for name in ("cvae_cnn3_2_subset300", "cnn_subset300"):
+        shutil.copytree(log_dir / name, runs / name)
+    assert plot_main(runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", "confusion", "--components", "2") == 0
+    out = capsys.readouterr().out
+    assert "fitted a mixture of 2 Gaussians" in out and (runs / "cvae_cnn3_2_subset300" / "sampler_gmm.npz").exists()
+    assert matplotlib.image.imread(tmp_path / "cvae_cnn3_2_subset300" / "confusion.png")[..., :3].std() > 0.05
+    assert plot_main(runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", "gen_rand", "--sampler", "gmm",
+                     "--components", "2") == 0
+    assert "fitted a mixture" not in capsys.readouterr().out  # the cached fit
+    assert matplotlib.image.imread(tmp_path / "cvae_cnn3_2_subset300" / "generated_image_gmm.png")[..., :3].std() > 0.05
+    matrix = confusion_matrix([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 1, 0], 3)
+    np.testing.assert_allclose(matrix, [[2 / 3, 1 / 3, 0], [0, 1, 0], [1, 0, 0]])
