@@ -2,7 +2,8 @@
 
   model.keras     the Keras model: keras.saving.load_model after `import model.registry` (this repo)
   saved_model/    a TensorFlow SavedModel that runs with plain tf.saved_model.load, none of our code
-                  (its signatures: cvae.exporting)
+                  (its signatures: cvae.exporting; with --sampler gmm, `sample` draws from the run's
+                  fitted mixtures, which the SavedModel holds)
   export.json     model, latent dim, data set, class names, epoch, test ELBO, signatures, sha256 of each file
 
 `python export.py --check DIR` checks an export, after a copy to another machine for instance: every file
@@ -12,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cvae.cli import HelpFormatter, add_debug_flag, add_run_flags, parse_run_args, run_tool
+from cvae.cli import HelpFormatter, add_debug_flag, add_run_flags, add_sampler_flags, parse_run_args, run_tool
 
 
 def parse_args(argv=None):
@@ -25,18 +26,21 @@ def parse_args(argv=None):
         formatter_class=HelpFormatter)
     add_run_flags(parser)
     parser.add_argument("--out", type=Path, default=None, help="the export directory (default: export/RUN/)")
+    add_sampler_flags(parser)
     add_debug_flag(parser)
     return parse_run_args(parser, argv)
 
 
 def export(args):
-    from cvae.cli import open_run
+    from cvae.cli import mixture_for, open_run
     from cvae.exporting import write_export
     run = open_run(args, args.epoch)
     out = args.out if args.out is not None else run.folder_in("export")
-    signatures, size, replaced = write_export(run, out)
+    mixture = mixture_for(args, run)
+    signatures, size, replaced = write_export(run, out, mixture)
     print(f"wrote {out}: model.keras, saved_model/ ({', '.join(signatures)}), export.json; {size / 1e6:.1f} MB, "
-          f"epoch {run.epoch} of {run.directory}" + ("; it replaced the export that was there" if replaced else ""))
+          f"epoch {run.epoch} of {run.directory}" + ("; it replaced the export that was there" if replaced else "")
+          + (f"; `sample` draws from mixtures of {mixture.components} Gaussians" if mixture else ""))
     return 0
 
 

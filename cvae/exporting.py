@@ -4,6 +4,7 @@
   saved_model/    a TensorFlow SavedModel that runs with plain tf.saved_model.load, none of our code:
                     generate(labels int32 [B], z float32 [B, n]) -> {"images": [B, 28, 28]} pixel means
                     sample(labels int32 [B], seed int32 []) -> {"images"}       z ~ N(0, I), seeded
+                                  (export.py --sampler gmm: z from the run's fitted mixtures, held in the graph)
                     encode(images float32 [B, 28, 28] in [0, 1], labels) -> {"mean", "log_var"} [B, n]
                     reconstruct(images, labels) -> {"images"}
                   The unconditional vae takes no labels (sample takes count int32 [] instead); models
@@ -29,23 +30,24 @@ SIGNATURES = ("generate", "sample", "encode", "reconstruct", "classify")
 MAX_MANIFEST_BYTES = 1_000_000
 MAX_CLASSES = 100
 MAX_LATENT_DIM = 4096
-# Every operation the SavedModels of every model hold (tests/test_export.py checks that this is all they
-# need); a graph with any other is not loaded. The three that touch files are the saver's own, allowed only
+# Every operation the SavedModels of every model hold, with either sampler (tests/test_export.py checks that
+# this is all they need); a graph with any other is not loaded. The three that touch files are the saver's own, allowed only
 # in the save and restore functions that the SavedModel's saver names (SAVER_OPS).
 ALLOWED_OPS = frozenset({
-    "AddV2", "All", "Assert", "AssignVariableOp", "BiasAdd", "BroadcastTo", "ConcatV2", "Const", "Conv2D",
-    "Conv2DBackpropInput", "DepthToSpace", "DisableCopyOnRead", "Einsum", "Fill", "GatherV2", "Identity", "Less",
-    "LessEqual", "MatMul", "MatrixDiagV3", "MaxPool", "MergeV2Checkpoints", "Mul", "NoOp", "OneHot", "Pack",
+    "AddV2", "All", "Assert", "AssignVariableOp", "BiasAdd", "BroadcastTo", "Cast", "ConcatV2", "Const", "Conv2D",
+    "Conv2DBackpropInput", "DepthToSpace", "DisableCopyOnRead", "Einsum", "Fill", "GatherNd", "GatherV2", "Identity",
+    "Less", "LessEqual", "Log", "MatMul", "MatrixDiagV3", "MaxPool", "MergeV2Checkpoints", "Mul", "NoOp", "OneHot", "Pack",
     "Placeholder", "Prod", "ReadVariableOp", "Relu", "Reshape", "RestoreV2", "SaveV2", "Select", "Shape",
     "ShardedFilename", "Sigmoid", "Softmax", "Softplus", "SpaceToDepth", "Squeeze", "StatefulPartitionedCall",
-    "StatelessRandomGetKeyCounter", "StatelessRandomNormalV2", "StaticRegexFullMatch", "StridedSlice", "StringJoin",
+    "StatelessMultinomial", "StatelessRandomGetKeyCounter", "StatelessRandomNormalV2", "StaticRegexFullMatch", "StridedSlice", "StringJoin",
     "Transpose", "VarHandleOp", "VarIsInitializedOp",
 })
 SAVER_OPS = {"save": {"SaveV2", "MergeV2Checkpoints"}, "restore": {"RestoreV2"}}
 
 
-def endpoints(model):
-    """{name: (function, input signature)} of the SavedModel, for what the model can do."""
+def endpoints(model, mixture=None):
+    """{name: (function, input signature)} of the SavedModel, for what the model can do; `sample` draws z from
+    the prior, or from `mixture` (cvae.samplers.Mixture) when given."""
     import tensorflow as tf
     n, classes = model.latent_dim, model.classes
     images = tf.TensorSpec([None, 28, 28], tf.float32, name="images")
@@ -58,12 +60,17 @@ def endpoints(model):
                 tf.debugging.assert_less(labels, classes, message=f"labels must be 0 to {classes - 1}")]):
             return tf.identity(labels)
 
+    def codes(labels, seed):
+        if mixture is None:
+            return prior_codes_in_graph(tf.shape(labels)[0], n, seed)
+        return mixture.draw_in_graph(labels, seed)
+
     found = {}
     if model.has_latent_space and model.conditional:
         found["generate"] = (lambda labels, z: {"images": model.generate(z, checked(labels))[..., 0]},
                              [labels, tf.TensorSpec([None, n], tf.float32, name="z")])
         found["sample"] = (lambda labels, seed: {"images": model.generate(
-            prior_codes_in_graph(tf.shape(labels)[0], n, seed), checked(labels))[..., 0]},
+            codes(checked(labels), seed), checked(labels))[..., 0]},
             [labels, tf.TensorSpec([], tf.int32, name="seed")])
         found["encode"] = (lambda images, labels: dict(zip(("mean", "log_var"), model.encode(images[..., None],
                                                                                                checked(labels)))),
@@ -77,7 +84,7 @@ def endpoints(model):
         found["generate"] = (lambda z: {"images": model.generate(z, no_labels(z))[..., 0]},
                              [tf.TensorSpec([None, n], tf.float32, name="z")])
         found["sample"] = (lambda count, seed: {"images": model.generate(
-            prior_codes_in_graph(count, n, seed), tf.zeros([count], tf.int32))[..., 0]},
+            codes(tf.zeros([count], tf.int32), seed), tf.zeros([count], tf.int32))[..., 0]},
             [tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int32, name="seed")])
         found["encode"] = (lambda images: dict(zip(("mean", "log_var"), model.encode(images[..., None],
                                                                                        no_labels(images)))),
@@ -158,16 +165,17 @@ def earlier_export_or_why_not(out):
     return None
 
 
-def write_export(run, out):
+def write_export(run, out, mixture=None):
     """Export a TrainedRun into the folder `out`: new, empty, or an earlier export (replaced whole, and only
-    when it holds nothing but what its export.json lists). Returns (the SavedModel's signatures, the export's
+    when it holds nothing but what its export.json lists); its `sample` draws from `mixture` (the run's
+    cvae.samplers.Mixture) when given, else from the prior. Returns (the SavedModel's signatures, the export's
     size in bytes, whether an earlier export was replaced)."""
     import keras
     import tensorflow as tf
     out = Path(out)
     model, config, epoch, run_dir = run.model, run.config, run.epoch, run.directory
     identity = config.identity
-    signatures = endpoints(model)
+    signatures = endpoints(model, mixture)
 
     def write(folder):
         model.save(folder / "model.keras")
@@ -190,6 +198,8 @@ def write_export(run, out):
                     "test_elbo_from": "train.py's metrics.csv after this epoch (one draw of z per test image); "
                                       "evaluate.py's eval.json gives the README's numbers",
                     "signatures": list(signatures),
+                    "sampler": (None if not model.has_latent_space else "prior" if mixture is None
+                                else f"gmm, {mixture.components} components"),
                     "sha256": {name: sha256_of((folder / name).read_bytes()) for name in files}}
         write_atomic(folder / "export.json", json.dumps(manifest, indent=2) + "\n")
 

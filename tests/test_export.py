@@ -132,3 +132,47 @@ def test_check_refuses_a_damaged_export_in_one_line(exported, tmp_path, capsys, 
     copy = _damaged_copy(exported, tmp_path, name, keep_sums and name != "export.json")
     status, _, err = run_main(export.main, ["--check", str(copy)], capsys)
     assert status == 1 and message.format(copy=copy) in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_mixture_drawn_in_the_graph_follows_the_fitted_one():
+    """The SavedModel's gmm `sample` draws z with TensorFlow's stateless ops: the same distribution as
+    Mixture.draw (component shares, means, spreads), the same numbers for the same seed."""
+    import tensorflow as tf
+    from cvae.samplers import Mixture
+    means = np.array([[[0.0, 0.0], [20.0, -20.0]], [[-5.0, 5.0], [100.0, 100.0]]])
+    cholesky = np.array([[np.eye(2), [[2.0, 0.0], [1.0, 1.0]]], [np.eye(2), np.eye(2)]])
+    mixture = Mixture(np.array([[0.3, 0.7], [1.0, 0.0]]), means, cholesky)
+    labels = tf.constant(np.repeat([0, 1], 20000).astype(np.int32))
+    z = mixture.draw_in_graph(labels, tf.constant(3)).numpy()
+    assert z.shape == (40000, 2)
+    np.testing.assert_array_equal(z, mixture.draw_in_graph(labels, tf.constant(3)).numpy())
+    class_0, class_1 = z[:20000], z[20000:]
+    far = class_0[class_0[:, 0] > 10]
+    assert len(far) / 20000 == pytest.approx(0.7, abs=0.01)
+    np.testing.assert_allclose(far.mean(axis=0), [20, -20], atol=0.06)
+    np.testing.assert_allclose(np.cov(far, rowvar=False), [[4, 2], [2, 2]], atol=0.15)  # L L^T
+    np.testing.assert_allclose(class_1.mean(axis=0), [-5, 5], atol=0.05)
+
+
+@pytest.mark.parametrize("args, run, call", [
+    (["cvae_cnn3", "-n", "2"], QUICK_RUN, "labels"),
+    (["vae", "-n", "2"], "vae_2_subset300", "count"),
+])
+def test_an_export_with_the_fitted_sampler(args, run, call, trained_runs, tmp_path, capsys):
+    import shutil
+    import tensorflow as tf
+    from cvae.exporting import unsafe_operations
+    log_dir = tmp_path / "log"
+    shutil.copytree(trained_runs / run, log_dir / run)
+    out = tmp_path / "export"
+    assert export.main([*args, "--subset", "300", "--log-dir", str(log_dir), "--out", str(out), "--sampler", "gmm",
+                        "--components", "2"]) == 0
+    assert "`sample` draws from mixtures of 2 Gaussians" in capsys.readouterr().out
+    assert json.loads((out / "export.json").read_text())["sampler"] == "gmm, 2 components"
+    assert unsafe_operations((out / "saved_model" / "saved_model.pb").read_bytes()) == []
+    assert export.main(["--check", str(out)]) == 0
+    loaded = tf.saved_model.load(str(out / "saved_model"))
+    first = tf.constant([7, 1, 3], tf.int32) if call == "labels" else tf.constant(3)
+    images = loaded.sample(first, tf.constant(5))["images"].numpy()
+    assert images.shape == (3, 28, 28) and 0 <= images.min() and images.max() <= 1
+    np.testing.assert_array_equal(images, loaded.sample(first, tf.constant(5))["images"].numpy())
