@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cvae.cli import HelpFormatter, add_debug_flag, add_run_flags, parse_run_args, port_number, run_tool
+from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, add_sampler_flags, parse_run_args, port_number,
+                      run_tool)
 
 
 def parse_args(argv=None):
@@ -23,16 +24,18 @@ def parse_args(argv=None):
                         help="serve on this localhost port, or the next free one")
     parser.add_argument("--no-serve", action="store_true", help="only write the folder")
     parser.add_argument("--out", type=Path, default=None, help="the site's folder (default: explorer/RUN/)")
+    add_sampler_flags(parser)  # gmm: the page gets a button that draws z from the fitted mixtures
     add_debug_flag(parser)
     return parse_run_args(parser, argv)
 
 
 def explore(args):
     from cvae import explorer
-    from cvae.cli import open_run
+    from cvae.cli import mixture_for, open_run
     run = open_run(args, args.epoch)  # a missing run is the first thing to hear about, before TensorFlow.js
     out = args.out if args.out is not None else run.folder_in("explorer")
-    size, replaced = explorer.write_explorer(run, out, args.data_dir)
+    explorer.check_tfjs()
+    size, replaced = explorer.write_explorer(run, out, args.data_dir, mixture_for(args, run))
     print(f"wrote {out}: the decoder of {run.directory} at epoch {run.epoch} ({size / 1e3:.0f} kB of weights)"
           + ("; it replaced the explorer that was there" if replaced else ""))
     if not args.no_serve:

@@ -5,7 +5,8 @@ on localhost, and the driver that reads the page back in Debian's chromium (its 
                             move of the point (n = 2) or of a slider (n > 2), and the same z decoded under
                             every label at once
   tf.min.js                 TensorFlow.js, from npm (`npm ci` installs the version package-lock.json pins)
-  manifest.json             the decoder's layers, the class names, where each weight lies in weights.bin
+  manifest.json             the decoder's layers, the class names, where each weight lies in weights.bin, and
+                            with --sampler gmm the run's fitted mixtures (a button draws z from them)
   weights.bin               the decoder's weights, float32
 """
 import errno
@@ -56,9 +57,9 @@ def layer_spec(layer, add_weight):
     raise UserFacingError(f"explore.py cannot yet run a {type(layer).__name__} ({layer.name}) in the browser")
 
 
-def site_files(model, identity, epoch, run_name, codes=None):
+def site_files(model, identity, epoch, run_name, codes=None, mixture=None):
     """(manifest dict, weights bytes) of the model's decoder (its declared decoder_layers; the page reshapes
-    the last layer's output to the image)."""
+    the last layer's output to the image), and the fitted cvae.samplers.Mixture when given."""
     chunks, size = [], 0
 
     def add_weight(variable):
@@ -76,6 +77,9 @@ def site_files(model, identity, epoch, run_name, codes=None):
                 "weights": "weights.bin", "weights_sha256": sha256_of(weights)}
     if codes is not None:
         manifest["codes"] = codes
+    if mixture is not None:
+        manifest["mixture"] = {name: np.asarray(getattr(mixture, name), np.float32).tolist()
+                               for name in ("weights", "means", "cholesky")}
     return manifest, weights
 
 
@@ -116,17 +120,17 @@ def check_tfjs():
                               f"installs the version package-lock.json pins, from npm)")
 
 
-def write_explorer(run, out, data_dir):
+def write_explorer(run, out, data_dir, mixture=None):
     """Write the explorer of a TrainedRun into the folder `out`: new, empty, or an earlier explorer (replaced
-    whole, when it holds nothing else). Returns (the bytes of weights written, whether an earlier explorer
-    was replaced)."""
+    whole, when it holds nothing else); with `mixture` (the run's cvae.samplers.Mixture) the page can draw z
+    from it. Returns (the bytes of weights written, whether an earlier explorer was replaced)."""
     check_tfjs()
     out = Path(out)
     model = run.model
     if not model.has_latent_space:
         raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to explore")
     codes = test_codes(model, run.identity, data_dir) if model.latent_dim == 2 and not model.conditional else None
-    manifest, weights = site_files(model, run.identity, run.epoch, run.name, codes)
+    manifest, weights = site_files(model, run.identity, run.epoch, run.name, codes, mixture)
     replaced = replace_folder(out, lambda folder: write_files(folder, manifest, weights), "an explorer",
                               explorer_or_why_not)
     return len(weights), replaced

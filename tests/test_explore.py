@@ -169,3 +169,30 @@ def test_the_page_opened_as_a_file_says_it_must_be_served(trained_runs, tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     error = json.loads((tmp_path / "out.json").read_text())["error"]
     assert error.startswith("this page must be served, not opened as a file") and "python explore.py" in error
+
+
+@needs_browser
+@pytest.mark.slow
+def test_the_mixture_button_draws_the_label_s_codes(fc3_run, tmp_path, capsys):
+    from cvae import samplers
+    site = write(fc3_run, tmp_path / "site", "cvae_fc3", "-n", "20", "--subset", "300", "--sampler", "gmm",
+                 "--components", "2", capsys=capsys)
+    run = RunDir(fc3_run / "cvae_fc3_20_subset300").load()
+    mixture = samplers.fitted(run, fc3_run / "cvae_fc3_20_subset300", 2)
+    manifest = json.loads((site / "manifest.json").read_text())
+    np.testing.assert_allclose(manifest["mixture"]["means"], mixture.means, rtol=1e-6)
+    steps = [{"label": 4}] + [{"click": "#gmm"}, {"read": True}] * 6
+    out = explorer.drive(site, steps, tmp_path)
+    assert out["error"] is None
+    for read in out["reads"]:
+        assert read["label"] == 4
+        # Each z lies near one of class 4's components: its Mahalanobis distance is that of a 20-D normal draw.
+        z = np.array(read["z"])
+        distances = [np.linalg.norm(np.linalg.solve(mixture.cholesky[4, k], z - mixture.means[4, k]))
+                     for k in range(2)]
+        assert min(distances) < 9  # sqrt(chi2_20) is about 4.4; 9 is beyond its 1e-9 tail
+    assert len({tuple(read["z"]) for read in out["reads"]}) == 6
+    assert_same_as_python(out["reads"], run.model)
+    # Without --sampler gmm the page has no mixture and hides the button.
+    site = write(fc3_run, tmp_path / "plain", "cvae_fc3", "-n", "20", "--subset", "300", capsys=capsys)
+    assert "mixture" not in json.loads((site / "manifest.json").read_text())

@@ -115,6 +115,22 @@ function drawPlane() {
   context.fill();
 }
 
+const normal = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
+
+// z from the run's fitted Gaussian mixture (explore.py --sampler gmm), the current label's one for a conditional
+// model: a component by its weight, then mean + L eps with L its covariance's Cholesky factor. Not clamped to
+// the sliders' range: the mixture's codes are the point.
+explorer.drawFromMixture = () => {
+  const mixture = manifest.mixture;
+  const c = mixture.weights.length > 1 ? explorer.label : 0;
+  const weights = mixture.weights[c];
+  let u = Math.random(), k = 0;
+  while (k < weights.length - 1 && u >= weights[k]) { u -= weights[k]; k += 1; }
+  const eps = mixture.means[c][k].map(() => normal());
+  const factor = mixture.cholesky[c][k];
+  return mixture.means[c][k].map((mean, i) => mean + factor[i].reduce((sum, l, j) => sum + l * eps[j], 0));
+};
+
 explorer.setZ = (z) => { explorer.z = z.slice(); show(); };
 explorer.setLabel = (label) => { explorer.label = label; show(); };
 explorer.decode = (z, label) => Array.from(decode(z, label));
@@ -161,11 +177,16 @@ function build() {
       label.appendChild(input);
       sliders.appendChild(label);
     }
-    const normal = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
     // A draw from the prior, kept within the sliders' range (the prior's 1%-99% quantiles) so they can show it.
     const clamp = (v) => Math.min(Math.max(v, -manifest.z_range), manifest.z_range);
     document.getElementById("randomize").onclick = () => explorer.setZ(explorer.z.map(() => clamp(normal())));
     document.getElementById("reset").onclick = () => explorer.setZ(Array(n).fill(0));
+  }
+  if (manifest.mixture) {
+    const button = document.getElementById("gmm");
+    button.hidden = false;
+    button.title = `z from mixtures of ${manifest.mixture.weights[0].length} Gaussians fitted to the training codes`;
+    button.onclick = () => explorer.setZ(explorer.drawFromMixture());
   }
   if (manifest.conditional) {
     const classes = document.getElementById("classes");
