@@ -10,7 +10,6 @@ import shlex
 import sys
 
 from cvae.config import RunIdentity
-from model.registry import MODELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +51,7 @@ def figure_commands(python="python", epochs=None):
     and plotted into img/ (the conditional ones with the fitted sampler's samples too); the confusion figures,
     once the classifier that reads them is trained; then pretrained/ refreshed from log/, and the explorer's
     screenshot taken (which needs `npm ci` and Debian's chromium)."""
+    from model.registry import MODELS  # here: importing it loads TensorFlow, which --help and the tests' lists need not
     commands = []
     for run in FIGURE_RUNS:
         commands.append([python, "train.py", *run.flags(), "-e", str(epochs or run.epochs), "--restart"])

@@ -37,7 +37,7 @@ from cvae.config import RunConfig, RunIdentity, TrainingSettings
 from cvae.data import DATA_DIR
 from cvae.datasets import load_for
 from cvae.errors import UsageError
-from cvae.generation import to_input
+from cvae.generation import decode, reconstruct, to_input
 from cvae.rundir import KEEP_EVERY, DamagedFile, RunDir
 
 EVAL_BATCH = 1000
@@ -441,6 +441,8 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
     eval_steps = several_steps(make_eval_step(model))
     test_x, test_y = shuffled(test_x, test_y)
     writer = tf.summary.create_file_writer(str(run_dir.tensorboard_dir))
+    # The first test images, before the shuffle (so every resume shows the same ones).
+    epoch_images = EpochImages(model, test_images, test_labels, classes) if model.has_latent_space else None
     for epoch in range(start + 1, settings.epochs + 1):
         began = time.perf_counter()
         pixels, y = epoch_xy(epoch)
@@ -467,9 +469,48 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
             for key, value in row.items():
                 if key != "epoch":
                     tf.summary.scalar(key, value)
+            if epoch_images is not None:
+                epoch_images.write(epoch)
         log(progress_line(row, settings.epochs))
         sys.stdout.flush()
     writer.close()
+
+
+class EpochImages:
+    """What TensorBoard shows of a generative run each epoch, beside the scalars: the first test images over
+    their reconstructions, and images decoded from fixed codes and labels (a row per class), so that one epoch
+    compares with the next. Drawn with the model's deterministic paths (encoder means, decoder means) and a
+    numpy generator of its own: the training's random streams, and so its weights, are untouched."""
+    COLUMNS = 8
+    SEED = 2014
+
+    def __init__(self, model, test_images, test_labels, classes):
+        self.model = model
+        self.images, self.labels = test_images[:self.COLUMNS], test_labels[:self.COLUMNS]
+        rows = classes if model.conditional else 4
+        self.z = np.random.default_rng(self.SEED).standard_normal((rows * self.COLUMNS, model.latent_dim))
+        self.z_labels = np.repeat(np.arange(rows), self.COLUMNS) if model.conditional else np.zeros(len(self.z), int)
+
+    @staticmethod
+    def grid(images, rows):
+        """[rows * C, H, W] in [0, 1] -> [1, rows * (H + 1), C * (W + 1), 1] uint8: white ink on black, as the
+        data, with a grey line after each tile."""
+        tiles = np.pad(np.asarray(images, np.float32).reshape(rows, -1, *images.shape[1:]),
+                       ((0, 0), (0, 0), (0, 1), (0, 1)), constant_values=0.5)
+        r, c, h, w = tiles.shape
+        return np.round(255 * tiles.transpose(0, 2, 1, 3).reshape(1, r * h, c * w, 1)).astype(np.uint8)
+
+    def write(self, step):
+        """Two tf.summary.image at `step` (into the default writer)."""
+        rebuilt = reconstruct(self.model, self.images, self.labels)
+        shown = np.concatenate([self.images / 255.0, rebuilt])
+        tf.summary.image("test_reconstructions", self.grid(shown, 2), step=step,
+                         description="the first test images (top) over their reconstructions")
+        drawn = decode(self.model, self.z, self.z_labels)
+        rows = len(self.z) // self.COLUMNS
+        tf.summary.image("samples_fixed_z", self.grid(drawn, rows), step=step,
+                         description="decoded from the same z ~ N(0, I) every epoch"
+                                     + (", a row per class" if self.model.conditional else ""))
 
 
 def check_labels(identity: RunIdentity, train_labels):

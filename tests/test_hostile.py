@@ -422,7 +422,7 @@ def test_outputs_that_would_not_fit_are_refused_before_they_are_made(trained_run
     status, _, err = run_main(sample.main, [*run, "--count", "1000000000", "--out", str(tmp_path / "x.npz")], capsys)
     assert status == 2 and "10,000,000,000 images would take" in err and "more than a tenth of this machine's" in err
     status, _, err = run_main(evaluate.main, [*run, "--samples", "200000000", "-k", "1", "--test-images", "1"], capsys)
-    assert status == 2 and "generated images for each of the 10 classes would take" in err
+    assert status == 2 and "generated images for each of the 10 classes, from each of two samplers would take" in err
     assert not list(tmp_path.iterdir()) and "Traceback" not in err
 
 

@@ -17,6 +17,7 @@ from cvae.rundir import RunDir
 from cvae.samplers import Mixture
 
 RUN = "cvae_cnn3_2_subset300"
+ONLY_THE_RUN = shutil.ignore_patterns(samplers.CACHE, "eval.json", "samples.npz")  # what tests add to a shared run
 
 
 def test_frechet_distance_of_identical_sets_is_zero():
@@ -87,8 +88,9 @@ def test_a_mixture_draws_from_each_label_s_components_by_weight():
 
 @pytest.fixture
 def run_copy(trained_runs, tmp_path):
-    """The session's cvae_cnn3 run (one epoch on 300 images), in a log directory of the test's own."""
-    shutil.copytree(trained_runs / RUN, tmp_path / RUN)
+    """The session's cvae_cnn3 run (one epoch on 300 images), in a log directory of the test's own, without
+    the fit or evaluation other tests may have left in it."""
+    shutil.copytree(trained_runs / RUN, tmp_path / RUN, ignore=ONLY_THE_RUN)
     return RunDir(tmp_path / RUN).load(log=lambda *_: None), tmp_path / RUN
 
 
@@ -129,7 +131,7 @@ def test_the_fit_refuses_too_many_components_and_a_classifier(run_copy, trained_
 def test_sample_tool_draws_from_the_fitted_mixture(trained_runs, tmp_path, capsys):
     sample = tool("sample")
     log_dir = tmp_path / "log"
-    shutil.copytree(trained_runs / RUN, log_dir / RUN)
+    shutil.copytree(trained_runs / RUN, log_dir / RUN, ignore=ONLY_THE_RUN)
     out = tmp_path / "gmm.npz"
     common = ["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(log_dir)]
     assert sample.main([*common, "--sampler", "gmm", "--components", "2", "--out", str(out)]) == 0
@@ -152,8 +154,8 @@ def test_eval_json_has_both_samplers_and_results_tables_them(trained_runs, tmp_p
     monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
     evaluate = tool("evaluate")
     log_dir = tmp_path / "log"
-    shutil.copytree(trained_runs / RUN, log_dir / RUN)
-    shutil.copytree(trained_runs / "cnn_subset300", log_dir / "cnn_subset300")
+    shutil.copytree(trained_runs / RUN, log_dir / RUN, ignore=ONLY_THE_RUN)
+    shutil.copytree(trained_runs / "cnn_subset300", log_dir / "cnn_subset300", ignore=ONLY_THE_RUN)
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "20", "--test-images", "300",
                           "--components", "2", "--subset", "300", "--log-dir", str(log_dir)]) == 0
     result = json.loads((log_dir / RUN / "eval.json").read_text())

@@ -31,13 +31,13 @@ def test_help_and_usage_errors_answer_before_tensorflow_loads():
     """--help and argparse's errors need no TensorFlow: each CLI parses its arguments first."""
     check = """
 import sys
-import bench.explorer, bench.memory, bench.nll, bench.peers, bench.throughput, evaluate, explore, export, plot, pretrained, results, sample, train
+import bench.epoch_images, bench.explorer, bench.memory, bench.nll, bench.peers, bench.throughput, evaluate, explore, export, plot, pretrained, results, sample, train
 for main, argv in ((train.main, ["--help"]), (plot.main, ["--help"]), (evaluate.main, ["--help"]), (export.main, ["--help"]),
                    (sample.main, ["--help"]), (results.main, ["--help"]), (sample.main, ["vae", "--count", "0"]),
                    (bench.throughput.main, ["--help"]), (train.main, ["vae", "-n", "0"]), (plot.main, ["nope"]),
                    (explore.main, ["--help"]), (explore.main, ["vae", "--port", "0"]), (pretrained.main, ["--help"]),
                    (bench.explorer.main, ["--help"]), (bench.peers.main, ["--help"]), (bench.nll.main, ["--help"]),
-                   (bench.memory.main, ["--help"]),
+                   (bench.memory.main, ["--help"]), (bench.epoch_images.main, ["--help"]),
                    (train.main, ["vae", "--dataset", "nowhere/"])):
     try:
         main(argv)
@@ -87,6 +87,33 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     run = RunDir(run_dir).load()
     assert run.epoch == 2 and run.identity.latent_dim == 2 and run.model.latent_dim == 2
+    images = tensorboard_images(run_dir / "tb")
+    assert sorted(images) == ["samples_fixed_z", "test_reconstructions"]
+    assert [step for step, _ in images["test_reconstructions"]] == [1, 2]
+    shown = images["test_reconstructions"][1][1]
+    assert shown.shape == (2 * 29, 8 * 29, 1)  # inputs over reconstructions, 8 columns, a 1-pixel line after each
+    from cvae.mnist import load_mnist
+    first_test_images = load_mnist(mirrors=()).test_images[:8]
+    np.testing.assert_array_equal(shown[:28, :, 0].reshape(28, 8, 29)[:, :, :28].transpose(1, 0, 2),
+                                  first_test_images)
+    reconstructed = np.asarray(run.model.reconstruct(np.float32(first_test_images[..., None] / 255.0), np.array(
+        load_mnist(mirrors=()).test_labels[:8], np.int32)))[..., 0]
+    got = shown[29:57, :, 0].reshape(28, 8, 29)[:, :, :28].transpose(1, 0, 2)
+    np.testing.assert_allclose(got, np.round(255 * reconstructed), atol=1)  # the epoch-2 model's, as it was saved
+    samples = [image for _, image in images["samples_fixed_z"]]
+    assert samples[0].shape == (10 * 29, 8 * 29, 1) and not np.array_equal(samples[0], samples[1])
+
+
+def tensorboard_images(folder):
+    """{tag: [(step, uint8 [H, W, 1])]} of the tf.summary.image events in a TensorBoard folder."""
+    found = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "images":
+                    encoded = tf.make_ndarray(value.tensor)
+                    found.setdefault(value.tag, []).append((event.step, tf.io.decode_png(encoded[2]).numpy()))
+    return found
 
 
 @pytest.mark.slow
