@@ -250,8 +250,8 @@ def interpolation_pairs(labels, classes, conditional):
             pairs.append((of_class[c][0], of_class[c][1]))
     for i in range(INTERPOLATED_PAIRS):
         a, b = (2 * i + 1) % classes, (2 * i + 2) % classes
-        if a != b and len(of_class[a]) and len(of_class[b]):
-            pairs.append((of_class[a][0], of_class[b][0]))
+        if a != b and len(of_class[a]) and len(of_class[b]) and (of_class[a][0], of_class[b][0]) not in pairs:
+            pairs.append((of_class[a][0], of_class[b][0]))  # with few classes, (a, b) comes round again
     return pairs
 
 

@@ -487,7 +487,7 @@ def test_every_figure_of_a_run_with_fewer_test_images_than_a_grid_and_names_with
     written = sorted(p.name for p in (tmp_path / "fig").rglob("*.png"))
     assert written == sorted(["reconstruction.png", "generated_image_mean.png", "generated_image_rand_all_0.100.png",
                               "generated_image_prior.png", "embedding.png", "manifold.png", "analogy.png",
-                              "learning_curve.png"])
+                              "interpolation.png", "learning_curve.png"])
     assert matplotlib.image.imread(next((tmp_path / "fig").rglob("reconstruction.png"))).shape[1] < 600  # 2 columns
     status, _, err = run_main(sample.main, ["cvae_cnn3", "-n", "2", *flags, "--out", str(tmp_path / "s.png")], capsys)
     assert status == 0, err

@@ -124,6 +124,7 @@ def test_pairs_to_interpolate_are_of_one_class_then_of_two():
     assert all(labels[a] == labels[b] and a != b for a, b in same)
     assert all(labels[a] != labels[b] for a, b in across)
     assert interpolation_pairs(labels[:5], 10, conditional=False) == [(0, 1), (2, 3)]
+    assert interpolation_pairs(np.array([0, 1]), 2, conditional=True) == [(1, 0)]  # one image a class: one pair
 
 
 def test_dimensions_are_ranked_by_their_average_kl():
@@ -136,10 +137,10 @@ def test_dimensions_are_ranked_by_their_average_kl():
 
 
 def test_traversal_of_a_run_with_many_dimensions(tmp_path):
-    train = tool("train")
-    assert train.main(["vae", "-n", "5", "--subset", "300", "-e", "1", "--log-dir", str(tmp_path)]) == 0
-    assert plot_main(tmp_path, tmp_path / "fig", "vae", "-n", "5", "-m", "traverse") == 0
-    folder = tmp_path / "fig" / "vae_5_subset300"
+    # The shipped n = 20 run: no training needed (its figures go under FIGURE_DIR/pretrained/).
+    assert plot.main(["cvae_cnn3", "-n", "20", "--pretrained", "-m", "traverse", "--log-dir", str(tmp_path / "log"),
+                      "--figure-dir", str(tmp_path / "fig")]) == 0
+    folder = tmp_path / "fig" / "pretrained" / "cvae_cnn3_20"
     assert matplotlib.image.imread(folder / "traversal.png")[..., :3].std() > 0.05
     loop, frames = gif_frames(folder / "traversal.gif")
     assert loop == 0 and len(frames) >= 16
