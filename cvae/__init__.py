@@ -41,6 +41,8 @@ Use it from Python (after `pip install -e .` in the repository; notebooks/tour.i
     pixels = run.decode(z, [7] * 8)                   # the same codes as 7s: pixel means [8, 28, 28]
     pixels = run.reconstruct(data.test_images[:8], data.test_labels[:8])
     images, labels, z = run.sample([3, 5], count=10, seed=0)                  # uint8 [20, 28, 28] from the prior
+    mixture = cvae.samplers.fitted(run, run.writable_folder("log"))           # the fitted sampler (fitted once, cached)
+    images, labels, z = run.sample([3, 5], count=10, mixture=mixture)         # z from the class's fitted mixture
     run = cvae.train("cvae_cnn3", 2, epochs=3, subset=2000, log_dir="log")    # as train.py, then opened
     cvae.export(run, "export/mine")                   # model.keras and a SavedModel (cvae.exporting)
     cvae.figures.plot_digit_samples(...)              # the figure functions: arrays in, one PNG out
