@@ -128,8 +128,9 @@ def plot_confusions(matrices, panel_titles, path, title, class_names=DIGITS):
                         ax.text(read, asked, f"{100 * share:.0f}", ha="center", va="center", fontsize=7,
                                 color="white" if share > 0.6 else "black")
         ticks = list(range(classes))
-        names = [name if len(name) <= 5 else str(index) for index, name in enumerate(class_names)]
-        ax.set_xticks(ticks, names, fontsize=8)
+        names = [name if len(name) <= 16 else name[:15] + "…" for name in class_names]
+        slanted = max(map(len, names)) > 3  # long names would overlap under the columns
+        ax.set_xticks(ticks, names, fontsize=8, rotation=40 if slanted else 0, ha="right" if slanted else "center")
         ax.set_yticks(ticks, names, fontsize=8)
         ax.set_xlabel("class the classifier reads")
         ax.set_ylabel("class asked for")

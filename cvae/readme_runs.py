@@ -41,7 +41,7 @@ FIGURE_RUNS = (
     ReadmeRun(RunIdentity("vae", 20), 50),
     ReadmeRun(RunIdentity("cnn"), 20, shipped=True),
     ReadmeRun(RunIdentity("m2", 50, labels=100), 30),
-    ReadmeRun(RunIdentity("cvae_fc3", 20, dataset="fashion_mnist"), 50),
+    ReadmeRun(RunIdentity("cvae_fc3", 20, dataset="fashion_mnist"), 50, confusion=True),
 )
 SHIPPED = tuple(run.name for run in FIGURE_RUNS if run.shipped)
 
