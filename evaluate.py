@@ -15,10 +15,9 @@ What each number is and how it is computed: cvae.evaluation.
 import argparse
 import sys
 
-from cvae.cli import (MAX_COUNT, HelpFormatter, add_debug_flag, add_run_flags, parse_run_args, positive_int,
-                      positive_int_up_to, random_seed, run_tool)
+from cvae.cli import (MAX_COUNT, HelpFormatter, add_components_flag, add_debug_flag, add_run_flags, parse_run_args,
+                      positive_int, positive_int_up_to, random_seed, run_tool)
 from cvae.errors import UsageError
-from cvae.samplers import COMPONENTS
 
 MAX_NLL_SECONDS = 24 * 3600  # longer NLL estimates need --force
 
@@ -32,8 +31,7 @@ def parse_args(argv=None):
                         help="samples per test image for the NLL estimate (5000 is the literature's standard)")
     parser.add_argument("--samples", type=positive_int_up_to(MAX_COUNT), default=1000,
                         help="generated images per class (per sampler) for class-consistency and sample quality")
-    parser.add_argument("--components", type=positive_int_up_to(1000), default=COMPONENTS,
-                        help="Gaussians in each class's fitted mixture (the gmm sampler; cached beside the run)")
+    add_components_flag(parser, "Gaussians in each class's fitted mixture (the gmm sampler; cached beside the run)")
     parser.add_argument("--test-images", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="evaluate on the first N test images only (quick checks; the table says N)")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of the sampling noise")

@@ -38,10 +38,10 @@ def parse_args(argv=None):
 
 
 def plot(args):
-    from cvae.cli import open_run
+    from cvae.cli import fitted_mixture, open_run
     from cvae.datasets import load_for
     from cvae.rundir import DamagedFile
-    from cvae import evaluation, samplers
+    from cvae import evaluation
     from cvae.run_figures import FIGURES, ON_REQUEST, FigureOptions, PlottedRun, title_of, why_not
     run = open_run(args, args.epoch)
     model, class_names = run.model, run.class_names()
@@ -63,7 +63,7 @@ def plot(args):
         metrics = []
     plotted = PlottedRun(
         model, title_of(run), class_names, metrics, load_data=lambda: load_for(run.identity, args.data_dir),
-        load_mixture=lambda: samplers.fitted(run, run.writable_folder(args.log_dir), args.components, args.data_dir),
+        load_mixture=lambda: fitted_mixture(args, run),
         load_judge=lambda: evaluation.judge(run.identity, args.log_dir, args.data_dir))
     options = FigureOptions(seed=args.seed, std=args.std, target=target, sampler=args.sampler)
     for kind in kinds:

@@ -106,21 +106,30 @@ def dataset_argument(text):
 
 def add_sampler_flags(parser):
     """--sampler and --components: where generated images' codes come from (cvae.samplers)."""
-    from cvae.samplers import COMPONENTS, SAMPLERS
+    from cvae.samplers import SAMPLERS
     parser.add_argument("--sampler", choices=SAMPLERS, default="prior",
                         help="where z comes from: prior, N(0, I); gmm, Gaussian mixtures fitted to the training "
                              "images' codes, one per class (fitted once and cached beside the run)")
-    parser.add_argument("--components", type=positive_int_up_to(1000), default=COMPONENTS,
-                        help="--sampler gmm: Gaussians in each mixture")
+    add_components_flag(parser, "--sampler gmm: Gaussians in each mixture")
+
+
+def add_components_flag(parser, help):
+    """--components: Gaussians in each of the fitted sampler's mixtures (evaluate.py takes it without --sampler,
+    since it judges both samplers)."""
+    from cvae.samplers import COMPONENTS
+    parser.add_argument("--components", type=positive_int_up_to(1000), default=COMPONENTS, help=help)
+
+
+def fitted_mixture(args, run):
+    """The run's fitted Mixture with --components Gaussians each, read from its cache beside the run (the
+    run's own directory, or LOG_DIR/pretrained/NAME for a shipped one), or fitted and cached there."""
+    from cvae.samplers import fitted
+    return fitted(run, run.writable_folder(args.log_dir), args.components, args.data_dir)
 
 
 def mixture_for(args, run):
-    """The fitted Mixture when --sampler gmm asks for one (fitted and cached beside the run, or read from its
-    cache), else None."""
-    if args.sampler != "gmm":
-        return None
-    from cvae.samplers import fitted
-    return fitted(run, run.writable_folder(args.log_dir), args.components, args.data_dir)
+    """The fitted Mixture when --sampler gmm asks for one, else None."""
+    return fitted_mixture(args, run) if args.sampler == "gmm" else None
 
 
 def add_debug_flag(parser):

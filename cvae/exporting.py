@@ -31,16 +31,16 @@ MAX_MANIFEST_BYTES = 1_000_000
 MAX_CLASSES = 100
 MAX_LATENT_DIM = 4096
 # Every operation the SavedModels of every model hold, with either sampler (tests/test_export.py checks that
-# this is all they need); a graph with any other is not loaded. The three that touch files are the saver's own, allowed only
-# in the save and restore functions that the SavedModel's saver names (SAVER_OPS).
+# this is all they need); a graph with any other is not loaded. The three that touch files are the saver's
+# own, allowed only in the save and restore functions that the SavedModel's saver names (SAVER_OPS).
 ALLOWED_OPS = frozenset({
     "AddV2", "All", "Assert", "AssignVariableOp", "BiasAdd", "BroadcastTo", "Cast", "ConcatV2", "Const", "Conv2D",
-    "Conv2DBackpropInput", "DepthToSpace", "DisableCopyOnRead", "Einsum", "Fill", "GatherNd", "GatherV2", "Identity",
-    "Less", "LessEqual", "Log", "MatMul", "MatrixDiagV3", "MaxPool", "MergeV2Checkpoints", "Mul", "NoOp", "OneHot", "Pack",
-    "Placeholder", "Prod", "ReadVariableOp", "Relu", "Reshape", "RestoreV2", "SaveV2", "Select", "Shape",
-    "ShardedFilename", "Sigmoid", "Softmax", "Softplus", "SpaceToDepth", "Squeeze", "StatefulPartitionedCall",
-    "StatelessMultinomial", "StatelessRandomGetKeyCounter", "StatelessRandomNormalV2", "StaticRegexFullMatch", "StridedSlice", "StringJoin",
-    "Transpose", "VarHandleOp", "VarIsInitializedOp",
+    "Conv2DBackpropInput", "DepthToSpace", "DisableCopyOnRead", "Einsum", "Fill", "GatherNd", "GatherV2",
+    "Identity", "Less", "LessEqual", "Log", "MatMul", "MatrixDiagV3", "MaxPool", "MergeV2Checkpoints", "Mul",
+    "NoOp", "OneHot", "Pack", "Placeholder", "Prod", "ReadVariableOp", "Relu", "Reshape", "RestoreV2", "SaveV2",
+    "Select", "Shape", "ShardedFilename", "Sigmoid", "Softmax", "Softplus", "SpaceToDepth", "Squeeze",
+    "StatefulPartitionedCall", "StatelessMultinomial", "StatelessRandomGetKeyCounter", "StatelessRandomNormalV2",
+    "StaticRegexFullMatch", "StridedSlice", "StringJoin", "Transpose", "VarHandleOp", "VarIsInitializedOp",
 })
 SAVER_OPS = {"save": {"SaveV2", "MergeV2Checkpoints"}, "restore": {"RestoreV2"}}
 
@@ -60,18 +60,18 @@ def endpoints(model, mixture=None):
                 tf.debugging.assert_less(labels, classes, message=f"labels must be 0 to {classes - 1}")]):
             return tf.identity(labels)
 
-    def codes(labels, seed):
-        if mixture is None:
-            return prior_codes_in_graph(tf.shape(labels)[0], n, seed)
-        return mixture.draw_in_graph(labels, seed)
+    def sample(labels, seed):
+        """Images decoded under labels (already checked) from z drawn by seed: the prior's, or the mixture's."""
+        z = (prior_codes_in_graph(tf.shape(labels)[0], n, seed) if mixture is None
+             else mixture.draw_in_graph(labels, seed))
+        return {"images": model.generate(z, labels)[..., 0]}
 
     found = {}
     if model.has_latent_space and model.conditional:
         found["generate"] = (lambda labels, z: {"images": model.generate(z, checked(labels))[..., 0]},
                              [labels, tf.TensorSpec([None, n], tf.float32, name="z")])
-        found["sample"] = (lambda labels, seed: {"images": model.generate(
-            codes(checked(labels), seed), checked(labels))[..., 0]},
-            [labels, tf.TensorSpec([], tf.int32, name="seed")])
+        found["sample"] = (lambda labels, seed: sample(checked(labels), seed),
+                           [labels, tf.TensorSpec([], tf.int32, name="seed")])
         found["encode"] = (lambda images, labels: dict(zip(("mean", "log_var"), model.encode(images[..., None],
                                                                                                checked(labels)))),
                            [images, labels])
@@ -83,9 +83,8 @@ def endpoints(model, mixture=None):
             return tf.zeros(tf.shape(like)[:1], tf.int32)  # the unconditional model ignores them
         found["generate"] = (lambda z: {"images": model.generate(z, no_labels(z))[..., 0]},
                              [tf.TensorSpec([None, n], tf.float32, name="z")])
-        found["sample"] = (lambda count, seed: {"images": model.generate(
-            codes(tf.zeros([count], tf.int32), seed), tf.zeros([count], tf.int32))[..., 0]},
-            [tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int32, name="seed")])
+        found["sample"] = (lambda count, seed: sample(tf.zeros([count], tf.int32), seed),
+                           [tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int32, name="seed")])
         found["encode"] = (lambda images: dict(zip(("mean", "log_var"), model.encode(images[..., None],
                                                                                        no_labels(images)))),
                            [images])

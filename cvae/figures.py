@@ -66,11 +66,12 @@ def _show_grid(ax, images, row_labels=None, col_labels=None):
         side.set_visible(False)
 
 
-def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.55, title_width=None):
+def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.55, label_inches=None):
     rows, cols = images.shape[:2]
     width = cols * scale + 1.0
-    # about 13 characters fit per inch at 10 pt; title_width (characters a line) when long row labels take room
-    lines = textwrap.wrap(title, width=title_width or int(width * 13))
+    # About 13 characters fit per inch at 10 pt. label_inches: the width that long row labels take from the
+    # title, which then wraps at 12 a remaining inch.
+    lines = textwrap.wrap(title, width=int(width * 13) if label_inches is None else int((width - label_inches) * 12))
     fig, ax = new_figure(figsize=(width, rows * scale + 0.9 + 0.17 * (len(lines) - 1)))
     _show_grid(ax, images, row_labels, col_labels)
     ax.set_title("\n".join(lines), fontsize=10)
@@ -82,8 +83,7 @@ def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.
 def plot_grid(images, path, title, row_labels=None, col_labels=None):
     """images: [R, C, 28, 28] in [0, 1], drawn as one mosaic with a label for each row and column."""
     label_inches = 0.09 * max(map(len, row_labels)) if row_labels else 0  # 8-10 pt text: about 0.09 inch a character
-    _grid_figure(images, path, title, row_labels, col_labels, title_width=int((images.shape[1] * 0.55 + 1.0
-                                                                                - label_inches) * 12))
+    _grid_figure(images, path, title, row_labels, col_labels, label_inches=label_inches)
 
 
 GIF_FRAMES_PER_SECOND = 8

@@ -117,8 +117,8 @@ def partial_reasons(result):
     total = result.get("test_images_in_data_set", MNIST_TEST_IMAGES)
     if result.get("test_images", total) < total:
         reasons.append(f"evaluated on {result['test_images']:,} of {total:,} test images")
-    samples = result.get("class_consistency", result.get("sample_quality", {})).get(
-        "samples_per_digit", result.get("sample_quality", {}).get("samples_per_class", README_SAMPLES_PER_CLASS))
+    per_sampler = result.get("sample_quality", {}).get("samples_per_class", README_SAMPLES_PER_CLASS)
+    samples = result.get("class_consistency", {}).get("samples_per_digit", per_sampler)
     if not isinstance(samples, int) or samples < README_SAMPLES_PER_CLASS:
         reasons.append(f"class-consistency from {samples} images per class (the README's use "
                        f"{README_SAMPLES_PER_CLASS:,})")

@@ -237,6 +237,12 @@ def confusion(run, out_dir, options):
     return [path]
 
 
+def there_and_back(start, stop):
+    """The GIFs' positions: GIF_STEPS from start to stop, then back, so that the loop has no jump."""
+    there = np.linspace(start, stop, GIF_STEPS)
+    return np.concatenate([there, there[::-1]])
+
+
 def interpolation_pairs(labels, classes, conditional):
     """[(index a, index b)] of test images to join: for a conditional model INTERPOLATED_PAIRS of two images of
     one class, then as many of two classes; for the vae, pairs of consecutive test images."""
@@ -280,8 +286,7 @@ def interpolate(run, out_dir, options):
     figures.plot_grid(rows, path, f"{run.title}: decoded straight lines between the codes of two test images, "
                                   f"from t = 0 to 1{how}", names,
                       ["image"] + [f"{t:.1f}" for t in steps] + ["image"])
-    there = np.linspace(0, 1, GIF_STEPS)
-    both_ways = np.concatenate([there, there[::-1]])
+    both_ways = there_and_back(0, 1)
     frames = decoded_at(both_ways)[:, None]  # one row of pairs a frame
     figures.animate_grid(frames, [f"t = {t:.2f}" for t in both_ways], gif_path,
                          f"{run.title}: between two test images' codes" + (f" ({', '.join(names)})" if conditional else ""))
@@ -318,8 +323,7 @@ def traverse(run, out_dir, options):
                                   f"-3 to +3 of its spread over the test codes; the {len(dims)} dimensions with the "
                                   f"largest average KL, largest first", row_names,
                       ["image"] + [f"{s:+g}" for s in TRAVERSE_SIGMAS])
-    there = np.linspace(-3, 3, GIF_STEPS)
-    both_ways = np.concatenate([there, there[::-1]])
+    both_ways = there_and_back(-3, 3)
     figures.animate_grid(decoded_at(both_ways)[:, None], [f"{s:+.1f} spread in each of z{list(map(int, dims))}"
                                                           for s in both_ways], gif_path,
                          f"{run.title}: the {len(dims)} most-used dimensions swept one at a time")
