@@ -2,10 +2,11 @@
 
 z is drawn from N(0, std^2 I) (the prior at --std 1) and decoded under each requested label. The
 output is a grid PNG (one block of rows per label) or, for a .npz file, the raw images as uint8
-[N, 28, 28] with their labels [N] (and the codes z [N, n] they were decoded from). The run is named
+[N, H, W, C] (MNIST: [N, 28, 28, 1]) with their labels [N] (and the codes z [N, n] they were decoded from). The run is named
 with the same flags as plot.py (or --run DIR); the model is rebuilt from its config.json and checkpoint.
 """
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def sample(args):
     if args.out.suffix == ".png" and total > MAX_GRID_IMAGES:
         raise UsageError(f"{total:,} images ({args.count:,} for each of {len(labels)} labels) are more than a PNG grid "
                          f"shows ({MAX_GRID_IMAGES:,} at most); write them to FILE.npz, or ask for fewer with --count")
-    check_fits(total * (28 * 28 + 4 * model.latent_dim), f"{total:,} images",
+    check_fits(total * (math.prod(model.image_shape) + 4 * model.latent_dim), f"{total:,} images",
                "ask for fewer with --count or --digit")
     mixture = mixture_for(args, run)
     images, y, z = draw(model, [0 if label is None else label for label in labels], args.count, args.std, args.seed,

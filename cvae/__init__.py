@@ -36,11 +36,11 @@ Use it from Python (after `pip install -e .` in the repository; notebooks/tour.i
     import cvae
     run = cvae.open_run("pretrained/cvae_cnn3_2")     # a run's directory: log/NAME, or a shipped pretrained/NAME
     run = cvae.open_run(model="cvae_cnn3", latent_dim=2, pretrained=True)    # or what names it, as the flags do
-    data = run.test_data()                            # ImageSet: uint8 images [N, 28, 28] and labels [N]
+    data = run.test_data()                            # ImageSet: uint8 images [N, 28, 28, 1] and labels [N]
     z = run.encode(data.test_images[:8], data.test_labels[:8])               # latent means [8, n]
-    pixels = run.decode(z, [7] * 8)                   # the same codes as 7s: pixel means [8, 28, 28]
+    pixels = run.decode(z, [7] * 8)                   # the same codes as 7s: pixel means [8, 28, 28, 1]
     pixels = run.reconstruct(data.test_images[:8], data.test_labels[:8])
-    images, labels, z = run.sample([3, 5], count=10, seed=0)                  # uint8 [20, 28, 28] from the prior
+    images, labels, z = run.sample([3, 5], count=10, seed=0)                  # uint8 [20, 28, 28, 1] from the prior
     mixture = cvae.samplers.fitted(run, run.writable_folder("log"))           # the fitted sampler (fitted once, cached)
     images, labels, z = run.sample([3, 5], count=10, mixture=mixture)         # z from the class's fitted mixture
     run = cvae.train("cvae_cnn3", 2, epochs=3, subset=2000, log_dir="log")    # as train.py, then opened

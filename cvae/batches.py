@@ -11,17 +11,17 @@ TEST_BINARIZATION_SEED = 2014
 
 
 def binarize_fixed(images, seed=TEST_BINARIZATION_SEED):
-    """uint8 [N, 28, 28] gray levels -> uint8 {0, 255}: each pixel on with probability gray / 255."""
+    """uint8 [N, H, W, C] levels -> uint8 {0, 255}: each pixel on with probability gray / 255."""
     uniform = np.random.default_rng(seed).random(images.shape)
     return np.where(uniform < images / 255.0, 255, 0).astype(np.uint8)
 
 
 def shuffled(images, labels, shuffle_seed=None):
-    """One epoch's data in memory: (pixels [N, 28, 28] uint8, y [N] int32), in the order of a
+    """One epoch's data in memory: (pixels [N, H, W, C] uint8, y [N] int32), in the order of a
     permutation drawn from shuffle_seed (for training pass e.g. (seed, epoch), so a resumed run sees
     the same order as an uninterrupted one); None keeps the given order.
 
-    images: [N, 28, 28] uint8, labels: [N] ints (arrays or tensors). The whole epoch is shuffled in one
+    images: [N, H, W, C] uint8, labels: [N] ints (arrays or tensors). The whole epoch is shuffled in one
     op up front; training then slices batches off it inside its compiled loop and scales each batch
     (`to_input`). It stays uint8 until then: a float32 epoch of MNIST is four times the size, and making
     one took as much again (bench/README.md: peak memory). No prefetching thread: on a 2-core CPU those
@@ -34,19 +34,19 @@ def shuffled(images, labels, shuffle_seed=None):
 
 
 def pixels_in_order(images, order):
-    """uint8 images [N, 28, 28] -> the rows `order`, still uint8, in one op."""
+    """uint8 images [N, H, W, C] -> the rows `order`, still uint8, in one op."""
     import tensorflow as tf
     return tf.gather(tf.convert_to_tensor(images, tf.uint8), order)
 
 
 def unit_batches(pixels, y, batch_size):
-    """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B]) over an epoch (pixels uint8, y)."""
+    """tf.data batches of (x [B, H, W, C] float32 in [0, 1], y [B]) over an epoch (pixels uint8, y)."""
     import tensorflow as tf
     return tf.data.Dataset.from_tensor_slices((pixels, y)).batch(batch_size).map(lambda p, y: (to_input(p), y))
 
 
 def batches(images, labels, batch_size, shuffle_seed=None):
-    """tf.data batches of (x [B, 28, 28, 1] float32 in [0, 1], y [B] int32) of `shuffled`'s epoch."""
+    """tf.data batches of (x [B, H, W, C] float32 in [0, 1], y [B] int32) of `shuffled`'s epoch."""
     return unit_batches(*shuffled(images, labels, shuffle_seed), batch_size)
 
 
@@ -69,12 +69,12 @@ def labelled_subset(labels, count, seed, class_names):
 def semi_supervised_epoch(images, labels, labelled, batch_size, shuffle_seed):
     """One epoch of semi-supervised training data, to be cut into batches of 2 * batch_size: each
     batch is batch_size unlabelled images (label UNLABELLED) and batch_size labelled ones, alternating.
-    Returns (pixels [steps * 2B, 28, 28] uint8, y [steps * 2B] int32).
+    Returns (pixels [steps * 2B, H, W, C] uint8, y [steps * 2B] int32).
 
     Alternating, so that when tf.distribute cuts a batch into equal parts each replica gets as many
     labelled as unlabelled images, and the mean of the replicas' losses is the whole batch's loss.
 
-    images: [N, 28, 28] uint8, labels: [N]; labelled: indices whose labels may be used. An epoch is one
+    images: [N, H, W, C] uint8, labels: [N]; labelled: indices whose labels may be used. An epoch is one
     pass over the unlabelled images (the rest), a last partial batch dropped; the few labelled images
     are cycled through in fresh permutations, as many times as the epoch needs.
     """

@@ -47,6 +47,13 @@ class RunIdentity:
         name += f"_labels{self.labels}" if self.labels is not None else ""
         return name + (f"_subset{self.subset}" if self.subset is not None else "")
 
+    def image_shape(self):
+        """(H, W, C) of the run's images: MNIST's and Fashion-MNIST's (28, 28, 1), or what its own data recorded
+        (runs from before it did were all 28 x 28 gray)."""
+        if self.data is not None and "image_shape" in self.data:
+            return tuple(self.data["image_shape"])
+        return (28, 28, 1)
+
     def class_names(self):
         """The names of the run's classes, label 0 first; their count is the models' `classes`."""
         if self.data is not None:
@@ -190,3 +197,7 @@ def check_identity(identity: RunIdentity):
     if identity.labels is not None and not kind.semi_supervised:
         semi = ", ".join(name for name, other in MODELS.items() if other.semi_supervised)
         raise UsageError(f"--labels is for the semi-supervised {semi}; the other models use every label")
+    try:
+        kind.check_image_shape(identity.image_shape())
+    except ValueError as err:
+        raise UsageError(f"{identity.model}: {err}") from None

@@ -36,11 +36,23 @@ class DataError(UserFacingError):
 
 @dataclass
 class ImageSet:
-    """train_images: [N, 28, 28] uint8, train_labels: [N] uint8; test likewise (MNIST: 60,000 and 10,000)."""
+    """train_images: [N, H, W, C] uint8, train_labels: [N] uint8; test likewise (MNIST: 60,000 and 10,000 of
+    28 x 28 x 1). Images given as [N, H, W] are gray: a channel axis is added (a view, the same bytes)."""
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+
+    def __post_init__(self):
+        if self.train_images.ndim == 3:
+            self.train_images = self.train_images[..., None]
+        if self.test_images.ndim == 3:
+            self.test_images = self.test_images[..., None]
+
+    @property
+    def image_shape(self):
+        """(H, W, C) of every image."""
+        return tuple(self.train_images.shape[1:])
 
     def arrays(self):
         return self.train_images, self.train_labels, self.test_images, self.test_labels

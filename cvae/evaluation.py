@@ -16,9 +16,10 @@ The Fréchet distance here is the FID's formula (Heusel et al. 2017) on the feat
 not of Inception: its numbers are comparable between runs judged by the same classifier, not with any
 published FID.
 
-Images come as uint8 [N, 28, 28], labels as ints [N]; results in nats per image.
+Images come as uint8 [N, H, W, C], labels as ints [N]; results in nats per image.
 """
 import json
+import math
 import subprocess
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ FEATURES = "cnn penultimate layer (256)"
 
 
 def elbo_terms(model, images, labels):
-    """Mean reconstruction, KL and ELBO (nats / image) over uint8 images [N, 28, 28]."""
+    """Mean reconstruction, KL and ELBO (nats / image) over uint8 images [N, H, W, C]."""
     sums, count = {"reconstruction": 0.0, "kl": 0.0}, 0
     for x, y in in_batches(images, labels):
         losses = model.compute_losses(x, y)
@@ -62,7 +63,7 @@ def elbo_terms(model, images, labels):
 
 
 def log_importance_weights(model, x, y, k, generator):
-    """[B, k]: log p(x, z_i | y) - log q(z_i | x, y) with z_i ~ q(z | x, y) for x [B, 28, 28, 1]."""
+    """[B, k]: log p(x, z_i | y) - log q(z_i | x, y) with z_i ~ q(z | x, y) for x [B, H, W, C]."""
     mean, log_var = model.encode(x, y)
     batch, n = tf.shape(mean)[0], tf.shape(mean)[1]
     z = mean[:, None] + tf.exp(0.5 * log_var)[:, None] * generator.normal(tf.stack([batch, k, n]))
@@ -253,7 +254,7 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
     model, identity = run.model, run.identity
     classes = len(identity.class_names())
     if model.has_latent_space:
-        check_fits(2 * samples * classes * 28 * 28,
+        check_fits(2 * samples * classes * math.prod(model.image_shape),
                    f"{samples:,} generated images for each of the {classes} classes, from each of two samplers",
                    "ask for fewer with --samples")
     data = load_for(identity, data_dir, log)

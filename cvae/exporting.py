@@ -2,10 +2,10 @@
 
   model.keras     the Keras model: keras.saving.load_model after `import model.registry` (this repo)
   saved_model/    a TensorFlow SavedModel that runs with plain tf.saved_model.load, none of our code:
-                    generate(labels int32 [B], z float32 [B, n]) -> {"images": [B, 28, 28]} pixel means
+                    generate(labels int32 [B], z float32 [B, n]) -> {"images": [B, H, W, C]} pixel means
                     sample(labels int32 [B], seed int32 []) -> {"images"}       z ~ N(0, I), seeded
                                   (export.py --sampler gmm: z from the run's fitted mixtures, held in the graph)
-                    encode(images float32 [B, 28, 28] in [0, 1], labels) -> {"mean", "log_var"} [B, n]
+                    encode(images float32 [B, H, W, C] in [0, 1], labels) -> {"mean", "log_var"} [B, n]
                     reconstruct(images, labels) -> {"images"}
                   The unconditional vae takes no labels (sample takes count int32 [] instead); models
                   that classify (cnn, m2) have classify(images) -> {"probabilities": [B, classes]}. A label
@@ -50,7 +50,7 @@ def endpoints(model, mixture=None):
     the prior, or from `mixture` (cvae.samplers.Mixture) when given."""
     import tensorflow as tf
     n, classes = model.latent_dim, model.classes
-    images = tf.TensorSpec([None, 28, 28], tf.float32, name="images")
+    images = tf.TensorSpec([None, *model.image_shape], tf.float32, name="images")
     labels = tf.TensorSpec([None], tf.int32, name="labels")
 
     def checked(labels):
@@ -64,34 +64,34 @@ def endpoints(model, mixture=None):
         """Images decoded under labels (already checked) from z drawn by seed: the prior's, or the mixture's."""
         z = (prior_codes_in_graph(tf.shape(labels)[0], n, seed) if mixture is None
              else mixture.draw_in_graph(labels, seed))
-        return {"images": model.generate(z, labels)[..., 0]}
+        return {"images": model.generate(z, labels)}
 
     found = {}
     if model.has_latent_space and model.conditional:
-        found["generate"] = (lambda labels, z: {"images": model.generate(z, checked(labels))[..., 0]},
+        found["generate"] = (lambda labels, z: {"images": model.generate(z, checked(labels))},
                              [labels, tf.TensorSpec([None, n], tf.float32, name="z")])
         found["sample"] = (lambda labels, seed: sample(checked(labels), seed),
                            [labels, tf.TensorSpec([], tf.int32, name="seed")])
-        found["encode"] = (lambda images, labels: dict(zip(("mean", "log_var"), model.encode(images[..., None],
+        found["encode"] = (lambda images, labels: dict(zip(("mean", "log_var"), model.encode(images,
                                                                                                checked(labels)))),
                            [images, labels])
-        found["reconstruct"] = (lambda images, labels: {"images": model.reconstruct(images[..., None],
-                                                                                    checked(labels))[..., 0]},
+        found["reconstruct"] = (lambda images, labels: {"images": model.reconstruct(images,
+                                                                                    checked(labels))},
                                 [images, labels])
     elif model.has_latent_space:
         def no_labels(like):
             return tf.zeros(tf.shape(like)[:1], tf.int32)  # the unconditional model ignores them
-        found["generate"] = (lambda z: {"images": model.generate(z, no_labels(z))[..., 0]},
+        found["generate"] = (lambda z: {"images": model.generate(z, no_labels(z))},
                              [tf.TensorSpec([None, n], tf.float32, name="z")])
         found["sample"] = (lambda count, seed: sample(tf.zeros([count], tf.int32), seed),
                            [tf.TensorSpec([], tf.int32, name="count"), tf.TensorSpec([], tf.int32, name="seed")])
-        found["encode"] = (lambda images: dict(zip(("mean", "log_var"), model.encode(images[..., None],
+        found["encode"] = (lambda images: dict(zip(("mean", "log_var"), model.encode(images,
                                                                                        no_labels(images)))),
                            [images])
-        found["reconstruct"] = (lambda images: {"images": model.reconstruct(images[..., None], no_labels(images))[..., 0]},
+        found["reconstruct"] = (lambda images: {"images": model.reconstruct(images, no_labels(images))},
                                 [images])
     if model.classifies:
-        found["classify"] = (lambda images: {"probabilities": tf.nn.softmax(model.classify(images[..., None]))},
+        found["classify"] = (lambda images: {"probabilities": tf.nn.softmax(model.classify(images))},
                              [images])
     return found
 
@@ -295,7 +295,7 @@ def check_export(directory):
     z = np.random.default_rng(0).standard_normal((classes, manifest["latent_dim"])).astype(np.float32)
     arguments = (tf.constant(labels), tf.constant(z)) if model.conditional else (tf.constant(z),)
     exported = saved.generate(*arguments)["images"].numpy()
-    difference = float(np.max(np.abs(exported - np.asarray(model.generate(z, labels))[..., 0])))
+    difference = float(np.max(np.abs(exported - np.asarray(model.generate(z, labels)))))
     if difference > 1e-5:
         raise UserFacingError(f"{directory}: saved_model/ and model.keras draw different images (max difference "
                               f"{difference:.2g}); export it again with export.py")

@@ -1,6 +1,8 @@
 """Figure functions: each takes arrays and a path and writes one PNG (animate_grid: one GIF).
 
-Images are [..., 28, 28] floats in [0, 1]; grids are drawn as one mosaic, not one subplot per digit.
+Images are [..., H, W, C] floats in [0, 1] (MNIST: [..., 28, 28, 1]); grids are drawn as one mosaic, not one
+subplot per digit. Gray images are drawn as dark ink on white (1 - level), as MNIST's figures always were; colour
+images as they are.
 """
 import textwrap
 
@@ -43,24 +45,36 @@ GAP_INK = 0.12  # faint: drawn light grey between tiles once ink is shown dark o
 
 
 def mosaic(images, gap=2):
-    """[R, C, 28, 28] -> one [R*(28+gap)-gap, C*(28+gap)-gap] image with faint gaps between tiles."""
-    rows, cols, h, w = images.shape
-    canvas = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), GAP_INK)
+    """[R, C, H, W, K] -> one [R*(H+gap)-gap, C*(W+gap)-gap, K] image with faint gaps between tiles."""
+    rows, cols, h, w, channels = images.shape
+    gap_level = GAP_INK if channels == 1 else 1 - GAP_INK  # light grey once shown: gray images are inverted
+    canvas = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap, channels), gap_level)
     for r in range(rows):
         for c in range(cols):
             canvas[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = images[r, c]
     return canvas
 
 
+def shown(canvas):
+    """What imshow draws of a mosaic: gray levels inverted (ink dark on white), colour as it is."""
+    return 1 - canvas[..., 0] if canvas.shape[-1] == 1 else np.clip(canvas, 0, 1)
+
+
+def show_mosaic(ax, images, gap=2):
+    """Draw the mosaic of [R, C, H, W, K] images on `ax`."""
+    ax.imshow(shown(mosaic(images, gap)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+
+
 def _show_grid(ax, images, row_labels=None, col_labels=None):
-    """Draw a [R, C, 28, 28] grid with optional labels centred on each row and column."""
-    rows, cols = images.shape[:2]
-    ax.imshow(1 - mosaic(images), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    step = 30
+    """Draw a [R, C, H, W, K] grid with optional labels centred on each row and column."""
+    rows, cols, height, width = images.shape[:4]
+    show_mosaic(ax, images)
     long_names = col_labels is not None and max(len(label) for label in col_labels) > 5
-    ax.set_xticks([c * step + 13.5 for c in range(cols)], col_labels if col_labels is not None else [],
+    ax.set_xticks([c * (width + 2) + (width - 1) / 2 for c in range(cols)],
+                  col_labels if col_labels is not None else [],
                   rotation=40 if long_names else 0, ha="right" if long_names else "center", fontsize=8)
-    ax.set_yticks([r * step + 13.5 for r in range(rows)], row_labels if row_labels is not None else [])
+    ax.set_yticks([r * (height + 2) + (height - 1) / 2 for r in range(rows)],
+                  row_labels if row_labels is not None else [])
     ax.tick_params(length=0)
     for side in ax.spines.values():
         side.set_visible(False)
@@ -81,7 +95,7 @@ def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.
 
 @drawn_as_written
 def plot_grid(images, path, title, row_labels=None, col_labels=None):
-    """images: [R, C, 28, 28] in [0, 1], drawn as one mosaic with a label for each row and column."""
+    """images: [R, C, H, W, K] in [0, 1], drawn as one mosaic with a label for each row and column."""
     label_inches = 0.09 * max(map(len, row_labels)) if row_labels else 0  # 8-10 pt text: about 0.09 inch a character
     _grid_figure(images, path, title, row_labels, col_labels, label_inches=label_inches)
 
@@ -91,7 +105,7 @@ GIF_FRAMES_PER_SECOND = 8
 
 @drawn_as_written
 def animate_grid(frames, frame_texts, path, title, row_labels=None):
-    """An animated GIF (matplotlib's Pillow writer): frames [F, R, C, 28, 28] in [0, 1], one mosaic each,
+    """An animated GIF (matplotlib's Pillow writer): frames [F, R, C, H, W, K] in [0, 1], one mosaic each,
     with frame_texts[f] under frame f's title; it loops forever."""
     from matplotlib.animation import PillowWriter
     rows, cols = frames.shape[1:3]
@@ -106,7 +120,7 @@ def animate_grid(frames, frame_texts, path, title, row_labels=None):
     with atomic_path(path) as written:
         with writer.saving(fig, written, dpi=DPI):
             for frame, text in zip(frames, frame_texts):
-                picture.set_data(1 - mosaic(frame))
+                picture.set_data(shown(mosaic(frame)))
                 heading.set_text("\n".join(lines + [text]))
                 writer.grab_frame()
 
@@ -141,14 +155,15 @@ def plot_confusions(matrices, panel_titles, path, title, class_names=DIGITS):
 
 @drawn_as_written
 def plot_reconstruction(inputs, reconstructions, labels, path, title, class_names=DIGITS):
-    """inputs, reconstructions: [N, 28, 28]; rows alternate inputs and their reconstructions, 10 a row (all
+    """inputs, reconstructions: [N, H, W, K]; rows alternate inputs and their reconstructions, 10 a row (all
     of them in one row when there are fewer; what does not fill a row is left out). Each input is marked
     with its label (its class index when the names are long)."""
     columns = min(10, len(inputs))
     n = len(inputs) - len(inputs) % columns
-    pairs = np.stack([inputs[:n].reshape(-1, columns, 28, 28), reconstructions[:n].reshape(-1, columns, 28, 28)],
+    shape = inputs.shape[1:]
+    pairs = np.stack([inputs[:n].reshape(-1, columns, *shape), reconstructions[:n].reshape(-1, columns, *shape)],
                      axis=1)
-    grid = pairs.reshape(-1, columns, 28, 28)
+    grid = pairs.reshape(-1, columns, *shape)
     row_labels = ["input", "recon."] * (n // columns)
     width = columns * 0.55 + 1.4
     lines = textwrap.wrap(title, width=int(width * 13))
@@ -157,7 +172,9 @@ def plot_reconstruction(inputs, reconstructions, labels, path, title, class_name
     for i, label in enumerate(labels[:n]):
         r, c = 2 * (i // columns), i % columns
         mark = class_names[int(label)] if len(class_names[int(label)]) == 1 else str(int(label))
-        ax.text(c * 30 + 26, r * 30 + 3, mark, color="tab:red", fontsize=7, ha="right", va="top")
+        height, width = shape[:2]
+        ax.text(c * (width + 2) + width - 2, r * (height + 2) + 3 * height / 28, mark, color="tab:red", fontsize=7,
+                ha="right", va="top")
     ax.set_title("\n".join(lines), fontsize=10)
     fig.tight_layout()
     save(fig, path)
@@ -165,13 +182,13 @@ def plot_reconstruction(inputs, reconstructions, labels, path, title, class_name
 
 @drawn_as_written
 def plot_digit_row(images, path, title, class_names=DIGITS):
-    """images: [K, 28, 28], one per class."""
+    """images: [K, H, W, C], one per class."""
     _grid_figure(images[None], path, title, col_labels=list(class_names), scale=0.8)
 
 
 @drawn_as_written
 def plot_digit_samples(images, digits, path, title, class_names=DIGITS):
-    """images: [D, K, 28, 28]: K samples for each class of `digits`, one row per class."""
+    """images: [D, K, H, W, C]: K samples for each class of `digits`, one row per class."""
     _grid_figure(images, path, title, row_labels=[class_names[d] for d in digits])
 
 
@@ -179,30 +196,30 @@ SAMPLE_COLUMNS = 16  # images per row of plot_samples_by_label; a label's images
 
 
 def samples_grid(images, labels, count, class_names):
-    """([rows, SAMPLE_COLUMNS, 28, 28] in [0, 1], a row label for each row: the label's name on its first row)
-    of uint8 images [len(labels) * count, 28, 28], `count` for each of `labels` (None: an unconditional
+    """([rows, SAMPLE_COLUMNS, H, W, C] in [0, 1], a row label for each row: the label's name on its first row)
+    of uint8 images [len(labels) * count, H, W, C], `count` for each of `labels` (None: an unconditional
     model's, unnamed)."""
     columns = min(count, SAMPLE_COLUMNS)
     rows_per_label = -(-count // columns)
     blocks, row_labels = [], []
     for index, label in enumerate(labels):
-        block = np.zeros((rows_per_label * columns, 28, 28))
+        block = np.zeros((rows_per_label * columns, *images.shape[1:]))
         block[:count] = images[index * count:(index + 1) * count] / 255.0
-        blocks.append(block.reshape(rows_per_label, columns, 28, 28))
+        blocks.append(block.reshape(rows_per_label, columns, *images.shape[1:]))
         row_labels += ["" if label is None else class_names[label]] + [""] * (rows_per_label - 1)
     return np.concatenate(blocks), row_labels
 
 
 @drawn_as_written
 def plot_samples_by_label(images, labels, count, class_names, path, title):
-    """uint8 images [len(labels) * count, 28, 28], `count` for each of `labels`: a block of rows per label."""
+    """uint8 images [len(labels) * count, H, W, C], `count` for each of `labels`: a block of rows per label."""
     grid, row_labels = samples_grid(images, labels, count, class_names)
     _grid_figure(grid, path, title, row_labels=row_labels)
 
 
 @drawn_as_written
 def plot_analogy(inputs, generated, path, title, class_names=DIGITS):
-    """inputs: [R, 28, 28] test images; generated: [R, K, 28, 28], each row's style with every label."""
+    """inputs: [R, H, W, C] test images; generated: [R, K, H, W, C], each row's style with every label."""
     grid = np.concatenate([inputs[:, None], generated], axis=1)
     _grid_figure(grid, path, title, col_labels=["input"] + list(class_names))
 
@@ -232,7 +249,7 @@ def plot_embedding(codes, labels, path, title, class_names=DIGITS, axis_labels=(
 
 @drawn_as_written
 def plot_manifolds(panels, panel_titles, path, title):
-    """panels: [P, G, G, 28, 28], one G x G decoded latent grid per panel (P = 1, or one per class)."""
+    """panels: [P, G, G, H, W, C], one G x G decoded latent grid per panel (P = 1, or one per class)."""
     count = len(panels)
     cols = min(count, 5)
     rows = -(-count // cols)
@@ -240,7 +257,7 @@ def plot_manifolds(panels, panel_titles, path, title):
     fig, axes = new_figure(rows, cols, figsize=(cols * size, rows * (size + 0.3) + 0.4), squeeze=False,
                              layout="constrained")
     for ax, grid, panel_title in zip(axes.flat, panels, panel_titles):
-        ax.imshow(1 - mosaic(grid, gap=0), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        show_mosaic(ax, grid, gap=0)
         ax.set_title(panel_title, fontsize=10)
         ax.axis("off")
     for ax in list(axes.flat)[count:]:

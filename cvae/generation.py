@@ -1,8 +1,8 @@
 """Between uint8 pixels and a model, in batches: every tool that encodes, decodes, draws or classifies
 images goes through here.
 
-Images are uint8 [N, 28, 28] (what data sets and sample.py hold); the models take x [B, 28, 28, 1]
-float32 in [0, 1] and give pixel means in [0, 1].
+Images are uint8 [N, H, W, C] (what data sets and sample.py hold; MNIST: [N, 28, 28, 1]); the models take
+x [B, H, W, C] float32 in [0, 1] and give pixel means in [0, 1] of the same shape.
 """
 import numpy as np
 
@@ -14,20 +14,19 @@ UNIT_LEVELS = np.arange(256, dtype=np.float32) / np.float32(255.0)
 
 
 def to_input(pixels):
-    """uint8 pixels [B, 28, 28] -> the models' input x [B, 28, 28, 1] float32 in [0, 1]: g / 255 rounded
+    """uint8 pixels [B, H, W, C] -> the models' input x, the same shape, float32 in [0, 1]: g / 255 rounded
     as an exact float32 division rounds it, in eager code and in a compiled graph alike."""
     import tensorflow as tf
-    return tf.gather(UNIT_LEVELS, tf.cast(pixels, tf.int32))[..., None]
+    return tf.gather(UNIT_LEVELS, tf.cast(pixels, tf.int32))
 
 
 def to_pixels(means):
-    """Pixel means [N, 28, 28(, 1)] in [0, 1] -> uint8 [N, 28, 28], rounded to the nearest level."""
-    means = np.asarray(means)
-    return np.round((means[..., 0] if means.ndim == 4 else means) * 255).astype(np.uint8)
+    """Pixel means [N, H, W, C] in [0, 1] -> uint8 [N, H, W, C], rounded to the nearest level."""
+    return np.round(np.asarray(means) * 255).astype(np.uint8)
 
 
 def in_batches(images, labels, batch=BATCH):
-    """(x [B, 28, 28, 1] float32 in [0, 1], y [B] int32) over consecutive rows of uint8 images [N, 28, 28]
+    """(x [B, H, W, C] float32 in [0, 1], y [B] int32) over consecutive rows of uint8 images [N, H, W, C]
     and labels [N]."""
     import tensorflow as tf
     for start in range(0, len(images), batch):
@@ -35,36 +34,36 @@ def in_batches(images, labels, batch=BATCH):
 
 
 def encode_means(model, images, labels):
-    """Means of q(z | x, y) of uint8 images [N, 28, 28] with labels [N]: [N, n]."""
+    """Means of q(z | x, y) of uint8 images [N, H, W, C] with labels [N]: [N, n]."""
     return encode_distribution(model, images, labels)[0]
 
 
 def encode_distribution(model, images, labels):
-    """(means [N, n], log-variances [N, n]) of q(z | x, y) of uint8 images [N, 28, 28] with labels [N]."""
+    """(means [N, n], log-variances [N, n]) of q(z | x, y) of uint8 images [N, H, W, C] with labels [N]."""
     parts = [[np.asarray(part) for part in model.encode(x, y)] for x, y in in_batches(images, labels)]
     return tuple(np.concatenate(column) for column in zip(*parts))
 
 
 def reconstruct(model, images, labels):
-    """Pixel means [N, 28, 28] of the reconstructions of uint8 images [N, 28, 28] with labels [N]."""
-    return np.concatenate([np.asarray(model.reconstruct(x, y))[..., 0] for x, y in in_batches(images, labels)])
+    """Pixel means [N, H, W, C] of the reconstructions of uint8 images [N, H, W, C] with labels [N]."""
+    return np.concatenate([np.asarray(model.reconstruct(x, y)) for x, y in in_batches(images, labels)])
 
 
 def decode(model, z, labels):
-    """Pixel means [N, 28, 28] decoded from codes z [N, n] with labels [N] (ignored by an unconditional model)."""
+    """Pixel means [N, H, W, C] decoded from codes z [N, n] with labels [N] (ignored by an unconditional model)."""
     z, labels = np.asarray(z, np.float32), np.asarray(labels, np.int32)
-    return np.concatenate([np.asarray(model.generate(z[i:i + BATCH], labels[i:i + BATCH]))[..., 0]
+    return np.concatenate([np.asarray(model.generate(z[i:i + BATCH], labels[i:i + BATCH]))
                            for i in range(0, len(z), BATCH)])
 
 
 def classify(classifier, images):
-    """The class a classifier (a model that classifies) reads in each uint8 image [N, 28, 28]: [N]."""
+    """The class a classifier (a model that classifies) reads in each uint8 image [N, H, W, C]: [N]."""
     unused_labels = np.zeros(len(images), np.int32)
     return np.concatenate([np.argmax(classifier.classify(x), axis=1) for x, _ in in_batches(images, unused_labels)])
 
 
 def penultimate_features(classifier, images):
-    """A cnn's penultimate features of uint8 images [N, 28, 28]: [N, F] float32 (cnn: F = 256)."""
+    """A cnn's penultimate features of uint8 images [N, H, W, C]: [N, F] float32 (cnn: F = 256)."""
     unused_labels = np.zeros(len(images), np.int32)
     return np.concatenate([np.asarray(classifier.penultimate(x)) for x, _ in in_batches(images, unused_labels)])
 
@@ -84,7 +83,7 @@ def prior_codes_in_graph(count, latent_dim, seed):
 def draw(model, labels, count, std=1.0, seed=0, mixture=None):
     """`count` images under each of `labels` (an unconditional model: [0]), their codes drawn from the prior
     N(0, std^2 I), or from `mixture` (cvae.samplers.Mixture) when given: (images uint8 [len(labels) * count,
-    28, 28], labels [N] int32, z [N, n]). The same seed draws the same z, whatever the model."""
+    H, W, C], labels [N] int32, z [N, n]). The same seed draws the same z, whatever the model."""
     y = np.repeat(labels, count).astype(np.int32)
     rng = np.random.default_rng(seed)
     z = prior_codes(rng, len(y), model.latent_dim, std) if mixture is None else mixture.draw(y, rng)

@@ -66,8 +66,8 @@ FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 def check_standard_split(data: ImageSet):
     """ValueError unless `data` is a well-formed 60,000 / 10,000 split of 28x28 images in 10 classes."""
     for images, labels, n in ((data.train_images, data.train_labels, 60000), (data.test_images, data.test_labels, 10000)):
-        if images.shape != (n, 28, 28) or images.dtype != np.uint8:
-            raise ValueError(f"images have shape {images.shape} {images.dtype}, expected ({n}, 28, 28) uint8")
+        if images.shape != (n, 28, 28, 1) or images.dtype != np.uint8:
+            raise ValueError(f"images have shape {images.shape} {images.dtype}, expected ({n}, 28, 28, 1) uint8")
         if labels.shape != (n,) or labels.dtype != np.uint8 or labels.max() > 9:
             raise ValueError(f"labels have shape {labels.shape} {labels.dtype}, expected ({n},) uint8 in 0..9")
 

@@ -40,7 +40,7 @@ class PlottedRun:
 
     @property
     def test_images(self):
-        """uint8 [N, 28, 28]"""
+        """uint8 [N, H, W, C]"""
         return self._test_set().test_images
 
     @property
@@ -149,7 +149,7 @@ def manifold(run, out_dir, options):
     conditional = run.model.conditional
     labels = range(len(run.class_names)) if conditional else [0]
     panels = np.stack([decode(run.model, grid_z, np.full(len(grid_z), label)).reshape(MANIFOLD_GRID, MANIFOLD_GRID,
-                                                                                       28, 28)
+                                                                                       *run.model.image_shape)
                        for label in labels])
     titles = [f"label {run.class_names[label]}" for label in labels] if conditional else [""]
     figures.plot_manifolds(panels, titles, path, f"{run.title}: decoded grid over the latent plane "
@@ -174,12 +174,12 @@ def noisy_class_means_and_prior(run, out_dir, options):
     which = options.target if options.target is not None else "all"
     path = out_dir / f"generated_image_rand_{which}_{options.std:.3f}.png"
     z = np.repeat(means[shown], k, axis=0) + options.std * rng.standard_normal((len(shown) * k, n))
-    samples = decode(run.model, z, np.repeat(shown, k)).reshape(len(shown), k, 28, 28)
+    samples = decode(run.model, z, np.repeat(shown, k)).reshape(len(shown), k, *run.model.image_shape)
     figures.plot_digit_samples(samples, shown, path, f"{run.title}: class-mean code + N(0, {options.std:g}²) noise",
                                run.class_names)
     prior_path = out_dir / "generated_image_prior.png"
     z = rng.standard_normal((classes * k, n))
-    prior = decode(run.model, z, np.repeat(np.arange(classes), k)).reshape(classes, k, 28, 28)
+    prior = decode(run.model, z, np.repeat(np.arange(classes), k)).reshape(classes, k, *run.model.image_shape)
     figures.plot_digit_samples(prior, range(classes), prior_path, f"{run.title}: samples with z from the prior N(0, I)",
                                run.class_names)
     if options.sampler != "gmm":
@@ -188,7 +188,7 @@ def noisy_class_means_and_prior(run, out_dir, options):
     gmm_path = out_dir / "generated_image_gmm.png"
     labels = np.repeat(np.arange(classes), k)
     z = mixture.draw(labels, np.random.default_rng(options.seed))
-    fitted = decode(run.model, z, labels).reshape(classes, k, 28, 28)
+    fitted = decode(run.model, z, labels).reshape(classes, k, *run.model.image_shape)
     figures.plot_digit_samples(fitted, range(classes), gmm_path,
                                f"{run.title}: samples with z from mixtures of {mixture.components} Gaussians fitted "
                                f"to each class's training codes", run.class_names)
@@ -207,7 +207,7 @@ def analogy(run, out_dir, options):
         how = "the code of one test image encoded with its classifier's label"
     classes = len(run.class_names)
     z = np.repeat(style, classes, axis=0)
-    generated = decode(run.model, z, np.tile(np.arange(classes), rows)).reshape(rows, classes, 28, 28)
+    generated = decode(run.model, z, np.tile(np.arange(classes), rows)).reshape(rows, classes, *run.model.image_shape)
     figures.plot_analogy(images / 255.0, generated, path,
                          f"{run.title}: each row keeps {how}, columns change the label", run.class_names)
     return [path]
@@ -270,15 +270,15 @@ def interpolate(run, out_dir, options):
         raise ValueError("the test set has too few images to pair")
     a, b = (np.array(indices) for indices in zip(*pairs))
 
-    def decoded_at(steps):  # [len(steps), pairs, 28, 28]: each pair's straight line at each t
+    def decoded_at(steps):  # [len(steps), pairs, H, W, C]: each pair's straight line at each t
         t = np.repeat(steps, len(pairs))[:, None]
         z = (1 - t) * np.tile(run.codes[a], (len(steps), 1)) + t * np.tile(run.codes[b], (len(steps), 1))
         # A conditional decoder takes one label: the first image's up to halfway, then the second's.
         y = np.where(t[:, 0] < 0.5, np.tile(labels[a], len(steps)), np.tile(labels[b], len(steps)))
-        return decode(run.model, z, y).reshape(len(steps), len(pairs), 28, 28)
+        return decode(run.model, z, y).reshape(len(steps), len(pairs), *run.model.image_shape)
 
     steps = np.linspace(0, 1, INTERPOLATION_STEPS)
-    rows = np.concatenate([run.test_images[a][:, None] / 255.0, decoded_at(steps).transpose(1, 0, 2, 3),
+    rows = np.concatenate([run.test_images[a][:, None] / 255.0, decoded_at(steps).transpose(1, 0, 2, 3, 4),
                            run.test_images[b][:, None] / 255.0], axis=1)
     names = [f"{run.class_names[labels[i]]} to {run.class_names[labels[j]]}" if conditional else "" for i, j in pairs]
     how = (" (a conditional decoder takes the first image's label up to halfway, then the second's)"
@@ -309,14 +309,14 @@ def traverse(run, out_dir, options):
     base = means[0]
     label = int(run.test_labels[0]) if run.model.conditional else 0
 
-    def decoded_at(sigmas):  # [len(sigmas), dims, 28, 28]
+    def decoded_at(sigmas):  # [len(sigmas), dims, H, W, C]
         z = np.tile(base, (len(sigmas), len(dims), 1))
         z[:, np.arange(len(dims)), dims] += sigmas[:, None] * spread[dims]
         return decode(run.model, z.reshape(-1, len(base)), np.full(z.shape[0] * len(dims), label)).reshape(
-            len(sigmas), len(dims), 28, 28)
+            len(sigmas), len(dims), *run.model.image_shape)
 
     rows = np.concatenate([np.repeat(run.test_images[:1][None] / 255.0, len(dims), axis=0),
-                           decoded_at(TRAVERSE_SIGMAS).transpose(1, 0, 2, 3)], axis=1)
+                           decoded_at(TRAVERSE_SIGMAS).transpose(1, 0, 2, 3, 4)], axis=1)
     row_names = [f"z[{d}], KL {k:.1f}" for d, k in zip(dims, kl)]
     given = f" with label {run.class_names[label]}" if run.model.conditional else ""
     figures.plot_grid(rows, path, f"{run.title}: the first test image's code{given}, one dimension at a time moved "

@@ -59,7 +59,7 @@ class TrainedRun:
     def class_names(self):
         return self.identity.class_names()
 
-    # What a notebook or a script does with a run; images are uint8 [N, 28, 28] as data sets hold them, codes
+    # What a notebook or a script does with a run; images are uint8 [N, H, W, C] as data sets hold them, codes
     # z [N, n], labels [N] class indices (an unconditional model takes none).
 
     def encode(self, images, labels=None):
@@ -68,18 +68,18 @@ class TrainedRun:
         return encode_means(self.model, images, self._labels(labels, len(images)))
 
     def decode(self, z, labels=None):
-        """Pixel means [N, 28, 28] in [0, 1] of p(x | z, y)."""
+        """Pixel means [N, H, W, C] in [0, 1] of p(x | z, y)."""
         from cvae.generation import decode
         return decode(self.model, z, self._labels(labels, len(z)))
 
     def reconstruct(self, images, labels=None):
-        """Pixel means [N, 28, 28] of the images' reconstructions (decoded from their codes' means)."""
+        """Pixel means [N, H, W, C] of the images' reconstructions (decoded from their codes' means)."""
         from cvae.generation import reconstruct
         return reconstruct(self.model, images, self._labels(labels, len(images)))
 
     def sample(self, labels=None, count=16, std=1.0, seed=0, mixture=None):
         """`count` images for each of `labels` (default: every class), their codes from the prior N(0, std^2 I)
-        or from `mixture` (cvae.samplers.fitted), as (images uint8 [len(labels) * count, 28, 28], their labels
+        or from `mixture` (cvae.samplers.fitted), as (images uint8 [len(labels) * count, H, W, C], their labels
         [N], z [N, n]); the same seed, the same z."""
         from cvae.generation import draw
         if labels is None:
@@ -359,7 +359,8 @@ class RunDir:
         from model.registry import build_model
         config = self.read_config()
         identity = config.identity
-        model = build_model(identity.model, identity.latent_dim, identity.seed, len(identity.class_names()))
+        model = build_model(identity.model, identity.latent_dim, identity.seed, len(identity.class_names()),
+                            identity.image_shape())
         checkpoint = make_checkpoint(model)
         if epoch is None:
             paths = self.checkpoint_paths()

@@ -81,7 +81,7 @@ def make_train_step(model, optimizer, binarize=False, xla=False):
     """The compiled training step on one device: (x, y) -> dict of batch-mean losses.
 
     xla compiles it with XLA: train() decides (step_uses_xla), and bench/README.md measures it per model."""
-    @tf.function(input_signature=BATCH_SIGNATURE, jit_compile=xla)
+    @tf.function(input_signature=batch_signature(model), jit_compile=xla)
     def train_step(x, y):
         if binarize:
             x = binarized(model, x)
@@ -128,16 +128,18 @@ def make_distributed_step(model, optimizer, strategy, binarize=False, clip=None,
 
 def make_eval_step(model):
     """The compiled evaluation step: (x, y) -> dict of batch-mean losses, no dropout, no updates."""
-    @tf.function(input_signature=BATCH_SIGNATURE)
+    @tf.function(input_signature=batch_signature(model))
     def eval_step(x, y):
         return model.compute_losses(x, y, training=False)
 
     return eval_step
 
 
-BATCH_SIGNATURE = [tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)]
-# An epoch as several_steps takes it: pixels kept uint8 until each batch is sliced off (batches.shuffled).
-EPOCH_SIGNATURE = [tf.TensorSpec([None, 28, 28], tf.uint8), tf.TensorSpec([None], tf.int32)]
+def batch_signature(model):
+    """A batch as the compiled steps take it: x [B, H, W, C] float32 in [0, 1] of the model's shape, y [B]."""
+    return [tf.TensorSpec([None, *model.image_shape], tf.float32), tf.TensorSpec([None], tf.int32)]
+
+
 
 
 def binarized(model, x):
@@ -149,11 +151,14 @@ def binarized(model, x):
 
 def several_steps(step):
     """`step` (x, y) -> {name: batch-mean loss} run over consecutive batches of an epoch in one call:
-    (pixels [N, 28, 28] uint8, y [N], starts [k], batch_size) -> {name: [k] losses}, batch i being rows
+    (pixels [N, H, W, C] uint8, y [N], starts [k], batch_size) -> {name: [k] losses}, batch i being rows
     starts[i] to starts[i] + batch_size (fewer at the end of the epoch), scaled to [0, 1] as it is sliced."""
     names = list(step.get_concrete_function().structured_outputs)
+    # An epoch's pixels stay uint8 until each batch is sliced off (batches.shuffled); images of the step's shape.
+    image_shape = step.input_signature[0].shape[1:]
+    epoch = [tf.TensorSpec([None, *image_shape], tf.uint8), tf.TensorSpec([None], tf.int32)]
 
-    @tf.function(input_signature=[*EPOCH_SIGNATURE, tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
+    @tf.function(input_signature=[*epoch, tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)])
     def run(pixels, y, starts, batch_size):
         rows = tf.TensorArray(tf.float32, size=tf.size(starts))
         for i in tf.range(tf.size(starts)):
@@ -166,7 +171,7 @@ def several_steps(step):
 
 
 def chunks_in_memory(steps, pixels, y, batch_size):
-    """Per-step losses and batch sizes of one pass over (pixels [N, 28, 28] uint8, y), STEPS_PER_CALL steps
+    """Per-step losses and batch sizes of one pass over (pixels [N, H, W, C] uint8, y), STEPS_PER_CALL steps
     per call of `steps` (a several_steps function)."""
     count = int(y.shape[0])
     starts = np.arange(0, count, batch_size, dtype=np.int32)
@@ -211,7 +216,7 @@ class DistributedSteps:
 
 
 def distribute(strategy, pixels, y, batch_size):
-    """Batches (x [B, 28, 28, 1] float32 in [0, 1], y) of the global batch size over (pixels uint8, y),
+    """Batches (x [B, H, W, C] float32 in [0, 1], y) of the global batch size over (pixels uint8, y),
     each split across the strategy's replicas. Workers of a multi-worker run each take their share of
     every batch (the data are in memory, not in files)."""
     options = tf.data.Options()
@@ -272,7 +277,7 @@ def prepare_run_dir(identity: RunIdentity, run_dir: RunDir, restart, log=print):
     if differ:
         # A config.json changed by hand (latent_dim 2 -> 3) is no other run: its checkpoints say so.
         saved_model = build_model(saved.identity.model, saved.identity.latent_dim, saved.identity.seed,
-                                  len(saved.identity.class_names()))
+                                  len(saved.identity.class_names()), saved.identity.image_shape())
         run_dir.check_config_fits(saved_model, run_dir.latest_checkpoint())
         raise SettingsDiffer(run_dir, differ)
     return saved.training
@@ -396,7 +401,7 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
     optimizer_clip, step_clip = (settings.clip, None) if strategy is None else (None, settings.clip)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         with dtype_policy(precision):
-            model = build_model(identity.model, identity.latent_dim, identity.seed, classes)
+            model = build_model(identity.model, identity.latent_dim, identity.seed, classes, identity.image_shape())
         optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate, global_clipnorm=optimizer_clip)
         optimizer.build(model.trainable_variables)
     labelled = None
@@ -493,12 +498,12 @@ class EpochImages:
 
     @staticmethod
     def grid(images, rows):
-        """[rows * C, H, W] in [0, 1] -> [1, rows * (H + 1), C * (W + 1), 1] uint8: white ink on black, as the
-        data, with a grey line after each tile."""
+        """[rows * N, H, W, C] in [0, 1] -> [1, rows * (H + 1), N * (W + 1), C] uint8: as the data (MNIST: white
+        ink on black), with a grey line after each tile."""
         tiles = np.pad(np.asarray(images, np.float32).reshape(rows, -1, *images.shape[1:]),
-                       ((0, 0), (0, 0), (0, 1), (0, 1)), constant_values=0.5)
-        r, c, h, w = tiles.shape
-        return np.round(255 * tiles.transpose(0, 2, 1, 3).reshape(1, r * h, c * w, 1)).astype(np.uint8)
+                       ((0, 0), (0, 0), (0, 1), (0, 1), (0, 0)), constant_values=0.5)
+        r, c, h, w, channels = tiles.shape
+        return np.round(255 * tiles.transpose(0, 2, 1, 3, 4).reshape(1, r * h, c * w, channels)).astype(np.uint8)
 
     def write(self, step):
         """Two tf.summary.image at `step` (into the default writer)."""

@@ -1,7 +1,8 @@
 """The base classes: `BaseModel` is what training needs from every model; `VAE` adds the VAE machinery.
 
-Shapes throughout: x [B, 28, 28, 1] float32 in [0, 1]; y [B] int32 class labels in [0, classes);
-z [B, latent_dim]. `classes` is 10 for MNIST and Fashion-MNIST; a data set of one's own sets it.
+Shapes throughout: x [B, H, W, C] float32 in [0, 1] (MNIST: [B, 28, 28, 1]); y [B] int32 class labels in
+[0, classes); z [B, latent_dim]. `classes` is 10 for MNIST and Fashion-MNIST and `image_shape` (H, W, C) is
+(28, 28, 1); a data set of one's own sets both.
 """
 import keras
 import tensorflow as tf
@@ -13,7 +14,7 @@ NUM_CLASSES = 10  # MNIST's and Fashion-MNIST's; the default of every model's `c
 # float32 even when the others compute in bfloat16 (train.py --precision bf16), so the losses, the noise
 # and z stay float32. Under the default float32 policy it changes nothing.
 PARAMETERS_DTYPE = "float32"
-IMAGE_SHAPE = (28, 28, 1)
+IMAGE_SHAPE = (28, 28, 1)  # MNIST's and Fashion-MNIST's (H, W, C); the default of every model's
 
 
 class BaseModel(keras.Model):
@@ -30,15 +31,32 @@ class BaseModel(keras.Model):
     # wins is measured per model in bench/README.md: the fully connected models turn it on.
     xla_by_default = False
 
-    def __init__(self, latent_dim, seed=0, classes=NUM_CLASSES, **kwargs):
+    def __init__(self, latent_dim, seed=0, classes=NUM_CLASSES, image_shape=IMAGE_SHAPE, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
         self.seed = seed
         self.classes = classes
+        self.image_shape = tuple(int(size) for size in image_shape)
+        self.check_image_shape(self.image_shape)
+
+    @classmethod
+    def image_sizes(cls):
+        """The square sizes S (S x S images, any channels) the model's layers can take; None: any size."""
+        return None
+
+    @classmethod
+    def check_image_shape(cls, shape):
+        """ValueError, in one line listing the sizes the model takes, for an image shape its layers cannot."""
+        sizes = cls.image_sizes()
+        height, width, _ = shape
+        if sizes is not None and (height != width or height not in sizes):
+            raise ValueError(f"{cls.__name__} cannot take {height} x {width} images; it takes square images of "
+                             f"{describe_sizes(sizes)} pixels a side (train with --image-size S)")
 
     def get_config(self):
         """The constructor's arguments: from_config (Keras' default, cls(**config)) rebuilds the model."""
-        return {"name": self.name, "latent_dim": self.latent_dim, "seed": self.seed, "classes": self.classes}
+        return {"name": self.name, "latent_dim": self.latent_dim, "seed": self.seed, "classes": self.classes,
+                "image_shape": list(self.image_shape)}
 
     def get_build_config(self):
         # Non-empty, so that keras.saving.load_model calls build_from_config before loading the weights.
@@ -76,7 +94,7 @@ class BaseModel(keras.Model):
 
     def build_weights(self):
         """Create every weight by running one dummy batch: checkpoints restore only into existing weights."""
-        self.compute_losses(tf.zeros((1,) + IMAGE_SHAPE), tf.zeros([1], tf.int32))
+        self.compute_losses(tf.zeros((1,) + self.image_shape), tf.zeros([1], tf.int32))
         self.built = True
         return self
 
@@ -85,7 +103,7 @@ class VAEBase(BaseModel):
     """A (conditional) VAE: q(z | x, y) = N(mean, exp(log_var)), p(z) = N(0, I), p(x | z, y) Bernoulli.
 
     A subclass gives only its layers: `features(x, y_onehot) -> [B, F]` for the encoder and
-    `logits(z, y_onehot) -> [B, 28, 28, 1]` for the decoder, and declares `decoder_layers`, the Keras layers
+    `logits(z, y_onehot) -> [B, H, W, C]` for the decoder, and declares `decoder_layers`, the Keras layers
     `logits` runs in order (the latent explorer rebuilds them in the browser). Unconditional models ignore
     y_onehot. Drawing from the prior is the callers' (cvae.generation), with a seed of their own.
     """
@@ -117,7 +135,7 @@ class VAEBase(BaseModel):
         return mean + tf.exp(0.5 * log_var) * eps
 
     def decode(self, z, y):
-        """Bernoulli logits of p(x | z, y), [B, 28, 28, 1]."""
+        """Bernoulli logits of p(x | z, y), [B, H, W, C]."""
         return self.logits(z, tf.one_hot(y, self.classes))
 
     def reconstruct(self, x, y):
@@ -126,12 +144,12 @@ class VAEBase(BaseModel):
         return tf.sigmoid(self.decode(mean, y))
 
     def call(self, inputs, training=False):
-        """(x [B, 28, 28, 1], y [B]) -> pixel means [B, 28, 28, 1] of the reconstruction (Keras' entry point)."""
+        """(x [B, H, W, C], y [B]) -> pixel means [B, H, W, C] of the reconstruction (Keras' entry point)."""
         x, y = inputs
         return self.reconstruct(x, y)
 
     def generate(self, z, y):
-        """Pixel means [B, 28, 28, 1] of p(x | z, y) for codes z [B, latent_dim] and labels y [B]."""
+        """Pixel means [B, H, W, C] of p(x | z, y) for codes z [B, latent_dim] and labels y [B]."""
         return tf.sigmoid(self.decode(z, y))
 
     def compute_losses(self, x, y, training=False):
@@ -152,7 +170,7 @@ class VAEBase(BaseModel):
 class ConvCVAE(VAEBase):
     """A conditional VAE whose encoder sees the label as extra image channels and whose decoder
     starts from [z, y]. A subclass sets `encoder_layers` (a Conv2D first, ending in Flatten) and
-    `decoder_layers` (ending in [B, 28, 28, 1] logits)."""
+    `decoder_layers` (ending in [B, H, W, C] logits)."""
 
     encoder_layers: list
     decoder_layers: list
@@ -168,6 +186,22 @@ class ConvCVAE(VAEBase):
         for layer in self.decoder_layers:
             h = layer(h)
         return h
+
+
+def describe_sizes(sizes):
+    """'8, 12, 16, ..., 128' for a run of sizes a fixed step apart, else the sizes one by one."""
+    sizes = sorted(sizes)
+    steps = {b - a for a, b in zip(sizes, sizes[1:])}
+    if len(sizes) > 4 and len(steps) == 1:
+        return f"{sizes[0]}, {sizes[1]}, {sizes[2]}, ..., {sizes[-1]}"
+    return ", ".join(map(str, sizes))
+
+
+def same_crop(size, target):
+    """Cropping2D's ((before, after)) for cutting `size` down to `target` where TensorFlow's SAME transposed
+    convolution cuts: the smaller half before."""
+    cut = size - target
+    return (cut // 2, cut - cut // 2)
 
 
 def this_replicas_rows(draw, shape):

@@ -11,7 +11,8 @@ class Cnn(BaseModel):
     """MNIST classifier, used to judge generated digits.
 
     4 x [Conv 4x4 stride 1 SAME (8, 16, 32, 64 ch) -> MaxPool 2x2 SAME -> ReLU -> Dropout 0.2]
-    (28 -> 14 -> 7 -> 4 -> 2) -> FC logits, one per class (10 for MNIST). He initialization, as in the
+    (28 -> 14 -> 7 -> 4 -> 2) -> FC logits, one per class (10 for MNIST). Any size and channels: S x S
+    images end at ceil(S / 16) x ceil(S / 16) x 64 (32: 2x2, 64: 4x4). He initialization, as in the
     seed. Dropout acts in training only (the seed's dropout never acted: its keep-probability test was
     always false).
     """
@@ -33,7 +34,7 @@ class Cnn(BaseModel):
                                       dtype=PARAMETERS_DTYPE)
 
     def penultimate(self, x, training=False):
-        """The penultimate features [B, 256]: what the last layer reads, and what the sample-quality numbers
+        """The penultimate features [B, F] (MNIST: 256): what the last layer reads, and what the sample-quality numbers
         (Fréchet distance, precision and recall) compare images by."""
         h = x
         for layer in self.blocks:
@@ -45,7 +46,7 @@ class Cnn(BaseModel):
         return self.to_logits(self.penultimate(x, training))
 
     def call(self, x, training=False):
-        """Images [B, 28, 28, 1] -> class logits [B, classes] (Keras' entry point)."""
+        """Images [B, H, W, C] -> class logits [B, classes] (Keras' entry point)."""
         return self.classify(x, training)
 
     def compute_losses(self, x, y, training=False):

@@ -15,7 +15,14 @@ class CvaeCnn2(ConvCVAE):
              -> ConvTranspose 5x5 stride 2, 1 ch (28x28) logits
     ReLU with He initialization, as in the seed, except on the output: the seed applied ReLU to
     the output logits, so its sigmoid never went below 0.5; here the logits are left linear.
+    Other sizes S (a multiple of 4, at least 16) and C channels: the same layers, the decoder starting from
+    S / 4 x S / 4 x 8 and ending in C channels.
     """
+
+    @classmethod
+    def image_sizes(cls):
+        # Two VALID 5x5 stride-2 convolutions need 13 pixels or more; the two stride-2 decoder layers, S / 4.
+        return list(range(16, 129, 4))
 
     def __init__(self, latent_dim, seed=0, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
@@ -25,10 +32,11 @@ class CvaeCnn2(ConvCVAE):
             layers.Conv2D(32, 5, strides=2, padding="valid", name="encoder_conv_2", **conv),
             layers.Flatten(name="encoder_flatten"),
         ]
+        start = self.image_shape[0] // 4
         self.decoder_layers = [
-            layers.Dense(7 * 7 * 8, name="decoder_dense", **conv),
-            layers.Reshape((7, 7, 8), name="decoder_reshape"),
+            layers.Dense(start * start * 8, name="decoder_dense", **conv),
+            layers.Reshape((start, start, 8), name="decoder_reshape"),
             layers.Conv2DTranspose(8, 5, strides=2, padding="same", name="decoder_deconv_1", **conv),
-            layers.Conv2DTranspose(1, 5, strides=2, padding="same", kernel_initializer="he_normal",
+            layers.Conv2DTranspose(self.image_shape[2], 5, strides=2, padding="same", kernel_initializer="he_normal",
                                    name="decoder_deconv_2", dtype=PARAMETERS_DTYPE),
         ]

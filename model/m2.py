@@ -1,3 +1,5 @@
+import math
+
 import keras
 import tensorflow as tf
 
@@ -14,7 +16,7 @@ class M2(VAEBase):
 
     Classifier q(y | x): the `cnn` layers (4 conv blocks with max-pool and dropout -> FC K).
     Encoder q(z | x, y): [x, y] -> FC 500 -> FC 500 -> (mean, log_var) [n]
-    Decoder p(x | y, z): [z, y] -> FC 500 -> FC 500 -> FC 784 logits
+    Decoder p(x | y, z): [z, y] -> FC 500 -> FC 500 -> FC H * W * C logits (784 for MNIST)
     Softplus activations, as in `cvae_fc3`.
 
     A batch mixes labelled images and unlabelled ones (label UNLABELLED). The loss is the paper's
@@ -34,14 +36,15 @@ class M2(VAEBase):
 
     def __init__(self, latent_dim, seed=0, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
-        self.classifier = Cnn(seed=seed, classes=self.classes, prefix="classifier_", name="classifier")
+        self.classifier = Cnn(seed=seed, classes=self.classes, image_shape=self.image_shape, prefix="classifier_",
+                              name="classifier")
         # The encoder's first layer split in two, W [x, y] = W_x x + W_y y, so that scoring an unlabelled
         # image under all K labels multiplies its 784 pixels once, not K times.
         self.encoder_image = layers.Dense(500, name="encoder_image")
         self.encoder_label = layers.Dense(500, use_bias=False, name="encoder_label")
         self.encoder_hidden = layers.Dense(500, activation="softplus", name="encoder_hidden")
         self.decoder_hidden = [layers.Dense(500, activation="softplus", name=f"decoder_{i}") for i in (1, 2)]
-        self.to_logits = layers.Dense(28 * 28, name="to_logits", dtype=PARAMETERS_DTYPE)
+        self.to_logits = layers.Dense(math.prod(self.image_shape), name="to_logits", dtype=PARAMETERS_DTYPE)
         self.set_data_sizes(labelled=1, unlabelled=1)
 
     @property
@@ -59,14 +62,15 @@ class M2(VAEBase):
         return self.classifier.classify(x, training)
 
     def features(self, x, y_onehot):
-        h = tf.nn.softplus(self.encoder_image(tf.reshape(x, [-1, 28 * 28])) + self.encoder_label(y_onehot))
+        flat = tf.reshape(x, [-1, math.prod(self.image_shape)])
+        h = tf.nn.softplus(self.encoder_image(flat) + self.encoder_label(y_onehot))
         return self.encoder_hidden(h)
 
     def logits(self, z, y_onehot):
         h = tf.concat([z, y_onehot], axis=1)
         for layer in self.decoder_hidden:
             h = layer(h)
-        return tf.reshape(self.to_logits(h), [-1, 28, 28, 1])
+        return tf.reshape(self.to_logits(h), [-1, *self.image_shape])
 
     def negative_elbo(self, x, y):
         """(reconstruction, kl), each [B], of the CVAE ELBO of images x with labels y."""
@@ -81,7 +85,7 @@ class M2(VAEBase):
         large evaluation batch does not hold B * K decoded images at once. The noise is still drawn in one
         call for all B * K rows, so the noise generator ends in the same state either way."""
         batch = tf.shape(x)[0]
-        image_part = self.encoder_image(tf.reshape(x, [-1, 28 * 28]))              # [B, 500]
+        image_part = self.encoder_image(tf.reshape(x, [-1, math.prod(self.image_shape)]))              # [B, 500]
         label_part = self.encoder_label(tf.eye(self.classes))                       # [K, 500]
         h = tf.nn.softplus(image_part[:, None, :] + label_part[None, :, :])         # [B, K, 500]
         h = self.encoder_hidden(tf.reshape(h, [-1, 500]))                            # row b * K + k: label k

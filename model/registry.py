@@ -6,7 +6,7 @@ rebuild a model saved with model.save("x.keras") in any process that has importe
 import keras
 
 from model import NAMES
-from model.base import BaseModel
+from model.base import IMAGE_SHAPE, BaseModel
 from model.cnn import Cnn
 from model.cvae_cnn2 import CvaeCnn2
 from model.cvae_cnn3 import CvaeCnn3
@@ -27,10 +27,10 @@ for _class in MODELS.values():
     keras.saving.register_keras_serializable(package="cvae")(_class)
 
 
-def build_model(name, latent_dim, seed=0, classes=10) -> BaseModel:
-    """The model called `name` for `classes` classes, with all its weights created (so a checkpoint can be
-    restored into it)."""
-    return MODELS[name](latent_dim=latent_dim, seed=seed, classes=classes).build_weights()
+def build_model(name, latent_dim, seed=0, classes=10, image_shape=IMAGE_SHAPE) -> BaseModel:
+    """The model called `name` for `classes` classes of images [H, W, C] `image_shape`, with all its weights
+    created (so a checkpoint can be restored into it)."""
+    return MODELS[name](latent_dim=latent_dim, seed=seed, classes=classes, image_shape=image_shape).build_weights()
 
 
 def count_parameters(model) -> int:

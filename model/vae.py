@@ -1,3 +1,5 @@
+import math
+
 import keras
 import tensorflow as tf
 
@@ -9,8 +11,8 @@ layers = keras.layers
 class Vae(VAEBase):
     """Plain VAE (Kingma & Welling 2013), fully connected; labels are ignored.
 
-    Encoder: x (784) -> FC 500 -> FC 500 -> (mean, log_var) [n]
-    Decoder: z [n] -> FC 500 -> FC 500 -> FC 784 logits
+    Encoder: x (H * W * C: 784 for MNIST) -> FC 500 -> FC 500 -> (mean, log_var) [n]
+    Decoder: z [n] -> FC 500 -> FC 500 -> FC H * W * C logits
     Softplus activations and Glorot (Xavier) initialization, as in the seed.
     """
 
@@ -24,7 +26,7 @@ class Vae(VAEBase):
         super().__init__(latent_dim, seed, **kwargs)
         self.encoder_hidden = [layers.Dense(500, activation="softplus", name=f"encoder_{i}") for i in (1, 2)]
         self.decoder_hidden = [layers.Dense(500, activation="softplus", name=f"decoder_{i}") for i in (1, 2)]
-        self.to_logits = layers.Dense(28 * 28, name="to_logits", dtype=PARAMETERS_DTYPE)
+        self.to_logits = layers.Dense(math.prod(self.image_shape), name="to_logits", dtype=PARAMETERS_DTYPE)
 
     @property
     def decoder_layers(self):
@@ -32,7 +34,7 @@ class Vae(VAEBase):
         return [*self.decoder_hidden, self.to_logits]
 
     def features(self, x, y_onehot):
-        h = tf.reshape(x, [-1, 28 * 28])
+        h = tf.reshape(x, [-1, math.prod(self.image_shape)])
         if self.conditional:
             h = tf.concat([h, y_onehot], axis=1)
         for layer in self.encoder_hidden:
@@ -43,4 +45,4 @@ class Vae(VAEBase):
         h = tf.concat([z, y_onehot], axis=1) if self.conditional else z
         for layer in self.decoder_hidden:
             h = layer(h)
-        return tf.reshape(self.to_logits(h), [-1, 28, 28, 1])
+        return tf.reshape(self.to_logits(h), [-1, *self.image_shape])

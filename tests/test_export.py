@@ -43,11 +43,11 @@ def test_the_saved_model_runs_without_this_repository_and_matches_the_model(expo
     model = RunDir(trained_runs / QUICK_RUN).load().model
     labels = np.array([7, 1, 3], np.int32)
     z = np.array([[0.5, -1.0], [0.0, 0.0], [2.0, 1.0]], np.float32)
-    np.testing.assert_allclose(outside["generate"], np.asarray(model.generate(z, labels))[..., 0], atol=1e-5)
-    np.testing.assert_allclose(outside["reconstruct"], np.asarray(model.reconstruct(images[..., None], labels))[..., 0],
+    np.testing.assert_allclose(outside["generate"], np.asarray(model.generate(z, labels)), atol=1e-5)
+    np.testing.assert_allclose(outside["reconstruct"], np.asarray(model.reconstruct(images, labels)),
                                atol=1e-5)
-    np.testing.assert_allclose(outside["mean"], np.asarray(model.encode(images[..., None], labels)[0]), atol=1e-5)
-    assert outside["sample"].shape == (3, 28, 28) and 0 <= outside["sample"].min() and outside["sample"].max() <= 1
+    np.testing.assert_allclose(outside["mean"], np.asarray(model.encode(images, labels)[0]), atol=1e-5)
+    assert outside["sample"].shape == (3, 28, 28, 1) and 0 <= outside["sample"].min() and outside["sample"].max() <= 1
     assert sorted(outside["signatures"]) == ["encode", "generate", "reconstruct", "sample", "serving_default"]
 
 
@@ -76,8 +76,8 @@ def test_unconditional_and_classifier_exports_have_their_own_signatures(trained_
     assert export.main(["vae", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out",
                         str(tmp_path / "vae")]) == 0
     vae = tf.saved_model.load(str(tmp_path / "vae" / "saved_model"))
-    assert vae.sample(tf.constant(4), tf.constant(0))["images"].shape == (4, 28, 28)
-    assert vae.generate(tf.zeros([2, 2]))["images"].shape == (2, 28, 28)
+    assert vae.sample(tf.constant(4), tf.constant(0))["images"].shape == (4, 28, 28, 1)
+    assert vae.generate(tf.zeros([2, 2]))["images"].shape == (2, 28, 28, 1)
     assert export.main(["cnn", "--subset", "300", "--log-dir", str(trained_runs), "--out", str(tmp_path / "cnn")]) == 0
     cnn = tf.saved_model.load(str(tmp_path / "cnn" / "saved_model"))
     probabilities = cnn.classify(tf.zeros([3, 28, 28]))["probabilities"].numpy()
@@ -174,5 +174,5 @@ def test_an_export_with_the_fitted_sampler(args, run, call, trained_runs, tmp_pa
     loaded = tf.saved_model.load(str(out / "saved_model"))
     first = tf.constant([7, 1, 3], tf.int32) if call == "labels" else tf.constant(3)
     images = loaded.sample(first, tf.constant(5))["images"].numpy()
-    assert images.shape == (3, 28, 28) and 0 <= images.min() and images.max() <= 1
+    assert images.shape == (3, 28, 28, 1) and 0 <= images.min() and images.max() <= 1
     np.testing.assert_array_equal(images, loaded.sample(first, tf.constant(5))["images"].numpy())

@@ -523,7 +523,7 @@ def test_the_saved_model_refuses_a_label_outside_the_classes(exported):
     import tensorflow as tf
     saved = tf.saved_model.load(str(exported / "saved_model"))
     z = tf.zeros([1, 2])
-    assert saved.generate(tf.constant([9]), z)["images"].shape == (1, 28, 28)
+    assert saved.generate(tf.constant([9]), z)["images"].shape == (1, 28, 28, 1)
     for label in (-1, 10):
         with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be 0 to 9"):
             saved.generate(tf.constant([label]), z)

@@ -24,7 +24,7 @@ def test_labelled_subset_is_class_balanced_and_drawn_with_the_seed():
 
 
 def test_semi_supervised_batches_pair_every_unlabelled_image_with_labelled_ones():
-    images = np.arange(230, dtype=np.uint8)[:, None, None] * np.ones((1, 28, 28), np.uint8)  # pixel = index
+    images = np.arange(230, dtype=np.uint8)[:, None, None, None] * np.ones((1, 28, 28, 1), np.uint8)  # pixel = index
     labels = np.arange(230) % 10
     labelled = np.arange(0, 30)
     seen_unlabelled = []
@@ -52,7 +52,7 @@ def test_replicas_halves_of_a_batch_average_to_the_whole_batchs_loss(m2_without_
     classify = model.classify
     monkeypatch.setattr(model, "classify", lambda x, training=False: classify(x, training=False))  # no dropout
     rng = np.random.default_rng(0)
-    images, labels = rng.integers(0, 256, (60, 28, 28), dtype=np.uint8), np.arange(60) % 10
+    images, labels = rng.integers(0, 256, (60, 28, 28, 1), dtype=np.uint8), np.arange(60) % 10
     x, y = next(iter(semi_supervised_batches(images, labels, np.arange(10), batch_size=8, shuffle_seed=(0, 1))))
     whole = model.compute_losses(x, y, training=True)
     halves = [model.compute_losses(x[i:i + 8], y[i:i + 8], training=True) for i in (0, 8)]

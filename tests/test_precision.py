@@ -18,7 +18,7 @@ def losses_at(model, x, y):
 
 @pytest.mark.parametrize("name", ["vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "m2"])
 def test_bf16_model_gives_the_fp32_losses_to_bf16_rounding(name, mnist):
-    x = tf.constant(mnist.test_images[:64, :, :, None] / 255.0, tf.float32)
+    x = tf.constant(mnist.test_images[:64] / 255.0, tf.float32)
     y = tf.constant(mnist.test_labels[:64], tf.int32)
     fp32 = build_model(name, 4, seed=1)
     with training.dtype_policy("bf16"):

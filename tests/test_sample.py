@@ -20,7 +20,7 @@ def test_npz_holds_the_images_labels_and_codes_of_each_requested_digit(trained_r
     assert status == 0, err
     assert f"wrote {out}: 10 images (5 per label) from {trained_runs / QUICK_RUN} at epoch 1" in printed
     with np.load(out) as arrays:
-        assert arrays["images"].shape == (10, 28, 28) and arrays["images"].dtype == np.uint8
+        assert arrays["images"].shape == (10, 28, 28, 1) and arrays["images"].dtype == np.uint8
         assert arrays["labels"].tolist() == [7] * 5 + [3] * 5 and arrays["z"].shape == (10, 2)
         images = arrays["images"]
     # The same seed gives the same images; another seed other ones.
@@ -39,15 +39,15 @@ def test_png_grid_has_a_block_of_rows_per_digit(trained_runs, tmp_path, capsys):
     image = matplotlib.image.imread(tmp_path / "all.png")
     assert image.shape[0] > image.shape[1] and image[..., :3].std() > 0.05  # 20 rows of 16 columns, not blank
     from cvae.figures import samples_grid
-    grid, labels = samples_grid(np.zeros((2 * 20, 28, 28), np.uint8), [4, 9], 20, [str(d) for d in range(10)])
-    assert grid.shape == (4, 16, 28, 28) and labels == ["4", "", "9", ""]
+    grid, labels = samples_grid(np.zeros((2 * 20, 28, 28, 1), np.uint8), [4, 9], 20, [str(d) for d in range(10)])
+    assert grid.shape == (4, 16, 28, 28, 1) and labels == ["4", "", "9", ""]
 
 
 def test_an_unconditional_model_takes_no_digit(trained_runs, tmp_path, capsys):
     status, _, err = sample_main(trained_runs, capsys, "vae", "-n", "2", "--count", "3", "--out", str(tmp_path / "v.npz"))
     assert status == 0, err
     with np.load(tmp_path / "v.npz") as arrays:
-        assert arrays["images"].shape == (3, 28, 28) and "labels" not in arrays
+        assert arrays["images"].shape == (3, 28, 28, 1) and "labels" not in arrays
     status, _, err = sample_main(trained_runs, capsys, "vae", "-n", "2", "--digit", "3", "--out", str(tmp_path / "v.png"))
     assert status == 2 and "vae is unconditional: it takes no --digit" in err
     status, _, err = sample_main(trained_runs, capsys, "cvae_cnn3", "-n", "2", "--digit", "10", "--out", str(tmp_path / "c.png"))

@@ -95,8 +95,8 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     from cvae.mnist import load_mnist
     first_test_images = load_mnist(mirrors=()).test_images[:8]
     np.testing.assert_array_equal(shown[:28, :, 0].reshape(28, 8, 29)[:, :, :28].transpose(1, 0, 2),
-                                  first_test_images)
-    reconstructed = np.asarray(run.model.reconstruct(np.float32(first_test_images[..., None] / 255.0), np.array(
+                                  first_test_images[..., 0])
+    reconstructed = np.asarray(run.model.reconstruct(np.float32(first_test_images / 255.0), np.array(
         load_mnist(mirrors=()).test_labels[:8], np.int32)))[..., 0]
     got = shown[29:57, :, 0].reshape(28, 8, 29)[:, :, :28].transpose(1, 0, 2)
     np.testing.assert_allclose(got, np.round(255 * reconstructed), atol=1)  # the epoch-2 model's, as it was saved
