@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from model import NAMES
-from cvae.cli import (MAX_COUNT, MAX_LATENT_DIM, HelpFormatter, add_debug_flag, dataset_argument, positive_float,
-                      positive_int_up_to, random_seed, run_tool)
+from cvae.cli import (MAX_COUNT, MAX_LATENT_DIM, HelpFormatter, add_debug_flag, add_likelihood_flag, dataset_argument,
+                      image_size_argument,
+                      positive_float, positive_int_up_to, random_seed, run_tool)
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError, UserFacingError
 
@@ -45,6 +46,15 @@ def parse_args(argv=None):
                         help="mnist; fashion_mnist (Zalando's 10 kinds of clothing in MNIST's format); or the path "
                              "of an image folder with one sub-folder per class, or of an .npz file (README: Your "
                              "own data). A path's runs go to LOG_DIR/MODEL_N_NAME_HASH/")
+    add_likelihood_flag(parser, default="bernoulli",
+                        help="p(x | z, y) of a VAE: bernoulli, of each level in [0, 1] (the default; every MNIST "
+                             "number); logistic, a logistic discretized to the 256 levels of each sub-pixel (PixelCNN++'s, "
+                             "one component), for gray levels and colour; evaluate.py reports its NLL in bits/dim. "
+                             "Runs go to LOG_DIR/MODEL_N_logistic...")
+    parser.add_argument("--image-size", type=image_size_argument, default=None, metavar="S",
+                        help="--dataset PATH: resize every image to S x S (8 to 128). Without it a data set keeps "
+                             "its images' own size when they all share one square size from 16 to 64, and asks "
+                             "for --image-size otherwise; gray or colour is kept as most images are")
     parser.add_argument("--labels", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="m2 only: train with this many labelled images (a multiple of the number of classes, "
                              "the same number of each class, drawn with --seed); the rest are used without labels")
@@ -117,7 +127,10 @@ def main(argv=None):
             import tensorflow as tf
             tf.config.experimental.enable_op_determinism()
         # Data of one's own is decoded and checked before anything is written.
-        own = owndata.load(args.dataset, args.data_dir)[1] if is_own(args.dataset) else None
+        if args.image_size is not None and not is_own(args.dataset):
+            raise UsageError(f"--image-size resizes a data set of one's own; {args.dataset} is 28 x 28 gray, as "
+                             f"published")
+        own = owndata.load(args.dataset, args.data_dir, image_size=args.image_size)[1] if is_own(args.dataset) else None
         identity = identity_from_flags(args, data=own, seed=args.seed)
         settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                     clip=args.clip, xla=args.xla, precision=args.precision, strategy=args.strategy)

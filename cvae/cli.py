@@ -104,6 +104,26 @@ def dataset_argument(text):
     raise argparse.ArgumentTypeError(no_such_dataset(text))
 
 
+def image_size_argument(text):
+    """train.py's --image-size: a whole number of pixels from 8 to 128 (owndata.MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)."""
+    from cvae.owndata import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+    try:
+        size = int(text)
+    except ValueError:
+        size = None
+    if size is None or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"give {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels a side, got {text!r}")
+    return size
+
+
+def add_likelihood_flag(parser, default, help):
+    """--likelihood: a VAE's p(x | z, y), one of model.base.LIKELIHOODS (no TensorFlow: the names are here)."""
+    parser.add_argument("--likelihood", choices=LIKELIHOODS, default=default, help=help)
+
+
+LIKELIHOODS = ("bernoulli", "logistic")  # model.base.LIKELIHOODS, which tests/test_models.py checks equal
+
+
 def add_sampler_flags(parser):
     """--sampler and --components: where generated images' codes come from (cvae.samplers)."""
     from cvae.samplers import SAMPLERS
@@ -137,7 +157,8 @@ def add_debug_flag(parser):
 
 
 # The flags that name a run, beside MODEL; --run DIR takes the place of all of them.
-NAMING_FLAGS = {"latent_dim": "-n", "binarize": "--binarize", "dataset": "--dataset", "labels": "--labels",
+NAMING_FLAGS = {"latent_dim": "-n", "binarize": "--binarize", "likelihood": "--likelihood", "dataset": "--dataset",
+                "labels": "--labels",
                 "subset": "--subset", "pretrained": "--pretrained"}
 
 
@@ -153,6 +174,7 @@ def add_run_flags(parser, kept_epoch=True):
     parser.add_argument("-n", "--latent-dim", type=positive_int_up_to(MAX_LATENT_DIM), default=None,
                         help=f"latent dimensions of the run (default: {LATENT_DIM})")
     parser.add_argument("--binarize", action="store_true", help="the binarized run (MODEL_N_bin)")
+    add_likelihood_flag(parser, default=None, help="the run trained with --likelihood logistic (MODEL_N_logistic)")
     parser.add_argument("--dataset", default=None, metavar="DATASET",
                         help="the data set the run trained on: mnist (default), fashion_mnist, or the path of your "
                              "own image folder or .npz file, as given to train.py (found by the path it recorded, "
@@ -191,7 +213,7 @@ def identity_from_flags(args, data=None, seed=0):
     """The RunIdentity that MODEL and its options name (cvae.runs.identity_named)."""
     from cvae.runs import identity_named
     return identity_named(args.model, args.latent_dim, args.dataset, labels=args.labels, binarize=args.binarize,
-                          subset=args.subset, seed=seed, data=data)
+                          subset=args.subset, seed=seed, data=data, likelihood=args.likelihood or "bernoulli")
 
 
 def open_run(args, epoch=None):
@@ -200,7 +222,7 @@ def open_run(args, epoch=None):
     from cvae.runs import open_run as open_named_run
     return open_named_run(args.run, epoch=epoch, model=args.model, latent_dim=args.latent_dim, dataset=args.dataset,
                           labels=args.labels, binarize=args.binarize, subset=args.subset, log_dir=args.log_dir,
-                          pretrained=args.pretrained)
+                          pretrained=args.pretrained, likelihood=args.likelihood or "bernoulli")
 
 
 def run_tool(parse, argv, work, interrupted=lambda args: "interrupted", tensorflow=True):

@@ -33,16 +33,19 @@ class RunIdentity:
     # split; None for MNIST and Fashion-MNIST.
     data: dict | None = None
     binarize: bool = False  # dynamic binarization (pixels resampled from Bernoulli(gray level) each pass)
+    likelihood: str = "bernoulli"  # a VAE's p(x | z, y): "bernoulli" or "logistic" (model.base.LIKELIHOODS)
     labels: int | None = None  # m2: how many training labels it may use (None: all, for the other models)
     seed: int = 0
     subset: int | None = None  # trained on the first `subset` images only (quick checks)
 
     def directory_name(self):
         """Its folder in log/: MODEL_N, or MODEL for a model without latent space, then _bin when binarized,
+        _logistic for the discretized logistic likelihood (the default, Bernoulli, adds nothing),
         _DATASET on anything but MNIST, _labelsL for a semi-supervised run with L labels, and _subsetS for a
         quick run on the first S images (so it never occupies the full run's directory)."""
         name = self.model if self.latent_dim is None else f"{self.model}_{self.latent_dim}"
         name += "_bin" if self.binarize else ""
+        name += "" if self.likelihood == "bernoulli" else f"_{self.likelihood}"
         name += "" if self.dataset == "mnist" else f"_{self.dataset}"
         name += f"_labels{self.labels}" if self.labels is not None else ""
         return name + (f"_subset{self.subset}" if self.subset is not None else "")
@@ -80,6 +83,7 @@ class RunIdentity:
         """Type-checked; ValueError names the key that is missing or wrong."""
         required = {"model": (str,), "latent_dim": (int, type(None))}
         optional = {"dataset": ((str,), "mnist"), "data": ((dict, type(None)), None), "binarize": ((bool,), False),
+                    "likelihood": ((str,), "bernoulli"),
                     "labels": ((int, type(None)), None), "seed": ((int,), 0), "subset": ((int, type(None)), None)}
         values = {}
         for key, types in required.items():
@@ -177,6 +181,7 @@ def train_command(identity: RunIdentity, log_dir="log"):
     dataset = identity.data["path"] if identity.data is not None else identity.dataset
     return (f"python train.py {identity.model}" + (f" -n {identity.latent_dim}" if identity.latent_dim else "")
             + (" --binarize" if identity.binarize else "")
+            + (f" --likelihood {identity.likelihood}" if identity.likelihood != "bernoulli" else "")
             + (f" --dataset {shlex.quote(dataset)}" if dataset != "mnist" else "")
             + (f" --labels {identity.labels}" if identity.labels is not None else "")
             + (f" --seed {identity.seed}" if identity.seed else "")
@@ -192,6 +197,11 @@ def check_identity(identity: RunIdentity):
     kind = MODELS[identity.model]
     if identity.binarize and not kind.has_latent_space:
         raise UsageError(f"--binarize applies to the VAEs; {identity.model} trains on gray levels")
+    if identity.likelihood != "bernoulli" and not kind.has_latent_space:
+        raise UsageError(f"--likelihood applies to the VAEs; {identity.model} is a classifier")
+    if identity.likelihood != "bernoulli" and identity.binarize:
+        raise UsageError(f"--likelihood {identity.likelihood} models 256 levels a sub-pixel; --binarize leaves two, "
+                         f"which Bernoulli (the default) models: leave out one of them")
     if kind.semi_supervised and identity.labels is None:
         raise UsageError(f"{identity.model} needs --labels (how many training labels it may use, e.g. 100)")
     if identity.labels is not None and not kind.semi_supervised:
@@ -200,4 +210,4 @@ def check_identity(identity: RunIdentity):
     try:
         kind.check_image_shape(identity.image_shape())
     except ValueError as err:
-        raise UsageError(f"{identity.model}: {err}") from None
+        raise UsageError(f"{identity.model} {err}") from None

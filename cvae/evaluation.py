@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from model.losses import bernoulli_log_likelihood, gaussian_log_density
+from model.losses import gaussian_log_density
 from model.registry import count_parameters
 from cvae.batches import TEST_BINARIZATION_SEED, binarize_fixed
 from cvae.config import RunIdentity, TrainingSettings, train_command
@@ -67,8 +67,7 @@ def log_importance_weights(model, x, y, k, generator):
     mean, log_var = model.encode(x, y)
     batch, n = tf.shape(mean)[0], tf.shape(mean)[1]
     z = mean[:, None] + tf.exp(0.5 * log_var)[:, None] * generator.normal(tf.stack([batch, k, n]))
-    logits = tf.reshape(model.decode(tf.reshape(z, [-1, n]), tf.repeat(y, k)), [batch, k, -1])
-    log_px = bernoulli_log_likelihood(tf.reshape(x, [batch, -1]), logits)
+    log_px = model.log_likelihood_samples(x, model.decode(tf.reshape(z, [-1, n]), tf.repeat(y, k)))
     log_pz = gaussian_log_density(z, 0.0, 0.0)
     log_qz = gaussian_log_density(z, mean[:, None], log_var[:, None])
     return log_px + log_pz - log_qz

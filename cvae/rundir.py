@@ -356,11 +356,10 @@ class RunDir:
         reads back whole (an older one, with a warning, when the newest is damaged), or of the one kept at
         `epoch`. FileNotFoundError when there is none; DamagedFile when config.json is damaged; ValueError
         when every checkpoint is."""
-        from model.registry import build_model
+        from model.registry import build_model_for
         config = self.read_config()
         identity = config.identity
-        model = build_model(identity.model, identity.latent_dim, identity.seed, len(identity.class_names()),
-                            identity.image_shape())
+        model = build_model_for(identity)
         checkpoint = make_checkpoint(model)
         if epoch is None:
             paths = self.checkpoint_paths()

@@ -23,24 +23,27 @@ def no_such_dataset(text):
             f"file (README: Your own data)")
 
 
-def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None, seed=0, data=None):
+def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None, seed=0, data=None,
+                   image_size=None, likelihood="bernoulli"):
     """The RunIdentity these names give, as train.py's flags do. A data set of one's own (a path) is the record
-    `data` when given (train.py decodes the data first), else found as train.py finds it (its files hashed).
-    UsageError for a combination no run can have."""
+    `data` when given (train.py decodes the data first), else found as train.py finds it (its files hashed,
+    resized to image_size when given). UsageError for a combination no run can have."""
     from model.registry import MODELS
     if dataset not in DATASETS and data is None:
         from cvae import owndata
-        source = owndata.describe(dataset)
+        source = owndata.describe(dataset, image_size)
         data = {"path": str(source.path), "sha256": source.sha256, "name": source.name,
-                "class_names": source.class_names}
+                "class_names": source.class_names, "image_size": image_size}
+        if source.image_shape is not None:
+            data["image_shape"] = list(source.image_shape)
     identity = RunIdentity(model, latent_dim if MODELS[model].has_latent_space else None,
                            dataset=dataset if data is None else data["name"], data=data, binarize=binarize,
-                           labels=labels, seed=seed, subset=subset)
+                           labels=labels, seed=seed, subset=subset, likelihood=likelihood)
     check_identity(identity)
     return identity
 
 
-def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir):
+def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, likelihood="bernoulli"):
     """The run directories in log_dir of these names trained on the data at `path` (by the path their
     config.json recorded, whatever the files hold now)."""
     from cvae import owndata
@@ -48,7 +51,7 @@ def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir):
     from model.registry import MODELS
     pattern = RunIdentity(model, latent_dim if MODELS[model].has_latent_space else None,
                           dataset=f"{owndata.short_stem(path)}_{'[0-9a-f]' * 8}", binarize=binarize, labels=labels,
-                          subset=subset).directory_name()
+                          subset=subset, likelihood=likelihood).directory_name()
     found = []
     for candidate in sorted(Path(log_dir).glob(pattern)):
         try:
@@ -61,7 +64,7 @@ def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir):
 
 
 def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None,
-             log_dir="log", pretrained=False):
+             log_dir="log", pretrained=False, likelihood="bernoulli"):
     """(the run directory that `directory`, or else these names, name; the train.py command that makes it).
     Nothing is loaded."""
     from cvae.rundir import RunDir, run_dir_at, shipped_run
@@ -78,7 +81,8 @@ def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labe
         return run_dir, command
     if model is None:
         raise UsageError("name the run: its directory, or its model with the options it was trained with")
-    names = dict(model=model, latent_dim=latent_dim, labels=labels, binarize=binarize, subset=subset)
+    names = dict(model=model, latent_dim=latent_dim, labels=labels, binarize=binarize, subset=subset,
+                 likelihood=likelihood)
     if pretrained:
         if dataset not in DATASETS:
             raise UsageError("--pretrained names the weights that ship with the repository, trained on MNIST; "
@@ -141,16 +145,17 @@ def open_run(directory=None, *, epoch=None, **names):
 
 
 def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binarize=False, subset=None, seed=0,
-          batch_size=100, learning_rate=0.001, clip=None, log_dir="log", data_dir=DATA_DIR, restart=False, log=print):
+          batch_size=100, learning_rate=0.001, clip=None, log_dir="log", data_dir=DATA_DIR, restart=False, log=print,
+          image_size=None, likelihood="bernoulli"):
     """Train the run these names give into log_dir, as train.py does (resuming it when it is there), and return
-    it opened (a TrainedRun)."""
+    it opened (a TrainedRun). image_size: as train.py's --image-size, for a data set of one's own."""
     import_tensorflow_quietly()
     from cvae import owndata
     from cvae.rundir import RunDir
     from cvae.training import train_run
-    own = owndata.load(dataset, data_dir, log)[1] if dataset not in DATASETS else None
+    own = owndata.load(dataset, data_dir, log, image_size)[1] if dataset not in DATASETS else None
     identity = identity_named(model, latent_dim, dataset, labels=labels, binarize=binarize, subset=subset, seed=seed,
-                              data=own)
+                              data=own, likelihood=likelihood)
     run_dir = RunDir(Path(log_dir) / identity.directory_name())
     train_run(identity, TrainingSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, clip=clip),
               run_dir, restart, data_dir, log)

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from model.base import this_replicas_rows
-from model.registry import build_model
+from model.registry import build_model_for
 from cvae.batches import binarize_fixed, labelled_subset, semi_supervised_epoch, shuffled, unit_batches
 from cvae.checkpoints import make_checkpoint, restore_latest_good, restorer
 from cvae.config import RunConfig, RunIdentity, TrainingSettings
@@ -276,8 +276,7 @@ def prepare_run_dir(identity: RunIdentity, run_dir: RunDir, restart, log=print):
     differ = saved.identity.differences(identity)
     if differ:
         # A config.json changed by hand (latent_dim 2 -> 3) is no other run: its checkpoints say so.
-        saved_model = build_model(saved.identity.model, saved.identity.latent_dim, saved.identity.seed,
-                                  len(saved.identity.class_names()), saved.identity.image_shape())
+        saved_model = build_model_for(saved.identity)
         run_dir.check_config_fits(saved_model, run_dir.latest_checkpoint())
         raise SettingsDiffer(run_dir, differ)
     return saved.training
@@ -401,7 +400,7 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
     optimizer_clip, step_clip = (settings.clip, None) if strategy is None else (None, settings.clip)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         with dtype_policy(precision):
-            model = build_model(identity.model, identity.latent_dim, identity.seed, classes, identity.image_shape())
+            model = build_model_for(identity)
         optimizer = keras.optimizers.Adam(learning_rate=settings.learning_rate, global_clipnorm=optimizer_clip)
         optimizer.build(model.trainable_variables)
     labelled = None

@@ -7,13 +7,15 @@ Shapes throughout: x [B, H, W, C] float32 in [0, 1] (MNIST: [B, 28, 28, 1]); y [
 import keras
 import tensorflow as tf
 
-from model.losses import bernoulli_nll, gaussian_kl
+from model.losses import (bernoulli_log_likelihood, bernoulli_nll, discretized_logistic_log_prob,
+                          discretized_logistic_mean, discretized_logistic_nll, gaussian_kl)
 
 NUM_CLASSES = 10  # MNIST's and Fashion-MNIST's; the default of every model's `classes`
 # The dtype of the layers that give a distribution's parameters (q(z | x, y), p(x | z, y), class logits):
 # float32 even when the others compute in bfloat16 (train.py --precision bf16), so the losses, the noise
 # and z stay float32. Under the default float32 policy it changes nothing.
 PARAMETERS_DTYPE = "float32"
+LIKELIHOODS = ("bernoulli", "logistic")  # p(x | z, y) of a VAE: the first is the default (every MNIST number)
 IMAGE_SHAPE = (28, 28, 1)  # MNIST's and Fashion-MNIST's (H, W, C); the default of every model's
 
 
@@ -37,7 +39,10 @@ class BaseModel(keras.Model):
         self.seed = seed
         self.classes = classes
         self.image_shape = tuple(int(size) for size in image_shape)
-        self.check_image_shape(self.image_shape)
+        try:
+            self.check_image_shape(self.image_shape)
+        except ValueError as err:
+            raise ValueError(f"{type(self).__name__} {err}") from None
 
     @classmethod
     def image_sizes(cls):
@@ -50,7 +55,7 @@ class BaseModel(keras.Model):
         sizes = cls.image_sizes()
         height, width, _ = shape
         if sizes is not None and (height != width or height not in sizes):
-            raise ValueError(f"{cls.__name__} cannot take {height} x {width} images; it takes square images of "
+            raise ValueError(f"cannot take {height} x {width} images; it takes square images of "
                              f"{describe_sizes(sizes)} pixels a side (train with --image-size S)")
 
     def get_config(self):
@@ -100,7 +105,10 @@ class BaseModel(keras.Model):
 
 
 class VAEBase(BaseModel):
-    """A (conditional) VAE: q(z | x, y) = N(mean, exp(log_var)), p(z) = N(0, I), p(x | z, y) Bernoulli.
+    """A (conditional) VAE: q(z | x, y) = N(mean, exp(log_var)), p(z) = N(0, I), and p(x | z, y) one of
+    LIKELIHOODS, independent over sub-pixels: Bernoulli(sigmoid(logit)) of the level in [0, 1] (MNIST's, as the
+    papers have it), or "logistic", a logistic(location, scale) discretized to the 256 levels (model.losses).
+    The decoder gives `decoder_channels` numbers per pixel: C logits, or C locations then C log-scales.
 
     A subclass gives only its layers: `features(x, y_onehot) -> [B, F]` for the encoder and
     `logits(z, y_onehot) -> [B, H, W, C]` for the decoder, and declares `decoder_layers`, the Keras layers
@@ -111,8 +119,12 @@ class VAEBase(BaseModel):
     has_latent_space = True
     conditional = True
 
-    def __init__(self, latent_dim, seed=0, **kwargs):
+    def __init__(self, latent_dim, seed=0, likelihood=LIKELIHOODS[0], **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood {likelihood!r}: one of {', '.join(LIKELIHOODS)}")
+        self.likelihood = likelihood
+        self.decoder_channels = self.image_shape[2] * (2 if likelihood == "logistic" else 1)
         self.to_mean = keras.layers.Dense(latent_dim, name="to_mean", dtype=PARAMETERS_DTYPE)
         self.to_log_var = keras.layers.Dense(latent_dim, name="to_log_var", dtype=PARAMETERS_DTYPE)
         # Stateful, and saved with the weights, so a resumed run draws the same noise.
@@ -134,14 +146,46 @@ class VAEBase(BaseModel):
         eps = this_replicas_rows(lambda shape: keras.random.normal(shape, seed=self.noise), tf.shape(mean))
         return mean + tf.exp(0.5 * log_var) * eps
 
+    def get_config(self):
+        return {**super().get_config(), "likelihood": self.likelihood}
+
     def decode(self, z, y):
-        """Bernoulli logits of p(x | z, y), [B, H, W, C]."""
+        """The parameters of p(x | z, y), [B, H, W, decoder_channels]: Bernoulli logits, or logistic locations
+        then log-scales."""
         return self.logits(z, tf.one_hot(y, self.classes))
+
+    def split(self, parameters):
+        """(locations, log-scales), each [..., C], of a logistic decoder's parameters."""
+        channels = self.image_shape[2]
+        return parameters[..., :channels], parameters[..., channels:]
+
+    def pixel_means(self, parameters):
+        """The means [B, H, W, C] in [0, 1] of p(x | z, y) with these parameters."""
+        if self.likelihood == "logistic":
+            return tf.clip_by_value(discretized_logistic_mean(*self.split(parameters)), 0.0, 1.0)
+        return tf.sigmoid(parameters)
+
+    def reconstruction_nll(self, x, parameters):
+        """-log p(x | z, y), [B] in nats, of images x [B, H, W, C] under the decoder's parameters."""
+        if self.likelihood == "logistic":
+            return discretized_logistic_nll(x, *self.split(parameters))
+        return bernoulli_nll(x, parameters)
+
+    def log_likelihood_samples(self, x, parameters):
+        """[B, k]: log p(x | z_i, y) of images x [B, H, W, C] under parameters [B * k, H, W, decoder_channels]
+        decoded from k codes each (the importance-sampled NLL), x never copied k times."""
+        batch = tf.shape(x)[0]
+        if self.likelihood == "logistic":
+            location, log_scale = (tf.reshape(part, [batch, -1, *self.image_shape]) for part in self.split(parameters))
+            per_subpixel = discretized_logistic_log_prob(x[:, None], location, log_scale)
+            return tf.reduce_sum(tf.reshape(per_subpixel, [batch, tf.shape(location)[1], -1]), axis=2)
+        return bernoulli_log_likelihood(tf.reshape(x, [batch, -1]), tf.reshape(parameters, [batch, -1, tf.reduce_prod(
+            self.image_shape)]))
 
     def reconstruct(self, x, y):
         """Pixel means of p(x | z = mean of q(z | x, y), y)."""
         mean, _ = self.encode(x, y)
-        return tf.sigmoid(self.decode(mean, y))
+        return self.pixel_means(self.decode(mean, y))
 
     def call(self, inputs, training=False):
         """(x [B, H, W, C], y [B]) -> pixel means [B, H, W, C] of the reconstruction (Keras' entry point)."""
@@ -150,13 +194,13 @@ class VAEBase(BaseModel):
 
     def generate(self, z, y):
         """Pixel means [B, H, W, C] of p(x | z, y) for codes z [B, latent_dim] and labels y [B]."""
-        return tf.sigmoid(self.decode(z, y))
+        return self.pixel_means(self.decode(z, y))
 
     def compute_losses(self, x, y, training=False):
         """Negative ELBO per image = reconstruction (-log p(x | z, y)) + KL(q(z | x, y) || p(z)), in nats."""
         mean, log_var = self.encode(x, y)
         z = self.reparameterize(mean, log_var)
-        reconstruction = bernoulli_nll(x, self.decode(z, y))
+        reconstruction = self.reconstruction_nll(x, self.decode(z, y))
         kl = gaussian_kl(mean, log_var)
         return {"loss": tf.reduce_mean(reconstruction + kl),
                 "reconstruction": tf.reduce_mean(reconstruction),
@@ -170,7 +214,7 @@ class VAEBase(BaseModel):
 class ConvCVAE(VAEBase):
     """A conditional VAE whose encoder sees the label as extra image channels and whose decoder
     starts from [z, y]. A subclass sets `encoder_layers` (a Conv2D first, ending in Flatten) and
-    `decoder_layers` (ending in [B, H, W, C] logits)."""
+    `decoder_layers` (ending in [B, H, W, decoder_channels])."""
 
     encoder_layers: list
     decoder_layers: list

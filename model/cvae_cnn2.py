@@ -37,6 +37,6 @@ class CvaeCnn2(ConvCVAE):
             layers.Dense(start * start * 8, name="decoder_dense", **conv),
             layers.Reshape((start, start, 8), name="decoder_reshape"),
             layers.Conv2DTranspose(8, 5, strides=2, padding="same", name="decoder_deconv_1", **conv),
-            layers.Conv2DTranspose(self.image_shape[2], 5, strides=2, padding="same", kernel_initializer="he_normal",
+            layers.Conv2DTranspose(self.decoder_channels, 5, strides=2, padding="same", kernel_initializer="he_normal",
                                    name="decoder_deconv_2", dtype=PARAMETERS_DTYPE),
         ]

@@ -54,6 +54,6 @@ class CvaeCnn3(ConvCVAE):
             layers.Cropping2D([same_crop(2 * last, first_crop)] * 2, name="decoder_crop_1"),
             PatchConv2DTranspose(16, 3, strides=3, name="decoder_deconv_2", **conv),
             layers.Cropping2D([same_crop(3 * first_crop, second_crop)] * 2, name="decoder_crop_2"),
-            PatchConv2DTranspose(self.image_shape[2], 4, strides=4, kernel_initializer="he_normal", name="decoder_deconv_3",
+            PatchConv2DTranspose(self.decoder_channels, 4, strides=4, kernel_initializer="he_normal", name="decoder_deconv_3",
                                  dtype=PARAMETERS_DTYPE),
         ]

@@ -37,3 +37,46 @@ def gaussian_log_density(z, mean, log_var):
     """log N(z; mean, exp(log_var)), summed over the last axis. Shapes broadcast: [..., n] -> [...]."""
     return -0.5 * tf.reduce_sum(LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var), axis=-1)
 
+
+
+LEVELS = 256  # a sub-pixel's values: 0 .. 255, seen by the models as k / 255
+MIN_LOG_SCALE = -7.0  # PixelCNN++'s floor on the logistic's log-scale: bins stay resolvable, gradients finite
+
+
+def discretized_logistic_log_prob(x, location, log_scale):
+    """log P(x) of levels x = k / 255 under a logistic(location, exp(log_scale)) discretized to the LEVELS bins
+    of width 1 / 255 centred on them, the two end bins taking the tails (Salimans et al. 2017, PixelCNN++, one
+    component; Kingma et al. 2016, IAF): elementwise, any shape. Where a bin's probability is too small to take
+    the difference of two CDFs in float32, the density at its centre times the width stands for it."""
+    log_scale = tf.maximum(log_scale, MIN_LOG_SCALE)
+    inverse_scale = tf.exp(-log_scale)
+    half_bin = 0.5 / (LEVELS - 1)
+    centred = x - location
+    plus, minus = inverse_scale * (centred + half_bin), inverse_scale * (centred - half_bin)
+    log_cdf_plus = plus - tf.nn.softplus(plus)  # log sigmoid(plus): the lowest bin takes everything below
+    log_survival_minus = -tf.nn.softplus(minus)  # log (1 - sigmoid(minus)): the highest, everything above
+    cdf_delta = tf.sigmoid(plus) - tf.sigmoid(minus)
+    middle = inverse_scale * centred
+    log_density_times_width = middle - log_scale - 2.0 * tf.nn.softplus(middle) - tf.math.log(float(LEVELS - 1))
+    inner = tf.where(cdf_delta > 1e-5, tf.math.log(tf.maximum(cdf_delta, 1e-12)), log_density_times_width)
+    return tf.where(x < 0.5 / (LEVELS - 1), log_cdf_plus,
+                    tf.where(x > 1.0 - 0.5 / (LEVELS - 1), log_survival_minus, inner))
+
+
+def discretized_logistic_nll(x, location, log_scale):
+    """-log p(x | z) for levels x [B, ...] under discretized_logistic_log_prob, summed over sub-pixels: [B]."""
+    per_subpixel = -discretized_logistic_log_prob(x, location, log_scale)
+    return tf.reduce_sum(tf.reshape(per_subpixel, [tf.shape(x)[0], -1]), axis=1)
+
+
+def discretized_logistic_mean(location, log_scale):
+    """The mean of the discretized logistic, sum_k (k / 255) P(k), elementwise: with bins of width d = 1 / 255,
+    d * sum_{k=1..255} P(X >= k d) = d * sum_k sigmoid((location - (k - 1/2) d) / scale), accumulated one edge
+    at a time (no [..., 255] tensor). It is the location itself only away from 0 and 1, where no tail is cut."""
+    log_scale = tf.maximum(log_scale, MIN_LOG_SCALE)
+    inverse_scale = tf.exp(-log_scale)
+    width = 1.0 / (LEVELS - 1)
+    total = tf.zeros_like(location)
+    for k in range(1, LEVELS):
+        total += tf.sigmoid((location - (k - 0.5) * width) * inverse_scale)
+    return total * width

@@ -6,7 +6,7 @@ import tensorflow as tf
 from model import UNLABELLED
 from model.base import PARAMETERS_DTYPE, VAEBase
 from model.cnn import Cnn
-from model.losses import bernoulli_nll, gaussian_kl, softmax_cross_entropy
+from model.losses import gaussian_kl, softmax_cross_entropy
 
 layers = keras.layers
 
@@ -44,7 +44,8 @@ class M2(VAEBase):
         self.encoder_label = layers.Dense(500, use_bias=False, name="encoder_label")
         self.encoder_hidden = layers.Dense(500, activation="softplus", name="encoder_hidden")
         self.decoder_hidden = [layers.Dense(500, activation="softplus", name=f"decoder_{i}") for i in (1, 2)]
-        self.to_logits = layers.Dense(math.prod(self.image_shape), name="to_logits", dtype=PARAMETERS_DTYPE)
+        self.to_logits = layers.Dense(math.prod(self.image_shape[:2]) * self.decoder_channels, name="to_logits",
+                                      dtype=PARAMETERS_DTYPE)
         self.set_data_sizes(labelled=1, unlabelled=1)
 
     @property
@@ -70,13 +71,13 @@ class M2(VAEBase):
         h = tf.concat([z, y_onehot], axis=1)
         for layer in self.decoder_hidden:
             h = layer(h)
-        return tf.reshape(self.to_logits(h), [-1, *self.image_shape])
+        return tf.reshape(self.to_logits(h), [-1, *self.image_shape[:2], self.decoder_channels])
 
     def negative_elbo(self, x, y):
         """(reconstruction, kl), each [B], of the CVAE ELBO of images x with labels y."""
         mean, log_var = self.encode(x, y)
         z = self.reparameterize(mean, log_var)
-        return bernoulli_nll(x, self.decode(z, y)), gaussian_kl(mean, log_var)
+        return self.reconstruction_nll(x, self.decode(z, y)), gaussian_kl(mean, log_var)
 
     def negative_elbo_every_label(self, x, images_per_pass=None):
         """-L(x, y) for every label y at once: [B, K], from one batched pass over B * K (image, label) rows.
@@ -93,7 +94,7 @@ class M2(VAEBase):
         z = self.reparameterize(mean, log_var)
         labels = tf.tile(tf.range(self.classes), [batch])
         if images_per_pass is None:
-            reconstruction = bernoulli_nll(tf.repeat(x, self.classes, axis=0), self.decode(z, labels))
+            reconstruction = self.reconstruction_nll(tf.repeat(x, self.classes, axis=0), self.decode(z, labels))
         else:
             reconstruction = self.reconstruction_in_passes(x, z, labels, images_per_pass)
         return tf.reshape(reconstruction + gaussian_kl(mean, log_var), [batch, self.classes])
@@ -107,7 +108,7 @@ class M2(VAEBase):
         def decode_pass(i, pieces):
             images = x[i * images_per_pass:(i + 1) * images_per_pass]
             logits = self.decode(z[i * rows:(i + 1) * rows], labels[i * rows:(i + 1) * rows])
-            return i + 1, pieces.write(i, bernoulli_nll(tf.repeat(images, self.classes, axis=0), logits))
+            return i + 1, pieces.write(i, self.reconstruction_nll(tf.repeat(images, self.classes, axis=0), logits))
 
         _, pieces = tf.while_loop(lambda i, _: i < passes, decode_pass, (tf.constant(0), pieces))
         return pieces.concat()

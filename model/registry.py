@@ -27,10 +27,21 @@ for _class in MODELS.values():
     keras.saving.register_keras_serializable(package="cvae")(_class)
 
 
-def build_model(name, latent_dim, seed=0, classes=10, image_shape=IMAGE_SHAPE) -> BaseModel:
-    """The model called `name` for `classes` classes of images [H, W, C] `image_shape`, with all its weights
-    created (so a checkpoint can be restored into it)."""
-    return MODELS[name](latent_dim=latent_dim, seed=seed, classes=classes, image_shape=image_shape).build_weights()
+def build_model(name, latent_dim, seed=0, classes=10, image_shape=IMAGE_SHAPE, likelihood=None) -> BaseModel:
+    """The model called `name` for `classes` classes of images [H, W, C] `image_shape` (and a VAE with
+    p(x | z, y) `likelihood`, None: the default), with all its weights created (so a checkpoint can be restored
+    into it)."""
+    extra = {} if likelihood is None else {"likelihood": likelihood}
+    return MODELS[name](latent_dim=latent_dim, seed=seed, classes=classes, image_shape=image_shape,
+                        **extra).build_weights()
+
+
+def build_model_for(identity) -> BaseModel:
+    """The model a run's identity (cvae.config.RunIdentity) names: its model, latent size, seed, classes, image
+    shape and, for a VAE, likelihood."""
+    likelihood = identity.likelihood if MODELS[identity.model].has_latent_space else None
+    return build_model(identity.model, identity.latent_dim, identity.seed, len(identity.class_names()),
+                       identity.image_shape(), likelihood)
 
 
 def count_parameters(model) -> int:

@@ -26,7 +26,8 @@ class Vae(VAEBase):
         super().__init__(latent_dim, seed, **kwargs)
         self.encoder_hidden = [layers.Dense(500, activation="softplus", name=f"encoder_{i}") for i in (1, 2)]
         self.decoder_hidden = [layers.Dense(500, activation="softplus", name=f"decoder_{i}") for i in (1, 2)]
-        self.to_logits = layers.Dense(math.prod(self.image_shape), name="to_logits", dtype=PARAMETERS_DTYPE)
+        self.to_logits = layers.Dense(math.prod(self.image_shape[:2]) * self.decoder_channels, name="to_logits",
+                                      dtype=PARAMETERS_DTYPE)
 
     @property
     def decoder_layers(self):
@@ -45,4 +46,4 @@ class Vae(VAEBase):
         h = tf.concat([z, y_onehot], axis=1) if self.conditional else z
         for layer in self.decoder_hidden:
             h = layer(h)
-        return tf.reshape(self.to_logits(h), [-1, *self.image_shape])
+        return tf.reshape(self.to_logits(h), [-1, *self.image_shape[:2], self.decoder_channels])

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import keras
@@ -292,3 +293,45 @@ def test_a_checkpoint_written_before_named_variables_still_loads_and_resumes(tmp
     assert train.main(["cvae_cnn3", "-n", "2", "--subset", "300", "-e", "2", "--log-dir", str(tmp_path)]) == 0
     keys = [key for key, _ in tf.train.list_variables(str(tmp_path / "cvae_cnn3_2_subset300" / "ckpt" / "ckpt-2"))]
     assert "model/to_mean:kernel/.ATTRIBUTES/VARIABLE_VALUE" in keys  # the new checkpoint in the named layout
+
+
+# Images of any size and colour: every model from the image shape it is given (issue 26).
+
+@pytest.mark.parametrize("shape", [(28, 28, 3), (32, 32, 1), (32, 32, 3), (64, 64, 1), (64, 64, 3)])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_takes_28_32_and_64_gray_and_colour(name, shape):
+    model = build_model(name, latent_dim_of(name), seed=0, classes=4, image_shape=shape)
+    x, y = tf.random.stateless_uniform([3, *shape], seed=[1, 2]), tf.constant([0, 1, 3])
+    losses = model.compute_losses(x, y)
+    assert np.isfinite(float(losses["loss"]))
+    if model.has_latent_space:
+        mean, _ = model.encode(x, y)
+        assert model.generate(mean, y).shape == (3, *shape) and model.reconstruct(x, y).shape == (3, *shape)
+    if model.classifies:
+        assert model.classify(x).shape == (3, 4)
+    # The Keras config rebuilds the same shape (model.keras exports).
+    assert type(model).from_config(model.get_config()).image_shape == shape
+
+
+def test_the_mnist_architectures_are_those_of_the_default_shape():
+    for name in MODELS:
+        default, mnist = build_model(name, latent_dim_of(name)), build_model(name, latent_dim_of(name),
+                                                                             image_shape=(28, 28, 1))
+        assert [tuple(v.shape) for v in default.variables] == [tuple(v.shape) for v in mnist.variables]
+    cnn3 = build_model("cvae_cnn3", 2)
+    assert [layer.cropping for layer in cnn3.decoder_layers if isinstance(layer, keras.layers.Cropping2D)] == \
+        [((0, 1), (0, 1)), ((1, 1), (1, 1))]  # where the seed's crops were
+
+
+@pytest.mark.parametrize("name, size, sizes", [
+    ("cvae_cnn3", 30, "8, 12, 16, ..., 128"),
+    ("cvae_cnn2", 12, "16, 20, 24, ..., 128"),
+    ("cvae_cnn2", 30, "16, 20, 24, ..., 128"),
+])
+def test_a_size_a_convolution_stack_cannot_take_is_refused_listing_the_sizes_it_can(name, size, sizes):
+    with pytest.raises(ValueError, match=rf"cannot take {size} x {size} images; it takes square images of "
+                                         rf"{re.escape(sizes)} pixels a side"):
+        build_model(name, 2, image_shape=(size, size, 3))
+    for good in MODELS[name].image_sizes():
+        MODELS[name].check_image_shape((good, good, 3))
+    assert MODELS["cnn"].image_sizes() is None and MODELS["vae"].image_sizes() is None  # any size

@@ -2,6 +2,7 @@
 built here from generated shapes."""
 import gzip
 import json
+import re
 import shutil
 
 import numpy as np
@@ -44,13 +45,13 @@ def write_image(path, image):
     path.write_bytes(data.numpy())
 
 
-def shapes_folder(root, per_class=24, kinds=KINDS, seed=0):
-    """A class-per-folder tree: per_class images of each kind, 16 to 40 pixels square, every third one in
-    colour and every fourth a JPEG."""
+def shapes_folder(root, per_class=24, kinds=KINDS, seed=0, sizes=None):
+    """A class-per-folder tree: per_class images of each kind, 28 pixels square (sizes=(a, b): of random
+    sizes from a to b - 1), every third one in colour and every fourth a JPEG."""
     rng = np.random.default_rng(seed)
     for kind in kinds:
         for i in range(per_class):
-            image = shape(kind, int(rng.integers(16, 41)), rng)
+            image = shape(kind, 28 if sizes is None else int(rng.integers(*sizes)), rng)
             if i % 3 == 1:
                 image = np.stack([image, image, image], axis=-1)
             write_image(root / kind / f"{i:03d}.{'jpg' if i % 4 == 3 else 'png'}", image)
@@ -73,11 +74,20 @@ def fresh():
     owndata._DESCRIBED.clear()
 
 
-def test_a_folder_is_read_as_grayscale_28x28_split_by_class_and_recorded(folder, data_dir):
+def test_a_folder_of_many_sizes_asks_for_image_size_then_is_resized_split_by_class_and_recorded(tmp_path, data_dir):
     fresh()
-    data, info = owndata.load(folder, data_dir)
+    folder = shapes_folder(tmp_path / "shapes", sizes=(16, 41))
+    with pytest.raises(owndata.UsageError, match=r"shapes: its images have \d+ sizes \(height x width: .*\); give "
+                                                 r"--image-size S \(8 to 128\) to resize every image to S x S"):
+        owndata.load(folder, data_dir)
+    lines = []
+    data, info = owndata.load(folder, data_dir, lines.append, image_size=28)
     assert info["class_names"] == list(KINDS) and info["classes"] == 3
-    assert data.train_images.shape == (60, 28, 28) and data.test_images.shape == (12, 28, 28)
+    assert data.train_images.shape == (60, 28, 28, 1) and data.test_images.shape == (12, 28, 28, 1)
+    # Every third image is colour: most are gray, so the run is gray and those 24 are converted, and counted.
+    assert info["image_shape"] == [28, 28, 1] and info["converted"]["colour to gray"] == 24
+    assert 0 < info["converted"]["resized"] < 72
+    assert "colour to gray 24 of 72 images" in " ".join(lines)
     assert data.train_images.dtype == np.uint8 and set(np.bincount(data.test_labels)) == {4}
     assert info["train_images"] == 60 and info["test_images"] == 12 and "1/6" in info["split"]
     assert info["name"] == f"shapes_{info['sha256'][:8]}" and info["path"] == str(folder.resolve())
@@ -90,7 +100,9 @@ def test_a_colour_image_becomes_its_gray_level(tmp_path, data_dir):
     for kind, level in (("dark", 60), ("light", 200)):
         for i in range(6):
             write_image(tmp_path / "two" / kind / f"{i}.png", np.full((10, 14, 3), level, np.uint8))
-    data, _ = owndata.load(tmp_path / "two", data_dir)
+            write_image(tmp_path / "two" / kind / f"{i}g.png", np.full((10, 14), level, np.uint8))
+            write_image(tmp_path / "two" / kind / f"{i}h.png", np.full((10, 14), level, np.uint8))
+    data, _ = owndata.load(tmp_path / "two", data_dir, image_size=12)
     assert sorted(np.unique(data.train_images)) == [60, 200]
 
 
@@ -249,7 +261,7 @@ def bad_npz(tmp_path, case):
         arrays["images"], arrays["labels"] = images[labels < 2], labels[labels < 2]
         arrays["test_images"], arrays["test_labels"] = images, labels
     elif case == "wrong_shape":
-        arrays["images"] = np.zeros((len(labels), 32, 32), np.uint8)
+        arrays["images"] = np.zeros((len(labels), 32, 32, 2), np.uint8)
     return write_npz(tmp_path / f"{case}.npz", **arrays)
 
 
@@ -266,7 +278,8 @@ def bad_npz(tmp_path, case):
     (bad_npz, "nan", "'images' has 1 NaN or infinite pixel(s)"),
     (bad_npz, "object", "'labels' is an array of Python objects"),
     (bad_npz, "test_class_not_trained", "{path}: class '2' has no training images but has test images"),
-    (bad_npz, "wrong_shape", "'images' has shape (18, 32, 32); expected [N, 28, 28]"),
+    (bad_npz, "wrong_shape", "'images' has shape (18, 32, 32, 2); expected [N, H, W] or [N, H, W, C] with C 1 (gray), "
+                             "3 (colour) or 4 (RGBA)"),
 ])
 def test_bad_data_is_one_line_exit_2_and_writes_nothing(make, case, message, tmp_path, capsys):
     fresh()
@@ -301,7 +314,7 @@ def test_mnist_idx_files_of_another_size_get_their_own_message_and_no_download(t
     with pytest.raises(mnist.DataError) as raised:
         mnist.load_mnist(tmp_path, mirrors=("http://mirror.invalid/",))
     message = str(raised.value)
-    assert "are not mnist" in message and "(1000, 28, 28)" in message and "expected (60000, 28, 28)" in message
+    assert "are not mnist" in message and "(1000, 28, 28, 1)" in message and "expected (60000, 28, 28, 1)" in message
     assert "--dataset with an image folder or an .npz file" in message
 
 
@@ -379,7 +392,7 @@ def pil_image(path, pixels, mode, image_format):
     Image.fromarray(pixels).convert(mode).save(path, image_format)
 
 
-def test_gif_bmp_and_cmyk_jpeg_load_as_their_gray_level(tmp_path, data_dir):
+def test_gif_bmp_cmyk_jpeg_and_transparency_load_in_colour_or_as_their_gray_level(tmp_path, data_dir):
     fresh()
     # Uniform colours: their gray level is ITU-R 601 luma, 0.299 R + 0.587 G + 0.114 B, whatever the format.
     colour = np.zeros((12, 16, 3), np.uint8) + np.array([60, 120, 180], np.uint8)  # luma 108.9
@@ -388,16 +401,22 @@ def test_gif_bmp_and_cmyk_jpeg_load_as_their_gray_level(tmp_path, data_dir):
         pil_image(tmp_path / "mixed" / "a" / f"{i}.gif", colour, "RGB", "GIF")
         pil_image(tmp_path / "mixed" / "a" / f"{i}.bmp", colour, "RGB", "BMP")
         pil_image(tmp_path / "mixed" / "b" / f"{i}.bmp", gray, "L", "BMP")
-        pil_image(tmp_path / "mixed" / "b" / f"{i}a.bmp", np.dstack([gray] * 3 + [gray]), "RGBA", "BMP")
+        pil_image(tmp_path / "mixed" / "b" / f"{i}a.png", np.dstack([gray] * 3 + [np.full_like(gray, 100)]), "RGBA", "PNG")
         pil_image(tmp_path / "mixed" / "b" / f"{i}.jpg", np.dstack([gray] * 3), "CMYK", "JPEG")
-    data, info = owndata.load(tmp_path / "mixed", data_dir)
+    data, info = owndata.load(tmp_path / "mixed", data_dir, image_size=28)
     images = np.concatenate([data.train_images, data.test_images])
     labels = np.concatenate([data.train_labels, data.test_labels])
-    assert info["train_images"] + info["test_images"] == 20 and images.shape[1:] == (28, 28)
+    # 16 of the 20 are colour (the GIFs' palette holds a colour; RGBA and CMYK are colour): the run is colour.
+    assert info["train_images"] + info["test_images"] == 20 and images.shape[1:] == (28, 28, 3)
+    assert info["converted"] == {"resized": 20, "gray to colour": 4}
     # GIF's palette and CMYK JPEG's lossy colour shift the levels by a few; BMP's are exact.
-    np.testing.assert_allclose(images[labels == 0].mean(axis=(1, 2)), 109, atol=4)
-    np.testing.assert_allclose(images[labels == 1].mean(axis=(1, 2)), 200, atol=4)
+    np.testing.assert_allclose(images[labels == 0].mean(axis=(1, 2)), [[60, 120, 180]] * 8, atol=4)
+    levels = images[labels == 1].mean(axis=(1, 2, 3))
+    # Transparency is composited onto black: 200 at alpha 100 / 255 is 78.4.
+    np.testing.assert_allclose(np.sort(levels), [78.4] * 4 + [200] * 8, atol=4)
     assert (owndata.decode_image_file(tmp_path / "mixed" / "a" / "0.bmp") == 109).all()
+    assert (owndata.decode_image_file(tmp_path / "mixed" / "a" / "0.bmp", (12, 16, 3)) == [60, 120, 180]).all()
+    assert (owndata.decode_image_file(tmp_path / "mixed" / "b" / "0a.png") == 78).all()
 
 
 def test_hidden_folders_linked_class_folders_and_broken_links_are_left_out_and_counted(tmp_path, data_dir):
@@ -491,3 +510,87 @@ def test_every_figure_of_a_run_with_fewer_test_images_than_a_grid_and_names_with
     assert matplotlib.image.imread(next((tmp_path / "fig").rglob("reconstruction.png"))).shape[1] < 600  # 2 columns
     status, _, err = run_main(sample.main, ["cvae_cnn3", "-n", "2", *flags, "--out", str(tmp_path / "s.png")], capsys)
     assert status == 0, err
+
+
+# Size and colour (issue 26): the images' own when they share one square size from 16 to 64, else --image-size.
+
+def colour_squares(count, size, seed=0):
+    """uint8 [count, size, size, 3]: a red, green or blue square on a dark background, and labels [count]."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 3
+    images = np.zeros((count, size, size, 3), np.uint8) + rng.integers(0, 30, (count, 1, 1, 3)).astype(np.uint8)
+    for i, label in enumerate(labels):
+        a = int(rng.integers(2, size // 4))
+        images[i, a:size - a, a:size - a, label] = 230
+    return images, labels
+
+
+def test_a_colour_folder_keeps_its_size_and_colour(tmp_path, data_dir):
+    fresh()
+    images, labels = colour_squares(36, 32)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        write_image(tmp_path / "squares" / "rgb"[label] / f"{i}.png", image)
+    data, info = owndata.load(tmp_path / "squares", data_dir)
+    assert data.train_images.shape[1:] == (32, 32, 3) and info["image_shape"] == [32, 32, 3]
+    assert info["image_size"] is None and not info["converted"]
+    every = np.concatenate([data.train_images, data.test_images])
+    assert sorted(map(bytes, every)) == sorted(map(bytes, images))  # PNG is lossless: the very pixels
+    identity = RunIdentity("cvae_cnn3", 2, dataset=info["name"], data=info)
+    assert identity.image_shape() == (32, 32, 3)
+    assert RunIdentity("cvae_cnn3", 2).image_shape() == (28, 28, 1)
+
+
+@pytest.mark.parametrize("size, message", [
+    (80, "its 12 images are 80 x 80, larger than the 16 to 64 pixels a side kept as they are"),
+    (12, "its 12 images are 12 x 12, smaller than the 16 to 64 pixels a side kept as they are"),
+])
+def test_an_npz_of_colour_images_is_kept_or_resized_with_image_size(size, message, tmp_path, data_dir):
+    fresh()
+    images, labels = colour_squares(12, size)
+    path = write_npz(tmp_path / "c.npz", images=images, labels=labels)
+    with pytest.raises(owndata.UsageError, match=re.escape(message) + r"; give --image-size S \(8 to 128\)"):
+        owndata.load(path, data_dir)
+    lines = []
+    data, info = owndata.load(path, data_dir, lines.append, image_size=32)
+    assert data.train_images.shape[1:] == (32, 32, 3) and info["converted"] == {"resized": 12}
+    assert "resized 12 of 12 images" in " ".join(lines)
+    # Asking for another size is other arrays: another name, never the same run.
+    assert info["sha256"] != owndata.describe(path, 48).sha256 != owndata.describe(path).sha256
+
+
+def test_an_npz_of_rgba_and_mixed_channels_is_composited_onto_black_and_converted(tmp_path, data_dir):
+    fresh()
+    images, labels = colour_squares(12, 24)
+    rgba = np.concatenate([images, np.full((12, 24, 24, 1), 128, np.uint8)], axis=-1)
+    path = write_npz(tmp_path / "rgba.npz", images=rgba, labels=labels)
+    data, info = owndata.load(path, data_dir)
+    every = np.concatenate([data.train_images, data.test_images])
+    np.testing.assert_allclose(np.sort(every.reshape(-1)), np.sort(np.round(images * (128 / 255)).reshape(-1)), atol=0)
+    fresh()
+    gray = images.max(axis=-1)  # 12 gray and 6 colour images: the run is gray, the colour ones converted
+    path = write_npz(tmp_path / "mixed.npz", images=gray, labels=labels, test_images=images[:6], test_labels=labels[:6])
+    data, info = owndata.load(path, data_dir)
+    assert data.test_images.shape[1:] == (24, 24, 1) and info["converted"] == {"colour to gray": 6}
+
+
+def test_image_size_out_of_bounds_or_on_mnist_is_a_usage_error(tmp_path, capsys):
+    for size in ("7", "129", "x"):
+        status, _, err = run_main(train.main, ["vae", "--dataset", str(tmp_path), "--image-size", size], capsys)
+        assert status == 2 and f"argument --image-size: give 8 to 128 pixels a side, got '{size}'" in err
+    status, _, err = run_main(train.main, ["vae", "--image-size", "32", "--log-dir", str(tmp_path / "log")], capsys)
+    assert status == 2 and "--image-size resizes a data set of one's own; mnist is 28 x 28 gray" in err
+    assert not (tmp_path / "log").exists()
+
+
+def test_a_folder_too_large_for_memory_is_refused_before_anything_is_decoded(tmp_path, data_dir, monkeypatch, capsys):
+    fresh()
+    images, labels = colour_squares(12, 32)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        write_image(tmp_path / "squares" / "rgb"[label] / f"{i}.png", image)
+    from cvae import data as data_module
+    monkeypatch.setattr(data_module, "memory_bytes", lambda: 10 * 12 * 32 * 32 * 3 - 10)
+    monkeypatch.setattr(owndata, "decode_image_file", lambda *a: pytest.fail("decoded"))
+    status, _, err = run_main(train.main, ["vae", "--dataset", str(tmp_path / "squares"), "--log-dir",
+                                           str(tmp_path / "log"), "--data-dir", str(data_dir)], capsys)
+    assert status == 2 and "12 images of 32 x 32 x 3 would take 0.0 GB of memory, more than a tenth" in err
+    assert not (tmp_path / "log").exists() and not data_dir.exists()

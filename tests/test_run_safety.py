@@ -220,7 +220,7 @@ def test_an_nll_estimate_longer_than_a_day_is_refused_unless_forced(log_dir, cap
 def test_a_long_nll_estimate_reports_progress_and_time_left(trained_runs):
     model = RunDir(trained_runs / RUN).load().model
     import numpy as np
-    images, labels = np.zeros((3, 28, 28), np.uint8), np.arange(3)
+    images, labels = np.zeros((3, 28, 28, 1), np.uint8), np.arange(3)
     lines = []
     evaluation.importance_sampled_nll(model, images, labels, 30, log=lines.append, progress_every=0.0)
     assert lines and all("s left" in line for line in lines)

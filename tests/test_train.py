@@ -222,7 +222,8 @@ def test_weights_after_two_epochs_are_the_recorded_ones_bit_for_bit():
 
 
 def test_xla_default_is_the_models_on_one_device_and_a_resumed_runs_own():
-    vae, cnn = training.build_model("vae", 2, 0, 10), training.build_model("cnn", None, 0, 10)
+    from model.registry import build_model
+    vae, cnn = build_model("vae", 2, 0, 10), build_model("cnn", None, 0, 10)
     assert training.step_uses_xla(None, [], vae, None) is True
     assert training.step_uses_xla(None, [], cnn, None) is False
     assert training.step_uses_xla(None, [], vae, strategy="mirrored") is False  # not measured under tf.distribute
