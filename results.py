@@ -3,9 +3,10 @@
     python results.py                      # print the tables
     python results.py --readme README.md   # also put each table between its markers in the README
 
-Five tables, each between its own markers: MNIST runs (`results`), semi-supervised `m2` runs
-(`semi-supervised`), Fashion-MNIST runs (`fashion-mnist`), runs on data of one's own (`own-data`), and
-sample quality from the prior and the fitted sampler (`sample-quality`, runs evaluated with it).
+Six tables, each between its own markers: MNIST runs (`results`), semi-supervised `m2` runs
+(`semi-supervised`), Fashion-MNIST runs (`fashion-mnist`), runs on gray data of one's own (`own-data`), runs
+on colour images (`colour`), and sample quality from the prior and the fitted sampler (`sample-quality`, runs
+evaluated with it).
 With --readme, a run that has an eval.json under the log directory gets its row written or replaced;
 the README's rows of runs that have none are kept as they are, so re-evaluating some runs leaves the
 others' rows alone.

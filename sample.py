@@ -81,9 +81,10 @@ def sample(args):
             np.savez_compressed(f, **arrays)
     else:
         from cvae import figures
+        from cvae.run_figures import likelihood_shown
         source = (f"z ~ N(0, {args.std:g}² I)" if mixture is None else
                   f"z from mixtures of {mixture.components} Gaussians fitted to the training codes")
-        title = f"{run.name}, epoch {run.epoch}: {source}, seed {args.seed}"
+        title = f"{run.name}, epoch {run.epoch}: {source}, seed {args.seed}{likelihood_shown(run.identity)}"
         figures.plot_samples_by_label(images, labels, args.count, run.class_names(), args.out, title)
     print(f"wrote {args.out}: {len(images)} images ({args.count} per label) from {run.directory} at epoch {run.epoch}")
     return 0

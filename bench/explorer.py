@@ -55,7 +55,7 @@ def measure(readme_run, work, screenshot=None):
     if out["error"]:
         raise RuntimeError(f"{site.name}: the page says: {out['error']}")
     difference = max(float(np.max(np.abs(np.array(read["image"]) - np.asarray(
-        model.generate(np.array([read["z"]], np.float32), np.array([read["label"]], np.int32))).reshape(784))))
+        model.generate(np.array([read["z"]], np.float32), np.array([read["label"]], np.int32))).reshape(-1))))
         for read in out["reads"])
     return source, out["bench"][0], difference
 

@@ -8,6 +8,7 @@ checks it), and none imports a command-line tool:
   files         atomic writes, sha256 checks
   data          ImageSet (uint8 images and labels) and its checksummed cache in data/
   mnist         MNIST and Fashion-MNIST from their first valid source
+  colour_mnist  colour MNIST, the README's colour data set: MNIST's digits drawn in colour (a construction)
   owndata       --dataset PATH: image folders and .npz files of one's own
   datasets      the data set a run names, loaded from what its config records
   config        a run's configuration as config.json holds it, and its directory's name

@@ -201,6 +201,16 @@ def judge(identity: RunIdentity, log_dir, data_dir, log=print):
     return run_dir.load(log=log).model, str(run_dir)
 
 
+def bits_per_dimension(nll, image_shape, likelihood, binarized):
+    """The NLL (nats per image) in bits per sub-pixel, the unit of the colour literature: nll / (H W C ln 2). Only
+    where the likelihood is a distribution over the values the data take: the discretized logistic over 256
+    levels, or Bernoulli over binarized pixels. Bernoulli of gray levels is not (its NLL is not a probability
+    of the data's 256 levels), so None there."""
+    if likelihood != "logistic" and not binarized:
+        return None
+    return nll / (math.prod(image_shape) * math.log(2))
+
+
 def code_commit():
     """The git commit this code is at ("+" appended when files differ from it), or None outside a git checkout."""
     here = Path(__file__).resolve().parent
@@ -267,6 +277,7 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
               "test_images_in_data_set": len(data.test_images), "training_subset": identity.subset,
               "binarized": identity.binarize, "dataset": identity.dataset, "labels": identity.labels,
               "test_binarization_seed": TEST_BINARIZATION_SEED if identity.binarize else None,
+              "image_shape": list(model.image_shape),
               "seed": seed, "code_commit": code_commit()}
     rows = []
     if model.classifies:
@@ -280,8 +291,14 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
         began = time.perf_counter()
         result["nll"] = importance_sampled_nll(model, images, labels, k, seed, log, max_seconds=max_nll_seconds)
         result["nll_k"] = k
+        result["likelihood"] = model.likelihood
         given = " | y" if model.conditional else ""
-        rows.append((f"NLL -log p(x{given}), k = {k}", f"{result['nll']:.2f} nats  ({time.perf_counter() - began:.0f} s)"))
+        text = f"{result['nll']:.2f} nats"
+        per_dim = bits_per_dimension(result["nll"], model.image_shape, model.likelihood, identity.binarize)
+        if per_dim is not None:
+            result["nll_bits_per_dim"] = per_dim
+            text += f" = {per_dim:.3f} bits/dim"
+        rows.append((f"NLL -log p(x{given}), k = {k}", f"{text}  ({time.perf_counter() - began:.0f} s)"))
         classifier, judged_by = judge(identity, log_dir, data_dir, log)
         mixture = fitted(run, Path(out_dir), components, data_dir, log)
         real_images = data.test_images[:test_images]  # as they are: generated images are grey pixel means

@@ -73,6 +73,7 @@ def site_files(model, identity, epoch, run_name, codes=None, mixture=None):
     weights = b"".join(chunks)
     manifest = {"format": FORMAT, "model": identity.model, "run": run_name, "epoch": epoch,
                 "latent_dim": model.latent_dim, "conditional": bool(model.conditional),
+                "image_shape": list(model.image_shape), "likelihood": model.likelihood,
                 "class_names": identity.class_names(), "z_range": Z_RANGE, "layers": layers,
                 "weights": "weights.bin", "weights_sha256": sha256_of(weights)}
     if codes is not None:

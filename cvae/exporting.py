@@ -10,7 +10,8 @@
                   The unconditional vae takes no labels (sample takes count int32 [] instead); models
                   that classify (cnn, m2) have classify(images) -> {"probabilities": [B, classes]}. A label
                   outside 0 .. classes - 1 is refused inside the graph (InvalidArgumentError).
-  export.json     model, latent dim, data set, class names, epoch, test ELBO, signatures, sha256 of each file
+  export.json     model, latent dim, data set, class names, image shape [H, W, C], likelihood, epoch, test ELBO,
+                  signatures, sha256 of each file
 
 Loading a SavedModel runs its graph, so an export from elsewhere is checked before it is loaded: every file
 it holds listed in export.json with its sha256, and no operation in its graph outside ALLOWED_OPS, the ones
@@ -35,13 +36,14 @@ MAX_LATENT_DIM = 4096
 # own, allowed only in the save and restore functions that the SavedModel's saver names (SAVER_OPS).
 ALLOWED_OPS = frozenset({
     "AddV2", "All", "Assert", "AssignVariableOp", "BiasAdd", "BroadcastTo", "Cast", "ConcatV2", "Const", "Conv2D",
-    "Conv2DBackpropInput", "DepthToSpace", "DisableCopyOnRead", "Einsum", "Fill", "GatherNd", "GatherV2",
-    "Identity", "Less", "LessEqual", "Log", "MatMul", "MatrixDiagV3", "MaxPool", "MergeV2Checkpoints", "Mul",
-    "NoOp", "OneHot", "Pack", "Placeholder", "Prod", "ReadVariableOp", "Relu", "Reshape", "RestoreV2", "SaveV2",
-    "Select", "Shape", "ShardedFilename", "Sigmoid", "Softmax", "Softplus", "SpaceToDepth", "Squeeze",
-    "StatefulPartitionedCall", "StatelessMultinomial", "StatelessRandomGetKeyCounter", "StatelessRandomNormalV2",
-    "StaticRegexFullMatch", "StridedSlice", "StringJoin", "Transpose", "VarHandleOp", "VarIsInitializedOp",
-})
+    "Conv2DBackpropInput", "DepthToSpace", "DisableCopyOnRead", "Einsum", "Exp", "Fill", "GatherNd", "GatherV2",
+    "Identity", "Less", "LessEqual", "Log", "MatMul", "MatrixDiagV3", "MaxPool", "Maximum", "MergeV2Checkpoints",
+    "Minimum", "Mul", "Neg", "NoOp", "OneHot", "Pack", "Placeholder", "Prod", "ReadVariableOp", "Relu", "Reshape",
+    "RestoreV2", "SaveV2", "Select", "Shape", "ShardedFilename", "Sigmoid", "Softmax", "Softplus", "SpaceToDepth",
+    "Squeeze", "StatefulPartitionedCall", "StatelessMultinomial", "StatelessRandomGetKeyCounter",
+    "StatelessRandomNormalV2", "StaticRegexFullMatch", "StridedSlice", "StringJoin", "Sub", "Transpose",
+    "VarHandleOp", "VarIsInitializedOp", "ZerosLike",
+})  # Exp, Maximum, Minimum, Neg, Sub, ZerosLike: the discretized logistic's mean (--likelihood logistic)
 SAVER_OPS = {"save": {"SaveV2", "MergeV2Checkpoints"}, "restore": {"RestoreV2"}}
 
 
@@ -196,7 +198,9 @@ def write_export(run, out, mixture=None):
                     "test_elbo": rows[0].get("test_elbo") if rows else None,
                     "test_elbo_from": "train.py's metrics.csv after this epoch (one draw of z per test image); "
                                       "evaluate.py's eval.json gives the README's numbers",
-                    "signatures": list(signatures),
+                    "signatures": list(signatures), "image_shape": list(model.image_shape),
+                    "images": ("the means of p(x | z, y), [B, H, W, C] in [0, 1]" if model.has_latent_space else None),
+                    "likelihood": getattr(model, "likelihood", None),
                     "sampler": (None if not model.has_latent_space else "prior" if mixture is None
                                 else f"gmm, {mixture.components} components"),
                     "sha256": {name: sha256_of((folder / name).read_bytes()) for name in files}}

@@ -18,6 +18,10 @@ class ReadmeRun:
     epochs: int
     shipped: bool = False  # its weights are small enough to ship in pretrained/ (under 1 MB)
     confusion: bool = False  # the README shows its confusion figure (plot.py -m confusion, both samplers)
+    # A data set of one's own, by its path and the command that makes it (the identity's dataset is then only
+    # a stand-in: the real name holds the file's hash).
+    dataset_path: str = None
+    make_dataset: tuple = ()
 
     @property
     def name(self):
@@ -26,9 +30,11 @@ class ReadmeRun:
     def flags(self):
         """The flags that name it, as train.py and plot.py take them."""
         identity = self.identity
+        dataset = self.dataset_path or identity.dataset
         return ([identity.model] + (["-n", str(identity.latent_dim)] if identity.latent_dim is not None else [])
                 + (["--labels", str(identity.labels)] if identity.labels is not None else [])
-                + (["--dataset", identity.dataset] if identity.dataset != "mnist" else []))
+                + (["--likelihood", identity.likelihood] if identity.likelihood != "bernoulli" else [])
+                + (["--dataset", dataset] if dataset != "mnist" else []))
 
 
 FIGURE_RUNS = (
@@ -42,6 +48,8 @@ FIGURE_RUNS = (
     ReadmeRun(RunIdentity("cnn"), 20, shipped=True),
     ReadmeRun(RunIdentity("m2", 50, labels=100), 30),
     ReadmeRun(RunIdentity("cvae_fc3", 20, dataset="fashion_mnist"), 50, confusion=True),
+    ReadmeRun(RunIdentity("cvae_cnn3", 20, dataset="colour_mnist", likelihood="logistic"), 30, confusion=True,
+              dataset_path="data/colour_mnist.npz", make_dataset=("-m", "cvae.colour_mnist", "data/colour_mnist.npz")),
 )
 SHIPPED = tuple(run.name for run in FIGURE_RUNS if run.shipped)
 
@@ -54,6 +62,8 @@ def figure_commands(python="python", epochs=None):
     from model.registry import MODELS  # here: importing it loads TensorFlow, which --help and the tests' lists need not
     commands = []
     for run in FIGURE_RUNS:
+        if run.make_dataset:
+            commands.append([python, *run.make_dataset])
         commands.append([python, "train.py", *run.flags(), "-e", str(epochs or run.epochs), "--restart"])
         sampler = ["--sampler", "gmm"] if MODELS[run.identity.model].conditional else []  # gen_rand's samples
         commands.append([python, "plot.py", *run.flags(), "--figure-dir", "img", *sampler])

@@ -69,7 +69,7 @@ def check_result(result):
                                {"test_accuracy": (int, float)})}
     optional = {"dataset": str, "labels": (int, type(None)), "training_subset": (int, type(None)),
                 "test_images": int, "test_images_in_data_set": int, "seed": int, "conditional": bool,
-                "class_consistency": dict}
+                "class_consistency": dict, "likelihood": str, "nll_bits_per_dim": (int, float), "image_shape": list}
     for key, types in required.items():
         if key not in result:
             raise ValueError(f"no '{key}'")
@@ -81,6 +81,12 @@ def check_result(result):
         raise ValueError(f"'model' is {result['model'][:40]!r}, not a model of this repository")
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", result.get("dataset", "mnist")):
         raise ValueError("'dataset' is not a data set's name (letters, digits, _ . and - only)")
+    if result.get("likelihood", "bernoulli") not in ("bernoulli", "logistic"):
+        raise ValueError(f"'likelihood' is {result['likelihood'][:40]!r}, not a likelihood of this repository")
+    shape = result.get("image_shape", [28, 28, 1])
+    if len(shape) != 3 or not all(isinstance(size, int) and not isinstance(size, bool) and 0 < size <= 4096
+                                  for size in shape):
+        raise ValueError("'image_shape' is not [height, width, channels]")
     consistency = result.get("class_consistency", {"overall": 0.0, "samples_per_digit": 1})
     if not isinstance(consistency.get("overall"), (int, float)) or isinstance(consistency.get("overall"), bool):
         raise ValueError("'class_consistency' has no 'overall' number")
@@ -156,7 +162,17 @@ def conditional(r):
 
 def nll_cell(r):
     given = " (-log p(x\\|y))" if conditional(r) else ""
-    return f"{r['nll']:.2f} ({r['nll_k']}){given}"
+    per_dim = f" = {r['nll_bits_per_dim']:.3f} bits/dim" if "nll_bits_per_dim" in r else ""
+    return f"{r['nll']:.2f}{per_dim} ({r['nll_k']}){given}"
+
+
+def pixels_cell(r):
+    """How a run of one's own data sees its images, and its likelihood when not the default: "32x32 colour,
+    logistic"; MNIST's 28x28 gray says nothing more."""
+    shape = r.get("image_shape", [28, 28, 1])
+    pixels = "" if shape == [28, 28, 1] else f"{shape[0]}x{shape[1]} {'colour' if shape[2] == 3 else 'gray'}"
+    likelihood = "logistic" if r.get("likelihood") == "logistic" else ""
+    return ", ".join(part for part in (pixels, likelihood) if part)
 
 
 def consistency_cell(r):
@@ -169,7 +185,7 @@ def vae_table(results):
              "|---|---|---|---|---|---|---|---|"]
     for r in sorted((r for r in results if r["latent_dim"] is not None), key=sort_key):
         data = ("Fashion-MNIST " if r.get("dataset") == "fashion_mnist" else "") + \
-            (f"`{r['dataset']}` " if own_data(r) else "") + ("binarized" if r["binarized"] else "gray")
+            (f"`{r['dataset']}` " if own_data(r) else "") + (pixels_cell(r) or ("binarized" if r["binarized"] else "gray"))
         lines.append(f"| `{r['model']}` | {r['latent_dim']} | {r['epoch']} | {data} "
                      f"| {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} | {r['parameters']:,} |")
     for r in results:
@@ -200,7 +216,7 @@ def data_cell(r):
     name = ("Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else f"`{r['dataset']}`" if own_data(r)
             else "MNIST")
     labels = f", {r['labels']:,} labels" if semi_supervised(r) else ""
-    return name + labels + (", binarized" if r["binarized"] else ", gray")
+    return name + labels + ", " + (pixels_cell(r) or ("binarized" if r["binarized"] else "gray"))
 
 
 def sample_quality_table(results):
@@ -226,6 +242,11 @@ def semi_supervised(r):
     return r.get("labels") is not None
 
 
+def colour(r):
+    """A run on colour images (its eval.json records their shape)."""
+    return r.get("image_shape", [28, 28, 1])[-1] == 3
+
+
 def own_data(r):
     """A run on a data set of one's own (train.py --dataset PATH), named like digits_3fa9c2d1."""
     return r.get("dataset", "mnist") not in ("mnist", "fashion_mnist")
@@ -236,7 +257,8 @@ SECTIONS = {
     "results": (lambda r: not semi_supervised(r) and r.get("dataset", "mnist") == "mnist", vae_table),
     "semi-supervised": (semi_supervised, semi_supervised_table),
     "fashion-mnist": (lambda r: not semi_supervised(r) and r.get("dataset") == "fashion_mnist", vae_table),
-    "own-data": (lambda r: not semi_supervised(r) and own_data(r), vae_table),
+    "own-data": (lambda r: not semi_supervised(r) and own_data(r) and not colour(r), vae_table),
+    "colour": (lambda r: not semi_supervised(r) and colour(r), vae_table),
     "sample-quality": (lambda r: "sample_quality" in r, sample_quality_table),
 }
 

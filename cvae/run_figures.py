@@ -81,7 +81,13 @@ def title_of(run):
     return (identity.model + (f", n = {n}" if n else "") + (f", {identity.labels} labels" if identity.labels else "")
             + (", Fashion-MNIST" if identity.dataset == "fashion_mnist" else "")
             + (f", data {Path(identity.data['path']).name}" if identity.data else "")
-            + f", epoch {run.epoch}")
+            + likelihood_shown(identity) + f", epoch {run.epoch}")
+
+
+def likelihood_shown(identity):
+    """What a figure's images are when the likelihood is not the default: ", discretized logistic, images are its
+    means" (a Bernoulli run's images are its pixel means too, as every MNIST figure has always said nothing of)."""
+    return ", discretized logistic, images are its means" if identity.likelihood == "logistic" else ""
 
 
 def why_not(kind, model):

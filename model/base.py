@@ -16,7 +16,7 @@ NUM_CLASSES = 10  # MNIST's and Fashion-MNIST's; the default of every model's `c
 # and z stay float32. Under the default float32 policy it changes nothing.
 PARAMETERS_DTYPE = "float32"
 LIKELIHOODS = ("bernoulli", "logistic")  # p(x | z, y) of a VAE: the first is the default (every MNIST number)
-IMAGE_SHAPE = (28, 28, 1)  # MNIST's and Fashion-MNIST's (H, W, C); the default of every model's
+IMAGE_SHAPE = (28, 28, 1)  # (H, W, C) of MNIST and Fashion-MNIST: every model's default image_shape
 
 
 class BaseModel(keras.Model):

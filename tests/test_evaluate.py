@@ -208,6 +208,36 @@ def test_semi_supervised_rows_go_to_their_own_table():
     assert "Classifier `cnn` on Fashion-MNIST: 90.00% test accuracy" in bodies["fashion-mnist"]
 
 
+def test_colour_rows_go_to_their_own_table_with_bits_per_dim_and_a_bad_shape_is_refused():
+    colour = {"model": "cvae_cnn3", "latent_dim": 20, "epoch": 30, "parameters": 56919, "binarized": False,
+              "dataset": "colour_mnist_420af299", "labels": None, "elbo": -9709.62, "nll": 9485.0, "nll_k": 200,
+              "likelihood": "logistic", "image_shape": [32, 32, 3], "nll_bits_per_dim": 4.4546,
+              "class_consistency": {"overall": 0.5}}
+    gray_own = {**colour, "dataset": "digits_12345678", "image_shape": [28, 28, 1], "likelihood": "bernoulli"}
+    del gray_own["nll_bits_per_dim"]
+    bodies = tables.tables([colour, gray_own])
+    assert set(bodies) == {"colour", "own-data"}
+    assert ("| `cvae_cnn3` | 20 | 30 | `colour_mnist_420af299` 32x32 colour, logistic | -9709.62 | 9485.00 = 4.455 "
+            "bits/dim (200) (-log p(x\\|y)) | 50.0% | 56,919 |") in bodies["colour"]
+    assert "`digits_12345678` gray | -9709.62 | 9485.00 (200)" in bodies["own-data"]
+    for bad in ({"image_shape": ["<b>", 2, 3]}, {"image_shape": [32, 32]}, {"likelihood": "<script>"},
+                {"nll_bits_per_dim": "4"}):
+        with pytest.raises(ValueError):
+            tables.check_result({**colour, **bad})
+
+
+def test_a_likelihood_names_its_run_and_the_readme_runs_make_the_colour_data_first():
+    from cvae.config import RunIdentity, train_command
+    from cvae.readme_runs import figure_commands
+    logistic = RunIdentity("cvae_cnn3", 20, likelihood="logistic")
+    assert logistic.directory_name() == "cvae_cnn3_20_logistic" and RunIdentity("vae", 2).directory_name() == "vae_2"
+    assert train_command(logistic) == "python train.py cvae_cnn3 -n 20 --likelihood logistic"
+    commands = [" ".join(command) for command in figure_commands()]
+    made = commands.index("python -m cvae.colour_mnist data/colour_mnist.npz")
+    assert commands[made + 1] == ("python train.py cvae_cnn3 -n 20 --likelihood logistic --dataset "
+                                  "data/colour_mnist.npz -e 30 --restart")
+
+
 def test_missing_run_and_bad_flags(tmp_path, capsys):
     assert evaluate.main(["cvae_fc3", "-n", "3", "--log-dir", str(tmp_path)]) == 1
     assert "python train.py cvae_fc3 -n 3" in capsys.readouterr().err

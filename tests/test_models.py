@@ -335,3 +335,9 @@ def test_a_size_a_convolution_stack_cannot_take_is_refused_listing_the_sizes_it_
     for good in MODELS[name].image_sizes():
         MODELS[name].check_image_shape((good, good, 3))
     assert MODELS["cnn"].image_sizes() is None and MODELS["vae"].image_sizes() is None  # any size
+
+
+def test_the_cli_lists_the_likelihoods_the_models_have():
+    from cvae.cli import LIKELIHOODS
+    from model.base import LIKELIHOODS as MODEL_LIKELIHOODS
+    assert LIKELIHOODS == MODEL_LIKELIHOODS

@@ -594,3 +594,17 @@ def test_a_folder_too_large_for_memory_is_refused_before_anything_is_decoded(tmp
                                            str(tmp_path / "log"), "--data-dir", str(data_dir)], capsys)
     assert status == 2 and "12 images of 32 x 32 x 3 would take 0.0 GB of memory, more than a tenth" in err
     assert not (tmp_path / "log").exists() and not data_dir.exists()
+
+
+def test_a_size_the_model_cannot_take_is_one_line_exit_2_listing_the_sizes_it_can(tmp_path, capsys):
+    fresh()
+    images, labels = colour_squares(24, 30)
+    path = write_npz(tmp_path / "thirty.npz", images=images, labels=labels)
+    status, _, err = run_main(train.main, ["cvae_cnn3", "-n", "2", "--dataset", str(path), "--log-dir",
+                                           str(tmp_path / "log"), "--data-dir", str(tmp_path / "data")], capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert ("cvae_cnn3 cannot take 30 x 30 images; it takes square images of 8, 12, 16, ..., 128 pixels a side "
+            "(train with --image-size S)") in err
+    assert not (tmp_path / "log").exists()
+    assert run_main(train.main, ["cvae_fc3", "-n", "2", "-e", "1", "--dataset", str(path), "--log-dir",
+                                 str(tmp_path / "log"), "--data-dir", str(tmp_path / "data")], capsys)[0] == 0

@@ -22,6 +22,7 @@ def test_help_lists_every_model_and_flag(capsys):
     # Whole option strings as argparse prints them, and the models as the MODEL line lists them.
     options = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", out))
     assert {"-n", "-b", "-e", "-l", "-c", "--seed", "--restart", "--subset", "--binarize", "--dataset", "--labels",
+            "--likelihood", "--image-size",
             "--strategy", "--xla", "--no-xla", "--precision", "--deterministic", "--log-dir", "--data-dir",
             "--debug"} <= options
     assert f"one of: {', '.join(NAMES)}" in " ".join(out.split())
@@ -58,6 +59,10 @@ print(sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
     (["vae", "-l", "-0.1"], "must be a positive number, got -0.1"),
     (["vae", "-l", "abc"], "invalid positive_float value: 'abc'"),
     (["vae", "-c", "0"], "must be a positive number, got 0"),
+    (["vae", "--likelihood", "gaussian"], "argument --likelihood: invalid choice: 'gaussian'"),
+    (["vae", "--likelihood", "logistic", "--binarize"], "--likelihood logistic models 256 levels a sub-pixel; "
+                                                          "--binarize leaves two"),
+    (["cnn", "--likelihood", "logistic"], "--likelihood applies to the VAEs; cnn is a classifier"),
 ])
 def test_bad_flags_get_one_clear_line_and_exit_2(args, complaint, capsys):
     status, _, err = run_main(train.main, args, capsys)
@@ -76,7 +81,8 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     # What the run is, once; how each invocation trained it, in order.
     assert config == {"identity": {"model": "cvae_cnn3", "latent_dim": 2, "dataset": "mnist", "data": None,
-                                   "binarize": False, "labels": None, "seed": 0, "subset": 300},
+                                   "binarize": False, "likelihood": "bernoulli", "labels": None, "seed": 0,
+                                   "subset": 300},
                       "training": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
                                     "clip": None, "xla": False, "precision": "fp32", "strategy": "none"}]}
     rows = RunDir(run_dir).read_metrics()

@@ -39,10 +39,16 @@ try {
       await page.locator("#classes button").nth(step.label).click();
     } else if (step.read) {
       out.reads.push(await page.evaluate(() => {
-        const context = document.getElementById("image").getContext("2d");
-        const rgba = context.getImageData(0, 0, 28, 28).data;
+        const canvas = document.getElementById("image");
+        const rgba = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+        // Gray images: one level a pixel (the red channel); colour: R, G, B a pixel, as lastImage holds them.
+        const channels = window.explorer.lastImage.length / (canvas.width * canvas.height);
+        const canvasValues = [];
+        for (let i = 0; i < canvas.width * canvas.height; i++) {
+          for (let c = 0; c < channels; c++) canvasValues.push(rgba[4 * i + c]);
+        }
         return { z: window.explorer.z, label: window.explorer.label, image: Array.from(window.explorer.lastImage),
-                 canvas: Array.from({ length: 784 }, (_, i) => rgba[4 * i]) };
+                 canvas: canvasValues };
       }));
     } else if (step.bench) {
       out.bench.push(await page.evaluate((count) => window.explorer.benchmark(count), step.bench));

@@ -9,7 +9,7 @@ const explorer = {
   ready: false,
   z: [],
   label: 0,
-  lastImage: null, // pixel means [784] of the image on screen (Float32Array)
+  lastImage: null, // pixel means [H * W * C] of the image on screen (Float32Array; MNIST: 784)
 };
 window.explorer = explorer;
 
@@ -46,7 +46,26 @@ function layerOutput(h, layer) {
   }
 }
 
-// Pixel means [rows, 784] of p(x | z, y) for codes zs [rows][n] and labels [rows].
+// Manifests written before images had a shape and a likelihood of their own were MNIST's.
+const imageShape = () => manifest.image_shape || [28, 28, 1];
+const imageSize = () => imageShape().reduce((a, b) => a * b, 1);
+
+// The means of p(x | z, y) from the decoder's output h [rows, H, W, C or 2C]: Bernoulli's sigmoid of its
+// logits, or the mean of the logistic discretized to 256 levels (model/losses.py discretized_logistic_mean:
+// the sum over the 255 bin edges of P(X above the edge), divided by 255).
+function pixelMeans(h) {
+  if (manifest.likelihood !== "logistic") return tf.sigmoid(h);
+  const channels = imageShape()[2];
+  const [location, rawLogScale] = tf.split(h, [channels, channels], 3);
+  const inverseScale = tf.exp(tf.neg(tf.maximum(rawLogScale, -8)));
+  let total = tf.zerosLike(location);
+  for (let k = 1; k < 256; k++) {
+    total = tf.add(total, tf.sigmoid(tf.mul(tf.sub(location, (k - 0.5) / 255), inverseScale)));
+  }
+  return tf.clipByValue(tf.div(total, 255), 0, 1);
+}
+
+// Pixel means [rows, H * W * C] of p(x | z, y) for codes zs [rows][n] and labels [rows].
 function decodeRows(zs, labels) {
   return tf.tidy(() => {
     let h = tf.tensor2d(zs, [zs.length, manifest.latent_dim], "float32");
@@ -54,7 +73,8 @@ function decodeRows(zs, labels) {
       h = tf.concat([h, tf.oneHot(tf.tensor1d(labels, "int32"), manifest.class_names.length).toFloat()], 1);
     }
     for (const layer of layers) h = layerOutput(h, layer);
-    return tf.sigmoid(h).reshape([zs.length, 28 * 28]).dataSync();
+    return pixelMeans(h.reshape([zs.length, imageShape()[0], imageShape()[1], -1])).reshape([zs.length, imageSize()])
+      .dataSync();
   });
 }
 
@@ -62,12 +82,18 @@ function decode(z, label) {
   return decodeRows([z], [label]);
 }
 
-function draw(canvas, pixels) { // dark ink on white, as in the README's figures
+function draw(canvas, pixels) { // gray: dark ink on white, as in the README's figures; colour: as it is
+  const [height, width, channels] = imageShape();
   const context = canvas.getContext("2d");
-  const image = context.createImageData(28, 28);
-  for (let i = 0; i < 784; i++) {
-    const level = Math.round(255 * (1 - pixels[i]));
-    image.data.set([level, level, level, 255], 4 * i);
+  const image = context.createImageData(width, height);
+  for (let i = 0; i < height * width; i++) {
+    if (channels === 1) {
+      const level = Math.round(255 * (1 - pixels[i]));
+      image.data.set([level, level, level, 255], 4 * i);
+    } else {
+      const [r, g, b] = pixels.subarray(3 * i, 3 * i + 3).map((v) => Math.round(255 * v));
+      image.data.set([r, g, b, 255], 4 * i);
+    }
   }
   context.putImageData(image, 0, 0);
 }
@@ -80,7 +106,8 @@ function show() {
   if (manifest.conditional) {
     const count = manifest.class_names.length;
     const every = decodeRows(Array(count).fill(explorer.z), [...Array(count).keys()]);
-    document.querySelectorAll("#every canvas").forEach((canvas, k) => draw(canvas, every.subarray(784 * k, 784 * (k + 1))));
+    const size = imageSize();
+    document.querySelectorAll("#every canvas").forEach((canvas, k) => draw(canvas, every.subarray(size * k, size * (k + 1))));
   }
   document.querySelectorAll("#classes button").forEach((b, k) => b.classList.toggle("on", k === explorer.label));
   document.querySelectorAll("#sliders input").forEach((input, i) => { input.value = explorer.z[i]; });
@@ -197,7 +224,7 @@ function build() {
       button.onclick = () => explorer.setLabel(k);
       classes.appendChild(button);
       const figure = document.createElement("figure");
-      const canvas = Object.assign(document.createElement("canvas"), { width: 28, height: 28 });
+      const canvas = Object.assign(document.createElement("canvas"), { width: imageShape()[1], height: imageShape()[0] });
       figure.append(canvas, Object.assign(document.createElement("figcaption"), { textContent: name }));
       every.appendChild(figure);
     });
@@ -223,6 +250,7 @@ async function start() {
     layers = manifest.layers.map((layer) => ({
       ...layer, kernel: layer.kernel && tensor(layer.kernel), bias: layer.bias && tensor(layer.bias),
     }));
+    Object.assign(document.getElementById("image"), { width: imageShape()[1], height: imageShape()[0] });
     build();
     show();
     explorer.ready = true;

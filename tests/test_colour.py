@@ -1,0 +1,141 @@
+"""Colour and size end to end (issue 26): a small colour MNIST (cvae.colour_mnist, 32 x 32 x 3) trained with the
+discretized logistic, then every tool on it: figures, sample.py, evaluate.py (bits/dim, class-consistency judged
+by a classifier of the same data), export.py and the explorer in chromium."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_main, tool
+from cvae import colour_mnist
+from cvae.data import ImageSet
+from cvae.rundir import RunDir
+train, plot, sample, evaluate, export, explore = (tool(name) for name in
+                                                  ("train", "plot", "sample", "evaluate", "export", "explore"))
+
+RUN = "cvae_cnn3_2_logistic_colour_"  # then the data set's hash
+
+
+@pytest.fixture(scope="module")
+def colour(mnist, tmp_path_factory):
+    """(log dir, data dir, the .npz): 600 training and 200 test images of colour MNIST, a logistic cvae_cnn3
+    with n = 2 and a cnn, one epoch each."""
+    root = tmp_path_factory.mktemp("colour")
+    small = ImageSet(mnist.train_images[:600], mnist.train_labels[:600], mnist.test_images[:200],
+                     mnist.test_labels[:200])
+    path = root / "colour.npz"
+    np.savez(path, **colour_mnist.build(small))
+    common = ["--dataset", str(path), "-e", "1", "--log-dir", str(root / "log"), "--data-dir", str(root / "data")]
+    assert train.main(["cvae_cnn3", "-n", "2", "--likelihood", "logistic", *common]) == 0
+    assert train.main(["cnn", *common]) == 0
+    return root / "log", root / "data", path
+
+
+def run_dir(colour):
+    found = list(colour[0].glob(RUN + "*"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_colour_mnist_is_seeded_colour_and_keeps_the_digits(mnist):
+    small = ImageSet(mnist.train_images[:50], mnist.train_labels[:50], mnist.test_images[:20], mnist.test_labels[:20])
+    first, again, other = colour_mnist.build(small), colour_mnist.build(small), colour_mnist.build(small, seed=1)
+    assert first["images"].shape == (50, 32, 32, 3) and first["images"].dtype == np.uint8
+    assert all(np.array_equal(first[key], again[key]) for key in first)
+    assert not np.array_equal(first["images"], other["images"])
+    np.testing.assert_array_equal(first["labels"], mnist.train_labels[:50])
+    # The ink is the bright colour, where the digit is; every image has colour (its channels differ).
+    brightness = first["images"].astype(int).sum(axis=-1)[:, 2:30, 2:30]
+    ink = mnist.train_images[:50, ..., 0] > 128
+    assert all(brightness[i][ink[i]].mean() > brightness[i][~ink[i]].mean() for i in range(50))
+    assert all(np.ptp(image.reshape(-1, 3).mean(axis=0)) > 0 for image in first["images"])
+
+
+def test_the_run_is_named_for_its_likelihood_and_keeps_the_shape(colour):
+    directory = run_dir(colour)
+    config = json.loads((directory / "config.json").read_text())["identity"]
+    assert config["likelihood"] == "logistic" and config["data"]["image_shape"] == [32, 32, 3]
+    run = RunDir(directory).load()
+    assert run.model.image_shape == (32, 32, 3) and run.model.likelihood == "logistic"
+    assert run.model.decoder_layers[-1].filters == 6  # 3 locations and 3 log-scales a pixel
+
+
+def test_every_figure_is_drawn_in_colour(colour, tmp_path, capsys):
+    import matplotlib.image
+    log_dir, data_dir, _ = colour
+    directory = run_dir(colour)
+    for mode in ([], ["-m", "interpolate"], ["-m", "confusion"]):
+        status, out, err = run_main(plot.main, ["--run", str(directory), "--data-dir", str(data_dir), "--log-dir",
+                                                str(log_dir), "--figure-dir", str(tmp_path), *mode], capsys)
+        assert status == 0, err
+    written = sorted(path.name for path in (tmp_path / directory.name).iterdir())
+    assert {"reconstruction.png", "generated_image_prior.png", "manifold.png", "analogy.png", "interpolation.gif",
+            "confusion.png"} <= set(written)
+    picture = matplotlib.image.imread(tmp_path / directory.name / "reconstruction.png")[..., :3]
+    assert np.abs(picture[..., 0] - picture[..., 1]).max() > 0.2  # colour, not gray
+    from cvae.run_figures import title_of
+    assert "discretized logistic, images are its means" in title_of(RunDir(directory).load())
+
+
+def test_sample_writes_colour_images(colour, tmp_path, capsys):
+    _, data_dir, _ = colour
+    status, out, err = run_main(sample.main, ["--run", str(run_dir(colour)), "--data-dir", str(data_dir), "--digit", "3",
+                                              "--count", "4", "--out", str(tmp_path / "s.npz")], capsys)
+    assert status == 0, err
+    with np.load(tmp_path / "s.npz") as arrays:
+        assert arrays["images"].shape == (4, 32, 32, 3) and arrays["images"].dtype == np.uint8
+
+
+def test_evaluate_gives_bits_per_dim_and_judges_with_the_classifier_of_the_same_data(colour, capsys):
+    log_dir, data_dir, _ = colour
+    directory = run_dir(colour)
+    status, out, err = run_main(evaluate.main, ["--run", str(directory), "--data-dir", str(data_dir), "--log-dir",
+                                                str(log_dir), "-k", "8", "--samples", "10", "--test-images", "40",
+                                                "--components", "2"], capsys)
+    assert status == 0, err
+    result = json.loads((directory / "eval.json").read_text())
+    assert result["likelihood"] == "logistic" and result["image_shape"] == [32, 32, 3]
+    assert result["nll_bits_per_dim"] == pytest.approx(result["nll"] / (32 * 32 * 3 * np.log(2)))
+    assert result["nll_bits_per_dim"] > 0
+    assert "bits/dim" in out
+    judge = result["class_consistency"]["classifier"]
+    assert "cnn_colour_" in judge and str(log_dir) in judge
+
+
+def test_export_takes_and_gives_colour_images(colour, tmp_path, capsys):
+    import tensorflow as tf
+    from cvae.exporting import unsafe_operations
+    _, data_dir, _ = colour
+    directory = run_dir(colour)
+    status, out, err = run_main(export.main, ["--run", str(directory), "--data-dir", str(data_dir), "--out",
+                                              str(tmp_path / "x")], capsys)
+    assert status == 0, err
+    manifest = json.loads((tmp_path / "x" / "export.json").read_text())
+    assert manifest["image_shape"] == [32, 32, 3] and manifest["likelihood"] == "logistic"
+    assert unsafe_operations((tmp_path / "x" / "saved_model" / "saved_model.pb").read_bytes()) == []
+    saved = tf.saved_model.load(str(tmp_path / "x" / "saved_model"))
+    model = RunDir(directory).load().model
+    z, labels = np.array([[0.3, -1.0], [1.0, 0.5]], np.float32), np.array([4, 7], np.int32)
+    generated = saved.generate(tf.constant(labels), tf.constant(z))["images"].numpy()
+    assert generated.shape == (2, 32, 32, 3)
+    np.testing.assert_allclose(generated, np.asarray(model.generate(z, labels)), atol=1e-5)
+    images = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    assert saved.reconstruct(tf.constant(images), tf.constant(labels))["images"].shape == (2, 32, 32, 3)
+
+
+@pytest.mark.slow  # a browser
+def test_the_explorer_draws_what_python_decodes_on_an_rgb_canvas(colour, tmp_path, capsys):
+    from test_explore import assert_same_as_python, needs_browser, write
+    if needs_browser.args[0]:
+        pytest.skip(needs_browser.kwargs["reason"])
+    from cvae import explorer
+    log_dir, data_dir, _ = colour
+    directory = run_dir(colour)
+    site = write(log_dir, tmp_path / "site", "--run", str(directory), "--data-dir", str(data_dir), capsys=capsys)
+    manifest = json.loads((site / "manifest.json").read_text())
+    assert manifest["image_shape"] == [32, 32, 3] and manifest["likelihood"] == "logistic"
+    out = explorer.drive(site, [{"read": True}, {"drag": [0.8, 0.3]}, {"read": True}, {"label": 5}, {"read": True}],
+                         tmp_path)
+    assert out["error"] is None and len(out["reads"]) == 3
+    assert len(out["reads"][0]["image"]) == 32 * 32 * 3
+    assert_same_as_python(out["reads"], RunDir(directory).load().model)
