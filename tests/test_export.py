@@ -80,7 +80,7 @@ def test_unconditional_and_classifier_exports_have_their_own_signatures(trained_
     assert vae.generate(tf.zeros([2, 2]))["images"].shape == (2, 28, 28, 1)
     assert export.main(["cnn", "--subset", "300", "--log-dir", str(trained_runs), "--out", str(tmp_path / "cnn")]) == 0
     cnn = tf.saved_model.load(str(tmp_path / "cnn" / "saved_model"))
-    probabilities = cnn.classify(tf.zeros([3, 28, 28]))["probabilities"].numpy()
+    probabilities = cnn.classify(tf.zeros([3, 28, 28, 1]))["probabilities"].numpy()
     assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     assert json.loads((tmp_path / "cnn" / "export.json").read_text())["signatures"] == ["classify"]
 

@@ -201,7 +201,7 @@ def test_changed_data_does_not_resume_the_old_run(tmp_path, data_dir, capsys):
     flags = run_flags(folder, tmp_path / "log", data_dir)
     assert run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "1", *flags], capsys)[0] == 0
     old = owndata.describe(folder).sha256
-    write_image(folder / "cross" / "new.png", shape("cross", 30, np.random.default_rng(5)))
+    write_image(folder / "cross" / "new.png", shape("cross", 28, np.random.default_rng(5)))
     new = owndata.describe(folder).sha256
     status, _, err = run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "2", *flags], capsys)
     assert status == 2 and old[:16] in err and new[:16] in err and "--restart" in err
@@ -357,7 +357,7 @@ def test_a_run_opens_after_its_folder_changed_or_went_and_says_what_it_needs_onc
     flags = run_flags(folder, tmp_path / "log", data_dir)
     assert run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "1", *flags], capsys)[0] == 0
     (run_dir,) = (tmp_path / "log").iterdir()
-    write_image(folder / "cross" / "new.png", shape("cross", 30, np.random.default_rng(5)))  # the files change
+    write_image(folder / "cross" / "new.png", shape("cross", 28, np.random.default_rng(5)))  # the files change
     fresh()
     status, out, err = run_main(plot.main, ["cvae_cnn3", "-n", "2", "-m", "embed", *flags, "--figure-dir",
                                             str(tmp_path / "fig")], capsys)
