@@ -60,6 +60,7 @@ def test_the_run_is_named_for_its_likelihood_and_keeps_the_shape(colour):
     assert run.model.decoder_layers[-1].filters == 6  # 3 locations and 3 log-scales a pixel
 
 
+@pytest.mark.slow  # about 90 s: the logistic's mean is summed over 255 bin edges for every figure's images
 def test_every_figure_is_drawn_in_colour(colour, tmp_path, capsys):
     import matplotlib.image
     log_dir, data_dir, _ = colour

@@ -13,7 +13,7 @@ from cvae.mnist import load_mnist, parse_idx, read_wheel
 
 
 def idx_bytes(array, magic_dims):
-    header = bytes([0, 0, 8, magic_dims]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    header = bytes([0, 0, 8, magic_dims]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape[:magic_dims])
     return header + array.astype(np.uint8).tobytes()
 
 
