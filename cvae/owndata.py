@@ -26,6 +26,7 @@ so the next command does not decode the images again; a cache is checked against
 before training uses it (cache_disagrees), and a run records its arrays' checksum. Every mistake in the data
 is a UsageError: one line saying what is wrong and where.
 """
+import collections
 import hashlib
 import math
 import os
@@ -215,7 +216,9 @@ def _describe_folder(path, image_size):
             digest.update(f"{split}/{file.relative_to(path).as_posix()}\0{names[label]}\0{len(data)}\0".encode())
             digest.update(data)
             headers.append(image_header(data))
-    shape, converted = choose_shape(path, headers, image_size)
+    known = [header for header in headers if header is not None]  # None: unreadable, left to the decoder
+    shape, converted = choose_shape(path, collections.Counter(header[:2] for header in known),
+                                    sum(header[2] for header in known), len(known), image_size)
     count = sum(len(files) for files in splits.values())
     check_fits(count * math.prod(shape), f"{count:,} images of {shape[0]} x {shape[1]} x {shape[2]}",
                "give fewer images, or a smaller --image-size")
@@ -243,16 +246,12 @@ def image_header(data):
     return height, width, colour
 
 
-def choose_shape(path, headers, image_size):
-    """((H, W, C) the images of `path` become, {what was converted: how many}) from their headers (None:
-    unreadable, left to the decoder): C as most are (a tie: colour); H = W = image_size, or else their own size
-    when they all share one square size from MIN_OWN_SIZE to MAX_OWN_SIZE. UsageError listing the sizes found
-    otherwise."""
-    import collections
-    known = [header for header in headers if header is not None]
-    colour = sum(header[2] for header in known)
-    channels = 3 if known and 2 * colour >= len(known) else 1
-    sizes = collections.Counter(header[:2] for header in known)
+def choose_shape(path, sizes, colour, total, image_size):
+    """((H, W, C) the images of `path` become, {what was converted: how many}), for a folder and an .npz alike,
+    from `sizes` {(H, W): images}, and `colour` images of `total`: C as most are (a tie: colour); H = W =
+    image_size, or else their own size when they all share one square size from MIN_OWN_SIZE to MAX_OWN_SIZE.
+    UsageError listing the sizes found otherwise."""
+    channels = 3 if total and 2 * colour >= total else 1
     if image_size is None:
         if len(sizes) == 1:
             (height, width), = sizes
@@ -263,7 +262,7 @@ def choose_shape(path, headers, image_size):
                              f"{MAX_IMAGE_SIZE}) to resize every image to S x S")
     converted = {"resized": sum(count for size, count in sizes.items() if size != (image_size, image_size))}
     if channels == 3:
-        converted["gray to colour"] = len(known) - colour
+        converted["gray to colour"] = total - colour
     else:
         converted["colour to gray"] = colour
     return (image_size, image_size, channels), {what: count for what, count in converted.items() if count}
@@ -553,24 +552,13 @@ def _npz_to_one_shape(path, train_x, test_x, image_size):
     """(train images, test images, {what was converted: how many}), both of one shape: gray or colour as most
     images are (a tie: colour), and image_size x image_size, or else their own size when they share one square
     size from MIN_OWN_SIZE to MAX_OWN_SIZE (UsageError otherwise)."""
-    import collections
     parts = [x for x in (train_x, test_x) if x is not None]
-    total = sum(len(x) for x in parts)
-    colour = sum(len(x) for x in parts if x.shape[-1] == 3)
-    channels = 3 if 2 * colour >= total else 1
-    sizes = collections.Counter({x.shape[1:3]: 0 for x in parts})
+    sizes = collections.Counter()
     for x in parts:
         sizes[x.shape[1:3]] += len(x)
-    if image_size is None:
-        (height, width), = sizes if len(sizes) == 1 else [(0, 1)]
-        if not (height == width and MIN_OWN_SIZE <= height <= MAX_OWN_SIZE):
-            raise UsageError(f"{path}: {describe_sizes(sizes)}; give --image-size S ({MIN_IMAGE_SIZE} to "
-                             f"{MAX_IMAGE_SIZE}) to resize every image to S x S")
-        image_size = height
-    converted = {"resized": sum(len(x) for x in parts if x.shape[1:3] != (image_size, image_size)),
-                 "gray to colour" if channels == 3 else "colour to gray": total - colour if channels == 3 else colour}
-    converted = {what: count for what, count in converted.items() if count}
-    shaped = [_to_shape(x, (image_size, image_size, channels)) if x is not None else None for x in (train_x, test_x)]
+    shape, converted = choose_shape(path, sizes, sum(len(x) for x in parts if x.shape[-1] == 3),
+                                    sum(len(x) for x in parts), image_size)
+    shaped = [_to_shape(x, shape) if x is not None else None for x in (train_x, test_x)]
     return shaped[0], shaped[1], converted
 
 
