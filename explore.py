@@ -34,6 +34,7 @@ def explore(args):
     from cvae.cli import mixture_for, open_run
     run = open_run(args, args.epoch)  # a missing run is the first thing to hear about, before TensorFlow.js
     out = args.out if args.out is not None else run.folder_in("explorer")
+    explorer.check_explorable(run)  # what the run cannot do is said whatever is installed
     explorer.check_tfjs()  # before --sampler gmm's fit (half a minute), not only when the folder is written
     size, replaced = explorer.write_explorer(run, out, args.data_dir, mixture_for(args, run))
     print(f"wrote {out}: the decoder of {run.directory} at epoch {run.epoch} ({size / 1e3:.0f} kB of weights)"

@@ -10,10 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from model import NAMES
+from model import DEFAULT_LIKELIHOOD, names as model_names
 from cvae.cli import (MAX_COUNT, MAX_LATENT_DIM, HelpFormatter, add_debug_flag, add_likelihood_flag, dataset_argument,
-                      image_size_argument,
-                      positive_float, positive_int_up_to, random_seed, run_tool)
+                      image_size_argument, likelihoods_help, positive_float, positive_int_up_to, random_seed, run_tool)
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError, UserFacingError
 
@@ -24,7 +23,7 @@ def parse_args(argv=None):
                     "events go to LOG_DIR/MODEL_N/ (LOG_DIR/cnn/ for the classifier; suffixes _bin, "
                     "_fashion_mnist, _labelsL name the options below). Running the same command again resumes.",
         formatter_class=HelpFormatter)
-    parser.add_argument("model", choices=NAMES, metavar="MODEL", help=f"one of: {', '.join(NAMES)}")
+    parser.add_argument("model", choices=model_names(), metavar="MODEL", help=f"one of: {', '.join(model_names())}")
     parser.add_argument("-n", "--latent-dim", type=positive_int_up_to(MAX_LATENT_DIM), default=20,
                         help="latent dimensions (ignored by the classifier cnn)")
     parser.add_argument("-b", "--batch-size", type=positive_int_up_to(MAX_COUNT), default=100,
@@ -46,11 +45,10 @@ def parse_args(argv=None):
                         help="mnist; fashion_mnist (Zalando's 10 kinds of clothing in MNIST's format); or the path "
                              "of an image folder with one sub-folder per class, or of an .npz file (README: Your "
                              "own data). A path's runs go to LOG_DIR/MODEL_N_NAME_HASH/")
-    add_likelihood_flag(parser, default="bernoulli",
-                        help="p(x | z, y) of a VAE: bernoulli, of each level in [0, 1] (the default; every MNIST "
-                             "number); logistic, a logistic discretized to the 256 levels of each sub-pixel (PixelCNN++'s, "
-                             "one component), for gray levels and colour; evaluate.py reports its NLL in bits/dim. "
-                             "Runs go to LOG_DIR/MODEL_N_logistic...")
+    add_likelihood_flag(parser, default=DEFAULT_LIKELIHOOD,
+                        help=f"p(x | z, y) of a VAE: {likelihoods_help()}. evaluate.py reports the NLL of a "
+                             "distribution over the 256 levels in bits/dim. Runs of another than the default go to "
+                             "LOG_DIR/MODEL_N_LIKELIHOOD...")
     parser.add_argument("--image-size", type=image_size_argument, default=None, metavar="S",
                         help="--dataset PATH: resize every image to S x S (8 to 128). Without it a data set keeps "
                              "its images' own size when they all share one square size from 16 to 64, and asks "

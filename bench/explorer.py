@@ -18,11 +18,11 @@ import numpy as np
 
 from cvae import import_tensorflow_quietly
 from cvae.readme_runs import FIGURE_RUNS
-from model import NAMES
+from model import names as model_names
 
 # The README's runs with a latent space, on MNIST, in the registry's order of models.
 MEASURED = sorted((run for run in FIGURE_RUNS if run.identity.latent_dim is not None and run.identity.dataset == "mnist"),
-                  key=lambda run: (NAMES.index(run.identity.model), run.identity.latent_dim))
+                  key=lambda run: (model_names().index(run.identity.model), run.identity.latent_dim))
 TARGET_MS = 5.0
 
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 from bench.throughput import ROOT
-from model import NAMES
+from model import names as model_names
 
 STAGES = {
     "python + TensorFlow": "import tensorflow",
@@ -37,14 +37,14 @@ def peak_rss_mb(command):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=NAMES, default=list(NAMES))
+    parser.add_argument("--models", nargs="+", choices=model_names(), default=list(model_names()))
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args(argv)
-    from model.registry import MODELS
+    from model.registry import model_class
     rows = [(stage, peak_rss_mb([sys.executable, "-c", code])) for stage, code in STAGES.items()]
     with tempfile.TemporaryDirectory() as log_dir:
         for name in args.models:
-            extra = ["--labels", "100"] if MODELS[name].semi_supervised else []
+            extra = ["--labels", "100"] if model_class(name).semi_supervised else []
             command = [sys.executable, "train.py", name, "-e", str(args.epochs), "--log-dir", log_dir, *extra]
             rows.append((f"train.py {name}", peak_rss_mb(command)))
             print(f"{rows[-1][0]}: {rows[-1][1]:,.0f} MB", file=sys.stderr)

@@ -7,7 +7,7 @@ Rows, each the same estimate on the first --test-images test images with the sam
 --rounds times, median seconds reported:
   previous        x copied k times and the loss summed per pixel (tf.nn.sigmoid_cross_entropy_with_logits),
                   as the estimate did before
-  evaluate.py     cvae/evaluation.py now: x . logits - sum softplus(logits), one batched matrix-vector
+  evaluate.py     model/likelihoods.py's Bernoulli now: x . logits - sum softplus(logits), one batched matrix-vector
                   product instead of k copies of x
   decoder alone   only the decoder's forward pass on the same number of z: the part no rewrite of the
                   estimate removes (its matrix products and activations)
@@ -63,17 +63,18 @@ def main(argv=None):
     images, labels = data.test_images[:args.test_images], data.test_labels[:args.test_images]
     if identity.binarize:
         images = binarize_fixed(images)
-    current = evaluation.bernoulli_log_likelihood
+    from model import likelihoods  # where the Bernoulli likelihood looks its log-probability up
+    current = likelihoods.bernoulli_log_likelihood
     k, scale = args.importance_samples, 10_000 / len(images)
 
     def estimate(log_likelihood):
-        evaluation.bernoulli_log_likelihood = log_likelihood
+        likelihoods.bernoulli_log_likelihood = log_likelihood
         try:
             began = time.perf_counter()
             value = evaluation.importance_sampled_nll(model, images, labels, k, seed=0, log=None)
             return time.perf_counter() - began, value
         finally:
-            evaluation.bernoulli_log_likelihood = current
+            likelihoods.bernoulli_log_likelihood = current
 
     variants = {"previous": lambda: estimate(previous_log_likelihood),
                 "evaluate.py": lambda: estimate(current),

@@ -70,12 +70,12 @@ def train_py_rate(name, xla=None, precision="fp32"):
     from bench.throughput import EpochClock
     from cvae.config import RunIdentity, TrainingSettings
     from cvae.rundir import RunDir
-    from model.registry import MODELS
+    from model.registry import model_class
     with tempfile.TemporaryDirectory() as log_dir:
         stamps, stdout = EpochClock(), sys.stdout
         sys.stdout = stamps
         try:
-            latent_dim = LATENT if MODELS[name].has_latent_space else None
+            latent_dim = LATENT if model_class(name).has_latent_space else None
             training.train(RunIdentity(name, latent_dim), TrainingSettings(epochs=EPOCHS, xla=xla, precision=precision),
                            RunDir(Path(log_dir) / "run"))
         finally:

@@ -39,12 +39,12 @@ def step_rate(name, shape, likelihood, repeats):
     import tensorflow as tf
     from cvae.generation import to_input
     from cvae.training import make_train_step
-    from model.registry import MODELS, build_model
+    from model.registry import build_model, model_class
     keras.utils.set_random_seed(0)
     model = build_model(name, LATENT, 0, 10, shape, likelihood)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
-    step = make_train_step(model, optimizer, xla=MODELS[name].xla_by_default)
+    step = make_train_step(model, optimizer, xla=model_class(name).xla_by_default)
     rng = np.random.default_rng(0)
     batches = [(to_input(rng.integers(0, 256, (BATCH, *shape), dtype=np.uint8)), tf.constant(rng.integers(0, 10, BATCH),
                                                                                               tf.int32))

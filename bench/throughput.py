@@ -36,7 +36,7 @@ from pathlib import Path
 
 from cvae import import_tensorflow_quietly
 from cvae.cli import positive_int
-from model import NAMES, UNLABELLED
+from model import UNLABELLED, names as model_names
 
 # TensorFlow is imported inside the functions that use it, so --help answers before it loads.
 
@@ -60,9 +60,9 @@ def median_rate(run, images_per_run, repeats):
 def build_for_training(name):
     """(network, optimizer) seeded and built as train.py builds them, with -n LATENT (when it has a latent space)."""
     import keras
-    from model.registry import MODELS, build_model
+    from model.registry import build_model, model_class
     keras.utils.set_random_seed(0)
-    network = build_model(name, LATENT if MODELS[name].has_latent_space else None)
+    network = build_model(name, LATENT if model_class(name).has_latent_space else None)
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(network.trainable_variables)
     return network, optimizer
@@ -72,9 +72,9 @@ def synthetic_batch(name=None, size=BATCH):
     """One MNIST-shaped batch: random pixels in [0, 1) and random digit labels. For a semi-supervised
     model, as train.py batches it: every other image unlabelled, so size / 2 of each."""
     import tensorflow as tf
-    from model.registry import MODELS
+    from model.registry import model_class
     x, y = tf.random.uniform([size, 28, 28, 1]), tf.random.uniform([size], 0, 10, tf.int32)
-    if name is not None and MODELS[name].semi_supervised:
+    if name is not None and model_class(name).semi_supervised:
         y = tf.where(tf.range(size) % 2 == 0, UNLABELLED, y)
     return x, y
 
@@ -253,10 +253,10 @@ def bench_one(name, repeats, steps):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", choices=NAMES, default=list(NAMES))
+    parser.add_argument("--models", nargs="+", choices=model_names(), default=list(model_names()))
     parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--steps", type=positive_int, default=100, help="training steps per timed run")
-    parser.add_argument("--one", choices=NAMES, help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=model_names(), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     import_tensorflow_quietly()
     import tensorflow as tf

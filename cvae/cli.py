@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from model import NAMES
+from model import DEFAULT_LIKELIHOOD, LIKELIHOODS, names as model_names
 from cvae import import_tensorflow_quietly
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError, UserFacingError
@@ -117,11 +117,13 @@ def image_size_argument(text):
 
 
 def add_likelihood_flag(parser, default, help):
-    """--likelihood: a VAE's p(x | z, y), one of model.base.LIKELIHOODS (no TensorFlow: the names are here)."""
-    parser.add_argument("--likelihood", choices=LIKELIHOODS, default=default, help=help)
+    """--likelihood: a VAE's p(x | z, y), one of model.LIKELIHOODS (named there without TensorFlow)."""
+    parser.add_argument("--likelihood", choices=tuple(LIKELIHOODS), default=default, help=help)
 
 
-LIKELIHOODS = ("bernoulli", "logistic")  # model.base.LIKELIHOODS, which tests/test_models.py checks equal
+def likelihoods_help():
+    """Each likelihood's name and what it is, the default first: for train.py's --help."""
+    return "; ".join(f"{spec.name}, {spec.help}" for spec in LIKELIHOODS.values())
 
 
 def add_sampler_flags(parser):
@@ -166,8 +168,8 @@ def add_run_flags(parser, kept_epoch=True):
     """The flags that name a trained run (plot.py, evaluate.py, ...): its directory with --run DIR, or, as
     train.py names it, MODEL and its options. kept_epoch: also -p EPOCH, a checkpoint kept at that epoch
     instead of the latest. parse_run_args checks them."""
-    parser.add_argument("model", nargs="?", choices=NAMES, metavar="MODEL",
-                        help=f"one of: {', '.join(NAMES)}, with the options it was trained with (or --run DIR)")
+    parser.add_argument("model", nargs="?", choices=model_names(), metavar="MODEL",
+                        help=f"one of: {', '.join(model_names())}, with the options it was trained with (or --run DIR)")
     parser.add_argument("--run", type=Path, metavar="DIR", default=None,
                         help="the run's directory (a folder of LOG_DIR, or of pretrained/): the model, latent size, "
                              "data, labels and the rest are read from its config.json")
@@ -213,7 +215,7 @@ def identity_from_flags(args, data=None, seed=0):
     """The RunIdentity that MODEL and its options name (cvae.runs.identity_named)."""
     from cvae.runs import identity_named
     return identity_named(args.model, args.latent_dim, args.dataset, labels=args.labels, binarize=args.binarize,
-                          subset=args.subset, seed=seed, data=data, likelihood=args.likelihood or "bernoulli")
+                          subset=args.subset, seed=seed, data=data, likelihood=args.likelihood or DEFAULT_LIKELIHOOD)
 
 
 def open_run(args, epoch=None):
@@ -222,7 +224,7 @@ def open_run(args, epoch=None):
     from cvae.runs import open_run as open_named_run
     return open_named_run(args.run, epoch=epoch, model=args.model, latent_dim=args.latent_dim, dataset=args.dataset,
                           labels=args.labels, binarize=args.binarize, subset=args.subset, log_dir=args.log_dir,
-                          pretrained=args.pretrained, likelihood=args.likelihood or "bernoulli")
+                          pretrained=args.pretrained, likelihood=args.likelihood or DEFAULT_LIKELIHOOD)
 
 
 def run_tool(parse, argv, work, interrupted=lambda args: "interrupted", tensorflow=True):

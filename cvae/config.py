@@ -17,7 +17,7 @@ as well. No TensorFlow here: results.py and --help read configs without it.
 import dataclasses
 import json
 
-from model import NAMES
+from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, LIKELIHOODS, names as model_names
 
 # Keys of a data set of one's own (owndata.py) that a config must hold to rebuild and find it.
 OWN_DATA_KEYS = {"path": str, "sha256": str, "name": str, "class_names": list}
@@ -33,19 +33,19 @@ class RunIdentity:
     # split; None for MNIST and Fashion-MNIST.
     data: dict | None = None
     binarize: bool = False  # dynamic binarization (pixels resampled from Bernoulli(gray level) each pass)
-    likelihood: str = "bernoulli"  # a VAE's p(x | z, y): "bernoulli" or "logistic" (model.base.LIKELIHOODS)
+    likelihood: str = DEFAULT_LIKELIHOOD  # a VAE's p(x | z, y), by its name in model.LIKELIHOODS
     labels: int | None = None  # m2: how many training labels it may use (None: all, for the other models)
     seed: int = 0
     subset: int | None = None  # trained on the first `subset` images only (quick checks)
 
     def directory_name(self):
         """Its folder in log/: MODEL_N, or MODEL for a model without latent space, then _bin when binarized,
-        _logistic for the discretized logistic likelihood (the default, Bernoulli, adds nothing),
+        _LIKELIHOOD for a likelihood other than the default (_logistic: the discretized logistic),
         _DATASET on anything but MNIST, _labelsL for a semi-supervised run with L labels, and _subsetS for a
         quick run on the first S images (so it never occupies the full run's directory)."""
         name = self.model if self.latent_dim is None else f"{self.model}_{self.latent_dim}"
         name += "_bin" if self.binarize else ""
-        name += "" if self.likelihood == "bernoulli" else f"_{self.likelihood}"
+        name += "" if self.likelihood == DEFAULT_LIKELIHOOD else f"_{self.likelihood}"
         name += "" if self.dataset == "mnist" else f"_{self.dataset}"
         name += f"_labels{self.labels}" if self.labels is not None else ""
         return name + (f"_subset{self.subset}" if self.subset is not None else "")
@@ -55,7 +55,7 @@ class RunIdentity:
         (runs from before it did were all 28 x 28 gray)."""
         if self.data is not None and "image_shape" in self.data:
             return tuple(self.data["image_shape"])
-        return (28, 28, 1)
+        return IMAGE_SHAPE
 
     def class_names(self):
         """The names of the run's classes, label 0 first; their count is the models' `classes`."""
@@ -83,7 +83,7 @@ class RunIdentity:
         """Type-checked; ValueError names the key that is missing or wrong."""
         required = {"model": (str,), "latent_dim": (int, type(None))}
         optional = {"dataset": ((str,), "mnist"), "data": ((dict, type(None)), None), "binarize": ((bool,), False),
-                    "likelihood": ((str,), "bernoulli"),
+                    "likelihood": ((str,), DEFAULT_LIKELIHOOD),
                     "labels": ((int, type(None)), None), "seed": ((int,), 0), "subset": ((int, type(None)), None)}
         values = {}
         for key, types in required.items():
@@ -96,8 +96,10 @@ class RunIdentity:
             types = required[key] if key in required else optional[key][0]
             if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
                 raise ValueError(f"config '{key}' is {value!r}, of the wrong type")
-        if values["model"] not in NAMES:
+        if values["model"] not in model_names():
             raise ValueError(f"config names an unknown model '{values['model']}'")
+        if values["likelihood"] not in LIKELIHOODS:
+            raise ValueError(f"config names an unknown likelihood '{values['likelihood'][:40]}'")
         for key, types in OWN_DATA_KEYS.items() if values["data"] is not None else ():
             if not isinstance(values["data"].get(key), types):
                 raise ValueError(f"config 'data' has no '{key}' of the right type")
@@ -181,7 +183,7 @@ def train_command(identity: RunIdentity, log_dir="log"):
     dataset = identity.data["path"] if identity.data is not None else identity.dataset
     return (f"python train.py {identity.model}" + (f" -n {identity.latent_dim}" if identity.latent_dim else "")
             + (" --binarize" if identity.binarize else "")
-            + (f" --likelihood {identity.likelihood}" if identity.likelihood != "bernoulli" else "")
+            + (f" --likelihood {identity.likelihood}" if identity.likelihood != DEFAULT_LIKELIHOOD else "")
             + (f" --dataset {shlex.quote(dataset)}" if dataset != "mnist" else "")
             + (f" --labels {identity.labels}" if identity.labels is not None else "")
             + (f" --seed {identity.seed}" if identity.seed else "")
@@ -193,19 +195,19 @@ def check_identity(identity: RunIdentity):
     """UsageError for an identity no run can have: --binarize on the classifier, m2 without --labels, or
     --labels on a model that uses every label. Loads the model classes (TensorFlow)."""
     from cvae.errors import UsageError
-    from model.registry import MODELS
-    kind = MODELS[identity.model]
+    from model.registry import model_class, models
+    kind = model_class(identity.model)
     if identity.binarize and not kind.has_latent_space:
         raise UsageError(f"--binarize applies to the VAEs; {identity.model} trains on gray levels")
-    if identity.likelihood != "bernoulli" and not kind.has_latent_space:
+    if identity.likelihood != DEFAULT_LIKELIHOOD and not kind.has_latent_space:
         raise UsageError(f"--likelihood applies to the VAEs; {identity.model} is a classifier")
-    if identity.likelihood != "bernoulli" and identity.binarize:
+    if LIKELIHOODS[identity.likelihood].over_levels and identity.binarize:
         raise UsageError(f"--likelihood {identity.likelihood} models 256 levels a sub-pixel; --binarize leaves two, "
                          f"which Bernoulli (the default) models: leave out one of them")
     if kind.semi_supervised and identity.labels is None:
         raise UsageError(f"{identity.model} needs --labels (how many training labels it may use, e.g. 100)")
     if identity.labels is not None and not kind.semi_supervised:
-        semi = ", ".join(name for name, other in MODELS.items() if other.semi_supervised)
+        semi = ", ".join(name for name, other in models().items() if other.semi_supervised)
         raise UsageError(f"--labels is for the semi-supervised {semi}; the other models use every label")
     try:
         kind.check_image_shape(identity.image_shape())

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from model.losses import gaussian_log_density
 from model.registry import count_parameters
 from cvae.batches import TEST_BINARIZATION_SEED, binarize_fixed
 from cvae.config import RunIdentity, TrainingSettings, train_command
@@ -62,17 +61,6 @@ def elbo_terms(model, images, labels):
     return terms
 
 
-def log_importance_weights(model, x, y, k, generator):
-    """[B, k]: log p(x, z_i | y) - log q(z_i | x, y) with z_i ~ q(z | x, y) for x [B, H, W, C]."""
-    mean, log_var = model.encode(x, y)
-    batch, n = tf.shape(mean)[0], tf.shape(mean)[1]
-    z = mean[:, None] + tf.exp(0.5 * log_var)[:, None] * generator.normal(tf.stack([batch, k, n]))
-    log_px = model.log_likelihood_samples(x, model.decode(tf.reshape(z, [-1, n]), tf.repeat(y, k)))
-    log_pz = gaussian_log_density(z, 0.0, 0.0)
-    log_qz = gaussian_log_density(z, mean[:, None], log_var[:, None])
-    return log_px + log_pz - log_qz
-
-
 class TooLong(ValueError):
     """The estimate would take longer than allowed; `seconds` is the estimate."""
 
@@ -96,7 +84,7 @@ def importance_sampled_nll(model, images, labels, k, seed=0, log=print, max_seco
     chunks_per_batch = -(-k // chunk)
     total_chunks = chunks_per_batch * -(-len(images) // per_batch)
     weights_fn = tf.function(lambda x, y, count: tf.reduce_logsumexp(
-        log_importance_weights(model, x, y, count, generator), axis=1), reduce_retracing=True)
+        model.log_importance_weights(x, y, count, generator), axis=1), reduce_retracing=True)
     total, count, done = 0.0, 0, 0
     began = last_shown = time.perf_counter()
     for x, y in in_batches(images, labels, per_batch):
@@ -201,16 +189,6 @@ def judge(identity: RunIdentity, log_dir, data_dir, log=print):
     return run_dir.load(log=log).model, str(run_dir)
 
 
-def bits_per_dimension(nll, image_shape, likelihood, binarized):
-    """The NLL (nats per image) in bits per sub-pixel, the unit of the colour literature: nll / (H W C ln 2). Only
-    where the likelihood is a distribution over the values the data take: the discretized logistic over 256
-    levels, or Bernoulli over binarized pixels. Bernoulli of gray levels is not (its NLL is not a probability
-    of the data's 256 levels), so None there."""
-    if likelihood != "logistic" and not binarized:
-        return None
-    return nll / (math.prod(image_shape) * math.log(2))
-
-
 def code_commit():
     """The git commit this code is at ("+" appended when files differ from it), or None outside a git checkout."""
     here = Path(__file__).resolve().parent
@@ -291,10 +269,10 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
         began = time.perf_counter()
         result["nll"] = importance_sampled_nll(model, images, labels, k, seed, log, max_seconds=max_nll_seconds)
         result["nll_k"] = k
-        result["likelihood"] = model.likelihood
+        result["likelihood"] = model.likelihood.name
         given = " | y" if model.conditional else ""
         text = f"{result['nll']:.2f} nats"
-        per_dim = bits_per_dimension(result["nll"], model.image_shape, model.likelihood, identity.binarize)
+        per_dim = model.likelihood.bits_per_dimension(result["nll"], identity.binarize)
         if per_dim is not None:
             result["nll_bits_per_dim"] = per_dim
             text += f" = {per_dim:.3f} bits/dim"
@@ -318,7 +296,7 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
         rows.append(("  FD (cnn features), training images", f"{quality['fd_floor']:.2f}  (the floor)"))
         for sampler in ("prior", "gmm"):
             numbers = quality[sampler]
-            title = "prior N(0, I)" if sampler == "prior" else f"gmm ({numbers['components']} components)"
+            title = f"prior {model.prior.title}" if sampler == "prior" else f"gmm ({numbers['components']} components)"
             text = f"FD {numbers['fd']:.2f}, precision {numbers['precision']:.3f}, recall {numbers['recall']:.3f}"
             if model.conditional:
                 text += f", class-consistency {numbers['class_consistency']:.2%}"

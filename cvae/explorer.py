@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model import NAMES
+from model import names as model_names
 from cvae import ROOT
 from cvae.datasets import load_for
 from cvae.errors import UsageError, UserFacingError
@@ -31,7 +31,7 @@ TFJS = ROOT / "node_modules" / "@tensorflow" / "tfjs" / "dist" / "tf.min.js"
 PAGE = ("index.html", "explorer.js")
 WRITTEN = (*PAGE, "tf.min.js", "manifest.json", "weights.bin")  # all that an explorer folder holds
 FORMAT = 1  # manifest.json's layout; web/explorer.js reads this number and refuses another
-Z_RANGE = 2.3263  # the prior's 99% quantile: the plane and the sliders span the 1%-99% quantiles
+Z_SPAN = 0.99  # the plane and the sliders span the prior's 1%-99% quantiles
 CODES_SHOWN = 2000  # test images whose latent means are drawn behind the plane (the plain vae, n = 2)
 PORTS_TRIED = 20
 
@@ -73,8 +73,8 @@ def site_files(model, identity, epoch, run_name, codes=None, mixture=None):
     weights = b"".join(chunks)
     manifest = {"format": FORMAT, "model": identity.model, "run": run_name, "epoch": epoch,
                 "latent_dim": model.latent_dim, "conditional": bool(model.conditional),
-                "image_shape": list(model.image_shape), "likelihood": model.likelihood,
-                "class_names": identity.class_names(), "z_range": Z_RANGE, "layers": layers,
+                "image_shape": list(model.image_shape), "likelihood": model.likelihood.name,
+                "class_names": identity.class_names(), "z_range": round(float(model.prior.quantile(Z_SPAN)), 4), "layers": layers,
                 "weights": "weights.bin", "weights_sha256": sha256_of(weights)}
     if codes is not None:
         manifest["codes"] = codes
@@ -99,7 +99,7 @@ def explorer_or_why_not(out):
         manifest = json.loads((out / "manifest.json").read_text()) if not (out / "manifest.json").is_symlink() else None
     except (OSError, UnicodeDecodeError, ValueError):
         manifest = None
-    ours = isinstance(manifest, dict) and manifest.get("model") in NAMES and isinstance(manifest.get("layers"), list) \
+    ours = isinstance(manifest, dict) and manifest.get("model") in model_names() and isinstance(manifest.get("layers"), list) \
         and manifest.get("weights") == "weights.bin" and isinstance(manifest.get("weights_sha256"), str)
     if not ours:
         return f"{out} is not empty and holds no explorer; give an empty or new folder with --out"
@@ -121,15 +121,24 @@ def check_tfjs():
                               f"installs the version package-lock.json pins, from npm)")
 
 
+def check_explorable(run):
+    """UsageError unless the run's model has a latent space and a decoder the page can rebuild (its
+    decoder_layers, the Keras layers its decoder applies in order)."""
+    if not run.model.has_latent_space:
+        raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to explore")
+    if not hasattr(run.model, "decoder_layers"):
+        raise UsageError(f"explore.py rebuilds a decoder from the list of Keras layers it applies in order, and "
+                         f"{run.identity.model} declares none (its decoder_layers, README: Adding a model)")
+
+
 def write_explorer(run, out, data_dir, mixture=None):
     """Write the explorer of a TrainedRun into the folder `out`: new, empty, or an earlier explorer (replaced
     whole, when it holds nothing else); with `mixture` (the run's cvae.samplers.Mixture) the page can draw z
     from it. Returns (the bytes of weights written, whether an earlier explorer was replaced)."""
+    check_explorable(run)
     check_tfjs()
     out = Path(out)
     model = run.model
-    if not model.has_latent_space:
-        raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to explore")
     codes = test_codes(model, run.identity, data_dir) if model.latent_dim == 2 and not model.conditional else None
     manifest, weights = site_files(model, run.identity, run.epoch, run.name, codes, mixture)
     replaced = replace_folder(out, lambda folder: write_files(folder, manifest, weights), "an explorer",

@@ -3,7 +3,7 @@
   model.keras     the Keras model: keras.saving.load_model after `import model.registry` (this repo)
   saved_model/    a TensorFlow SavedModel that runs with plain tf.saved_model.load, none of our code:
                     generate(labels int32 [B], z float32 [B, n]) -> {"images": [B, H, W, C]} pixel means
-                    sample(labels int32 [B], seed int32 []) -> {"images"}       z ~ N(0, I), seeded
+                    sample(labels int32 [B], seed int32 []) -> {"images"}       z from the prior, seeded
                                   (export.py --sampler gmm: z from the run's fitted mixtures, held in the graph)
                     encode(images float32 [B, H, W, C] in [0, 1], labels) -> {"mean", "log_var"} [B, n]
                     reconstruct(images, labels) -> {"images"}
@@ -21,10 +21,9 @@ import json
 import re
 from pathlib import Path
 
-from model import NAMES
+from model import names as model_names
 from cvae.errors import UserFacingError
 from cvae.files import changed_file, files_in, replace_folder, sha256_of, write_atomic
-from cvae.generation import prior_codes_in_graph
 
 WRITTEN = ("model.keras", "saved_model", "export.json")  # what an export holds at its top
 SIGNATURES = ("generate", "sample", "encode", "reconstruct", "classify")
@@ -64,8 +63,7 @@ def endpoints(model, mixture=None):
 
     def sample(labels, seed):
         """Images decoded under labels (already checked) from z drawn by seed: the prior's, or the mixture's."""
-        z = (prior_codes_in_graph(tf.shape(labels)[0], n, seed) if mixture is None
-             else mixture.draw_in_graph(labels, seed))
+        z = (model.prior if mixture is None else mixture).draw_in_graph(labels, seed)
         return {"images": model.generate(z, labels)}
 
     found = {}
@@ -112,7 +110,7 @@ def parse_manifest(text):
         value = manifest.get(key)
         if not isinstance(value, types) or isinstance(value, bool):
             raise ValueError(f"its '{key}' is {str(value)[:40]!r}, not {' or '.join(kinds[t] for t in types)}")
-    if manifest["model"] not in NAMES:
+    if manifest["model"] not in model_names():
         raise ValueError(f"it names no model of this repository ({manifest['model'][:40]!r})")
     if manifest["latent_dim"] is not None and not 1 <= manifest["latent_dim"] <= MAX_LATENT_DIM:
         raise ValueError(f"its latent_dim {manifest['latent_dim']} is not 1 to {MAX_LATENT_DIM}")
@@ -200,7 +198,7 @@ def write_export(run, out, mixture=None):
                                       "evaluate.py's eval.json gives the README's numbers",
                     "signatures": list(signatures), "image_shape": list(model.image_shape),
                     "images": ("the means of p(x | z, y), [B, H, W, C] in [0, 1]" if model.has_latent_space else None),
-                    "likelihood": getattr(model, "likelihood", None),
+                    "likelihood": model.likelihood.name if model.has_latent_space else None,
                     "sampler": (None if not model.has_latent_space else "prior" if mixture is None
                                 else f"gmm, {mixture.components} components"),
                     "sha256": {name: sha256_of((folder / name).read_bytes()) for name in files}}
@@ -296,7 +294,7 @@ def check_export(directory):
         return f"{directory}: every file matches export.json; model.keras and saved_model/ load (a classifier)"
     classes = len(manifest["class_names"])
     labels = np.arange(classes, dtype=np.int32)
-    z = np.random.default_rng(0).standard_normal((classes, manifest["latent_dim"])).astype(np.float32)
+    z = model.prior.draw(labels, np.random.default_rng(0))
     arguments = (tf.constant(labels), tf.constant(z)) if model.conditional else (tf.constant(z),)
     exported = saved.generate(*arguments)["images"].numpy()
     difference = float(np.max(np.abs(exported - np.asarray(model.generate(z, labels)))))

@@ -68,25 +68,14 @@ def penultimate_features(classifier, images):
     return np.concatenate([np.asarray(classifier.penultimate(x)) for x, _ in in_batches(images, unused_labels)])
 
 
-def prior_codes(rng, count, latent_dim, std=1.0):
-    """z [count, latent_dim] float32 drawn from N(0, std^2 I) with the numpy Generator `rng`."""
-    return (std * rng.standard_normal((count, latent_dim))).astype(np.float32)
-
-
-def prior_codes_in_graph(count, latent_dim, seed):
-    """z ~ N(0, I) [count, latent_dim] drawn inside a TensorFlow graph, the same for the same seed (stateless):
-    the exported SavedModel's `sample`, which runs without numpy or this module."""
-    import tensorflow as tf
-    return tf.random.stateless_normal(tf.stack([count, latent_dim]), seed=tf.stack([seed, 0]))
-
-
 def draw(model, labels, count, std=1.0, seed=0, mixture=None):
-    """`count` images under each of `labels` (an unconditional model: [0]), their codes drawn from the prior
-    N(0, std^2 I), or from `mixture` (cvae.samplers.Mixture) when given: (images uint8 [len(labels) * count,
-    H, W, C], labels [N] int32, z [N, n]). The same seed draws the same z, whatever the model."""
+    """`count` images under each of `labels` (an unconditional model: [0]), their codes drawn from the model's
+    prior (model.priors, scaled by std), or from `mixture` (cvae.samplers.Mixture) when given: (images uint8
+    [len(labels) * count, H, W, C], labels [N] int32, z [N, n]). The same seed draws the same z, whatever the
+    model."""
     y = np.repeat(labels, count).astype(np.int32)
     rng = np.random.default_rng(seed)
-    z = prior_codes(rng, len(y), model.latent_dim, std) if mixture is None else mixture.draw(y, rng)
+    z = model.prior.draw(y, rng, std) if mixture is None else mixture.draw(y, rng)
     # uint8 batch by batch: a quarter of the memory of the float means of them all
     pixels = np.concatenate([to_pixels(decode(model, z[i:i + BATCH], y[i:i + BATCH])) for i in range(0, len(y), BATCH)])
     return pixels, y, z

@@ -9,6 +9,7 @@ import dataclasses
 import shlex
 import sys
 
+from model import DEFAULT_LIKELIHOOD
 from cvae.config import RunIdentity
 
 
@@ -33,7 +34,7 @@ class ReadmeRun:
         dataset = self.dataset_path or identity.dataset
         return ([identity.model] + (["-n", str(identity.latent_dim)] if identity.latent_dim is not None else [])
                 + (["--labels", str(identity.labels)] if identity.labels is not None else [])
-                + (["--likelihood", identity.likelihood] if identity.likelihood != "bernoulli" else [])
+                + (["--likelihood", identity.likelihood] if identity.likelihood != DEFAULT_LIKELIHOOD else [])
                 + (["--dataset", dataset] if dataset != "mnist" else []))
 
 
@@ -59,13 +60,13 @@ def figure_commands(python="python", epochs=None):
     and plotted into img/ (the conditional ones with the fitted sampler's samples too); the confusion figures,
     once the classifier that reads them is trained; then pretrained/ refreshed from log/, and the explorer's
     screenshot taken (which needs `npm ci` and Debian's chromium)."""
-    from model.registry import MODELS  # here: importing it loads TensorFlow, which --help and the tests' lists need not
+    from model.registry import model_class  # here: importing it loads TensorFlow, which --help and the tests' lists need not
     commands = []
     for run in FIGURE_RUNS:
         if run.make_dataset:
             commands.append([python, *run.make_dataset])
         commands.append([python, "train.py", *run.flags(), "-e", str(epochs or run.epochs), "--restart"])
-        sampler = ["--sampler", "gmm"] if MODELS[run.identity.model].conditional else []  # gen_rand's samples
+        sampler = ["--sampler", "gmm"] if model_class(run.identity.model).conditional else []  # gen_rand's samples
         commands.append([python, "plot.py", *run.flags(), "--figure-dir", "img", *sampler])
     for run in FIGURE_RUNS:
         if run.confusion:

@@ -15,7 +15,7 @@ import json
 import re
 from pathlib import Path
 
-from model import NAMES
+from model import DEFAULT_LIKELIHOOD, LIKELIHOODS, names as model_names
 from cvae.errors import UsageError
 from cvae.files import rewrite_file
 from cvae.rundir import DamagedFile, RunDir
@@ -77,11 +77,11 @@ def check_result(result):
         value = result.get(key)
         if key in result and (not isinstance(value, types) or (isinstance(value, bool) and types is not bool)):
             raise ValueError(f"'{key}' is {str(value)[:40]!r}, of the wrong type")
-    if result["model"] not in NAMES:
+    if result["model"] not in model_names():
         raise ValueError(f"'model' is {result['model'][:40]!r}, not a model of this repository")
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,80}", result.get("dataset", "mnist")):
         raise ValueError("'dataset' is not a data set's name (letters, digits, _ . and - only)")
-    if result.get("likelihood", "bernoulli") not in ("bernoulli", "logistic"):
+    if result.get("likelihood", DEFAULT_LIKELIHOOD) not in LIKELIHOODS:
         raise ValueError(f"'likelihood' is {result['likelihood'][:40]!r}, not a likelihood of this repository")
     shape = result.get("image_shape", [28, 28, 1])
     if len(shape) != 3 or not all(isinstance(size, int) and not isinstance(size, bool) and 0 < size <= 4096
@@ -146,8 +146,8 @@ def weaker_than_row(result, row):
 
 
 def model_order(name):
-    """Where a model's rows go in a table: the registry's order (model.NAMES)."""
-    return NAMES.index(name) if name in NAMES else len(NAMES)
+    """Where a model's rows go in a table: the registry's order (model.names())."""
+    return model_names().index(name) if name in model_names() else len(model_names())
 
 
 def sort_key(r):
@@ -171,7 +171,8 @@ def pixels_cell(r):
     logistic"; MNIST's 28x28 gray says nothing more."""
     shape = r.get("image_shape", [28, 28, 1])
     pixels = "" if shape == [28, 28, 1] else f"{shape[0]}x{shape[1]} {'colour' if shape[2] == 3 else 'gray'}"
-    likelihood = "logistic" if r.get("likelihood") == "logistic" else ""
+    likelihood = r.get("likelihood", DEFAULT_LIKELIHOOD)
+    likelihood = "" if likelihood == DEFAULT_LIKELIHOOD else likelihood
     return ", ".join(part for part in (pixels, likelihood) if part)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model import LIKELIHOODS
 from cvae import figures
 from cvae.generation import classify, decode, draw, encode_distribution, encode_means, reconstruct
 
@@ -85,9 +86,10 @@ def title_of(run):
 
 
 def likelihood_shown(identity):
-    """What a figure's images are when the likelihood is not the default: ", discretized logistic, images are its
-    means" (a Bernoulli run's images are its pixel means too, as every MNIST figure has always said nothing of)."""
-    return ", discretized logistic, images are its means" if identity.likelihood == "logistic" else ""
+    """What a figure's images are when the likelihood is not the default (model.LikelihoodSpec.shown_as: ",
+    discretized logistic, images are its means"; a Bernoulli run's images are its pixel means too, as every MNIST
+    figure has always said nothing of)."""
+    return LIKELIHOODS[identity.likelihood].shown_as
 
 
 def why_not(kind, model):
@@ -146,10 +148,9 @@ def embedding(run, out_dir, options):
 
 
 def manifold(run, out_dir, options):
-    from scipy.stats import norm
     path = out_dir / "manifold.png"
     # Equal steps of probability under the prior, as in Kingma & Welling's figure 4.
-    axis = norm.ppf(np.linspace(0.05, 0.95, MANIFOLD_GRID))
+    axis = run.model.prior.quantile(np.linspace(0.05, 0.95, MANIFOLD_GRID))
     zx, zy = np.meshgrid(axis, axis[::-1])
     grid_z = np.stack([zx.ravel(), zy.ravel()], axis=1)
     conditional = run.model.conditional
@@ -184,9 +185,10 @@ def noisy_class_means_and_prior(run, out_dir, options):
     figures.plot_digit_samples(samples, shown, path, f"{run.title}: class-mean code + N(0, {options.std:g}²) noise",
                                run.class_names)
     prior_path = out_dir / "generated_image_prior.png"
-    z = rng.standard_normal((classes * k, n))
-    prior = decode(run.model, z, np.repeat(np.arange(classes), k)).reshape(classes, k, *run.model.image_shape)
-    figures.plot_digit_samples(prior, range(classes), prior_path, f"{run.title}: samples with z from the prior N(0, I)",
+    labels = np.repeat(np.arange(classes), k)
+    prior = decode(run.model, run.model.prior.draw(labels, rng), labels).reshape(classes, k, *run.model.image_shape)
+    figures.plot_digit_samples(prior, range(classes), prior_path,
+                               f"{run.title}: samples with z from the prior {run.model.prior.title}",
                                run.class_names)
     if options.sampler != "gmm":
         return [prior_path, path]
@@ -232,7 +234,7 @@ def confusion(run, out_dir, options):
     mixture = run.load_mixture()
     classes = len(run.class_names)
     matrices, titles = [], []
-    for name, source in (("prior N(0, I)", None), (f"mixtures of {mixture.components} Gaussians", mixture)):
+    for name, source in ((f"prior {run.model.prior.title}", None), (f"mixtures of {mixture.components} Gaussians", mixture)):
         generated, requested, _ = draw(run.model, range(classes), CONFUSION_SAMPLES, seed=options.seed, mixture=source)
         matrix = confusion_matrix(requested, classify(classifier, generated), classes)
         matrices.append(matrix)

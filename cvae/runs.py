@@ -11,6 +11,7 @@ library's own: UsageError for what cannot be asked, UserFacingError saying what 
 """
 from pathlib import Path
 
+from model import DEFAULT_LIKELIHOOD
 from cvae import import_tensorflow_quietly
 from cvae.config import RunIdentity, TrainingSettings, check_identity, train_command
 from cvae.data import DATA_DIR
@@ -24,11 +25,11 @@ def no_such_dataset(text):
 
 
 def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None, seed=0, data=None,
-                   image_size=None, likelihood="bernoulli"):
+                   image_size=None, likelihood=DEFAULT_LIKELIHOOD):
     """The RunIdentity these names give, as train.py's flags do. A data set of one's own (a path) is the record
     `data` when given (train.py decodes the data first), else found as train.py finds it (its files hashed,
     resized to image_size when given). UsageError for a combination no run can have."""
-    from model.registry import MODELS
+    from model.registry import model_class
     if dataset not in DATASETS and data is None:
         from cvae import owndata
         source = owndata.describe(dataset, image_size)
@@ -36,20 +37,20 @@ def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=
                 "class_names": source.class_names, "image_size": image_size}
         if source.image_shape is not None:
             data["image_shape"] = list(source.image_shape)
-    identity = RunIdentity(model, latent_dim if MODELS[model].has_latent_space else None,
+    identity = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None,
                            dataset=dataset if data is None else data["name"], data=data, binarize=binarize,
                            labels=labels, seed=seed, subset=subset, likelihood=likelihood)
     check_identity(identity)
     return identity
 
 
-def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, likelihood="bernoulli"):
+def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, likelihood=DEFAULT_LIKELIHOOD):
     """The run directories in log_dir of these names trained on the data at `path` (by the path their
     config.json recorded, whatever the files hold now)."""
     from cvae import owndata
     from cvae.rundir import DamagedFile, RunDir
-    from model.registry import MODELS
-    pattern = RunIdentity(model, latent_dim if MODELS[model].has_latent_space else None,
+    from model.registry import model_class
+    pattern = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None,
                           dataset=f"{owndata.short_stem(path)}_{'[0-9a-f]' * 8}", binarize=binarize, labels=labels,
                           subset=subset, likelihood=likelihood).directory_name()
     found = []
@@ -64,7 +65,7 @@ def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, 
 
 
 def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None,
-             log_dir="log", pretrained=False, likelihood="bernoulli"):
+             log_dir="log", pretrained=False, likelihood=DEFAULT_LIKELIHOOD):
     """(the run directory that `directory`, or else these names, name; the train.py command that makes it).
     Nothing is loaded."""
     from cvae.rundir import RunDir, run_dir_at, shipped_run
@@ -146,7 +147,7 @@ def open_run(directory=None, *, epoch=None, **names):
 
 def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binarize=False, subset=None, seed=0,
           batch_size=100, learning_rate=0.001, clip=None, log_dir="log", data_dir=DATA_DIR, restart=False, log=print,
-          image_size=None, likelihood="bernoulli"):
+          image_size=None, likelihood=DEFAULT_LIKELIHOOD):
     """Train the run these names give into log_dir, as train.py does (resuming it when it is there), and return
     it opened (a TrainedRun). image_size: as train.py's --image-size, for a data set of one's own."""
     import_tensorflow_quietly()

@@ -492,8 +492,8 @@ class EpochImages:
         self.model = model
         self.images, self.labels = test_images[:self.COLUMNS], test_labels[:self.COLUMNS]
         rows = classes if model.conditional else 4
-        self.z = np.random.default_rng(self.SEED).standard_normal((rows * self.COLUMNS, model.latent_dim))
-        self.z_labels = np.repeat(np.arange(rows), self.COLUMNS) if model.conditional else np.zeros(len(self.z), int)
+        self.z_labels = np.repeat(np.arange(rows), self.COLUMNS) if model.conditional else np.zeros(rows * self.COLUMNS, int)
+        self.z = model.prior.draw(self.z_labels, np.random.default_rng(self.SEED))
 
     @staticmethod
     def grid(images, rows):
@@ -513,7 +513,7 @@ class EpochImages:
         drawn = decode(self.model, self.z, self.z_labels)
         rows = len(self.z) // self.COLUMNS
         tf.summary.image("samples_fixed_z", self.grid(drawn, rows), step=step,
-                         description="decoded from the same z ~ N(0, I) every epoch"
+                         description=f"decoded from the same z from the prior {self.model.prior.title} every epoch"
                                      + (", a row per class" if self.model.conditional else ""))
 
 

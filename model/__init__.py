@@ -1,8 +1,48 @@
-"""The models, by the names the command-line tools take.
+"""The models, by the names the command-line tools take, and what the tools need to know of them before
+TensorFlow loads.
 
-Importing this package costs nothing (no TensorFlow), so every CLI can list the names in --help and
-check its flags before TensorFlow loads. The classes, and building one by name, are in model.registry.
+Importing this package costs nothing (no TensorFlow), so every CLI can list the names in --help and check its
+flags first. A model is one file of this package, model/NAME.py, holding one class on model.base's VAEBase (or
+BaseModel): `names()` finds it by its file name, and model.registry builds it (README: Adding a model).
 """
-NAMES = ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "m2")
+import dataclasses
+import pkgutil
+
+# The seed's models first, in the order --help and the README's tables list them; a model added as a file of
+# this package comes after them, by name.
+BUILT_IN = ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "m2")
+# The package's modules that are not models: what the models are built from.
+LIBRARY = frozenset({"base", "likelihoods", "losses", "patch_conv", "priors", "registry"})
+
 # The label an unlabelled image carries in a semi-supervised batch (m2), where data and model meet.
 UNLABELLED = -1
+IMAGE_SHAPE = (28, 28, 1)  # (H, W, C) of MNIST and Fashion-MNIST: every model's default image_shape
+
+
+def names():
+    """The models' names: the built-in ones, then every other module of this package's folders (sorted), each a
+    model of that name. Read from the folders at each call, so a model file added at run time is found."""
+    found = {info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")}
+    return (*[name for name in BUILT_IN if name in found], *sorted(found - set(BUILT_IN) - LIBRARY))
+
+
+@dataclasses.dataclass(frozen=True)
+class LikelihoodSpec:
+    """What the command line, a run's name and its figures need to know of a VAE's p(x | z, y), without
+    TensorFlow. The class that computes it is model.likelihoods.LIKELIHOODS[name]."""
+    name: str
+    help: str  # --likelihood's help for it
+    # A distribution over a sub-pixel's 256 levels: its NLL is a probability of the data, reported in bits/dim,
+    # and --binarize (two levels) does not apply.
+    over_levels: bool
+    shown_as: str  # what a figure's title adds about its images ("" for the default)
+
+
+LIKELIHOODS = {spec.name: spec for spec in (
+    LikelihoodSpec("bernoulli", "Bernoulli of each level in [0, 1] (the default; every MNIST number)",
+                   over_levels=False, shown_as=""),
+    LikelihoodSpec("logistic", "a logistic discretized to the 256 levels of each sub-pixel (PixelCNN++'s, one "
+                   "component), for gray levels and colour", over_levels=True,
+                   shown_as=", discretized logistic, images are its means"),
+)}
+DEFAULT_LIKELIHOOD = "bernoulli"

@@ -7,16 +7,16 @@ Shapes throughout: x [B, H, W, C] float32 in [0, 1] (MNIST: [B, 28, 28, 1]); y [
 import keras
 import tensorflow as tf
 
-from model.losses import (bernoulli_log_likelihood, bernoulli_nll, discretized_logistic_log_prob,
-                          discretized_logistic_mean, discretized_logistic_nll, gaussian_kl)
+from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE
+from model.likelihoods import LIKELIHOODS
+from model.losses import gaussian_log_density
+from model.priors import StandardNormal
 
 NUM_CLASSES = 10  # MNIST's and Fashion-MNIST's; the default of every model's `classes`
 # The dtype of the layers that give a distribution's parameters (q(z | x, y), p(x | z, y), class logits):
 # float32 even when the others compute in bfloat16 (train.py --precision bf16), so the losses, the noise
 # and z stay float32. Under the default float32 policy it changes nothing.
 PARAMETERS_DTYPE = "float32"
-LIKELIHOODS = ("bernoulli", "logistic")  # p(x | z, y) of a VAE: the first is the default (every MNIST number)
-IMAGE_SHAPE = (28, 28, 1)  # (H, W, C) of MNIST and Fashion-MNIST: every model's default image_shape
 
 
 class BaseModel(keras.Model):
@@ -105,40 +105,42 @@ class BaseModel(keras.Model):
 
 
 class VAEBase(BaseModel):
-    """A (conditional) VAE: q(z | x, y) = N(mean, exp(log_var)), p(z) = N(0, I), and p(x | z, y) one of
-    LIKELIHOODS, independent over sub-pixels: Bernoulli(sigmoid(logit)) of the level in [0, 1] (MNIST's, as the
-    papers have it), or "logistic", a logistic(location, scale) discretized to the 256 levels (model.losses).
-    The decoder gives `decoder_channels` numbers per pixel: C logits, or C locations then C log-scales.
+    """A (conditional) VAE: q(z | x, y) = N(mean, exp(log_var)), p(z) `self.prior` (model.priors: N(0, I)), and
+    p(x | z, y) `self.likelihood` (model.likelihoods, by the name `likelihood`: Bernoulli by default, or the
+    discretized logistic), independent over sub-pixels. The decoder gives `decoder_channels` numbers per pixel,
+    as many as the likelihood takes.
 
-    A subclass gives only its layers: `features(x, y_onehot) -> [B, F]` for the encoder and
-    `logits(z, y_onehot) -> [B, H, W, C]` for the decoder, and declares `decoder_layers`, the Keras layers
-    `logits` runs in order (the latent explorer rebuilds them in the browser). Unconditional models ignore
-    y_onehot. Drawing from the prior is the callers' (cvae.generation), with a seed of their own.
+    A subclass gives only its layers: `features(x, y_onehot, training) -> [B, F]` for the encoder and
+    `logits(z, y_onehot, training) -> [B, H, W, decoder_channels]` for the decoder, the likelihood's parameters.
+    To be drawn by the latent explorer in a browser it declares `decoder_layers`, the Keras layers `logits` runs
+    in order. Unconditional models ignore y_onehot. Everything else (the ELBO, the importance weights of the NLL,
+    generating, reconstructing) is here, and the tools ask the model for it.
     """
 
     has_latent_space = True
     conditional = True
 
-    def __init__(self, latent_dim, seed=0, likelihood=LIKELIHOODS[0], **kwargs):
+    def __init__(self, latent_dim, seed=0, likelihood=DEFAULT_LIKELIHOOD, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood {likelihood!r}: one of {', '.join(LIKELIHOODS)}")
-        self.likelihood = likelihood
-        self.decoder_channels = self.image_shape[2] * (2 if likelihood == "logistic" else 1)
+        self.likelihood = LIKELIHOODS[likelihood](self.image_shape)
+        self.prior = StandardNormal(latent_dim)
+        self.decoder_channels = self.likelihood.decoder_channels
         self.to_mean = keras.layers.Dense(latent_dim, name="to_mean", dtype=PARAMETERS_DTYPE)
         self.to_log_var = keras.layers.Dense(latent_dim, name="to_log_var", dtype=PARAMETERS_DTYPE)
         # Stateful, and saved with the weights, so a resumed run draws the same noise.
         self.noise = keras.random.SeedGenerator(seed, name="noise")
 
-    def features(self, x, y_onehot):
+    def features(self, x, y_onehot, training=False):
         raise NotImplementedError
 
-    def logits(self, z, y_onehot):
+    def logits(self, z, y_onehot, training=False):
         raise NotImplementedError
 
-    def encode(self, x, y):
+    def encode(self, x, y, training=False):
         """(mean, log_var) of q(z | x, y), each [B, latent_dim]."""
-        h = self.features(x, tf.one_hot(y, self.classes))
+        h = self.features(x, tf.one_hot(y, self.classes), training)
         return self.to_mean(h), self.to_log_var(h)
 
     def reparameterize(self, mean, log_var):
@@ -147,45 +149,16 @@ class VAEBase(BaseModel):
         return mean + tf.exp(0.5 * log_var) * eps
 
     def get_config(self):
-        return {**super().get_config(), "likelihood": self.likelihood}
+        return {**super().get_config(), "likelihood": self.likelihood.name}
 
-    def decode(self, z, y):
-        """The parameters of p(x | z, y), [B, H, W, decoder_channels]: Bernoulli logits, or logistic locations
-        then log-scales."""
-        return self.logits(z, tf.one_hot(y, self.classes))
-
-    def split(self, parameters):
-        """(locations, log-scales), each [..., C], of a logistic decoder's parameters."""
-        channels = self.image_shape[2]
-        return parameters[..., :channels], parameters[..., channels:]
-
-    def pixel_means(self, parameters):
-        """The means [B, H, W, C] in [0, 1] of p(x | z, y) with these parameters."""
-        if self.likelihood == "logistic":
-            return tf.clip_by_value(discretized_logistic_mean(*self.split(parameters)), 0.0, 1.0)
-        return tf.sigmoid(parameters)
-
-    def reconstruction_nll(self, x, parameters):
-        """-log p(x | z, y), [B] in nats, of images x [B, H, W, C] under the decoder's parameters."""
-        if self.likelihood == "logistic":
-            return discretized_logistic_nll(x, *self.split(parameters))
-        return bernoulli_nll(x, parameters)
-
-    def log_likelihood_samples(self, x, parameters):
-        """[B, k]: log p(x | z_i, y) of images x [B, H, W, C] under parameters [B * k, H, W, decoder_channels]
-        decoded from k codes each (the importance-sampled NLL), x never copied k times."""
-        batch = tf.shape(x)[0]
-        if self.likelihood == "logistic":
-            location, log_scale = (tf.reshape(part, [batch, -1, *self.image_shape]) for part in self.split(parameters))
-            per_subpixel = discretized_logistic_log_prob(x[:, None], location, log_scale)
-            return tf.reduce_sum(tf.reshape(per_subpixel, [batch, tf.shape(location)[1], -1]), axis=2)
-        return bernoulli_log_likelihood(tf.reshape(x, [batch, -1]), tf.reshape(parameters, [batch, -1, tf.reduce_prod(
-            self.image_shape)]))
+    def decode(self, z, y, training=False):
+        """The parameters of p(x | z, y), [B, H, W, decoder_channels] (what they mean is the likelihood's)."""
+        return self.logits(z, tf.one_hot(y, self.classes), training)
 
     def reconstruct(self, x, y):
         """Pixel means of p(x | z = mean of q(z | x, y), y)."""
         mean, _ = self.encode(x, y)
-        return self.pixel_means(self.decode(mean, y))
+        return self.likelihood.mean(self.decode(mean, y))
 
     def call(self, inputs, training=False):
         """(x [B, H, W, C], y [B]) -> pixel means [B, H, W, C] of the reconstruction (Keras' entry point)."""
@@ -194,17 +167,31 @@ class VAEBase(BaseModel):
 
     def generate(self, z, y):
         """Pixel means [B, H, W, C] of p(x | z, y) for codes z [B, latent_dim] and labels y [B]."""
-        return self.pixel_means(self.decode(z, y))
+        return self.likelihood.mean(self.decode(z, y))
+
+    def negative_elbo(self, x, y, training=False):
+        """(reconstruction -log p(x | z, y), KL(q(z | x, y) || p(z))), each [B] in nats, with one z ~ q."""
+        mean, log_var = self.encode(x, y, training)
+        z = self.reparameterize(mean, log_var)
+        return self.likelihood.nll(x, self.decode(z, y, training)), self.prior.kl(mean, log_var)
 
     def compute_losses(self, x, y, training=False):
         """Negative ELBO per image = reconstruction (-log p(x | z, y)) + KL(q(z | x, y) || p(z)), in nats."""
-        mean, log_var = self.encode(x, y)
-        z = self.reparameterize(mean, log_var)
-        reconstruction = self.reconstruction_nll(x, self.decode(z, y))
-        kl = gaussian_kl(mean, log_var)
+        reconstruction, kl = self.negative_elbo(x, y, training)
         return {"loss": tf.reduce_mean(reconstruction + kl),
                 "reconstruction": tf.reduce_mean(reconstruction),
                 "kl": tf.reduce_mean(kl)}
+
+    def log_importance_weights(self, x, y, k, generator):
+        """[B, k]: log p(x, z_i | y) - log q(z_i | x, y) with z_i ~ q(z | x, y), for images x [B, H, W, C]: the
+        importance-sampled NLL is -logsumexp over them, less log k (Burda et al. 2015). `generator`: a
+        tf.random.Generator, the evaluation's own noise (the training noise is left as it is)."""
+        mean, log_var = self.encode(x, y)
+        batch, n = tf.shape(mean)[0], tf.shape(mean)[1]
+        z = mean[:, None] + tf.exp(0.5 * log_var)[:, None] * generator.normal(tf.stack([batch, k, n]))
+        log_px = self.likelihood.log_prob_samples(x, self.decode(tf.reshape(z, [-1, n]), tf.repeat(y, k)))
+        log_qz = gaussian_log_density(z, mean[:, None], log_var[:, None])
+        return log_px + self.prior.log_density(z) - log_qz
 
     def derived_metrics(self, means):
         """The ELBO (nats per image, higher is better) from the means of its two terms."""
@@ -219,16 +206,16 @@ class ConvCVAE(VAEBase):
     encoder_layers: list
     decoder_layers: list
 
-    def features(self, x, y_onehot):
+    def features(self, x, y_onehot, training=False):
         h = conv_with_label_channels(self.encoder_layers[0], x, y_onehot)
         for layer in self.encoder_layers[1:]:
-            h = layer(h)
+            h = layer(h, training=training)
         return h
 
-    def logits(self, z, y_onehot):
+    def logits(self, z, y_onehot, training=False):
         h = tf.concat([z, y_onehot], axis=1)
         for layer in self.decoder_layers:
-            h = layer(h)
+            h = layer(h, training=training)
         return h
 
 

@@ -6,7 +6,7 @@ import tensorflow as tf
 from model import UNLABELLED
 from model.base import PARAMETERS_DTYPE, VAEBase
 from model.cnn import Cnn
-from model.losses import gaussian_kl, softmax_cross_entropy
+from model.losses import softmax_cross_entropy
 
 layers = keras.layers
 
@@ -62,22 +62,16 @@ class M2(VAEBase):
         """Logits of q(y | x), [B, classes]."""
         return self.classifier.classify(x, training)
 
-    def features(self, x, y_onehot):
+    def features(self, x, y_onehot, training=False):
         flat = tf.reshape(x, [-1, math.prod(self.image_shape)])
         h = tf.nn.softplus(self.encoder_image(flat) + self.encoder_label(y_onehot))
         return self.encoder_hidden(h)
 
-    def logits(self, z, y_onehot):
+    def logits(self, z, y_onehot, training=False):
         h = tf.concat([z, y_onehot], axis=1)
         for layer in self.decoder_hidden:
             h = layer(h)
         return tf.reshape(self.to_logits(h), [-1, *self.image_shape[:2], self.decoder_channels])
-
-    def negative_elbo(self, x, y):
-        """(reconstruction, kl), each [B], of the CVAE ELBO of images x with labels y."""
-        mean, log_var = self.encode(x, y)
-        z = self.reparameterize(mean, log_var)
-        return self.reconstruction_nll(x, self.decode(z, y)), gaussian_kl(mean, log_var)
 
     def negative_elbo_every_label(self, x, images_per_pass=None):
         """-L(x, y) for every label y at once: [B, K], from one batched pass over B * K (image, label) rows.
@@ -94,10 +88,10 @@ class M2(VAEBase):
         z = self.reparameterize(mean, log_var)
         labels = tf.tile(tf.range(self.classes), [batch])
         if images_per_pass is None:
-            reconstruction = self.reconstruction_nll(tf.repeat(x, self.classes, axis=0), self.decode(z, labels))
+            reconstruction = self.likelihood.nll(tf.repeat(x, self.classes, axis=0), self.decode(z, labels))
         else:
             reconstruction = self.reconstruction_in_passes(x, z, labels, images_per_pass)
-        return tf.reshape(reconstruction + gaussian_kl(mean, log_var), [batch, self.classes])
+        return tf.reshape(reconstruction + self.prior.kl(mean, log_var), [batch, self.classes])
 
     def reconstruction_in_passes(self, x, z, labels, images_per_pass):
         """-log p(x_b | z_r, y_r) for the rows r = b * K + k, [B * K], decoded images_per_pass images at a time."""
@@ -108,7 +102,7 @@ class M2(VAEBase):
         def decode_pass(i, pieces):
             images = x[i * images_per_pass:(i + 1) * images_per_pass]
             logits = self.decode(z[i * rows:(i + 1) * rows], labels[i * rows:(i + 1) * rows])
-            return i + 1, pieces.write(i, self.reconstruction_nll(tf.repeat(images, self.classes, axis=0), logits))
+            return i + 1, pieces.write(i, self.likelihood.nll(tf.repeat(images, self.classes, axis=0), logits))
 
         _, pieces = tf.while_loop(lambda i, _: i < passes, decode_pass, (tf.constant(0), pieces))
         return pieces.concat()
@@ -123,7 +117,7 @@ class M2(VAEBase):
         logits = self.classify(x, training)
 
         x_l, y_l = tf.boolean_mask(x, labelled), tf.boolean_mask(y, labelled)
-        reconstruction, kl = self.negative_elbo(x_l, y_l)
+        reconstruction, kl = self.negative_elbo(x_l, y_l, training)
         classification = softmax_cross_entropy(y_l, tf.boolean_mask(logits, labelled))
         wrong = tf.cast(tf.argmax(tf.boolean_mask(logits, labelled), axis=1, output_type=tf.int32) != y_l, tf.float32)
 

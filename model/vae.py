@@ -34,16 +34,16 @@ class Vae(VAEBase):
         """The decoder's layers in order, from [z, one-hot label] (z alone for the plain vae) to the flat logits."""
         return [*self.decoder_hidden, self.to_logits]
 
-    def features(self, x, y_onehot):
+    def features(self, x, y_onehot, training=False):
         h = tf.reshape(x, [-1, math.prod(self.image_shape)])
         if self.conditional:
             h = tf.concat([h, y_onehot], axis=1)
         for layer in self.encoder_hidden:
-            h = layer(h)
+            h = layer(h, training=training)
         return h
 
-    def logits(self, z, y_onehot):
+    def logits(self, z, y_onehot, training=False):
         h = tf.concat([z, y_onehot], axis=1) if self.conditional else z
         for layer in self.decoder_hidden:
-            h = layer(h)
-        return tf.reshape(self.to_logits(h), [-1, *self.image_shape[:2], self.decoder_channels])
+            h = layer(h, training=training)
+        return tf.reshape(self.to_logits(h, training=training), [-1, *self.image_shape[:2], self.decoder_channels])

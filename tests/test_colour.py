@@ -56,7 +56,7 @@ def test_the_run_is_named_for_its_likelihood_and_keeps_the_shape(colour):
     config = json.loads((directory / "config.json").read_text())["identity"]
     assert config["likelihood"] == "logistic" and config["data"]["image_shape"] == [32, 32, 3]
     run = RunDir(directory).load()
-    assert run.model.image_shape == (32, 32, 3) and run.model.likelihood == "logistic"
+    assert run.model.image_shape == (32, 32, 3) and run.model.likelihood.name == "logistic"
     assert run.model.decoder_layers[-1].filters == 6  # 3 locations and 3 log-scales a pixel
 
 

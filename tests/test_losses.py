@@ -84,7 +84,7 @@ def test_the_logistic_nll_sums_the_sub_pixels_of_each_image():
 
 
 def test_bits_per_dimension_are_nats_over_dimensions_and_ln_2_for_discrete_likelihoods_only():
-    from cvae.evaluation import bits_per_dimension
-    assert bits_per_dimension(3072 * np.log(2) * 3.5, (32, 32, 3), "logistic", False) == pytest.approx(3.5)
-    assert bits_per_dimension(784 * np.log(2) * 0.1, (28, 28, 1), "bernoulli", True) == pytest.approx(0.1)
-    assert bits_per_dimension(80.0, (28, 28, 1), "bernoulli", False) is None  # Bernoulli of gray levels
+    from model.likelihoods import Bernoulli, DiscretizedLogistic
+    assert DiscretizedLogistic((32, 32, 3)).bits_per_dimension(3072 * np.log(2) * 3.5, False) == pytest.approx(3.5)
+    assert Bernoulli((28, 28, 1)).bits_per_dimension(784 * np.log(2) * 0.1, True) == pytest.approx(0.1)
+    assert Bernoulli((28, 28, 1)).bits_per_dimension(80.0, False) is None  # Bernoulli of gray levels

@@ -7,15 +7,16 @@ import pytest
 import tensorflow as tf
 
 from cvae.checkpoints import make_checkpoint
-from model.registry import MODELS, build_model, count_parameters
+from model import names
+from model.registry import build_model, count_parameters, model_class, models
 from model.base import conv_with_label_channels, with_label_channels
 from model.patch_conv import PatchConv2D, PatchConv2DTranspose
 
-VAE_NAMES = [name for name, kind in MODELS.items() if kind.has_latent_space]
+VAE_NAMES = [name for name, kind in models().items() if kind.has_latent_space]
 
 
 def latent_dim_of(name):
-    return 3 if MODELS[name].has_latent_space else None
+    return 3 if model_class(name).has_latent_space else None
 
 
 def noise_of(model, latent_dim):
@@ -63,7 +64,7 @@ FAST_LOSS_CHECKS = ("cvae_cnn3", "cnn")
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=[] if name in FAST_LOSS_CHECKS else [pytest.mark.slow])
-                                  for name in MODELS])
+                                  for name in names()])
 def test_loss_falls_on_real_mnist(name, small_batch):
     x, y = small_batch
     keras.utils.set_random_seed(1)
@@ -86,7 +87,7 @@ def test_loss_falls_on_real_mnist(name, small_batch):
     assert after < 0.8 * before, (before, after)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(names()))
 def test_checkpoint_reload_gives_identical_outputs(name, small_batch, tmp_path):
     x, y = small_batch[0][:8], small_batch[1][:8]
     original = build_model(name, latent_dim_of(name), seed=2)
@@ -210,7 +211,7 @@ import keras
 import model.registry  # registers the classes with Keras
 directory = sys.argv[1]
 inputs = np.load(f"{directory}/inputs.npz")
-for name in model.registry.MODELS:
+for name in model.names():
     loaded = keras.saving.load_model(f"{directory}/{name}.keras")
     np.savez(f"{directory}/{name}_loaded.npz", **outputs_of(loaded, inputs))
 """
@@ -238,7 +239,7 @@ def test_keras_save_then_load_model_in_a_fresh_process_gives_the_same_outputs(sm
               "z": np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)}
     np.savez(tmp_path / "inputs.npz", **inputs)
     expected = {}
-    for name, kind in MODELS.items():
+    for name, kind in models().items():
         network = build_model(name, latent_dim_of(name), seed=7)
         for variable in network.trainable_variables:  # not the initial weights
             variable.assign(variable + 0.01)
@@ -262,7 +263,7 @@ OLD_RUN = Path(__file__).parent / "old_layout_run"
 def test_checkpoints_name_their_variables_by_layer_and_weight(tmp_path):
     import tensorflow as tf
     from cvae.checkpoints import make_checkpoint
-    for name, kind in MODELS.items():
+    for name, kind in models().items():
         network = build_model(name, latent_dim_of(name))
         path = make_checkpoint(network).write(str(tmp_path / name))
         keys = {key.split("/.ATTRIBUTES")[0] for key, _ in tf.train.list_variables(path)}
@@ -298,7 +299,7 @@ def test_a_checkpoint_written_before_named_variables_still_loads_and_resumes(tmp
 # Images of any size and colour: every model from the image shape it is given (issue 26).
 
 @pytest.mark.parametrize("shape", [(28, 28, 3), (32, 32, 1), (32, 32, 3), (64, 64, 1), (64, 64, 3)])
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(names()))
 def test_every_model_takes_28_32_and_64_gray_and_colour(name, shape):
     model = build_model(name, latent_dim_of(name), seed=0, classes=4, image_shape=shape)
     x, y = tf.random.stateless_uniform([3, *shape], seed=[1, 2]), tf.constant([0, 1, 3])
@@ -314,7 +315,7 @@ def test_every_model_takes_28_32_and_64_gray_and_colour(name, shape):
 
 
 def test_the_mnist_architectures_are_those_of_the_default_shape():
-    for name in MODELS:
+    for name in names():
         default, mnist = build_model(name, latent_dim_of(name)), build_model(name, latent_dim_of(name),
                                                                              image_shape=(28, 28, 1))
         assert [tuple(v.shape) for v in default.variables] == [tuple(v.shape) for v in mnist.variables]
@@ -332,12 +333,6 @@ def test_a_size_a_convolution_stack_cannot_take_is_refused_listing_the_sizes_it_
     with pytest.raises(ValueError, match=rf"cannot take {size} x {size} images; it takes square images of "
                                          rf"{re.escape(sizes)} pixels a side"):
         build_model(name, 2, image_shape=(size, size, 3))
-    for good in MODELS[name].image_sizes():
-        MODELS[name].check_image_shape((good, good, 3))
-    assert MODELS["cnn"].image_sizes() is None and MODELS["vae"].image_sizes() is None  # any size
-
-
-def test_the_cli_lists_the_likelihoods_the_models_have():
-    from cvae.cli import LIKELIHOODS
-    from model.base import LIKELIHOODS as MODEL_LIKELIHOODS
-    assert LIKELIHOODS == MODEL_LIKELIHOODS
+    for good in model_class(name).image_sizes():
+        model_class(name).check_image_shape((good, good, 3))
+    assert model_class("cnn").image_sizes() is None and model_class("vae").image_sizes() is None  # any size

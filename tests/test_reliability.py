@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import model.base
+import model.likelihoods
 from cvae.rundir import RunDir, RunLock
 from conftest import QUICK, QUICK_RUN, ROOT, damage, run_main, tool
 train = tool("train")
@@ -106,8 +106,8 @@ def test_non_finite_loss_stops_without_saving_over_good_weights(two_epochs, monk
     run_dir = two_epochs / QUICK_RUN
     x, y = tf.random.stateless_uniform([2, 28, 28, 1], seed=[3, 4]), tf.constant([1, 7])
     before = RunDir(run_dir).load().model.reconstruct(x, y).numpy()
-    nll = model.base.bernoulli_nll
-    monkeypatch.setattr(model.base, "bernoulli_nll", lambda x, logits: nll(x, logits) * float("nan"))
+    nll = model.likelihoods.bernoulli_nll
+    monkeypatch.setattr(model.likelihoods, "bernoulli_nll", lambda x, logits: nll(x, logits) * float("nan"))
     assert train.main([*QUICK, "--log-dir", str(two_epochs), "-e", "3"]) == 1
     message = capsys.readouterr().err
     assert "loss became nan at step 1 of epoch 3" in message

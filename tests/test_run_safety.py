@@ -69,9 +69,9 @@ def test_a_lock_that_is_a_link_is_refused_and_its_target_left_alone(log_dir, tmp
 
 
 def test_a_failure_before_the_first_epoch_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
-    import model.base
-    nll = model.base.bernoulli_nll
-    monkeypatch.setattr(model.base, "bernoulli_nll", lambda x, logits: nll(x, logits) * float("nan"))
+    import model.likelihoods
+    nll = model.likelihoods.bernoulli_nll
+    monkeypatch.setattr(model.likelihoods, "bernoulli_nll", lambda x, logits: nll(x, logits) * float("nan"))
     status, _, err = run_main(train.main, [*QUICK, "-e", "1", "--log-dir", str(tmp_path)], capsys)
     assert status == 1 and "loss became nan at step 1 of epoch 1" in err
     assert "no epoch had finished, so nothing was saved" in err and "epoch 0" not in err and "Traceback" not in err

@@ -16,7 +16,7 @@ train = tool("train")
 
 def test_help_lists_every_model_and_flag(capsys):
     import re
-    from model import NAMES
+    from model import names
     status, out, _ = run_main(train.main, ["--help"], capsys)
     assert status == 0
     # Whole option strings as argparse prints them, and the models as the MODEL line lists them.
@@ -25,7 +25,7 @@ def test_help_lists_every_model_and_flag(capsys):
             "--likelihood", "--image-size",
             "--strategy", "--xla", "--no-xla", "--precision", "--deterministic", "--log-dir", "--data-dir",
             "--debug"} <= options
-    assert f"one of: {', '.join(NAMES)}" in " ".join(out.split())
+    assert f"one of: {', '.join(names())}" in " ".join(out.split())
 
 
 def test_help_and_usage_errors_answer_before_tensorflow_loads():
@@ -265,3 +265,4 @@ def test_fresh_vae_run_says_and_records_xla(tmp_path, capsys):
     assert "step compiled with XLA (--no-xla for the plain graph)" in capsys.readouterr().out
     training_entries = json.loads((tmp_path / "vae_2_subset200" / "config.json").read_text())["training"]
     assert training_entries[0]["xla"] is True
+
