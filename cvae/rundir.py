@@ -417,6 +417,24 @@ class PretrainedRun(RunDir):
         return super().load(epoch, log)
 
 
+def runs_trained_on(log_dir, identity, stem, path):
+    """The run directories in log_dir named as `identity` is but for its data set's hash, whose config.json
+    records the data at `path` (whatever its files held then): the runs of the same model and flags on any
+    version of that folder or file. `stem`: the start of the data set's name (owndata.short_stem), the part its
+    hash follows. The one lookup of earlier runs on a path of one's own, for opening a run and for refusing to
+    resume one on changed data."""
+    pattern = dataclasses.replace(identity, dataset=f"{stem}_{'[0-9a-f]' * 8}", data=None).directory_name()
+    found = []
+    for candidate in sorted(Path(log_dir).glob(pattern)):
+        try:
+            data = RunDir(candidate).read_config().identity.data or {}
+        except (DamagedFile, OSError):
+            continue
+        if data.get("path") == str(path):
+            found.append(RunDir(candidate))
+    return found
+
+
 def shipped_run(name):
     """The PretrainedRun called `name` (MODEL_N); UsageError when the repository ships no such weights."""
     run = PretrainedRun(PRETRAINED_DIR / name)

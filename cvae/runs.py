@@ -47,21 +47,11 @@ def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=
 def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, likelihood=DEFAULT_LIKELIHOOD):
     """The run directories in log_dir of these names trained on the data at `path` (by the path their
     config.json recorded, whatever the files hold now)."""
-    from cvae import owndata
-    from cvae.rundir import DamagedFile, RunDir
+    from cvae import owndata, rundir
     from model.registry import model_class
-    pattern = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None,
-                          dataset=f"{owndata.short_stem(path)}_{'[0-9a-f]' * 8}", binarize=binarize, labels=labels,
-                          subset=subset, likelihood=likelihood).directory_name()
-    found = []
-    for candidate in sorted(Path(log_dir).glob(pattern)):
-        try:
-            data = RunDir(candidate).read_config().identity.data or {}
-        except (DamagedFile, OSError):
-            continue
-        if data.get("path") == str(path):
-            found.append(RunDir(candidate))
-    return found
+    identity = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None, binarize=binarize,
+                           labels=labels, subset=subset, likelihood=likelihood)
+    return rundir.runs_trained_on(log_dir, identity, owndata.short_stem(path), path)
 
 
 def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None,

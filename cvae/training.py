@@ -18,7 +18,6 @@ Errors are raised as the classes below, with what went wrong; train.py adds what
 import contextlib
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -38,7 +37,7 @@ from cvae.data import DATA_DIR
 from cvae.datasets import load_for
 from cvae.errors import UsageError
 from cvae.generation import decode, reconstruct, to_input
-from cvae.rundir import KEEP_EVERY, DamagedFile, RunDir
+from cvae.rundir import KEEP_EVERY, DamagedFile, RunDir, runs_trained_on
 
 EVAL_BATCH = 1000
 # Batches per call into the compiled graph: calling it once per step costs Python and a wait for each
@@ -537,21 +536,19 @@ def check_labels(identity: RunIdentity, train_labels):
 
 
 def refuse_changed_data(identity: RunIdentity, run_dir: RunDir, restart):
-    """A run of the same model on an earlier version of the same path (its sibling, named with the old
-    hash) cannot resume on the changed files: UsageError with both hashes, unless --restart starts the new
-    run (the old one is left as it is)."""
+    """A run of the same model and flags on an earlier version of the same path, asked at the same image size
+    (its sibling, named with the old hash), cannot resume on the changed files: UsageError with both hashes,
+    unless --restart starts the new run (the old one is left as it is). A run at another --image-size is
+    another run, not a change of the data."""
     info = identity.data
     if info is None or restart or run_dir.latest_checkpoint() is not None:
         return
-    stem = run_dir.name[:-len(info["sha256"][:8])]
-    for other in sorted(run_dir.path.parent.glob(f"{stem}*")):
-        if other == run_dir.path or not re.fullmatch(re.escape(stem) + "[0-9a-f]{8}", other.name):
+    stem = info["name"][:-len("_" + info["sha256"][:8])]
+    for other in runs_trained_on(run_dir.path.parent, identity, stem, info["path"]):
+        saved = other.read_config().identity.data
+        if other.path == run_dir.path or saved.get("image_size") != info.get("image_size"):
             continue
-        try:
-            saved = RunDir(other).read_config().identity.data or {}
-        except (DamagedFile, OSError):
-            continue
-        if saved.get("path") == info["path"] and saved.get("sha256") != info["sha256"]:
+        if saved.get("sha256") != info["sha256"]:
             raise UsageError(f"{other} trained on {info['path']} when its contents had sha256 {saved['sha256'][:16]}; "
                              f"they have changed (sha256 {info['sha256'][:16]} now), so that run cannot resume on "
                              f"them. Pass --restart to train a new run on them in {run_dir} ({other} stays)")

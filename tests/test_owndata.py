@@ -209,6 +209,50 @@ def test_changed_data_does_not_resume_the_old_run(tmp_path, data_dir, capsys):
     assert {p.name for p in (tmp_path / "log").iterdir()} == {f"cvae_cnn3_2_mine_{old[:8]}", f"cvae_cnn3_2_mine_{new[:8]}"}
 
 
+def own_data_run(log_dir, path, sha256, image_size=None, **names):
+    """A run directory of one's own data at `path` (contents `sha256`) with config.json only, as train.py names
+    it: what the lookup of earlier runs reads. Returns its identity."""
+    from cvae.config import RunConfig
+    stem = owndata.short_stem(path)
+    data = {"path": str(path), "sha256": sha256, "name": owndata.short_name(path, sha256), "class_names": ["a", "b"],
+            "image_size": image_size}
+    identity = RunIdentity(dataset=data["name"], data=data, **names)
+    run_dir = RunDir(log_dir / identity.directory_name())
+    run_dir.path.mkdir(parents=True)
+    run_dir.write_config(RunConfig(identity, []))
+    assert run_dir.name.startswith(f"{names['model']}_") and stem in run_dir.name
+    return identity
+
+
+@pytest.mark.parametrize("names", [dict(model="cvae_fc3", latent_dim=2, subset=30),
+                                   dict(model="m2", latent_dim=2, labels=20),
+                                   dict(model="cvae_cnn3", latent_dim=2)])
+def test_a_run_on_earlier_contents_of_the_path_is_found_whatever_flags_name_it(tmp_path, names):
+    """The silent second run: with --subset or --labels the run's name does not end in the data's hash, and
+    the lookup that cut 8 characters off it found nothing, so changed files started a new run from epoch 1."""
+    from cvae import training
+    from cvae.errors import UsageError
+    path = tmp_path / "mine"
+    own_data_run(tmp_path / "log", path, "a" * 64, **names)
+    changed = own_data_run(tmp_path / "elsewhere", path, "b" * 64, **names)
+    asked = RunDir(tmp_path / "log" / changed.directory_name())
+    with pytest.raises(UsageError, match=f"trained on {path} when its contents had sha256 {'a' * 16}; they have "
+                                         f"changed \\(sha256 {'b' * 16} now\\).*--restart"):
+        training.refuse_changed_data(changed, asked, restart=False)
+    training.refuse_changed_data(changed, asked, restart=True)  # --restart: a new run beside the old one
+
+
+def test_another_image_size_of_the_same_file_is_another_run_not_a_change(tmp_path):
+    from cvae import training
+    path = tmp_path / "mine.npz"
+    own_data_run(tmp_path / "log", path, "a" * 64, image_size=32, model="cvae_fc3", latent_dim=2)
+    other_size = own_data_run(tmp_path / "elsewhere", path, "c" * 64, image_size=28, model="cvae_fc3", latent_dim=2)
+    training.refuse_changed_data(other_size, RunDir(tmp_path / "log" / other_size.directory_name()), restart=False)
+    same_size = own_data_run(tmp_path / "again", path, "d" * 64, image_size=32, model="cvae_fc3", latent_dim=2)
+    with pytest.raises(Exception, match="they have changed"):
+        training.refuse_changed_data(same_size, RunDir(tmp_path / "log" / same_size.directory_name()), restart=False)
+
+
 def test_a_resumed_run_refuses_other_data_with_both_hashes():
     saved = RunIdentity("vae", 2, dataset="x_12345678", data={"sha256": "a" * 64, "path": "/old"})
     moved = RunIdentity("vae", 2, dataset="x_12345678", data={"sha256": "a" * 64, "path": "/new"})
