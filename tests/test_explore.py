@@ -117,7 +117,8 @@ def test_the_site_holds_the_page_tfjs_weights_and_manifest(trained_runs, tmp_pat
     assert status == 2 and "holds no explorer" in err and (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
-def test_a_missing_run_names_the_command_that_makes_it(tmp_path, capsys):
+def test_a_missing_run_names_the_command_that_makes_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(explorer, "TFJS", tmp_path / "tf.min.js")  # what the run lacks comes first, npm or not
     status, _, err = run_main(explore.main, ["cvae_fc3", "-n", "3", "--log-dir", str(tmp_path), "--no-serve"], capsys)
     assert status == 1 and f"python train.py cvae_fc3 -n 3 --log-dir {tmp_path}" in err and "Traceback" not in err
     status, _, err = run_main(explore.main, ["cnn", "--pretrained", "--no-serve", "--out", str(tmp_path / "x")], capsys)

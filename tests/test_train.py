@@ -266,3 +266,18 @@ def test_fresh_vae_run_says_and_records_xla(tmp_path, capsys):
     training_entries = json.loads((tmp_path / "vae_2_subset200" / "config.json").read_text())["training"]
     assert training_entries[0]["xla"] is True
 
+
+def test_the_weight_hashes_compare_only_where_the_float_results_agree(tmp_path, monkeypatch, capsys):
+    """The recorded hashes carry a fingerprint of the machine's float behaviour; on a machine whose fingerprint
+    differs, --check says so (exit 3, which the bit-for-bit test turns into a skip) before it trains anything."""
+    import weight_hashes
+    here = weight_hashes.fingerprint()
+    assert here == weight_hashes.fingerprint() and len(here) == 64  # the same machine: the same fingerprint
+    recorded = tmp_path / "weight_hashes.json"
+    recorded.write_text(json.dumps({"machine": "Another CPU; tensorflow 2.21.0", "fingerprint": "0" * 64,
+                                    "hashes": {}}))
+    monkeypatch.setattr(weight_hashes, "RECORDED", recorded)
+    monkeypatch.setattr(weight_hashes, "weight_hashes", lambda log: pytest.fail("trained on a machine that differs"))
+    assert weight_hashes.main(["--check"]) == 3
+    out = capsys.readouterr().out
+    assert "float results differ" in out and "Another CPU" in out and here[:12] in out and "--record" in out
