@@ -9,7 +9,10 @@ checks it), and none imports a command-line tool:
   data          ImageSet (uint8 images and labels) and its checksummed cache in data/
   mnist         MNIST and Fashion-MNIST from their first valid source
   colour_mnist  colour MNIST, the README's colour data set: MNIST's digits drawn in colour (a construction)
-  owndata       --dataset PATH: image folders and .npz files of one's own
+  images        image files and arrays of one's own: decoding, and the rule that picks their shape
+  npzfile       an .npz file of one's own, read and checked without pickle
+  sources       --dataset PATH before decoding: a folder listed and hashed, the data set's name
+  owndata       --dataset PATH loaded: decoded, split, checked and cached
   datasets      the data set a run names, loaded from what its config records
   config        a run's configuration as config.json holds it, and its directory's name
   readme_runs   the README's runs: what make figures trains, what pretrained/ ships

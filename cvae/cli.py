@@ -105,8 +105,8 @@ def dataset_argument(text):
 
 
 def image_size_argument(text):
-    """train.py's --image-size: a whole number of pixels from 8 to 128 (owndata.MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)."""
-    from cvae.owndata import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+    """train.py's --image-size: a whole number of pixels from 8 to 128 (images.MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)."""
+    from cvae.images import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
     try:
         size = int(text)
     except ValueError:

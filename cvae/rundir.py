@@ -420,7 +420,7 @@ class PretrainedRun(RunDir):
 def runs_trained_on(log_dir, identity, stem, path):
     """The run directories in log_dir named as `identity` is but for its data set's hash, whose config.json
     records the data at `path` (whatever its files held then): the runs of the same model and flags on any
-    version of that folder or file. `stem`: the start of the data set's name (owndata.short_stem), the part its
+    version of that folder or file. `stem`: the start of the data set's name (sources.short_stem), the part its
     hash follows. The one lookup of earlier runs on a path of one's own, for opening a run and for refusing to
     resume one on changed data."""
     pattern = dataclasses.replace(identity, dataset=f"{stem}_{'[0-9a-f]' * 8}", data=None).directory_name()

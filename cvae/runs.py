@@ -31,8 +31,8 @@ def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=
     resized to image_size when given). UsageError for a combination no run can have."""
     from model.registry import model_class
     if dataset not in DATASETS and data is None:
-        from cvae import owndata
-        source = owndata.describe(dataset, image_size)
+        from cvae import sources
+        source = sources.describe(dataset, image_size)
         data = {"path": str(source.path), "sha256": source.sha256, "name": source.name,
                 "class_names": source.class_names, "image_size": image_size}
         if source.image_shape is not None:
@@ -47,11 +47,11 @@ def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=
 def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, likelihood=DEFAULT_LIKELIHOOD):
     """The run directories in log_dir of these names trained on the data at `path` (by the path their
     config.json recorded, whatever the files hold now)."""
-    from cvae import owndata, rundir
+    from cvae import rundir, sources
     from model.registry import model_class
     identity = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None, binarize=binarize,
                            labels=labels, subset=subset, likelihood=likelihood)
-    return rundir.runs_trained_on(log_dir, identity, owndata.short_stem(path), path)
+    return rundir.runs_trained_on(log_dir, identity, sources.short_stem(path), path)
 
 
 def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None,

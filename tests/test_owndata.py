@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import run_main, tool
-from cvae import mnist, owndata
+from cvae import mnist, owndata, sources
+from cvae.images import decode_image_file
 from cvae.config import RunIdentity
 from cvae.rundir import RunDir
 train = tool("train")
@@ -71,7 +72,7 @@ def data_dir(tmp_path):
 def fresh():
     """Forget what this process loaded and hashed: the next load reads the cache or the files."""
     owndata._LOADED.clear()
-    owndata._DESCRIBED.clear()
+    sources._DESCRIBED.clear()
 
 
 def test_a_folder_of_many_sizes_asks_for_image_size_then_is_resized_split_by_class_and_recorded(tmp_path, data_dir):
@@ -110,7 +111,7 @@ def test_the_second_load_comes_from_the_cache_without_decoding(folder, data_dir,
     fresh()
     first, info = owndata.load(folder, data_dir)
     fresh()
-    monkeypatch.setattr(owndata, "_decode_folder", lambda *a: pytest.fail("decoded again"))
+    monkeypatch.setattr(owndata, "decode_files", lambda *a: pytest.fail("decoded again"))
     second, again = owndata.load(folder, data_dir)
     assert again["sha256"] == info["sha256"]
     np.testing.assert_array_equal(second.train_images, first.train_images)
@@ -161,7 +162,7 @@ def test_cvae_trains_plots_samples_and_evaluates_on_a_folder(folder, tmp_path, d
     flags = run_flags(folder, tmp_path / "log", data_dir)
     status, out, err = run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "2", "-b", "20", *flags], capsys)
     assert status == 0, err
-    sha = owndata.describe(folder).sha256
+    sha = sources.describe(folder).sha256
     run_dir = RunDir(tmp_path / "log" / f"cvae_cnn3_2_shapes_{sha[:8]}")
     identity = run_dir.read_config().identity
     assert identity.dataset == f"shapes_{sha[:8]}" and identity.data["sha256"] == sha
@@ -200,9 +201,9 @@ def test_changed_data_does_not_resume_the_old_run(tmp_path, data_dir, capsys):
     folder = shapes_folder(tmp_path / "mine", per_class=6, kinds=KINDS[:2])
     flags = run_flags(folder, tmp_path / "log", data_dir)
     assert run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "1", *flags], capsys)[0] == 0
-    old = owndata.describe(folder).sha256
+    old = sources.describe(folder).sha256
     write_image(folder / "cross" / "new.png", shape("cross", 28, np.random.default_rng(5)))
-    new = owndata.describe(folder).sha256
+    new = sources.describe(folder).sha256
     status, _, err = run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "2", *flags], capsys)
     assert status == 2 and old[:16] in err and new[:16] in err and "--restart" in err
     assert run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "1", "--restart", *flags], capsys)[0] == 0
@@ -213,8 +214,8 @@ def own_data_run(log_dir, path, sha256, image_size=None, **names):
     """A run directory of one's own data at `path` (contents `sha256`) with config.json only, as train.py names
     it: what the lookup of earlier runs reads. Returns its identity."""
     from cvae.config import RunConfig
-    stem = owndata.short_stem(path)
-    data = {"path": str(path), "sha256": sha256, "name": owndata.short_name(path, sha256), "class_names": ["a", "b"],
+    stem = sources.short_stem(path)
+    data = {"path": str(path), "sha256": sha256, "name": sources.short_name(path, sha256), "class_names": ["a", "b"],
             "image_size": image_size}
     identity = RunIdentity(dataset=data["name"], data=data, **names)
     run_dir = RunDir(log_dir / identity.directory_name())
@@ -367,7 +368,7 @@ def test_a_copy_under_another_name_has_its_own_name_and_path_but_shares_the_cach
     _, info = owndata.load(folder, data_dir)
     copy = shutil.copytree(folder, tmp_path / "copied")
     fresh()
-    monkeypatch.setattr(owndata, "_decode_folder", lambda *a: pytest.fail("decoded again"))
+    monkeypatch.setattr(owndata, "decode_files", lambda *a: pytest.fail("decoded again"))
     _, again = owndata.load(copy, data_dir)
     assert again["sha256"] == info["sha256"] and again["name"] == f"copied_{info['sha256'][:8]}"
     assert again["path"] == str(copy.resolve())
@@ -458,9 +459,9 @@ def test_gif_bmp_cmyk_jpeg_and_transparency_load_in_colour_or_as_their_gray_leve
     levels = images[labels == 1].mean(axis=(1, 2, 3))
     # Transparency is composited onto black: 200 at alpha 100 / 255 is 78.4.
     np.testing.assert_allclose(np.sort(levels), [78.4] * 4 + [200] * 8, atol=4)
-    assert (owndata.decode_image_file(tmp_path / "mixed" / "a" / "0.bmp") == 109).all()
-    assert (owndata.decode_image_file(tmp_path / "mixed" / "a" / "0.bmp", (12, 16, 3)) == [60, 120, 180]).all()
-    assert (owndata.decode_image_file(tmp_path / "mixed" / "b" / "0a.png") == 78).all()
+    assert (decode_image_file(tmp_path / "mixed" / "a" / "0.bmp") == 109).all()
+    assert (decode_image_file(tmp_path / "mixed" / "a" / "0.bmp", (12, 16, 3)) == [60, 120, 180]).all()
+    assert (decode_image_file(tmp_path / "mixed" / "b" / "0a.png") == 78).all()
 
 
 def test_hidden_folders_linked_class_folders_and_broken_links_are_left_out_and_counted(tmp_path, data_dir):
@@ -599,7 +600,7 @@ def test_an_npz_of_colour_images_is_kept_or_resized_with_image_size(size, messag
     assert data.train_images.shape[1:] == (32, 32, 3) and info["converted"] == {"resized": 12}
     assert "resized 12 of 12 images" in " ".join(lines)
     # Asking for another size is other arrays: another name, never the same run.
-    assert info["sha256"] != owndata.describe(path, 48).sha256 != owndata.describe(path).sha256
+    assert info["sha256"] != sources.describe(path, 48).sha256 != sources.describe(path).sha256
 
 
 def test_an_npz_of_rgba_and_mixed_channels_is_composited_onto_black_and_converted(tmp_path, data_dir):
