@@ -14,7 +14,7 @@ from model import DEFAULT_LIKELIHOOD, names as model_names
 from cvae.cli import (MAX_COUNT, MAX_LATENT_DIM, HelpFormatter, add_debug_flag, add_likelihood_flag, dataset_argument,
                       image_size_argument, likelihoods_help, positive_float, positive_int_up_to, random_seed, run_tool)
 from cvae.data import DATA_DIR
-from cvae.errors import UsageError, UserFacingError
+from cvae.errors import UsageError
 
 
 def parse_args(argv=None):
@@ -79,37 +79,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def explained(err, run_dir, learning_rate):
-    """A failure of the training loop or the run directory, as one line that says what to do; None for
-    other exceptions."""
-    from cvae import training
-    from cvae.rundir import ConfigDisagrees, ForeignFiles, RunInUse
-    if isinstance(err, ConfigDisagrees):
-        return UserFacingError(str(err))
-    if isinstance(err, ForeignFiles):
-        return UserFacingError(f"{err}; move them away, or train elsewhere with --log-dir")
-    if isinstance(err, RunInUse):
-        return UserFacingError(f"{err}; wait for it to finish or stop it (kill {err.holder}), or train elsewhere "
-                               f"with --log-dir")
-    if isinstance(err, training.ConfigUnreadable):
-        return UserFacingError(f"{err}; it records the run's settings: repair it, or pass --restart to discard "
-                               f"the run, checkpoints included")
-    if isinstance(err, training.DiskFull):
-        return UserFacingError(f"{err}. Free some space and run the same command to resume.")
-    if isinstance(err, training.SettingsDiffer):
-        return UsageError(f"{err}; pass --restart to replace it, or --log-dir to train elsewhere")
-    if isinstance(err, training.MetricsDamaged):
-        return UserFacingError(f"{err}; move it away to resume without the earlier epochs' metrics, or pass --restart")
-    if isinstance(err, training.RunDamaged):
-        return UserFacingError(f"{err}; pass --restart to start over")
-    if isinstance(err, training.NonFiniteLoss):
-        saved = (f"nothing of this epoch was saved, the last good checkpoint is epoch {err.last_saved} in {run_dir}"
-                 if err.last_saved else f"no epoch had finished, so nothing was saved in {run_dir}")
-        return UserFacingError(f"{err}; {saved}. Try gradient clipping (-c 1.0) or a lower learning rate "
-                               f"(-l {learning_rate / 10:g}).")
-    return None
-
-
 def main(argv=None):
     run_dir = None
 
@@ -133,13 +102,7 @@ def main(argv=None):
         settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                     clip=args.clip, xla=args.xla, precision=args.precision, strategy=args.strategy)
         run_dir = RunDir(args.log_dir / identity.directory_name())
-        try:
-            train_run(identity, settings, run_dir, args.restart, args.data_dir)
-        except Exception as err:
-            better = explained(err, run_dir, args.learning_rate)
-            if better is None:
-                raise
-            raise better from err
+        train_run(identity, settings, run_dir, args.restart, args.data_dir)
         return 0
 
     def interrupted(args):

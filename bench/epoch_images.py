@@ -1,4 +1,4 @@
-"""What the TensorBoard images cost train.py each epoch (cvae.training.EpochImages: test reconstructions and
+"""What the TensorBoard images cost train.py each epoch (cvae.epoch_images.EpochImages: test reconstructions and
 samples from fixed codes, written beside the scalars).
 
     python -m bench.epoch_images                  # every generative model, n = 20, 3 epochs on full MNIST
@@ -23,10 +23,12 @@ GENERATIVE = ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "m2")
 def measure(name, epochs, latent_dim):
     """(median seconds of one EpochImages.write, median seconds of one epoch) after the first epoch."""
     from cvae import training
+    from cvae import epoch_images
     from cvae.config import RunIdentity, TrainingSettings
     from cvae.rundir import RunDir
+    from model.registry import model_class
     writes, progress = [], []
-    write = training.EpochImages.write
+    write = epoch_images.EpochImages.write
 
     def timed_write(self, step):
         began = time.perf_counter()
@@ -37,15 +39,16 @@ def measure(name, epochs, latent_dim):
         if line.startswith("epoch "):
             progress.append(time.perf_counter())
 
-    training.EpochImages.write = timed_write
+    epoch_images.EpochImages.write = timed_write
     try:
         with tempfile.TemporaryDirectory() as log_dir:
-            identity = RunIdentity(name, latent_dim, labels=100 if name == "m2" else None)
+            semi_supervised = model_class(name).semi_supervised  # it trains on 100 labels, as the README's m2
+            identity = RunIdentity(name, latent_dim, labels=100 if semi_supervised else None)
             run_dir = RunDir(Path(log_dir) / identity.directory_name())
             with run_dir.lock():
                 training.train(identity, TrainingSettings(epochs=epochs), run_dir, log=log)
     finally:
-        training.EpochImages.write = write
+        epoch_images.EpochImages.write = write
     epoch_seconds = [b - a for a, b in zip(progress, progress[1:])]
     return statistics.median(writes[1:]), statistics.median(epoch_seconds)
 

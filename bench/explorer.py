@@ -40,6 +40,7 @@ def measure(readme_run, work, screenshot=None):
     """(source of the weights, ms per decode, max |browser - python| over the images read)."""
     from cvae import explorer
     from cvae.rundir import PRETRAINED_DIR, PretrainedRun
+    from tests.browser import drive
     from model.registry import build_model
     identity = readme_run.identity
     shipped = PretrainedRun(PRETRAINED_DIR / readme_run.name)
@@ -51,7 +52,7 @@ def measure(readme_run, work, screenshot=None):
     site = work / readme_run.name
     site.mkdir()
     explorer.write_files(site, *explorer.site_files(model, identity, epoch, site.name))
-    out = explorer.drive(site, steps_for(identity.latent_dim, model.conditional, screenshot), work)
+    out = drive(site, steps_for(identity.latent_dim, model.conditional, screenshot), work)
     if out["error"]:
         raise RuntimeError(f"{site.name}: the page says: {out['error']}")
     difference = max(float(np.max(np.abs(np.array(read["image"]) - np.asarray(

@@ -38,7 +38,7 @@ def step_rate(name, shape, likelihood, repeats):
     import keras
     import tensorflow as tf
     from cvae.generation import to_input
-    from cvae.training import make_train_step
+    from cvae.steps import make_train_step
     from model.registry import build_model, model_class
     keras.utils.set_random_seed(0)
     model = build_model(name, LATENT, 0, 10, shape, likelihood)

@@ -158,7 +158,7 @@ class EpochClock:
         return False
 
 
-def features_with_label_channels(network, x, y_onehot):
+def features_with_label_channels(network, x, y_onehot, training=False):
     """ConvCVAE.features without its fused first convolution: [x, label planes] through every layer."""
     from model.base import with_label_channels
     h = with_label_channels(x, y_onehot)
@@ -185,6 +185,7 @@ def use_keras_convolutions(network):
 
 def bench_one(name, repeats, steps):
     import tensorflow as tf
+    from cvae import steps as cvae_steps
     from cvae import training
     from cvae.batches import batches, labelled_subset, semi_supervised_batches
     from cvae.mnist import CLASS_NAMES, load_mnist
@@ -193,7 +194,7 @@ def bench_one(name, repeats, steps):
     from cvae.rundir import RunDir
 
     network, optimizer = build_for_training(name)
-    train_step, eval_step = training.make_train_step(network, optimizer), training.make_eval_step(network)
+    train_step, eval_step = cvae_steps.make_train_step(network, optimizer), cvae_steps.make_eval_step(network)
     x, y = synthetic_batch(name)
     result = {"model": name,
               # m2 picks its labelled and unlabelled rows with boolean masks, whose shapes the FLOP
@@ -203,14 +204,14 @@ def bench_one(name, repeats, steps):
     result["step"] = steps_rate(train_step, x, y, repeats, steps)
     matmul_steps = matmuls_alone_rate(train_step.python_function, (x, y), repeats, steps)
     result["matmuls_alone"] = matmul_steps and matmul_steps * BATCH
-    xla_step = training.make_train_step(network, optimizer, xla=True)
+    xla_step = cvae_steps.make_train_step(network, optimizer, xla=True)
     result["step_xla"] = steps_rate(xla_step, x, y, repeats, steps)
     if isinstance(network, ConvCVAE):
         # The straightforward step of the same layers: label channels concatenated to the image, and
         # Keras' general convolutions.
         network.features = types.MethodType(features_with_label_channels, network)
         switch_back = use_keras_convolutions(network)
-        reference_step = training.make_train_step(network, optimizer)
+        reference_step = cvae_steps.make_train_step(network, optimizer)
         result["reference_step"] = steps_rate(reference_step, x, y, repeats, steps)
         del network.features
         switch_back()

@@ -112,24 +112,24 @@ def tf_data_epoch_rate(step, images, labels, repeats):
 
 
 def several_steps_epoch_rate(step, images, labels, repeats):
-    from cvae import training
-    steps = training.several_steps(step)
+    from cvae import steps as cvae_steps
+    steps = cvae_steps.several_steps(step)
 
     def run():
-        for losses, sizes in training.chunks_in_memory(steps, *shuffled(images, labels, (0, 1)), BATCH):
+        for losses, sizes in cvae_steps.chunks_in_memory(steps, *shuffled(images, labels, (0, 1)), BATCH):
             pass
     return median_rate(run, len(images), repeats)
 
 
 def experiments(repeats, steps):
     import tensorflow as tf
-    from cvae import training
+    from cvae import steps as cvae_steps
     x, y = synthetic_batch()
     rows = []
     network, optimizer = build_for_training("cvae_fc3")
-    plain = training.make_train_step(network, optimizer)
+    plain = cvae_steps.make_train_step(network, optimizer)
     rows.append(("cvae_fc3", "plain step (Keras Adam; train.py --no-xla)", steps_rate(plain, x, y, repeats, steps)))
-    xla = training.make_train_step(network, optimizer, xla=True)
+    xla = cvae_steps.make_train_step(network, optimizer, xla=True)
     rows.append(("cvae_fc3", "XLA step (train.py's default)", steps_rate(xla, x, y, repeats, steps)))
     rows.append(("cvae_fc3", "fused Adam", steps_rate(fused_adam_step(network), x, y, repeats, steps)))
     rows.append(("cvae_fc3", "Keras' Adam compiled by XLA", steps_rate(xla_adam_step(network, optimizer), x, y, repeats, steps)))
@@ -140,14 +140,14 @@ def experiments(repeats, steps):
         rows.append(("cvae_fc3", f"plain step, batch {batch}", rate))
 
     network, optimizer = build_for_training("cvae_cnn3")
-    patches = training.make_train_step(network, optimizer)
+    patches = cvae_steps.make_train_step(network, optimizer)
     rows.append(("cvae_cnn3", "train.py step (patch convolutions)", steps_rate(patches, x, y, repeats, steps)))
     use_keras_convolutions(network)  # same weights, the general kernels
-    general = training.make_train_step(network, optimizer)
+    general = cvae_steps.make_train_step(network, optimizer)
     rows.append(("cvae_cnn3", "Keras' Conv2D / Conv2DTranspose", steps_rate(general, x, y, repeats, steps)))
 
     network, optimizer = build_for_training("cvae_cnn3")
-    plain = training.make_train_step(network, optimizer)
+    plain = cvae_steps.make_train_step(network, optimizer)
     mnist = load_mnist()
     images, labels = tf.constant(mnist.train_images[:10000]), tf.constant(mnist.train_labels[:10000], tf.int32)
     rows.append(("cvae_cnn3", "tf.data epoch, one step per call", tf_data_epoch_rate(plain, images, labels, repeats)))
@@ -165,13 +165,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import_tensorflow_quietly()
     import tensorflow as tf
-    from cvae import training
+    from cvae import steps as cvae_steps
     if args.one_thread_setting:
         intra, inter = args.one_thread_setting
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
         network, optimizer = build_for_training("cvae_fc3")
-        print(steps_rate(training.make_train_step(network, optimizer), *synthetic_batch(), args.repeats, args.steps))
+        print(steps_rate(cvae_steps.make_train_step(network, optimizer), *synthetic_batch(), args.repeats, args.steps))
         return 0
 
     rows = experiments(args.repeats, args.steps)

@@ -18,10 +18,14 @@ checks it), and none imports a command-line tool:
   readme_runs   the README's runs: what make figures trains, what pretrained/ ships
   checkpoints   TensorFlow checkpoints of a model (and optimizer), restored whichever layout they have
   generation    uint8 pixels to model input and back; encoding, decoding and drawing in batches
-  rundir        a run's directory (log/RUN or pretrained/RUN): config, metrics, checkpoints, lock; a run opened
+  trainedrun    a trained run opened for use: encode, decode, reconstruct, sample, classify, its data
+  rundir        a run's directory (log/RUN or pretrained/RUN): config, metrics, checkpoints, lock; opened
   samplers      where generated codes come from: the prior, or Gaussian mixtures fitted to a run's codes
   batches       what training sees: epochs in memory, m2's labelled subset, the fixed test binarization
-  training      the training loop
+  steps         the compiled training and evaluation steps, and the runners that make an epoch of them
+  devices       precision, XLA and the tf.distribute strategy, each decided once
+  epoch_images  what TensorBoard shows of a generative run each epoch
+  training      the one training entry, the run directory while it trains, and the loop
   evaluation    ELBO, importance-sampled NLL, class-consistency and the classifier that judges it
   figures       figure functions: arrays in, one PNG out
   run_figures   the figures of a trained run, by kind (plot.py -m)
@@ -40,7 +44,7 @@ Use it from Python (after `pip install -e .` in the repository; notebooks/tour.i
     import cvae
     run = cvae.open_run("pretrained/cvae_cnn3_2")     # a run's directory: log/NAME, or a shipped pretrained/NAME
     run = cvae.open_run(model="cvae_cnn3", latent_dim=2, pretrained=True)    # or what names it, as the flags do
-    data = run.test_data()                            # ImageSet: uint8 images [N, 28, 28, 1] and labels [N]
+    data = run.data()                                 # ImageSet: uint8 images [N, 28, 28, 1] and labels [N]
     z = run.encode(data.test_images[:8], data.test_labels[:8])               # latent means [8, n]
     pixels = run.decode(z, [7] * 8)                   # the same codes as 7s: pixel means [8, 28, 28, 1]
     pixels = run.reconstruct(data.test_images[:8], data.test_labels[:8])

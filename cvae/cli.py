@@ -212,8 +212,8 @@ def parse_run_args(parser, argv=None):
 
 
 def identity_from_flags(args, data=None, seed=0):
-    """The RunIdentity that MODEL and its options name (cvae.runs.identity_named)."""
-    from cvae.runs import identity_named
+    """The RunIdentity that MODEL and its options name (cvae.config.identity_named)."""
+    from cvae.config import identity_named
     return identity_named(args.model, args.latent_dim, args.dataset, labels=args.labels, binarize=args.binarize,
                           subset=args.subset, seed=seed, data=data, likelihood=args.likelihood or DEFAULT_LIKELIHOOD)
 

@@ -50,6 +50,19 @@ class RunIdentity:
         name += f"_labels{self.labels}" if self.labels is not None else ""
         return name + (f"_subset{self.subset}" if self.subset is not None else "")
 
+    def flags(self, dataset_path=None):
+        """The train.py arguments that name this run: MODEL and the options that differ from their defaults
+        (--dataset the path given, or `dataset_path` for a data set of one's own made by a command first). The
+        inverse of identity_named; the run's directory_name and train_command follow from the same fields."""
+        dataset = dataset_path or (self.data["path"] if self.data is not None else self.dataset)
+        return ([self.model] + (["-n", str(self.latent_dim)] if self.latent_dim else [])
+                + (["--binarize"] if self.binarize else [])
+                + (["--likelihood", self.likelihood] if self.likelihood != DEFAULT_LIKELIHOOD else [])
+                + (["--dataset", dataset] if dataset != "mnist" else [])
+                + (["--labels", str(self.labels)] if self.labels is not None else [])
+                + (["--seed", str(self.seed)] if self.seed else [])
+                + (["--subset", str(self.subset)] if self.subset is not None else []))
+
     def image_shape(self):
         """(H, W, C) of the run's images: MNIST's and Fashion-MNIST's (28, 28, 1), or what its own data recorded
         (runs from before it did were all 28 x 28 gray)."""
@@ -129,8 +142,14 @@ class RunConfig:
     # One entry per train.py invocation, oldest first: the epoch it started from and its TrainingSettings.
     training: list = dataclasses.field(default_factory=list)
 
+    # config.json's layout: 1, every key at the top level (runs made before identity and training settings
+    # were two things, read by _from_flat); 2, "identity" and "training". Files without the field are read by
+    # their shape (every run written before it was recorded is one of the two).
+    FORMAT = 2
+
     def to_json(self):
-        return json.dumps({"identity": self.identity.to_dict(), "training": self.training}, indent=2) + "\n"
+        return json.dumps({"format": self.FORMAT, "identity": self.identity.to_dict(), "training": self.training},
+                          indent=2) + "\n"
 
     @classmethod
     def from_json(cls, text):
@@ -138,8 +157,14 @@ class RunConfig:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("config is not a JSON object")
-        if "identity" not in data:
+        layout = data.get("format", 2 if "identity" in data else 1)
+        if layout not in (1, 2):
+            raise ValueError(f"config 'format' is {json.dumps(layout)[:20]}: this code reads formats 1 and 2 (a newer "
+                             f"version of this repository wrote it?)")
+        if layout == 1:
             return cls._from_flat(data)
+        if "identity" not in data:
+            raise ValueError("config has no 'identity'")
         if not isinstance(data["identity"], dict):
             raise ValueError("config 'identity' is not an object")
         training = data.get("training")
@@ -180,14 +205,7 @@ def train_command(identity: RunIdentity, log_dir="log"):
     """The train.py command that makes the run of `identity` in `log_dir`."""
     import shlex
     from pathlib import Path
-    dataset = identity.data["path"] if identity.data is not None else identity.dataset
-    return (f"python train.py {identity.model}" + (f" -n {identity.latent_dim}" if identity.latent_dim else "")
-            + (" --binarize" if identity.binarize else "")
-            + (f" --likelihood {identity.likelihood}" if identity.likelihood != DEFAULT_LIKELIHOOD else "")
-            + (f" --dataset {shlex.quote(dataset)}" if dataset != "mnist" else "")
-            + (f" --labels {identity.labels}" if identity.labels is not None else "")
-            + (f" --seed {identity.seed}" if identity.seed else "")
-            + (f" --subset {identity.subset}" if identity.subset is not None else "")
+    return (" ".join(["python train.py", *map(shlex.quote, identity.flags())])
             + (f" --log-dir {log_dir}" if Path(log_dir) != Path("log") else ""))
 
 
@@ -213,3 +231,24 @@ def check_identity(identity: RunIdentity):
         kind.check_image_shape(identity.image_shape())
     except ValueError as err:
         raise UsageError(f"{identity.model} {err}") from None
+
+
+def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None, seed=0, data=None,
+                   image_size=None, likelihood=DEFAULT_LIKELIHOOD):
+    """The RunIdentity these names give, as train.py's flags do. A data set of one's own (a path) is the record
+    `data` when given (train.py decodes the data first), else found as train.py finds it (its files hashed,
+    resized to image_size when given). UsageError for a combination no run can have."""
+    from model.registry import model_class
+    from cvae.mnist import DATASETS
+    if dataset not in DATASETS and data is None:
+        from cvae import sources
+        source = sources.describe(dataset, image_size)
+        data = {"path": str(source.path), "sha256": source.sha256, "name": source.name,
+                "class_names": source.class_names, "image_size": image_size}
+        if source.image_shape is not None:
+            data["image_shape"] = list(source.image_shape)
+    identity = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None,
+                           dataset=dataset if data is None else data["name"], data=data, binarize=binarize,
+                           labels=labels, seed=seed, subset=subset, likelihood=likelihood)
+    check_identity(identity)
+    return identity

@@ -70,17 +70,18 @@ class TooLong(ValueError):
         self.seconds = seconds
 
 
-def importance_sampled_nll(model, images, labels, k, seed=0, log=print, max_seconds=None, progress_every=10.0):
+def importance_sampled_nll(model, images, labels, k, seed=0, log=print, max_seconds=None, progress_every=10.0,
+                           decode_chunk=DECODE_CHUNK):
     """Mean over images of -log p(x | y) estimated as -log mean_i w_i over k importance samples.
 
-    The decoder sees at most DECODE_CHUNK images x samples at once, so any k fits in memory: each
+    The decoder sees at most decode_chunk images x samples at once, so any k fits in memory: each
     image's log mean weight is accumulated chunk by chunk (a running logsumexp). After the second
     chunk the whole run's time is estimated: TooLong is raised when it exceeds max_seconds (None: no
     limit). Progress (images, percent, time left) is logged every `progress_every` seconds.
     """
     generator = tf.random.Generator.from_seed(seed)
-    chunk = min(k, DECODE_CHUNK)
-    per_batch = max(1, DECODE_CHUNK // chunk)
+    chunk = min(k, decode_chunk)
+    per_batch = max(1, decode_chunk // chunk)
     chunks_per_batch = -(-k // chunk)
     total_chunks = chunks_per_batch * -(-len(images) // per_batch)
     weights_fn = tf.function(lambda x, y, count: tf.reduce_logsumexp(
@@ -184,8 +185,7 @@ def judge(identity: RunIdentity, log_dir, data_dir, log=print):
     if run_dir.latest_checkpoint() is None:
         log(f"class-consistency needs the classifier and {run_dir} has none: training it first "
             f"({command}, a few minutes on 2 cores)")
-        with run_dir.lock():
-            training.train(classifier, TrainingSettings(epochs=CLASSIFIER_EPOCHS), run_dir, data_dir=data_dir, log=log)
+        training.train_run(classifier, TrainingSettings(epochs=CLASSIFIER_EPOCHS), run_dir, data_dir=data_dir, log=log)
     return run_dir.load(log=log).model, str(run_dir)
 
 
@@ -257,26 +257,19 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
               "test_binarization_seed": TEST_BINARIZATION_SEED if identity.binarize else None,
               "image_shape": list(model.image_shape),
               "seed": seed, "code_commit": code_commit()}
-    rows = []
+    nll_seconds = None
     if model.classifies:
-        accuracy = float(np.mean(classify(model, images) == labels))
-        result["test_accuracy"] = accuracy
-        rows.append(("test accuracy", f"{accuracy:.2%}"))
+        result["test_accuracy"] = float(np.mean(classify(model, images) == labels))
     if model.has_latent_space:
         result.update(elbo_terms(model, images, labels))
-        rows += [("test ELBO", f"{result['elbo']:.2f} nats"), ("  reconstruction", f"{result['reconstruction']:.2f} nats"),
-                 ("  KL", f"{result['kl']:.2f} nats")]
         began = time.perf_counter()
         result["nll"] = importance_sampled_nll(model, images, labels, k, seed, log, max_seconds=max_nll_seconds)
+        nll_seconds = time.perf_counter() - began
         result["nll_k"] = k
         result["likelihood"] = model.likelihood.name
-        given = " | y" if model.conditional else ""
-        text = f"{result['nll']:.2f} nats"
         per_dim = model.likelihood.bits_per_dimension(result["nll"], identity.binarize)
         if per_dim is not None:
             result["nll_bits_per_dim"] = per_dim
-            text += f" = {per_dim:.3f} bits/dim"
-        rows.append((f"NLL -log p(x{given}), k = {k}", f"{text}  ({time.perf_counter() - began:.0f} s)"))
         classifier, judged_by = judge(identity, log_dir, data_dir, log)
         mixture = fitted(run, Path(out_dir), components, data_dir, log)
         real_images = data.test_images[:test_images]  # as they are: generated images are grey pixel means
@@ -291,17 +284,32 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
             generated, requested = drawn["prior"]
             with atomic_file(Path(out_dir) / "samples.npz") as f:
                 np.savez_compressed(f, images=generated, labels=requested)
-        names = identity.class_names()
-        rows.append((f"sample quality, {quality['images_per_sampler']:,} images", f"judged by {judged_by}"))
-        rows.append(("  FD (cnn features), training images", f"{quality['fd_floor']:.2f}  (the floor)"))
-        for sampler in ("prior", "gmm"):
-            numbers = quality[sampler]
-            title = f"prior {model.prior.title}" if sampler == "prior" else f"gmm ({numbers['components']} components)"
-            text = f"FD {numbers['fd']:.2f}, precision {numbers['precision']:.3f}, recall {numbers['recall']:.3f}"
-            if model.conditional:
-                text += f", class-consistency {numbers['class_consistency']:.2%}"
-            rows.append((f"  {title}", text))
-            if model.conditional:
-                rows.append(("    per class", ", ".join(f"{name} {p:.0%}" for name, p in zip(names, numbers["per_class"]))))
     write_atomic(Path(out_dir) / "eval.json", json.dumps(result, indent=2) + "\n")
-    return result, rows
+    return result, shown(result, model, identity.class_names(), nll_seconds)
+
+
+def shown(result, model, names, nll_seconds):
+    """[(name, value)]: an evaluation's numbers as evaluate.py's table shows them."""
+    rows = []
+    if "test_accuracy" in result:
+        rows.append(("test accuracy", f"{result['test_accuracy']:.2%}"))
+    if "elbo" not in result:
+        return rows
+    rows += [("test ELBO", f"{result['elbo']:.2f} nats"), ("  reconstruction", f"{result['reconstruction']:.2f} nats"),
+             ("  KL", f"{result['kl']:.2f} nats")]
+    per_dim = f" = {result['nll_bits_per_dim']:.3f} bits/dim" if "nll_bits_per_dim" in result else ""
+    rows.append((f"NLL -log p(x{' | y' if model.conditional else ''}), k = {result['nll_k']}",
+                 f"{result['nll']:.2f} nats{per_dim}  ({nll_seconds:.0f} s)"))
+    quality = result["sample_quality"]
+    rows.append((f"sample quality, {quality['images_per_sampler']:,} images", f"judged by {quality['classifier']}"))
+    rows.append(("  FD (cnn features), training images", f"{quality['fd_floor']:.2f}  (the floor)"))
+    for sampler in ("prior", "gmm"):
+        numbers = quality[sampler]
+        title = f"prior {model.prior.title}" if sampler == "prior" else f"gmm ({numbers['components']} components)"
+        text = f"FD {numbers['fd']:.2f}, precision {numbers['precision']:.3f}, recall {numbers['recall']:.3f}"
+        if model.conditional:
+            text += f", class-consistency {numbers['class_consistency']:.2%}"
+        rows.append((f"  {title}", text))
+        if model.conditional:
+            rows.append(("    per class", ", ".join(f"{name} {p:.0%}" for name, p in zip(names, numbers["per_class"]))))
+    return rows

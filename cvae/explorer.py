@@ -1,5 +1,5 @@
-"""The latent explorer: a static site whose page rebuilds a run's decoder with TensorFlow.js, its server
-on localhost, and the driver that reads the page back in Debian's chromium (its test and its bench).
+"""The latent explorer: a static site whose page rebuilds a run's decoder with TensorFlow.js, and its server
+on localhost (tests/browser.py drives the page in Debian's chromium, for the tests and the README's screenshot).
 
   index.html, explorer.js   the page (from web/): the decoder rebuilt with TensorFlow.js, redrawn on every
                             move of the point (n = 2) or of a slider (n > 2), and the same z decoded under
@@ -228,26 +228,6 @@ def server_for(directory, port):
             if err.errno != errno.EADDRINUSE:
                 raise
     raise UserFacingError(f"ports {candidates[0]}-{candidates[-1]} are all in use; pass another --port")
-
-
-def drive(site, steps, work):
-    """What web/drive.mjs read from the page of `site`, served on a free localhost port and driven through
-    `steps` in Debian's chromium (the test's and the bench's way in); `work` holds its steps and output."""
-    import subprocess
-    import threading
-    server = server_for(site, 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        (work / "steps.json").write_text(json.dumps(steps))
-        result = subprocess.run(["node", str(ROOT / "web" / "drive.mjs"), f"http://127.0.0.1:{server.server_address[1]}/",
-                                 str(work / "steps.json"), str(work / "out.json")],
-                                capture_output=True, text=True, timeout=300, cwd=ROOT)
-    finally:
-        server.shutdown()
-        server.server_close()
-    if result.returncode != 0:
-        raise RuntimeError(f"web/drive.mjs failed: {result.stderr.strip()[-2000:]}")
-    return json.loads((work / "out.json").read_text())
 
 
 def serve(directory, port):

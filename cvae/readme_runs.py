@@ -9,7 +9,6 @@ import dataclasses
 import shlex
 import sys
 
-from model import DEFAULT_LIKELIHOOD
 from cvae.config import RunIdentity
 
 
@@ -30,12 +29,7 @@ class ReadmeRun:
 
     def flags(self):
         """The flags that name it, as train.py and plot.py take them."""
-        identity = self.identity
-        dataset = self.dataset_path or identity.dataset
-        return ([identity.model] + (["-n", str(identity.latent_dim)] if identity.latent_dim is not None else [])
-                + (["--labels", str(identity.labels)] if identity.labels is not None else [])
-                + (["--likelihood", identity.likelihood] if identity.likelihood != DEFAULT_LIKELIHOOD else [])
-                + (["--dataset", dataset] if dataset != "mnist" else []))
+        return self.identity.flags(self.dataset_path)
 
 
 FIGURE_RUNS = (

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from model import DEFAULT_LIKELIHOOD
 from cvae import import_tensorflow_quietly
-from cvae.config import RunIdentity, TrainingSettings, check_identity, train_command
+from cvae.config import RunIdentity, TrainingSettings, identity_named, train_command
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError, UserFacingError
 from cvae.mnist import DATASETS
@@ -22,26 +22,6 @@ from cvae.mnist import DATASETS
 def no_such_dataset(text):
     return (f"no data set called {text!r}: give {' or '.join(DATASETS)}, or the path of an image folder or .npz "
             f"file (README: Your own data)")
-
-
-def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None, seed=0, data=None,
-                   image_size=None, likelihood=DEFAULT_LIKELIHOOD):
-    """The RunIdentity these names give, as train.py's flags do. A data set of one's own (a path) is the record
-    `data` when given (train.py decodes the data first), else found as train.py finds it (its files hashed,
-    resized to image_size when given). UsageError for a combination no run can have."""
-    from model.registry import model_class
-    if dataset not in DATASETS and data is None:
-        from cvae import sources
-        source = sources.describe(dataset, image_size)
-        data = {"path": str(source.path), "sha256": source.sha256, "name": source.name,
-                "class_names": source.class_names, "image_size": image_size}
-        if source.image_shape is not None:
-            data["image_shape"] = list(source.image_shape)
-    identity = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None,
-                           dataset=dataset if data is None else data["name"], data=data, binarize=binarize,
-                           labels=labels, seed=seed, subset=subset, likelihood=likelihood)
-    check_identity(identity)
-    return identity
 
 
 def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, likelihood=DEFAULT_LIKELIHOOD):

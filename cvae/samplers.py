@@ -66,7 +66,7 @@ def checkpoint_key(run, components):
         return {"checkpoint_sha256": sha256_of(f.read()), "epoch": run.epoch, "components": components}
 
 
-def fit(run, components=COMPONENTS, data_dir=None, log=print):
+def fit_mixtures(run, components=COMPONENTS, data_dir=None, log=print):
     """Mixtures of `components` Gaussians fitted to the encoder's means of the run's training images (--subset
     applied), one per class of a conditional model (m2's classes: those its classifier reads, since it may use
     a few labels only). UsageError for a model without a latent space, or a class with fewer training images
@@ -75,7 +75,7 @@ def fit(run, components=COMPONENTS, data_dir=None, log=print):
     model = run.model
     if not model.has_latent_space:
         raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to fit a sampler to")
-    data = run.test_data(data_dir)
+    data = run.data(data_dir)
     images, labels = data.train_images[:run.identity.subset], data.train_labels[:run.identity.subset]
     if model.semi_supervised:  # m2 may use a few labels only: the classes its classifier reads
         labels = run.classify(images)
@@ -101,7 +101,7 @@ def fit(run, components=COMPONENTS, data_dir=None, log=print):
 
 def fitted(run, folder, components=COMPONENTS, data_dir=None, log=print):
     """The run's Mixture, from its cache in `folder` when that was fitted on the run's checkpoint with this many
-    components, else fitted now (cvae.samplers.fit) and cached, saying why."""
+    components, else fitted now (fit_mixtures) and cached, saying why."""
     path = folder / CACHE
     key = checkpoint_key(run, components)
     if path.exists():
@@ -114,7 +114,7 @@ def fitted(run, folder, components=COMPONENTS, data_dir=None, log=print):
             log(f"{path} was fitted on another checkpoint or number of components: fitting it again")
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:  # a damaged zip or array raises many kinds
             log(f"warning: {path} does not read back ({str(err).splitlines()[0][:80]}): fitting it again")
-    mixture = fit(run, components, data_dir, log)
+    mixture = fit_mixtures(run, components, data_dir, log)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as f:
         np.savez(f, key=json.dumps(key), weights=mixture.weights, means=mixture.means, cholesky=mixture.cholesky)

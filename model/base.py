@@ -111,9 +111,10 @@ class VAEBase(BaseModel):
     as many as the likelihood takes.
 
     A subclass gives only its layers: `features(x, y_onehot, training) -> [B, F]` for the encoder and
-    `logits(z, y_onehot, training) -> [B, H, W, decoder_channels]` for the decoder, the likelihood's parameters.
-    To be drawn by the latent explorer in a browser it declares `decoder_layers`, the Keras layers `logits` runs
-    in order. Unconditional models ignore y_onehot. Everything else (the ELBO, the importance weights of the NLL,
+    `decoder_parameters(z, y_onehot, training) -> [B, H, W, decoder_channels]` for the decoder, the likelihood's
+    parameters (Bernoulli logits, logistic locations and log-scales, ...). To be drawn by the latent explorer in
+    a browser it declares `decoder_layers`, the Keras layers `decoder_parameters` runs in order. Unconditional
+    models ignore y_onehot. Everything else (the ELBO, the importance weights of the NLL,
     generating, reconstructing) is here, and the tools ask the model for it.
     """
 
@@ -135,7 +136,7 @@ class VAEBase(BaseModel):
     def features(self, x, y_onehot, training=False):
         raise NotImplementedError
 
-    def logits(self, z, y_onehot, training=False):
+    def decoder_parameters(self, z, y_onehot, training=False):
         raise NotImplementedError
 
     def encode(self, x, y, training=False):
@@ -153,7 +154,7 @@ class VAEBase(BaseModel):
 
     def decode(self, z, y, training=False):
         """The parameters of p(x | z, y), [B, H, W, decoder_channels] (what they mean is the likelihood's)."""
-        return self.logits(z, tf.one_hot(y, self.classes), training)
+        return self.decoder_parameters(z, tf.one_hot(y, self.classes), training)
 
     def reconstruct(self, x, y):
         """Pixel means of p(x | z = mean of q(z | x, y), y)."""
@@ -212,7 +213,7 @@ class ConvCVAE(VAEBase):
             h = layer(h, training=training)
         return h
 
-    def logits(self, z, y_onehot, training=False):
+    def decoder_parameters(self, z, y_onehot, training=False):
         h = tf.concat([z, y_onehot], axis=1)
         for layer in self.decoder_layers:
             h = layer(h, training=training)

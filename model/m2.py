@@ -67,7 +67,7 @@ class M2(VAEBase):
         h = tf.nn.softplus(self.encoder_image(flat) + self.encoder_label(y_onehot))
         return self.encoder_hidden(h)
 
-    def logits(self, z, y_onehot, training=False):
+    def decoder_parameters(self, z, y_onehot, training=False):
         h = tf.concat([z, y_onehot], axis=1)
         for layer in self.decoder_hidden:
             h = layer(h)

@@ -42,7 +42,7 @@ class Vae(VAEBase):
             h = layer(h, training=training)
         return h
 
-    def logits(self, z, y_onehot, training=False):
+    def decoder_parameters(self, z, y_onehot, training=False):
         h = tf.concat([z, y_onehot], axis=1) if self.conditional else z
         for layer in self.decoder_hidden:
             h = layer(h, training=training)

@@ -126,16 +126,16 @@ def test_export_takes_and_gives_colour_images(colour, tmp_path, capsys):
 
 @pytest.mark.slow  # a browser
 def test_the_explorer_draws_what_python_decodes_on_an_rgb_canvas(colour, tmp_path, capsys):
+    from browser import drive
     from test_explore import assert_same_as_python, needs_browser, write
     if needs_browser.args[0]:
         pytest.skip(needs_browser.kwargs["reason"])
-    from cvae import explorer
     log_dir, data_dir, _ = colour
     directory = run_dir(colour)
     site = write(log_dir, tmp_path / "site", "--run", str(directory), "--data-dir", str(data_dir), capsys=capsys)
     manifest = json.loads((site / "manifest.json").read_text())
     assert manifest["image_shape"] == [32, 32, 3] and manifest["likelihood"] == "logistic"
-    out = explorer.drive(site, [{"read": True}, {"drag": [0.8, 0.3]}, {"read": True}, {"label": 5}, {"read": True}],
+    out = drive(site, [{"read": True}, {"drag": [0.8, 0.3]}, {"read": True}, {"label": 5}, {"read": True}],
                          tmp_path)
     assert out["error"] is None and len(out["reads"]) == 3
     assert len(out["reads"][0]["image"]) == 32 * 32 * 3

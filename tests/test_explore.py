@@ -7,6 +7,7 @@ import socket
 import numpy as np
 import pytest
 
+from browser import drive
 from conftest import ROOT, run_main, tool
 from cvae import explorer
 from cvae.rundir import RunDir
@@ -55,7 +56,7 @@ def test_dragging_the_point_decodes_what_python_decodes(model_name, trained_runs
     conditional = model_name != "vae"
     steps = [{"read": True}, {"drag": [0.85, 0.2]}, {"read": True}, {"drag": [0.1, 0.9]}, {"read": True}]
     steps += [{"label": 7}, {"read": True}, {"label": 3}, {"drag": [0.4, 0.55]}, {"read": True}] if conditional else []
-    out = explorer.drive(site, steps, tmp_path)
+    out = drive(site, steps, tmp_path)
     assert out["error"] is None and len(out["reads"]) == (5 if conditional else 3)
     assert out["reads"][1]["z"] == pytest.approx([0.7 * 2.3263, 0.6 * 2.3263], abs=0.05)  # where it was dragged
     assert out["reads"][2]["z"] == pytest.approx([-0.8 * 2.3263, -0.8 * 2.3263], abs=0.05)
@@ -73,7 +74,7 @@ def test_sliders_decode_what_python_decodes(fc3_run, tmp_path, capsys):
     site = write(fc3_run, tmp_path / "site", "cvae_fc3", "-n", "20", "--subset", "300", capsys=capsys)
     steps = [{"slider": [0, 1.5]}, {"slider": [3, -0.7]}, {"read": True}, {"label": 9}, {"slider": [19, 2.0]},
              {"read": True}, {"bench": 50}]
-    out = explorer.drive(site, steps, tmp_path)
+    out = drive(site, steps, tmp_path)
     assert out["error"] is None
     assert out["reads"][0]["z"][:4] == pytest.approx([1.5, 0, 0, -0.7]) and len(out["reads"][0]["z"]) == 20
     assert out["reads"][1]["label"] == 9 and out["reads"][1]["z"][19] == pytest.approx(2.0)
@@ -88,7 +89,7 @@ def test_the_page_refuses_a_manifest_of_another_format(trained_runs, tmp_path, c
     site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
     manifest = json.loads((site / "manifest.json").read_text())
     (site / "manifest.json").write_text(json.dumps(manifest | {"format": explorer.FORMAT + 1}))
-    out = explorer.drive(site, [{"read": True}], tmp_path)
+    out = drive(site, [{"read": True}], tmp_path)
     assert out["error"].startswith(f"manifest.json has format {explorer.FORMAT + 1}, this page reads format 1")
 
 
@@ -150,7 +151,7 @@ def test_without_tensorflow_js_it_says_to_run_npm_ci(tmp_path, monkeypatch, caps
 @pytest.mark.slow
 def test_twenty_sliders_line_up_and_randomize_stays_within_them(fc3_run, tmp_path, capsys):
     site = write(fc3_run, tmp_path / "site", "cvae_fc3", "-n", "20", "--subset", "300", capsys=capsys)
-    out = explorer.drive(site, [{"boxes": "#sliders input"}] + [{"click": "#randomize"}, {"read": True}] * 5, tmp_path)
+    out = drive(site, [{"boxes": "#sliders input"}] + [{"click": "#randomize"}, {"read": True}] * 5, tmp_path)
     assert out["error"] is None
     lefts = {round(box["x"]) for box in out["boxes"][0]}
     assert len(out["boxes"][0]) == 20 and len(lefts) == 1, lefts  # z10-z19 no longer sit to the right of z0-z9
@@ -184,7 +185,7 @@ def test_the_mixture_button_draws_the_label_s_codes(fc3_run, tmp_path, capsys):
     manifest = json.loads((site / "manifest.json").read_text())
     np.testing.assert_allclose(manifest["mixture"]["means"], mixture.means, rtol=1e-6)
     steps = [{"label": 4}] + [{"click": "#gmm"}, {"read": True}] * 6
-    out = explorer.drive(site, steps, tmp_path)
+    out = drive(site, steps, tmp_path)
     assert out["error"] is None
     for read in out["reads"]:
         assert read["label"] == 4

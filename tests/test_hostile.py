@@ -538,6 +538,6 @@ def test_the_saved_model_refuses_a_label_outside_the_classes(exported):
 def test_one_replica_is_one_replica():
     import types
     import tensorflow as tf
-    from cvae.training import DistributedSteps
+    from cvae.steps import DistributedSteps
     one = types.SimpleNamespace(strategy=tf.distribute.MirroredStrategy(["/cpu:0"]), batch_size=100)
     assert DistributedSteps.describe(one) == "tf.distribute: MirroredStrategy, 1 replica, 100 images per replica per step"

@@ -184,7 +184,7 @@ def test_cnn3_checkpoint_from_keras_convolutions_restores(small_batch, tmp_path,
 
 @pytest.mark.slow  # XLA compiles for a few seconds
 def test_xla_step_computes_the_same_losses(small_batch):
-    from cvae import training
+    from cvae import steps
     x, y = small_batch[0][:32], small_batch[1][:32]
     losses = {}
     for xla in (False, True):
@@ -194,7 +194,7 @@ def test_xla_step_computes_the_same_losses(small_batch):
         vae.reparameterize = lambda mean, log_var: mean
         optimizer = keras.optimizers.Adam(1e-3)
         optimizer.build(vae.trainable_variables)
-        step = training.make_train_step(vae, optimizer, xla=xla)
+        step = steps.make_train_step(vae, optimizer, xla=xla)
         losses[xla] = [float(step(x, y)["loss"]) for _ in range(20)]
     # Twenty steps, as for --precision bf16 (tests/test_precision.py): XLA rounds differently (it contracts
     # multiply-adds), and the difference may grow as the weights move apart; here it stays under 1e-6.

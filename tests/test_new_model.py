@@ -45,7 +45,7 @@ class TinyCvae(VAEBase):
         flat = tf.reshape(x, [-1, math.prod(self.image_shape)])
         return self.encoder_hidden(tf.concat([flat, y_onehot], axis=1), training=training)
 
-    def logits(self, z, y_onehot, training=False):
+    def decoder_parameters(self, z, y_onehot, training=False):
         h = tf.concat([z, y_onehot], axis=1)
         for layer in self.decoder_layers:
             h = layer(h, training=training)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import QUICK, QUICK_RUN, tool
-from cvae import training
+from cvae import devices, steps
 from model.registry import build_model
 train = tool("train")
 
@@ -21,7 +21,7 @@ def test_bf16_model_gives_the_fp32_losses_to_bf16_rounding(name, mnist):
     x = tf.constant(mnist.test_images[:64] / 255.0, tf.float32)
     y = tf.constant(mnist.test_labels[:64], tf.int32)
     fp32 = build_model(name, 4, seed=1)
-    with training.dtype_policy("bf16"):
+    with devices.dtype_policy("bf16"):
         bf16 = build_model(name, 4, seed=1)
     assert keras.mixed_precision.global_policy().name == "float32"  # restored
     bf16.set_weights(fp32.get_weights())  # the noise generator's state too: the same draws
@@ -38,12 +38,12 @@ def test_twenty_bf16_steps_track_the_fp32_ones(small_batch):
     train_x, train_y = small_batch
     runs = []
     for precision in ("fp32", "bf16"):
-        with training.dtype_policy(precision):
+        with devices.dtype_policy(precision):
             model = build_model("cvae_fc3", 2, seed=0)
         if runs:
             model.set_weights(runs[0][0])
         optimizer = keras.optimizers.Adam(1e-3)
-        step = training.make_train_step(model, optimizer)
+        step = steps.make_train_step(model, optimizer)
         weights = model.get_weights()
         losses = [float(step(train_x[(i % 4) * 64:(i % 4 + 1) * 64], train_y[(i % 4) * 64:(i % 4 + 1) * 64])["loss"])
                   for i in range(20)]
@@ -55,27 +55,27 @@ def test_twenty_bf16_steps_track_the_fp32_ones(small_batch):
 
 def test_dtype_policy_is_restored_after_an_error():
     with pytest.raises(RuntimeError):
-        with training.dtype_policy("bf16"):
+        with devices.dtype_policy("bf16"):
             assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
             raise RuntimeError("inside")
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
 def test_the_start_up_line_names_the_precision_and_the_hardware(monkeypatch):
-    monkeypatch.setattr(training, "bf16_hardware", lambda: "amx_bf16 avx512_bf16")
-    assert training.precision_note("fp32") == ("precision fp32 (this CPU has amx_bf16 avx512_bf16: --precision bf16 "
+    monkeypatch.setattr(devices, "bf16_hardware", lambda: "amx_bf16 avx512_bf16")
+    assert devices.precision_note("fp32") == ("precision fp32 (this CPU has amx_bf16 avx512_bf16: --precision bf16 "
                                                "may be faster)")
-    assert "this CPU has amx_bf16" in training.precision_note("bf16")
-    monkeypatch.setattr(training, "bf16_hardware", lambda: "")
-    assert training.precision_note("fp32") == "precision fp32"
-    assert "emulated and slower" in training.precision_note("bf16")
+    assert "this CPU has amx_bf16" in devices.precision_note("bf16")
+    monkeypatch.setattr(devices, "bf16_hardware", lambda: "")
+    assert devices.precision_note("fp32") == "precision fp32"
+    assert "emulated and slower" in devices.precision_note("bf16")
 
 
 def test_a_resumed_run_keeps_its_precision_unless_told():
-    assert training.run_precision(None, []) == "fp32"
-    assert training.run_precision("bf16", []) == "bf16"
-    assert training.run_precision(None, [{"precision": "fp32"}, {"precision": "bf16"}]) == "bf16"
-    assert training.run_precision("fp32", [{"precision": "bf16"}]) == "fp32"
+    assert devices.run_precision(None, []) == "fp32"
+    assert devices.run_precision("bf16", []) == "bf16"
+    assert devices.run_precision(None, [{"precision": "fp32"}, {"precision": "bf16"}]) == "bf16"
+    assert devices.run_precision("fp32", [{"precision": "bf16"}]) == "fp32"
 
 
 @pytest.mark.slow  # three trainings

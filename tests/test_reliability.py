@@ -151,6 +151,8 @@ def test_every_checkpoint_damaged_is_a_clear_error(two_epochs, capsys):
     (json.dumps({"model": "cvae_cnn3", "latent_dim": 2}), "config has no 'batch_size'"),
     (json.dumps({"model": "cvae_cnn3", "latent_dim": "2", "batch_size": 50, "epochs": 2, "learning_rate": 0.001,
                  "clip": None, "seed": 0, "subset": 2000}), "config 'latent_dim' is '2', of the wrong type"),
+    (json.dumps({"format": 3, "identity": {}, "training": []}), "config 'format' is 3: this code reads formats 1 and 2"),
+    (json.dumps({"format": 2, "model": "cvae_cnn3"}), "config has no 'identity'"),
 ])
 def test_damaged_config_is_named_by_train_and_plot(two_epochs, content, complaint, capsys):
     plot = tool("plot")

@@ -101,7 +101,7 @@ def test_the_fit_is_cached_by_checkpoint_and_refitted_when_damaged(run_copy, cap
     assert first.weights.shape == (10, 2) and first.means.shape == (10, 2, 2) and first.cholesky.shape == (10, 2, 2, 2)
     np.testing.assert_allclose(first.weights.sum(axis=1), 1.0)
     # The means of each class's mixture lie among that class's codes.
-    data = run.test_data()
+    data = run.data()
     codes = run.encode(data.train_images[:300], data.train_labels[:300])
     for c in range(10):
         of_class = codes[data.train_labels[:300] == c]
@@ -125,7 +125,7 @@ def test_the_fit_refuses_too_many_components_and_a_classifier(run_copy, trained_
     assert not (folder / samplers.CACHE).exists()
     classifier = RunDir(trained_runs / "cnn_subset300").load(log=lambda *_: None)
     with pytest.raises(UsageError, match="no latent space"):
-        samplers.fit(classifier, 2)
+        samplers.fit_mixtures(classifier, 2)
 
 
 def test_sample_tool_draws_from_the_fitted_mixture(trained_runs, tmp_path, capsys):

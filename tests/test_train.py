@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, run_main, tool
-from cvae import training
+from cvae import devices, steps
 from cvae.config import RunConfig, RunIdentity
 from cvae.rundir import RunDir
 train = tool("train")
@@ -80,7 +80,8 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     run_dir = tmp_path / "cvae_cnn3_2_subset300"
     config = json.loads((run_dir / "config.json").read_text())
     # What the run is, once; how each invocation trained it, in order.
-    assert config == {"identity": {"model": "cvae_cnn3", "latent_dim": 2, "dataset": "mnist", "data": None,
+    assert config == {"format": 2,
+                      "identity": {"model": "cvae_cnn3", "latent_dim": 2, "dataset": "mnist", "data": None,
                                    "binarize": False, "likelihood": "bernoulli", "labels": None, "seed": 0,
                                    "subset": 300},
                       "training": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
@@ -179,9 +180,8 @@ def test_run_directories_keep_data_sets_and_label_budgets_apart():
 
 
 @pytest.mark.slow  # two trainings traced for a speed-up's equivalence
-def test_several_steps_per_call_train_exactly_like_one_step_per_call(mnist, monkeypatch):
+def test_several_steps_per_call_train_exactly_like_one_step_per_call(mnist):
     # 750 images in batches of 100: 8 steps, the last of 50 images, in calls of 3, 3 and 2 steps.
-    monkeypatch.setattr(training, "STEPS_PER_CALL", 3)
     import keras
     from cvae.batches import batches, shuffled
     from model.registry import build_model
@@ -191,9 +191,10 @@ def test_several_steps_per_call_train_exactly_like_one_step_per_call(mnist, monk
         keras.utils.set_random_seed(3)
         model = build_model("vae", 2, seed=3)
         optimizer = keras.optimizers.Adam(1e-3)
-        train_step = training.make_train_step(model, optimizer, binarize=True)
+        train_step = steps.make_train_step(model, optimizer, binarize=True)
         if per_call:
-            chunks = training.chunks_in_memory(training.several_steps(train_step), *shuffled(images, labels, (0, 1)), 100)
+            chunks = steps.chunks_in_memory(steps.several_steps(train_step), *shuffled(images, labels, (0, 1)), 100,
+                                            steps_per_call=3)
         else:
             chunks = (({k: np.array([float(v)]) for k, v in train_step(x, y).items()}, np.array([len(y)]))
                       for x, y in batches(images, labels, 100, shuffle_seed=(0, 1)))
@@ -205,14 +206,14 @@ def test_several_steps_per_call_train_exactly_like_one_step_per_call(mnist, monk
     np.testing.assert_allclose(losses_several, losses_one, rtol=1e-6)  # in practice bit-identical
     for a, b in zip(weights_one, weights_several):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
-    assert training.run_epoch(iter(chunks), 8)[1] == 750
+    assert steps.run_epoch(iter(chunks), 8)[1] == 750
 
 
 def test_a_non_finite_loss_is_reported_at_its_step():
     chunks = [({"loss": np.array([1.0, 2.0])}, np.array([10, 10])), ({"loss": np.array([3.0, np.nan])}, np.array([10, 5]))]
-    with pytest.raises(training.NonFiniteLoss, match="loss became nan at step 4"):
-        training.run_epoch(iter(chunks), 4)
-    means, count = training.run_epoch(iter(chunks[:1] + [({"loss": np.array([3.0])}, np.array([20]))]), 3)
+    with pytest.raises(steps.NonFiniteLoss, match="loss became nan at step 4"):
+        steps.run_epoch(iter(chunks), 4)
+    means, count = steps.run_epoch(iter(chunks[:1] + [({"loss": np.array([3.0])}, np.array([20]))]), 3)
     assert count == 40 and means["loss"] == pytest.approx((10 + 20 + 60) / 40)
 
 
@@ -230,18 +231,18 @@ def test_weights_after_two_epochs_are_the_recorded_ones_bit_for_bit():
 def test_xla_default_is_the_models_on_one_device_and_a_resumed_runs_own():
     from model.registry import build_model
     vae, cnn = build_model("vae", 2, 0, 10), build_model("cnn", None, 0, 10)
-    assert training.step_uses_xla(None, [], vae, None) is True
-    assert training.step_uses_xla(None, [], cnn, None) is False
-    assert training.step_uses_xla(None, [], vae, strategy="mirrored") is False  # not measured under tf.distribute
-    assert training.step_uses_xla(False, [], vae, None) is False and training.step_uses_xla(True, [], cnn, None) is True
+    assert devices.step_uses_xla(None, [], vae, None) is True
+    assert devices.step_uses_xla(None, [], cnn, None) is False
+    assert devices.step_uses_xla(None, [], vae, strategy="mirrored") is False  # not measured under tf.distribute
+    assert devices.step_uses_xla(False, [], vae, None) is False and devices.step_uses_xla(True, [], cnn, None) is True
     # A resumed run goes on as it last trained.
-    assert training.step_uses_xla(None, [{"xla": True}, {"xla": False}], vae, None) is False
-    assert training.step_uses_xla(True, [{"xla": False}], vae, None) is True
+    assert devices.step_uses_xla(None, [{"xla": True}, {"xla": False}], vae, None) is False
+    assert devices.step_uses_xla(True, [{"xla": False}], vae, None) is True
     # A run from before the setting was recorded used the plain graph, in float32: so its config reads.
     flat = {"model": "vae", "latent_dim": 2, "batch_size": 100, "epochs": 3, "learning_rate": 0.001, "clip": None,
             "seed": 0, "subset": None, "history": [{"from_epoch": 0, "epochs": 3}]}
     history = RunConfig.from_json(json.dumps(flat)).training
-    assert training.step_uses_xla(None, history, vae, None) is False and training.run_precision(None, history) == "fp32"
+    assert devices.step_uses_xla(None, history, vae, None) is False and devices.run_precision(None, history) == "fp32"
 
 
 @pytest.mark.slow
