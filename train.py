@@ -97,12 +97,13 @@ def main(argv=None):
         if args.image_size is not None and not is_own(args.dataset):
             raise UsageError(f"--image-size resizes a data set of one's own; {args.dataset} is 28 x 28 gray, as "
                              f"published")
-        own = owndata.load(args.dataset, args.data_dir, image_size=args.image_size)[1] if is_own(args.dataset) else None
+        data, own = (owndata.load(args.dataset, args.data_dir, image_size=args.image_size) if is_own(args.dataset)
+                     else (None, None))
         identity = identity_from_flags(args, data=own, seed=args.seed)
         settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                                     clip=args.clip, xla=args.xla, precision=args.precision, strategy=args.strategy)
         run_dir = RunDir(args.log_dir / identity.directory_name())
-        train_run(identity, settings, run_dir, args.restart, args.data_dir)
+        train_run(identity, settings, run_dir, args.restart, args.data_dir, data=data)
         return 0
 
     def interrupted(args):

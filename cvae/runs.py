@@ -124,10 +124,10 @@ def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binariz
     from cvae import owndata
     from cvae.rundir import RunDir
     from cvae.training import train_run
-    own = owndata.load(dataset, data_dir, log, image_size)[1] if dataset not in DATASETS else None
+    data, own = owndata.load(dataset, data_dir, log, image_size) if dataset not in DATASETS else (None, None)
     identity = identity_named(model, latent_dim, dataset, labels=labels, binarize=binarize, subset=subset, seed=seed,
                               data=own, likelihood=likelihood)
     run_dir = RunDir(Path(log_dir) / identity.directory_name())
     train_run(identity, TrainingSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, clip=clip),
-              run_dir, restart, data_dir, log)
+              run_dir, restart, data_dir, log, data)
     return run_dir.load(log=log)

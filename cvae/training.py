@@ -147,15 +147,16 @@ class Session:
 
 
 def resume(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, restart=False, data_dir=DATA_DIR,
-           strategy=None, log=print) -> Session:
+           strategy=None, log=print, data=None) -> Session:
     """Open `run_dir` (whose lock the caller holds) for training `identity`: a new run, or the run there resumed
     from its latest good checkpoint. Every refusal (other settings, damaged files) is raised here, before an
-    epoch. settings.precision None: run_precision's choice."""
+    epoch. settings.precision None: run_precision's choice. data: the run's ImageSet, when the caller has
+    loaded it (else it is loaded here)."""
     history = prepare_run_dir(identity, run_dir, restart, log)
     config = RunConfig(identity, list(history))
     precision = run_precision(settings.precision, history)
     keras.utils.set_random_seed(identity.seed)
-    data = load_for(identity, data_dir, log)
+    data = data if data is not None else load_for(identity, data_dir, log)
     train_images, train_labels, test_images, test_labels = (a[:identity.subset] for a in data.arrays())
     if identity.binarize:
         test_images = binarize_fixed(test_images)
@@ -194,13 +195,13 @@ def resume(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, r
 
 
 def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, restart=False, data_dir=DATA_DIR,
-          strategy=None, log=print):
+          strategy=None, log=print, data=None):
     """Train into `run_dir` (whose lock the caller holds) until settings.epochs: resume(), one decision (how an
-    epoch's steps run, cvae.steps), then one loop.
+    epoch's steps run, cvae.steps), then one loop. data: as resume() takes it.
 
     settings.xla and settings.precision None: step_uses_xla's and run_precision's choice. strategy: a
     tf.distribute strategy (made from settings.strategy by train_run), or None for one device."""
-    session = resume(identity, settings, run_dir, restart, data_dir, strategy, log)
+    session = resume(identity, settings, run_dir, restart, data_dir, strategy, log, data)
     model, start, labelled = session.model, session.start, session.labelled
     train_images, train_labels, test_images, test_labels = session.arrays
     train_x, train_y, test_x, test_y = map(tf.convert_to_tensor, session.arrays)
@@ -341,15 +342,17 @@ def explained(err, run_dir, learning_rate):
 
 
 def train_run(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, restart=False, data_dir=DATA_DIR,
-              log=print):
+              log=print, data=None):
     """What train.py does once its flags are read: check m2's labels against the data and refuse a run whose
     data changed (before anything is written), then train `run_dir` under its lock. A run directory this
     call created is removed again when it fails before its first checkpoint: a failed start leaves nothing
     behind. A multi-worker run's other workers take part in every step but must not write the run: each
     trains in a throw-away copy of it (resuming from the chief's checkpoint, read from a shared file
-    system, unless restart) and deletes the copy at the end."""
+    system, unless restart) and deletes the copy at the end. The data are loaded once (or given as `data`, the
+    run's ImageSet) and passed down. A failure the user can act on is raised as one line that says what to do
+    (explained())."""
     try:
-        return _train_run(identity, settings, run_dir, restart, data_dir, log)
+        return _train_run(identity, settings, run_dir, restart, data_dir, log, data)
     except Exception as err:
         better = explained(err, run_dir, settings.learning_rate)
         if better is None:
@@ -357,15 +360,16 @@ def train_run(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir
         raise better from err
 
 
-def _train_run(identity, settings, run_dir, restart, data_dir, log):
-    check_labels(identity, load_for(identity, data_dir, log).train_labels[:identity.subset])
+def _train_run(identity, settings, run_dir, restart, data_dir, log, data):
+    data = data if data is not None else load_for(identity, data_dir, log)
+    check_labels(identity, data.train_labels[:identity.subset])
     refuse_changed_data(identity, run_dir, restart)
     strategy = make_strategy(settings.strategy)
     if is_chief(strategy):
         created = not run_dir.path.exists()
         try:
             with run_dir.lock():
-                return train(identity, settings, run_dir, restart, data_dir, strategy, log)
+                return train(identity, settings, run_dir, restart, data_dir, strategy, log, data)
         except BaseException:
             if created and run_dir.latest_checkpoint() is None:
                 run_dir.remove()
@@ -375,4 +379,4 @@ def _train_run(identity, settings, run_dir, restart, data_dir, log):
         if not restart and run_dir.config_path.exists():
             shutil.copytree(run_dir.path, own_dir.path, ignore=shutil.ignore_patterns("lock", "tb", "kept"))
         with own_dir.lock():
-            return train(identity, settings, own_dir, restart, data_dir, strategy, log)
+            return train(identity, settings, own_dir, restart, data_dir, strategy, log, data)
