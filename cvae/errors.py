@@ -11,3 +11,8 @@ class UsageError(Exception):
 
 class UserFacingError(Exception):
     """A failure whose message says what went wrong and what to do (exit status 1)."""
+
+
+class BadArgument(UsageError, ValueError):
+    """A value given to the Python API (cvae.TrainedRun's methods) that it cannot take: the message names the
+    argument and says what it takes. A ValueError to Python code, a UsageError to the tools."""

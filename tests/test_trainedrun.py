@@ -1,0 +1,84 @@
+"""cvae.trainedrun: a run from Python refuses, with a ValueError naming the argument, what the tools refuse; nothing
+it is given reaches TensorFlow in a shape that could abort the process (and a Jupyter kernel with it)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from cvae.errors import BadArgument
+
+
+@pytest.fixture(scope="module")
+def run():
+    from cvae.runs import open_run
+    return open_run(ROOT / "pretrained" / "cvae_cnn3_2")
+
+
+@pytest.fixture(scope="module")
+def images(mnist):
+    return mnist.test_images[:4], mnist.test_labels[:4].astype(int)
+
+
+def test_what_a_run_takes_it_still_takes(run, images):
+    x, y = images
+    z = run.encode(x, y)
+    assert z.shape == (4, 2) and run.decode(z, y).shape == (4, 28, 28, 1)
+    assert run.reconstruct(x, list(y)).shape == (4, 28, 28, 1)
+    drawn, labels, codes = run.sample([3, 5], count=2, std=0.5)
+    assert drawn.shape == (4, 28, 28, 1) and list(labels) == [3, 3, 5, 5] and codes.shape == (4, 2)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda run, x, y: run.encode(x[..., 0], y), r"images must be \[N, 28, 28, 1\] .*got shape \[4, 28, 28\]"),
+    (lambda run, x, y: run.reconstruct(x[..., 0], y), r"images must be \[N, 28, 28, 1\]"),
+    (lambda run, x, y: run.encode(x[0], y[:1]), r"got shape \[28, 28, 1\]"),
+    (lambda run, x, y: run.encode(np.zeros((2, 32, 32, 1), np.uint8), y[:2]), r"got shape \[2, 32, 32, 1\]"),
+    (lambda run, x, y: run.encode(x / 255, y), r"images must be uint8 levels 0-255, got float64 \(floats in \[0, 1\]"),
+    (lambda run, x, y: run.encode(x, [10] * 4), r"labels must be class indices 0 to 9 .* got 10 to 10"),
+    (lambda run, x, y: run.reconstruct(x, [12] * 4), r"labels must be class indices 0 to 9"),
+    (lambda run, x, y: run.encode(x, y[:3]), r"labels has 3 entries for 4 images"),
+    (lambda run, x, y: run.decode(np.zeros((2, 2)), [10, 10]), r"labels must be class indices 0 to 9"),
+    (lambda run, x, y: run.decode(np.zeros((2, 3)), [1, 1]), r"z must be numbers \[N, 2\]"),
+    (lambda run, x, y: run.decode(np.full((1, 2), np.nan), [1]), r"z holds NaN"),
+    (lambda run, x, y: run.sample([11]), r"labels must be class indices 0 to 9 .* got 11 to 11"),
+    (lambda run, x, y: run.sample([-1]), r"got -1 to -1"),
+    (lambda run, x, y: run.sample([2 ** 40]), r"labels must be class indices 0 to 9"),
+    (lambda run, x, y: run.sample("37"), r"not the text '37'"),
+    (lambda run, x, y: run.sample([]), r"labels is empty"),
+    (lambda run, x, y: run.sample([1], count=2.5), r"count must be a whole number .* got 2.5"),
+    (lambda run, x, y: run.sample([1], count=0), r"count must be a whole number"),
+    (lambda run, x, y: run.sample([1], std=float("nan")), r"std must be a number above 0 and at most 100, got nan"),
+    (lambda run, x, y: run.sample([1], std=1e300), r"std must be a number above 0"),
+    (lambda run, x, y: run.classify(x), r"cvae_cnn3 does not classify"),
+])
+def test_a_bad_argument_is_a_value_error_naming_it(run, images, call, message):
+    x, y = images
+    with pytest.raises(ValueError, match=message) as raised:
+        call(run, x, y)
+    assert isinstance(raised.value, BadArgument)
+
+
+def test_the_classifier_has_no_latent_space_to_sample(mnist):
+    from cvae.runs import open_run
+    classifier = open_run(ROOT / "pretrained" / "cnn")
+    with pytest.raises(BadArgument, match="cnn is a classifier: it has no latent space to sample"):
+        classifier.sample([1])
+    with pytest.raises(BadArgument, match="images must be uint8"):
+        classifier.classify(mnist.test_images[:2] / 255)
+    assert classifier.classify(mnist.test_images[:2]).shape == (2,)
+
+
+@pytest.mark.slow  # a fresh Python with TensorFlow
+def test_an_image_of_the_wrong_rank_no_longer_aborts_the_process():
+    """It did: exit 134, 'Check failed: index >= 0 && index < num_total_dims', which kills a Jupyter kernel."""
+    code = ("import cvae, numpy as np\n"
+            "run = cvae.open_run('pretrained/cvae_cnn3_2')\n"
+            "data = run.data()\n"
+            "try:\n"
+            "    run.encode(data.test_images[:4, ..., 0], data.test_labels[:4])\n"
+            "except ValueError as err:\n"
+            "    print('refused:', err)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0 and "refused: images must be [N, 28, 28, 1]" in result.stdout, result.stderr[-2000:]
