@@ -50,6 +50,16 @@ def trained_runs(tmp_path_factory):
     return log_dir
 
 
+def copy_run(from_dir, name, to_dir, as_name=None):
+    """Copy the run `name` of a shared log directory (the session's trained_runs) into `to_dir` (as `as_name`),
+    leaving out what tests add to a shared run (the fitted sampler, eval.json, samples.npz): the one way a test
+    that writes into a run gets a run of its own. Returns the copy's path."""
+    import shutil
+    from cvae.samplers import CACHE
+    return Path(shutil.copytree(Path(from_dir) / name, Path(to_dir) / (as_name or name),
+                                ignore=shutil.ignore_patterns(CACHE, "eval.json", "samples.npz")))
+
+
 @pytest.fixture(scope="session")
 def exported(trained_runs, tmp_path_factory):
     """The session's cvae_cnn3 run exported by export.py. Tests may read it, never change it (copy it first)."""

@@ -12,7 +12,7 @@ from cvae.batches import binarize_fixed
 from cvae.evaluation import elbo_terms, importance_sampled_nll
 from model.registry import build_model
 from model.losses import gaussian_kl, gaussian_log_density
-from conftest import tool
+from conftest import QUICK_RUN, tool
 evaluate = tool("evaluate")
 results = tool("results")
 
@@ -99,16 +99,16 @@ def test_fixed_binarization_is_reproducible_and_unbiased(mnist):
 
 
 @pytest.fixture
-def log_dir(trained_runs, monkeypatch):
+def judged_runs(trained_runs, monkeypatch):
     """The session's runs on 300 images; class-consistency uses their classifier (cnn_subset300)."""
     monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
     return trained_runs
 
 
-def test_eval_json_of_a_conditional_model(log_dir):
+def test_eval_json_of_a_conditional_model(judged_runs):
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "5", "--samples", "10", "--test-images", "200",
-                          "--subset", "300", "--log-dir", str(log_dir)]) == 0
-    result = json.loads((log_dir / "cvae_cnn3_2_subset300" / "eval.json").read_text())
+                          "--subset", "300", "--log-dir", str(judged_runs)]) == 0
+    result = json.loads((judged_runs / QUICK_RUN / "eval.json").read_text())
     assert result["model"] == "cvae_cnn3" and result["latent_dim"] == 2 and result["epoch"] == 1
     assert result["test_images"] == 200 and result["nll_k"] == 5 and result["binarized"] is False
     # What makes two evaluations comparable (results.py screens README rows with it).
@@ -119,50 +119,50 @@ def test_eval_json_of_a_conditional_model(log_dir):
     assert result["nll"] < -result["elbo"] + 5
     consistency = result["class_consistency"]
     assert len(consistency["per_digit"]) == 10 and 0 <= consistency["overall"] <= 1
-    samples = np.load(log_dir / "cvae_cnn3_2_subset300" / "samples.npz")
+    samples = np.load(judged_runs / QUICK_RUN / "samples.npz")
     assert samples["images"].shape == (100, 28, 28, 1) and samples["images"].dtype == np.uint8
     assert samples["labels"].tolist() == np.repeat(np.arange(10), 10).tolist()
 
 
-def test_eval_of_a_binarized_vae_and_the_classifier(log_dir, mnist):
+def test_eval_of_a_binarized_vae_and_the_classifier(judged_runs, mnist):
     assert evaluate.main(["vae", "-n", "2", "--binarize", "-k", "3", "--test-images", "100",
-                          "--subset", "300", "--log-dir", str(log_dir)]) == 0
-    result = json.loads((log_dir / "vae_2_bin_subset300" / "eval.json").read_text())
+                          "--subset", "300", "--log-dir", str(judged_runs)]) == 0
+    result = json.loads((judged_runs / "vae_2_bin_subset300" / "eval.json").read_text())
     assert result["binarized"] is True and result["test_binarization_seed"] == 2014
     assert "class_consistency" not in result
     plot = tool("plot")
-    assert plot.main(["vae", "-n", "2", "--binarize", "-m", "re", "--subset", "300", "--log-dir", str(log_dir),
-                      "--figure-dir", str(log_dir / "figures")]) == 0
-    assert (log_dir / "figures" / "vae_2_bin_subset300" / "reconstruction.png").exists()
-    assert evaluate.main(["cnn", "--test-images", "500", "--subset", "300", "--log-dir", str(log_dir)]) == 0
-    accuracy = json.loads((log_dir / "cnn_subset300" / "eval.json").read_text())["test_accuracy"]
+    assert plot.main(["vae", "-n", "2", "--binarize", "-m", "re", "--subset", "300", "--log-dir", str(judged_runs),
+                      "--figure-dir", str(judged_runs / "figures")]) == 0
+    assert (judged_runs / "figures" / "vae_2_bin_subset300" / "reconstruction.png").exists()
+    assert evaluate.main(["cnn", "--test-images", "500", "--subset", "300", "--log-dir", str(judged_runs)]) == 0
+    accuracy = json.loads((judged_runs / "cnn_subset300" / "eval.json").read_text())["test_accuracy"]
     from cvae.rundir import RunDir
-    classifier = RunDir(log_dir / "cnn_subset300").load().model
+    classifier = RunDir(judged_runs / "cnn_subset300").load().model
     logits = classifier.classify(tf.constant(mnist.test_images[:500] / 255.0, tf.float32))
     assert accuracy == np.mean(np.argmax(logits, axis=1) == mnist.test_labels[:500])
 
 
-def test_results_table_is_made_from_eval_files(log_dir, tmp_path):
+def test_results_table_is_made_from_eval_files(judged_runs, tmp_path):
     for args in (["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5"], ["cnn"]):
-        assert evaluate.main([*args, "--test-images", "100", "--subset", "300", "--log-dir", str(log_dir)]) == 0
-    body = tables.tables(tables.load_results(log_dir))["results"]
+        assert evaluate.main([*args, "--test-images", "100", "--subset", "300", "--log-dir", str(judged_runs)]) == 0
+    body = tables.tables(tables.load_results(judged_runs))["results"]
     assert "| `cvae_cnn3` | 2 | 1 | gray |" in body and "Classifier `cnn`" in body
     readme = tmp_path / "README.md"
     m2_start, m2_end = tables.markers("semi-supervised")
     quality_start, quality_end = tables.markers("sample-quality")
     readme.write_text(f"intro\n{tables.START}\nold\n{tables.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\n"
                       f"{quality_start}\n{quality_end}\nrest\n")
-    assert results.main(["--log-dir", str(log_dir), "--readme", str(readme), "--force"]) == 0  # runs on 300 images
+    assert results.main(["--log-dir", str(judged_runs), "--readme", str(readme), "--force"]) == 0  # runs on 300 images
     text = readme.read_text()
     assert "\nold\n" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
     assert f"{m2_start}\nold m2\n{m2_end}" in text  # no m2 eval.json here: its table is kept
     assert "| model | latent dim | epochs | data | gmm components | FD floor |" in text.split(quality_start)[1]
 
 
-def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, capsys):
+def test_results_replace_only_the_rows_of_evaluated_runs(judged_runs, tmp_path, capsys):
     """A README row whose run has no eval.json here is kept; the evaluated run's row is replaced."""
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
-                          "--subset", "300", "--log-dir", str(log_dir)]) == 0
+                          "--subset", "300", "--log-dir", str(judged_runs)]) == 0
     header = ("| model | latent dim | epochs | data | test ELBO | NLL (k) | class-consistency | parameters |\n"
               "|---|---|---|---|---|---|---|---|\n")
     old_cnn3 = "| `cvae_cnn3` | 2 | 50 | gray | -1.00 | 1.00 (200) (-log p(x\\|y)) | 99.0% | 40,293 |"
@@ -176,7 +176,7 @@ def test_results_replace_only_the_rows_of_evaluated_runs(log_dir, tmp_path, caps
                       f"{quality_start}\n{quality_end}\n")
     only_cnn3 = tmp_path / "log"
     (only_cnn3 / "cvae_cnn3_2").mkdir(parents=True)
-    (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((log_dir / "cvae_cnn3_2_subset300" / "eval.json").read_text())
+    (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((judged_runs / QUICK_RUN / "eval.json").read_text())
     before = readme.read_text()
     # A 1-epoch run on 300 images, k = 2 on 100 test images: refused in place of a 50-epoch, k = 200 row.
     assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme)]) == 0
@@ -248,9 +248,9 @@ def test_missing_run_and_bad_flags(tmp_path, capsys):
     assert exit_info.value.code == 2
 
 
-def test_missing_classifier_is_trained_first(log_dir, tmp_path, monkeypatch, capsys):
+def test_missing_classifier_is_trained_first(judged_runs, tmp_path, monkeypatch, capsys):
     import shutil
-    shutil.copytree(log_dir / "cvae_cnn3_2_subset300", tmp_path / "cvae_cnn3_2_subset300")
+    shutil.copytree(judged_runs / QUICK_RUN, tmp_path / QUICK_RUN)
     monkeypatch.setattr(evaluation, "CLASSIFIER_EPOCHS", 1)
     monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 600)
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",

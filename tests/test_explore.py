@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from browser import drive
-from conftest import ROOT, run_main, tool
+from conftest import QUICK_RUN, ROOT, run_main, tool
 from cvae import explorer
 from cvae.rundir import RunDir
 train = tool("train")
@@ -102,7 +102,7 @@ def test_the_site_holds_the_page_tfjs_weights_and_manifest(trained_runs, tmp_pat
     assert manifest["format"] == explorer.FORMAT and manifest["class_names"] == [str(d) for d in range(10)]
     assert [layer["kind"] for layer in manifest["layers"]] == ["dense", "reshape", "deconv", "crop", "deconv", "crop",
                                                                "deconv"]
-    model = RunDir(trained_runs / "cvae_cnn3_2_subset300").load().model
+    model = RunDir(trained_runs / QUICK_RUN).load().model
     weights = np.frombuffer((site / "weights.bin").read_bytes(), "<f4")
     assert weights.size == sum(int(np.prod(v.shape)) for layer in model.decoder_layers for v in layer.weights)
     # Written again into the same folder: replaced; into a folder of another format or of other files: refused.

@@ -4,10 +4,11 @@ import dataclasses
 import json
 import shutil
 
+import matplotlib.image
 import numpy as np
 import pytest
 
-from conftest import QUICK_RUN, run_main, tool
+from conftest import QUICK_RUN, ROOT, run_main, tool
 from cvae import rundir
 from cvae.pretrained import MAX_WEIGHT_BYTES
 from cvae.readme_runs import SHIPPED
@@ -34,7 +35,11 @@ def test_plot_draws_from_the_shipped_weights_without_a_log_dir(tmp_path, capsys)
                                             "--log-dir", str(tmp_path / "log"), "--figure-dir", str(tmp_path)], capsys)
     assert status == 0, err
     # In a folder of their own: a user's own run of the same name keeps its figures.
-    assert (tmp_path / "pretrained" / "cvae_cnn3_2" / "manifold.png").exists() and not (tmp_path / "log").exists()
+    drawn = matplotlib.image.imread(tmp_path / "pretrained" / "cvae_cnn3_2" / "manifold.png")
+    assert not (tmp_path / "log").exists()
+    # The shipped weights' manifold: the README's figure, made from them (up to a CPU's float rounding).
+    readme = matplotlib.image.imread(ROOT / "img" / "cvae_cnn3_2" / "manifold.png")
+    assert drawn.shape == readme.shape and np.corrcoef(drawn.ravel(), readme.ravel())[0, 1] > 0.99
     assert not (tmp_path / "cvae_cnn3_2").exists()
 
 

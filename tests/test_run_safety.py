@@ -3,14 +3,13 @@ touched, a damaged file always has a way forward that loses nothing, partial res
 full ones, and every failure is one line."""
 import json
 import os
-import shutil
 import signal
 import time
 
 import pytest
 import tensorflow as tf
 
-from conftest import QUICK, QUICK_RUN as RUN, damage, run_main, tool
+from conftest import QUICK, QUICK_RUN as RUN, copy_run, damage, run_main, tool
 from cvae import evaluation
 from cvae.files import write_atomic
 from cvae.rundir import RunDir
@@ -22,19 +21,19 @@ results = tool("results")
 
 
 @pytest.fixture
-def log_dir(trained_runs, tmp_path):
+def own_copy(trained_runs, tmp_path):
     """A log directory of the test's own holding a copy of the session's cvae_cnn3 run (1 epoch, 300 images)."""
-    shutil.copytree(trained_runs / RUN, tmp_path / RUN)
+    copy_run(trained_runs, RUN, tmp_path)
     return tmp_path
 
 
 # Results that can be silently replaced
 
-def test_subset_runs_have_their_own_directory_and_restart_says_what_it_deleted(log_dir, capsys):
-    status, out, _ = run_main(train.main, [*QUICK, "-e", "1", "--restart", "--log-dir", str(log_dir)], capsys)
+def test_subset_runs_have_their_own_directory_and_restart_says_what_it_deleted(own_copy, capsys):
+    status, out, _ = run_main(train.main, [*QUICK, "-e", "1", "--restart", "--log-dir", str(own_copy)], capsys)
     assert status == 0
-    assert "started over: deleted 1 epoch(s) of metrics and " in out and f"from {log_dir / RUN}" in out
-    assert sorted(p.name for p in log_dir.iterdir()) == [RUN]
+    assert "started over: deleted 1 epoch(s) of metrics and " in out and f"from {own_copy / RUN}" in out
+    assert sorted(p.name for p in own_copy.iterdir()) == [RUN]
 
 
 # Never touch what is not ours
@@ -51,19 +50,19 @@ def test_restart_through_a_linked_directory_deletes_nothing_it_does_not_own(tmp_
     assert (victim / "important.txt").read_text() == "x"
 
 
-def test_restart_refuses_a_run_directory_holding_a_foreign_file(log_dir, capsys):
-    (log_dir / RUN / "notes.txt").write_text("mine")
-    status, _, err = run_main(train.main, [*QUICK, "-e", "1", "--restart", "--log-dir", str(log_dir)], capsys)
+def test_restart_refuses_a_run_directory_holding_a_foreign_file(own_copy, capsys):
+    (own_copy / RUN / "notes.txt").write_text("mine")
+    status, _, err = run_main(train.main, [*QUICK, "-e", "1", "--restart", "--log-dir", str(own_copy)], capsys)
     assert status == 1 and "notes.txt" in err
-    assert (log_dir / RUN / "notes.txt").read_text() == "mine" and (log_dir / RUN / "ckpt").is_dir()
+    assert (own_copy / RUN / "notes.txt").read_text() == "mine" and (own_copy / RUN / "ckpt").is_dir()
 
 
-def test_a_lock_that_is_a_link_is_refused_and_its_target_left_alone(log_dir, tmp_path, capsys):
+def test_a_lock_that_is_a_link_is_refused_and_its_target_left_alone(own_copy, tmp_path, capsys):
     target = tmp_path / "precious.txt"
     target.write_text("precious\n")
-    (log_dir / RUN / "lock").unlink()
-    (log_dir / RUN / "lock").symlink_to(target)
-    status, _, err = run_main(train.main, [*QUICK, "-e", "2", "--log-dir", str(log_dir)], capsys)
+    (own_copy / RUN / "lock").unlink()
+    (own_copy / RUN / "lock").symlink_to(target)
+    status, _, err = run_main(train.main, [*QUICK, "-e", "2", "--log-dir", str(own_copy)], capsys)
     assert status == 1 and "is a symbolic link" in err and "move them away" not in err and "Traceback" not in err
     assert target.read_text() == "precious\n"
 
@@ -118,20 +117,20 @@ def test_a_garbage_checkpoint_state_file_is_rebuilt_from_the_checkpoints(two_epo
 
 @pytest.mark.parametrize("content", [b"epoch,train_loss\n1,2.5\n2,", b"\xff\xfe garbage \x00\n1,2"],
                          ids=["cut mid-row", "garbage bytes"])
-def test_plot_names_a_damaged_metrics_file(log_dir, content, capsys):
-    (log_dir / RUN / "metrics.csv").write_bytes(content)
-    status, _, err = run_main(plot.main, [*QUICK, "-m", "curve", "--log-dir", str(log_dir),
-                                          "--figure-dir", str(log_dir / "fig")], capsys)
-    assert status == 1 and err.startswith(f"error: {log_dir / RUN / 'metrics.csv'} is damaged") and "Traceback" not in err
+def test_plot_names_a_damaged_metrics_file(own_copy, content, capsys):
+    (own_copy / RUN / "metrics.csv").write_bytes(content)
+    status, _, err = run_main(plot.main, [*QUICK, "-m", "curve", "--log-dir", str(own_copy),
+                                          "--figure-dir", str(own_copy / "fig")], capsys)
+    assert status == 1 and err.startswith(f"error: {own_copy / RUN / 'metrics.csv'} is damaged") and "Traceback" not in err
 
 
 @pytest.mark.slow  # plots every figure
-def test_plot_without_a_mode_leaves_out_only_the_curve_of_a_damaged_metrics_file(log_dir, capsys):
-    (log_dir / RUN / "metrics.csv").write_bytes(b"\xff\xfe garbage")
-    status, out, _ = run_main(plot.main, [*QUICK, "--log-dir", str(log_dir), "--figure-dir", str(log_dir / "fig")],
+def test_plot_without_a_mode_leaves_out_only_the_curve_of_a_damaged_metrics_file(own_copy, capsys):
+    (own_copy / RUN / "metrics.csv").write_bytes(b"\xff\xfe garbage")
+    status, out, _ = run_main(plot.main, [*QUICK, "--log-dir", str(own_copy), "--figure-dir", str(own_copy / "fig")],
                               capsys)
     assert status == 0 and "the learning curve is left out" in out
-    assert (log_dir / "fig" / RUN / "reconstruction.png").exists() and not (log_dir / "fig" / RUN / "learning_curve.png").exists()
+    assert (own_copy / "fig" / RUN / "reconstruction.png").exists() and not (own_copy / "fig" / RUN / "learning_curve.png").exists()
 
 
 def test_a_data_dir_that_is_a_file_is_refused_before_any_download(tmp_path, monkeypatch, capsys):
@@ -168,7 +167,7 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_partial_files
     ("metrics.csv with garbage bytes", None, b"\xff\xfe\x00garbage"),
     ("metrics.csv cut mid-row", None, b"epoch,seconds\n1,2.0\n2,"),
 ])
-def test_results_skip_a_damaged_run_with_one_line_and_go_on(trained_runs, tmp_path, case, eval_json, metrics, capsys):
+def test_results_skip_a_damaged_run_with_one_line_and_go_on(tmp_path, case, eval_json, metrics, capsys):
     good = {"model": "vae", "latent_dim": 2, "epoch": 50, "parameters": 10, "binarized": False, "elbo": -100.0,
             "nll": 97.0, "nll_k": 200, "test_images": 10000}
     for name in ("vae_2", "vae_20"):
@@ -211,9 +210,9 @@ def test_sigterm_exits_130_like_ctrl_c(capsys):
     assert "stopped" in capsys.readouterr().err
 
 
-def test_an_nll_estimate_longer_than_a_day_is_refused_unless_forced(log_dir, capsys):
+def test_an_nll_estimate_longer_than_a_day_is_refused_unless_forced(own_copy, capsys):
     status, _, err = run_main(evaluate.main, [*QUICK, "-k", "100000000000000", "--test-images", "1",
-                                              "--log-dir", str(log_dir)], capsys)
+                                              "--log-dir", str(own_copy)], capsys)
     assert status == 2 and "would take about" in err and "--force" in err and "Traceback" not in err
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from conftest import run_main, tool
+from conftest import QUICK_RUN, run_main, tool
 from cvae import evaluation, samplers
 from cvae import results as tables
 from cvae.errors import UsageError
@@ -16,7 +16,7 @@ from cvae.files import atomic_path
 from cvae.rundir import RunDir
 from cvae.samplers import Mixture
 
-RUN = "cvae_cnn3_2_subset300"
+RUN = QUICK_RUN
 ONLY_THE_RUN = shutil.ignore_patterns(samplers.CACHE, "eval.json", "samples.npz")  # what tests add to a shared run
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, run_main, tool
+from conftest import QUICK_RUN, ROOT, run_main, tool
 from cvae import devices, steps
 from cvae.config import RunConfig, RunIdentity
 from cvae.rundir import RunDir
@@ -77,7 +77,7 @@ def train_quietly(tmp_path, *args):
 
 def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert train_quietly(tmp_path, "-e", "2") == 0
-    run_dir = tmp_path / "cvae_cnn3_2_subset300"
+    run_dir = tmp_path / QUICK_RUN
     config = json.loads((run_dir / "config.json").read_text())
     # What the run is, once; how each invocation trained it, in order.
     assert config == {"format": 2,
@@ -128,21 +128,21 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert train_quietly(tmp_path / "straight", "-e", "3") == 0
     assert train_quietly(tmp_path / "resumed", "-e", "1") == 0
     assert train_quietly(tmp_path / "resumed", "-e", "3") == 0
-    straight, resumed = RunDir(tmp_path / "straight" / "cvae_cnn3_2_subset300").read_metrics(), RunDir(tmp_path / "resumed" / "cvae_cnn3_2_subset300").read_metrics()
+    straight, resumed = RunDir(tmp_path / "straight" / QUICK_RUN).read_metrics(), RunDir(tmp_path / "resumed" / QUICK_RUN).read_metrics()
     assert [row["epoch"] for row in resumed] == [1, 2, 3]
     for a, b in zip(straight, resumed):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert a["test_loss"] == pytest.approx(b["test_loss"], rel=1e-5)
     x = tf.random.stateless_uniform([4, 28, 28, 1], seed=[0, 0])
     y = tf.constant([1, 2, 3, 4])
-    model_a = RunDir(tmp_path / "straight" / "cvae_cnn3_2_subset300").load().model
-    model_b = RunDir(tmp_path / "resumed" / "cvae_cnn3_2_subset300").load().model
+    model_a = RunDir(tmp_path / "straight" / QUICK_RUN).load().model
+    model_b = RunDir(tmp_path / "resumed" / QUICK_RUN).load().model
     np.testing.assert_allclose(model_a.reconstruct(x, y), model_b.reconstruct(x, y), atol=1e-5)
 
 
 def copy_of_trained_run(trained_runs, tmp_path):
     """A log directory of this test's own with the session's cvae_cnn3 n = 2 run (1 epoch, --subset 300)."""
-    shutil.copytree(trained_runs / "cvae_cnn3_2_subset300", tmp_path / "cvae_cnn3_2_subset300")
+    shutil.copytree(trained_runs / QUICK_RUN, tmp_path / QUICK_RUN)
     return tmp_path
 
 
@@ -152,14 +152,14 @@ def test_finished_run_is_not_retrained_and_restart_starts_over(trained_runs, tmp
     assert "already trained to epoch 1" in capsys.readouterr().out
     assert train_quietly(tmp_path, "-e", "1", "--restart") == 0
     assert "training cvae_cnn3" in capsys.readouterr().out
-    assert [row["epoch"] for row in RunDir(tmp_path / "cvae_cnn3_2_subset300").read_metrics()] == [1]
+    assert [row["epoch"] for row in RunDir(tmp_path / QUICK_RUN).read_metrics()] == [1]
 
 
 def test_resume_with_other_fixed_settings_is_refused(trained_runs, tmp_path, capsys):
     copy_of_trained_run(trained_runs, tmp_path)
     assert train_quietly(tmp_path, "-e", "2", "--seed", "7") == 2
     assert "seed: saved 0, asked 7" in capsys.readouterr().err
-    assert [row["epoch"] for row in RunDir(tmp_path / "cvae_cnn3_2_subset300").read_metrics()] == [1]
+    assert [row["epoch"] for row in RunDir(tmp_path / QUICK_RUN).read_metrics()] == [1]
 
 
 @pytest.mark.slow
