@@ -51,6 +51,7 @@ def test_colour_mnist_is_seeded_colour_and_keeps_the_digits(mnist):
     assert all(np.ptp(image.reshape(-1, 3).mean(axis=0)) > 0 for image in first["images"])
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_the_run_is_named_for_its_likelihood_and_keeps_the_shape(colour):
     directory = run_dir(colour)
     config = json.loads((directory / "config.json").read_text())["identity"]
@@ -78,6 +79,7 @@ def test_every_figure_is_drawn_in_colour(colour, tmp_path, capsys):
     assert "discretized logistic, images are its means" in title_of(RunDir(directory).load())
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_sample_writes_colour_images(colour, tmp_path, capsys):
     _, data_dir, _ = colour
     status, out, err = run_main(sample.main, ["--run", str(run_dir(colour)), "--data-dir", str(data_dir), "--digit", "3",
@@ -87,6 +89,7 @@ def test_sample_writes_colour_images(colour, tmp_path, capsys):
         assert arrays["images"].shape == (4, 32, 32, 3) and arrays["images"].dtype == np.uint8
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_evaluate_gives_bits_per_dim_and_judges_with_the_classifier_of_the_same_data(colour, capsys):
     log_dir, data_dir, _ = colour
     directory = run_dir(colour)
@@ -103,6 +106,7 @@ def test_evaluate_gives_bits_per_dim_and_judges_with_the_classifier_of_the_same_
     assert "cnn_colour_" in judge and str(log_dir) in judge
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_export_takes_and_gives_colour_images(colour, tmp_path, capsys):
     import tensorflow as tf
     from cvae.exporting import unsafe_operations

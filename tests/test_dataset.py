@@ -60,6 +60,7 @@ def test_idx_files_in_data_dir_are_used_and_cached(tmp_path):
     assert again.content_sha256() == expected.content_sha256()
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_corrupt_cache_is_detected_and_rebuilt(tmp_path, mnist, monkeypatch):
     write_cache(mnist, tmp_path, source="test", name="mnist")
     data = bytearray((tmp_path / "mnist.npz").read_bytes())

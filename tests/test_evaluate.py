@@ -50,6 +50,7 @@ def test_bernoulli_log_likelihood_is_minus_the_training_loss_per_sample():
     np.testing.assert_allclose(got, expected.reshape(3, 5), rtol=1e-5)
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_one_sample_importance_weight_averages_to_the_elbo(tiny):
     model, x, y = tiny
     weights = model.log_importance_weights(x, y, 4000, tf.random.Generator.from_seed(1)).numpy()
@@ -63,6 +64,7 @@ def test_one_sample_importance_weight_averages_to_the_elbo(tiny):
     assert np.all(np.abs(weights.mean(axis=1) - elbo.numpy()) < 4 * standard_error + 0.05)
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_importance_sampled_bound_tightens_with_k(tiny, mnist):
     model, _, _ = tiny
     images, labels = mnist.test_images[:20], mnist.test_labels[:20]
@@ -72,6 +74,7 @@ def test_importance_sampled_bound_tightens_with_k(tiny, mnist):
     assert abs(nll[0] + elbo_terms(model, images, labels)["elbo"]) < 5
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_nll_chunks_combine_like_one_pass(tiny, mnist):
     model, _, _ = tiny
     images, labels = mnist.test_images[:3], mnist.test_labels[:3]
@@ -124,7 +127,12 @@ def test_eval_json_of_a_conditional_model(judged_runs):
     assert samples["labels"].tolist() == np.repeat(np.arange(10), 10).tolist()
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_eval_of_a_binarized_vae_and_the_classifier(judged_runs, mnist):
+    # The binarized vae is trained here (the shared runs have none), into the session's log directory, where
+    # its classifier (cnn_subset300) is.
+    assert tool("train").main(["vae", "-n", "2", "--binarize", "--subset", "300", "-e", "1", "--log-dir",
+                               str(judged_runs)]) == 0
     assert evaluate.main(["vae", "-n", "2", "--binarize", "-k", "3", "--test-images", "100",
                           "--subset", "300", "--log-dir", str(judged_runs)]) == 0
     result = json.loads((judged_runs / "vae_2_bin_subset300" / "eval.json").read_text())
@@ -248,6 +256,7 @@ def test_missing_run_and_bad_flags(tmp_path, capsys):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_missing_classifier_is_trained_first(judged_runs, tmp_path, monkeypatch, capsys):
     import shutil
     shutil.copytree(judged_runs / QUICK_RUN, tmp_path / QUICK_RUN)

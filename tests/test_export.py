@@ -85,6 +85,7 @@ def test_unconditional_and_classifier_exports_have_their_own_signatures(trained_
     assert json.loads((tmp_path / "cnn" / "export.json").read_text())["signatures"] == ["classify"]
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_out_must_be_empty_new_or_an_earlier_export(exported, trained_runs, tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("keep")
@@ -158,6 +159,7 @@ def test_a_mixture_drawn_in_the_graph_follows_the_fitted_one():
     (["cvae_cnn3", "-n", "2"], QUICK_RUN, "labels"),
     (["vae", "-n", "2"], "vae_2_subset300", "count"),
 ])
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_an_export_with_the_fitted_sampler(args, run, call, trained_runs, tmp_path, capsys):
     import shutil
     import tensorflow as tf

@@ -23,6 +23,7 @@ results = tool("results")
 
 # 1. Temporary names never follow a link
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_links_planted_under_the_old_temporary_names_are_never_written_through(two_epochs, tmp_path, capsys):
     run = two_epochs / QUICK_RUN
     victims = {}
@@ -89,6 +90,7 @@ def test_an_export_json_of_ones_own_does_not_make_a_folder_an_export(trained_run
     assert (out / "model.keras").read_text() == "MINE\n" and (out / "saved_model" / "variables" / "v.data").exists()
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_an_earlier_export_is_replaced_only_when_it_holds_nothing_else(exported, trained_runs, tmp_path, capsys):
     out = shutil.copytree(exported, tmp_path / "earlier")
     status, printed, err = run_export(trained_runs, out, capsys)
@@ -110,8 +112,8 @@ def test_an_earlier_export_is_replaced_only_when_it_holds_nothing_else(exported,
     assert status == 2 and "is a symbolic link" in err
 
 
-@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"),
-                                     pytest.param(KeyboardInterrupt(), marks=pytest.mark.slow)],
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
+@pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()],
                          ids=["disk full", "interrupted"])
 def test_a_full_disk_or_an_interruption_mid_export_leaves_the_earlier_export(exported, trained_runs, tmp_path,
                                                                              monkeypatch, capsys, failure):

@@ -641,6 +641,7 @@ def test_a_folder_too_large_for_memory_is_refused_before_anything_is_decoded(tmp
     assert not (tmp_path / "log").exists() and not data_dir.exists()
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_a_size_the_model_cannot_take_is_one_line_exit_2_listing_the_sizes_it_can(tmp_path, capsys):
     fresh()
     images, labels = colour_squares(24, 30)

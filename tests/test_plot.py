@@ -11,13 +11,16 @@ def plot_main(trained_runs, figure_dir, *args):
     return plot.main([*args, "--subset", "300", "--log-dir", str(trained_runs), "--figure-dir", str(figure_dir)])
 
 
+SLOW = pytest.mark.slow  # about a second each: the slow tier keeps make check under a minute
+
+
 @pytest.mark.parametrize("kind, filename, size", [
     ("re", "reconstruction.png", (690, 420)),
     ("gen_ave", "generated_image_mean.png", (900, 170)),
-    ("gen_rand", "generated_image_rand_all_0.100.png", (650, 640)),
-    ("embed", "embedding.png", (640, 560)),
-    ("manifold", "manifold.png", (1600, 740)),
-    ("analogy", "analogy.png", (705, 530)),
+    pytest.param("gen_rand", "generated_image_rand_all_0.100.png", (650, 640), marks=SLOW),
+    pytest.param("embed", "embedding.png", (640, 560), marks=SLOW),
+    pytest.param("manifold", "manifold.png", (1600, 740), marks=SLOW),
+    pytest.param("analogy", "analogy.png", (705, 530), marks=SLOW),
     ("curve", "learning_curve.png", (1260, 340)),
 ])
 def test_each_figure_is_written_at_its_size(kind, filename, size, trained_runs, tmp_path):
@@ -37,6 +40,7 @@ def test_gen_rand_for_one_digit_and_prior_samples(trained_runs, tmp_path):
     assert one_digit[..., :3].std() > 0.05 and every_digit[..., :3].std() > 0.05
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_without_mode_every_applicable_figure_is_made(trained_runs, tmp_path):
     assert plot_main(trained_runs, tmp_path, "vae", "-n", "2") == 0
     assert sorted(p.name for p in (tmp_path / "vae_2_subset300").iterdir()) == [
@@ -102,6 +106,7 @@ def gif_frames(path):
         return gif.info.get("loop"), frames
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_interpolation_joins_two_test_images_in_a_png_and_a_looping_gif(trained_runs, tmp_path):
     assert plot_main(trained_runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", "interpolate") == 0
     folder = tmp_path / QUICK_RUN
@@ -133,6 +138,7 @@ def test_dimensions_are_ranked_by_their_average_kl():
     np.testing.assert_allclose(kl, [2.0, 0.5, 0.0])
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_traversal_of_a_run_with_many_dimensions(tmp_path):
     # The shipped n = 20 run: no training needed (its figures go under FIGURE_DIR/pretrained/).
     assert plot.main(["cvae_cnn3", "-n", "20", "--pretrained", "-m", "traverse", "--log-dir", str(tmp_path / "log"),
@@ -143,6 +149,7 @@ def test_traversal_of_a_run_with_many_dimensions(tmp_path):
     assert loop == 0 and len(frames) >= 16
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_confusion_and_the_fitted_sampler_figures(trained_runs, tmp_path, monkeypatch, capsys):
     from cvae import evaluation
     from cvae.run_figures import confusion_matrix

@@ -110,6 +110,7 @@ def test_evaluate_uses_the_shipped_classifier_when_log_has_none(trained_runs, tm
     assert result["class_consistency"]["classifier"] == str(PRETRAINED_DIR / "cnn")
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_evaluate_of_shipped_weights_writes_to_the_log_dir_not_to_pretrained(tmp_path, capsys):
     shipped = PRETRAINED_DIR / "cvae_cnn3_2"
     before = {p.name: p.read_bytes() for p in shipped.iterdir()}

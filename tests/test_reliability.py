@@ -102,6 +102,7 @@ def test_lock_left_by_a_killed_process_does_not_block(tmp_path):
     assert train.main([*TINY, "--log-dir", str(tmp_path), "-e", "1"]) == 0
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_non_finite_loss_stops_without_saving_over_good_weights(two_epochs, monkeypatch, capsys):
     run_dir = two_epochs / QUICK_RUN
     x, y = tf.random.stateless_uniform([2, 28, 28, 1], seed=[3, 4]), tf.constant([1, 7])
@@ -127,6 +128,7 @@ def test_changed_learning_rate_on_resume_is_allowed_and_recorded(two_epochs):
 
 
 @pytest.mark.parametrize("how", ["truncate", "flip"])
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_damaged_latest_checkpoint_falls_back_to_the_one_before(two_epochs, how, capsys):
     run_dir = two_epochs / QUICK_RUN
     damage(run_dir / "ckpt" / "ckpt-2.data-00000-of-00001", how)

@@ -29,6 +29,7 @@ def own_copy(trained_runs, tmp_path):
 
 # Results that can be silently replaced
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_subset_runs_have_their_own_directory_and_restart_says_what_it_deleted(own_copy, capsys):
     status, out, _ = run_main(train.main, [*QUICK, "-e", "1", "--restart", "--log-dir", str(own_copy)], capsys)
     assert status == 0
@@ -67,6 +68,7 @@ def test_a_lock_that_is_a_link_is_refused_and_its_target_left_alone(own_copy, tm
     assert target.read_text() == "precious\n"
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_a_failure_before_the_first_epoch_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
     import model.likelihoods
     nll = model.likelihoods.bernoulli_nll
@@ -80,6 +82,7 @@ def test_a_failure_before_the_first_epoch_leaves_no_run_directory(tmp_path, monk
 # Damaged files: always a way forward that loses nothing
 
 @pytest.mark.parametrize("tool", ["plot", "evaluate"])
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_plot_and_evaluate_fall_back_to_the_checkpoint_before_a_damaged_one(two_epochs, tool, capsys, monkeypatch):
     monkeypatch.setattr(evaluation, "CLASSIFIER_EPOCHS", 1)  # class-consistency's classifier: a quick one
     monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
@@ -105,6 +108,7 @@ def test_every_checkpoint_damaged_is_the_only_case_that_advises_restart(two_epoc
     assert status == 1 and "every checkpoint is damaged" in err and "--restart" in err
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_a_garbage_checkpoint_state_file_is_rebuilt_from_the_checkpoints(two_epochs, capsys):
     (two_epochs / RUN / "ckpt" / "checkpoint").write_bytes(b"garbage \x00\xff{{")
     status, out, err = run_main(train.main, [*QUICK, "-e", "3", "--log-dir", str(two_epochs)], capsys)

@@ -150,6 +150,7 @@ def test_sample_tool_draws_from_the_fitted_mixture(trained_runs, tmp_path, capsy
     assert status == 2 and "--components 500: class" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_eval_json_has_both_samplers_and_results_tables_them(trained_runs, tmp_path, monkeypatch):
     monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
     evaluate = tool("evaluate")

@@ -75,6 +75,7 @@ def train_quietly(tmp_path, *args):
     return train.main(["cvae_cnn3", "-n", "2", "--subset", "300", "-b", "50", "--log-dir", str(tmp_path), *args])
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert train_quietly(tmp_path, "-e", "2") == 0
     run_dir = tmp_path / QUICK_RUN
@@ -146,6 +147,7 @@ def copy_of_trained_run(trained_runs, tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_finished_run_is_not_retrained_and_restart_starts_over(trained_runs, tmp_path, capsys):
     copy_of_trained_run(trained_runs, tmp_path)
     assert train_quietly(tmp_path, "-e", "1") == 0
@@ -261,6 +263,7 @@ def test_run_started_on_the_plain_graph_resumes_on_it_bit_for_bit(tmp_path, caps
     assert checkpoint_hash(run / "ckpt") == checkpoint_hash(tmp_path / "straight" / "vae_2_subset300" / "ckpt")
 
 
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_fresh_vae_run_says_and_records_xla(tmp_path, capsys):
     assert train.main(["vae", "-n", "2", "--subset", "200", "-e", "1", "--log-dir", str(tmp_path)]) == 0
     assert "step compiled with XLA (--no-xla for the plain graph)" in capsys.readouterr().out
