@@ -13,7 +13,7 @@ import pytest
 
 from conftest import QUICK, QUICK_RUN, run_main, tool
 from cvae import explorer, files
-from cvae.files import atomic_file, sha256_of, write_atomic
+from cvae.files import sha256_of
 from cvae.rundir import RunDir
 train = tool("train")
 export = tool("export")
@@ -36,19 +36,6 @@ def test_links_planted_under_the_old_temporary_names_are_never_written_through(t
         assert victim.read_text() == "precious\n"
         assert not (run / name).is_symlink() and (run / name).is_file()
     assert [row["epoch"] for row in RunDir(run).read_metrics()] == [1, 2, 3]
-
-
-def test_a_write_cut_short_leaves_the_old_file_and_no_temporary_one(tmp_path):
-    write_atomic(tmp_path / "a.txt", "old")
-    with pytest.raises(RuntimeError):
-        with atomic_file(tmp_path / "a.txt") as f:
-            f.write(b"half of the new")
-            raise RuntimeError("interrupted")
-    assert (tmp_path / "a.txt").read_text() == "old" and os.listdir(tmp_path) == ["a.txt"]
-    # A file is created with the mode open() would give it, and an explicit one is kept.
-    write_atomic(tmp_path / "b.txt", "x", mode=0o640)
-    assert stat.S_IMODE((tmp_path / "b.txt").stat().st_mode) == 0o640
-    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o666 & ~files._UMASK
 
 
 def test_the_data_cache_is_never_written_through_a_link(mnist, tmp_path, monkeypatch):

@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from conftest import QUICK, QUICK_RUN as RUN, copy_run, damage, run_main, tool
 from cvae import evaluation
-from cvae.files import write_atomic
 from cvae.rundir import RunDir
 train = tool("train")
 plot = tool("plot")
@@ -192,12 +191,6 @@ def test_results_skip_a_damaged_run_with_one_line_and_go_on(tmp_path, case, eval
 def test_results_refuse_a_readme_that_is_missing_or_a_directory(tmp_path, readme, capsys):
     status, _, err = run_main(results.main, ["--log-dir", str(tmp_path), "--readme", str(tmp_path / readme)], capsys)
     assert status == 2 and "is not a file" in err and "Traceback" not in err
-
-
-def test_write_atomic_leaves_the_whole_new_file_and_no_temporary_one(tmp_path):
-    write_atomic(tmp_path / "a.txt", "old")
-    write_atomic(tmp_path / "a.txt", "new")
-    assert (tmp_path / "a.txt").read_text() == "new" and os.listdir(tmp_path) == ["a.txt"]
 
 
 # Exit codes and messages as the README promises

@@ -1,71 +1,20 @@
-"""The fitted sampler (cvae.samplers) and the sample-quality numbers (cvae.evaluation): the Fréchet distance and
-precision/recall on cases whose answer is known, the mixture's fit, cache and refusals, and the tools' --sampler."""
+"""The fitted sampler (cvae.samplers): the mixture's fit, cache and refusals, and the tools' --sampler (the
+Fréchet distance and precision/recall are cvae.evaluation's, in test_evaluate.py)."""
 import json
 import shutil
 
 import numpy as np
 import pytest
-from scipy import linalg
 
 from conftest import QUICK_RUN, run_main, tool
 from cvae import evaluation, samplers
 from cvae import results as tables
 from cvae.errors import UsageError
-from cvae.evaluation import frechet_distance, precision_recall
-from cvae.files import atomic_path
 from cvae.rundir import RunDir
 from cvae.samplers import Mixture
 
 RUN = QUICK_RUN
 ONLY_THE_RUN = shutil.ignore_patterns(samplers.CACHE, "eval.json", "samples.npz")  # what tests add to a shared run
-
-
-def test_frechet_distance_of_identical_sets_is_zero():
-    features = np.random.default_rng(0).normal(size=(500, 16))
-    assert frechet_distance(features, features) == pytest.approx(0, abs=1e-8)
-
-
-def test_frechet_distance_of_shifted_and_scaled_sets_has_its_closed_form():
-    rng = np.random.default_rng(1)
-    a = rng.normal(size=(400, 8)) @ rng.normal(size=(8, 8))  # correlated features
-    shift = rng.normal(size=8)
-    # A shift leaves the covariance alone: FD = |shift|^2.
-    assert frechet_distance(a, a + shift) == pytest.approx(np.sum(shift ** 2), rel=1e-9)
-    # Scaling by s about the mean: S_b = s^2 S_a, so Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) = (1 - s)^2 Tr S_a.
-    s = 2.5
-    b = a.mean(axis=0) + s * (a - a.mean(axis=0))
-    expected = (1 - s) ** 2 * np.trace(np.cov(a, rowvar=False))
-    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
-
-
-def test_frechet_distance_agrees_with_a_general_matrix_square_root():
-    rng = np.random.default_rng(2)
-    a, b = rng.normal(size=(300, 6)), rng.normal(0.3, 1.5, size=(200, 6)) @ rng.normal(size=(6, 6))
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    expected = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a + cov_b)
-                - 2 * np.trace(linalg.sqrtm(cov_a @ cov_b).real))
-    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-7)
-
-
-def test_frechet_distance_stays_exact_for_singular_covariances():
-    """Features that are never on (ReLU) make the covariance singular; a shift must still give |shift|^2."""
-    a = np.random.default_rng(3).normal(size=(100, 10))
-    a[:, 4:] = 0
-    assert frechet_distance(a, a + 1.0) == pytest.approx(10.0, rel=1e-9)
-
-
-def test_precision_and_recall_on_known_cases():
-    rng = np.random.default_rng(4)
-    real = rng.normal(size=(200, 5))
-    assert precision_recall(real, real) == (1.0, 1.0)
-    assert precision_recall(real, real + 100.0) == (0.0, 0.0)
-    # Half the generated samples are real ones (inside the real manifold), half are far away: precision 1/2.
-    # The real half covers part of the real manifold: recall between 1/2 and 1.
-    generated = np.concatenate([real[:100], real[:100] + 100.0])
-    precision, recall = precision_recall(real, generated)
-    assert precision == 0.5 and 0.5 <= recall < 1.0
-    with pytest.raises(ValueError, match="need more than 3 samples"):
-        precision_recall(real[:3], real)
 
 
 def test_a_mixture_draws_from_each_label_s_components_by_weight():
@@ -185,15 +134,3 @@ def test_eval_json_has_both_samplers_and_results_tables_them(trained_runs, tmp_p
                         "precision and recall"]
 
 
-def test_atomic_path_leaves_the_old_file_or_the_whole_new_one(tmp_path):
-    target = tmp_path / "figure.gif"
-    target.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as written:
-            written.write_bytes(b"half")
-            raise RuntimeError("interrupted")
-    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["figure.gif"]
-    with atomic_path(target) as written:
-        assert written.parent != tmp_path and written.name == "figure.gif"
-        written.write_bytes(b"new")
-    assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["figure.gif"]

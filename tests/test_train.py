@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from conftest import QUICK_RUN, ROOT, run_main, tool
 from cvae import devices, steps
-from cvae.config import RunConfig, RunIdentity
+from cvae.config import RunConfig
 from cvae.rundir import RunDir
 train = tool("train")
 
@@ -170,15 +170,6 @@ def test_checkpoints_are_kept_every_50_epochs(tmp_path):
     assert RunDir(tmp_path / "cnn_subset50").kept_epochs() == [50]
     run = RunDir(tmp_path / "cnn_subset50").load(epoch=50)
     assert run.epoch == 50 and run.identity.latent_dim is None
-
-
-def test_run_directories_keep_data_sets_and_label_budgets_apart():
-    assert RunIdentity("cvae_cnn3", 2).directory_name() == "cvae_cnn3_2"
-    assert RunIdentity("cvae_cnn3", 2, subset=2000).directory_name() == "cvae_cnn3_2_subset2000"
-    assert RunIdentity("cvae_cnn3", 2, dataset="fashion_mnist").directory_name() == "cvae_cnn3_2_fashion_mnist"
-    assert RunIdentity("cnn", None, dataset="fashion_mnist").directory_name() == "cnn_fashion_mnist"
-    assert RunIdentity("vae", 50, binarize=True).directory_name() == "vae_50_bin"
-    assert RunIdentity("m2", 50, labels=100).directory_name() == "m2_50_labels100"
 
 
 @pytest.mark.slow  # two trainings traced for a speed-up's equivalence

@@ -1,0 +1,57 @@
+"""cvae.config: a run's identity in its every form, the directory name, the train.py flags and back, and
+config.json (the format field and both layouts; damaged ones are test_reliability's)."""
+import json
+
+import pytest
+
+from cvae.config import RunConfig, RunIdentity, identity_named, train_command
+
+
+def test_run_directories_keep_data_sets_and_label_budgets_apart():
+    assert RunIdentity("cvae_cnn3", 2).directory_name() == "cvae_cnn3_2"
+    assert RunIdentity("cvae_cnn3", 2, subset=2000).directory_name() == "cvae_cnn3_2_subset2000"
+    assert RunIdentity("cvae_cnn3", 2, dataset="fashion_mnist").directory_name() == "cvae_cnn3_2_fashion_mnist"
+    assert RunIdentity("cnn", None, dataset="fashion_mnist").directory_name() == "cnn_fashion_mnist"
+    assert RunIdentity("vae", 50, binarize=True).directory_name() == "vae_50_bin"
+    assert RunIdentity("m2", 50, labels=100).directory_name() == "m2_50_labels100"
+
+
+def test_a_likelihood_names_its_run_and_the_readme_runs_make_the_colour_data_first():
+    from cvae.config import RunIdentity, train_command
+    from cvae.readme_runs import figure_commands
+    logistic = RunIdentity("cvae_cnn3", 20, likelihood="logistic")
+    assert logistic.directory_name() == "cvae_cnn3_20_logistic" and RunIdentity("vae", 2).directory_name() == "vae_2"
+    assert train_command(logistic) == "python train.py cvae_cnn3 -n 20 --likelihood logistic"
+    commands = [" ".join(command) for command in figure_commands()]
+    made = commands.index("python -m cvae.colour_mnist data/colour_mnist.npz")
+    assert commands[made + 1] == ("python train.py cvae_cnn3 -n 20 --likelihood logistic --dataset "
+                                  "data/colour_mnist.npz -e 30 --restart")
+
+
+@pytest.mark.parametrize("identity", [
+    RunIdentity("cvae_cnn3", 2), RunIdentity("vae", 50, binarize=True), RunIdentity("m2", 50, labels=100, seed=3),
+    RunIdentity("cvae_fc3", 20, dataset="fashion_mnist", subset=2000), RunIdentity("cnn", None),
+    RunIdentity("cvae_cnn3", 20, likelihood="logistic", subset=300),
+], ids=lambda identity: identity.directory_name())
+def test_the_flags_an_identity_gives_name_it_again(identity):
+    """flags() and identity_named() are each other's inverse: the one owner of identity <-> command line."""
+    flags = identity.flags()
+    names = {"-n": "latent_dim", "--dataset": "dataset", "--labels": "labels", "--seed": "seed", "--subset": "subset",
+             "--likelihood": "likelihood"}
+    given, rest = {"binarize": "--binarize" in flags}, [flag for flag in flags[1:] if flag != "--binarize"]
+    for flag, value in zip(rest[::2], rest[1::2]):
+        given[names[flag]] = value if flag in ("--dataset", "--likelihood") else int(value)
+    assert identity_named(flags[0], **{"latent_dim": None, **given}) == identity
+    assert train_command(identity) == "python train.py " + " ".join(flags)
+
+
+def test_config_json_says_its_format_and_both_layouts_read():
+    identity = RunIdentity("cvae_cnn3", 2, subset=300)
+    written = json.loads(RunConfig(identity, []).to_json())
+    assert written["format"] == 2 and RunConfig.from_json(json.dumps(written)).identity == identity
+    del written["format"]  # written before the field was: read by its shape
+    assert RunConfig.from_json(json.dumps(written)).identity == identity
+    flat = {"model": "cvae_cnn3", "latent_dim": 2, "subset": 300, "seed": 0, "batch_size": 100, "epochs": 5,
+            "learning_rate": 0.001, "clip": None}
+    old = RunConfig.from_json(json.dumps(flat))
+    assert old.identity == identity and old.training[0]["epochs"] == 5 and old.training[0]["xla"] is False

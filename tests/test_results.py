@@ -1,0 +1,93 @@
+"""cvae.results and results.py: the README's tables, made from the eval.json files that evaluate.py writes."""
+import pytest
+
+from conftest import QUICK_RUN, tool
+from cvae import results as tables
+
+evaluate = tool("evaluate")
+results = tool("results")
+
+
+def test_results_table_is_made_from_eval_files(judged_runs, tmp_path):
+    for args in (["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5"], ["cnn"]):
+        assert evaluate.main([*args, "--test-images", "100", "--subset", "300", "--log-dir", str(judged_runs)]) == 0
+    body = tables.tables(tables.load_results(judged_runs))["results"]
+    assert "| `cvae_cnn3` | 2 | 1 | gray |" in body and "Classifier `cnn`" in body
+    readme = tmp_path / "README.md"
+    m2_start, m2_end = tables.markers("semi-supervised")
+    quality_start, quality_end = tables.markers("sample-quality")
+    readme.write_text(f"intro\n{tables.START}\nold\n{tables.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\n"
+                      f"{quality_start}\n{quality_end}\nrest\n")
+    assert results.main(["--log-dir", str(judged_runs), "--readme", str(readme), "--force"]) == 0  # runs on 300 images
+    text = readme.read_text()
+    assert "\nold\n" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
+    assert f"{m2_start}\nold m2\n{m2_end}" in text  # no m2 eval.json here: its table is kept
+    assert "| model | latent dim | epochs | data | gmm components | FD floor |" in text.split(quality_start)[1]
+
+
+def test_results_replace_only_the_rows_of_evaluated_runs(judged_runs, tmp_path, capsys):
+    """A README row whose run has no eval.json here is kept; the evaluated run's row is replaced."""
+    assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
+                          "--subset", "300", "--log-dir", str(judged_runs)]) == 0
+    header = ("| model | latent dim | epochs | data | test ELBO | NLL (k) | class-consistency | parameters |\n"
+              "|---|---|---|---|---|---|---|---|\n")
+    old_cnn3 = "| `cvae_cnn3` | 2 | 50 | gray | -1.00 | 1.00 (200) (-log p(x\\|y)) | 99.0% | 40,293 |"
+    kept_vae = "| `vae` | 20 | 50 | gray | -98.10 | 94.56 (200) | n/a | 1,316,824 |"
+    kept_fc3 = "| `cvae_fc3` | 50 | 100 | binarized | -88.08 | 84.04 (5000) (-log p(x\\|y)) | 98.0% | 1,371,884 |"
+    classifier = "Classifier `cnn`: 99.25% test accuracy after 20 epochs (45,826 parameters)."
+    assert len(tables.cells(kept_fc3)) == 8 and tables.cells(kept_fc3)[5] == "84.04 (5000) (-log p(x\\|y))"
+    readme = tmp_path / "README.md"
+    quality_start, quality_end = tables.markers("sample-quality")
+    readme.write_text(f"{tables.START}\n{header}{old_cnn3}\n{kept_vae}\n{kept_fc3}\n\n{classifier}\n{tables.END}\n"
+                      f"{quality_start}\n{quality_end}\n")
+    only_cnn3 = tmp_path / "log"
+    (only_cnn3 / "cvae_cnn3_2").mkdir(parents=True)
+    (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((judged_runs / QUICK_RUN / "eval.json").read_text())
+    before = readme.read_text()
+    # A 1-epoch run on 300 images, k = 2 on 100 test images: refused in place of a 50-epoch, k = 200 row.
+    assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme)]) == 0
+    assert readme.read_text() == before
+    out = capsys.readouterr().out
+    assert "refused these partial or weaker runs" in out
+    for reason in ("trained on --subset 300", "evaluated on 100 of 10,000 test images", "1 epochs, the README's row has 50",
+                   "k = 2, the README's row has k = 200"):
+        assert reason in out
+    assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme), "--force"]) == 0
+    rows = [line for line in readme.read_text().split(tables.END)[0].splitlines() if line.startswith("| `")]
+    assert rows[0] == kept_vae and rows[1] == kept_fc3 and len(rows) == 3  # model order: vae, fc3, cnn3
+    assert rows[2].startswith("| `cvae_cnn3` | 2 | 1 | gray |") and old_cnn3 not in rows
+    assert classifier in readme.read_text()
+    out = capsys.readouterr().out
+    assert f"replaced these rows:\n  {old_cnn3}\n  -> {rows[2]}" in out
+    assert kept_vae in out.split("kept these rows")[1] and classifier in out.split("kept these rows")[1]
+
+
+def test_semi_supervised_rows_go_to_their_own_table():
+    m2 = {"model": "m2", "latent_dim": 50, "epoch": 30, "parameters": 1417710, "binarized": False,
+          "dataset": "mnist", "labels": 100, "test_accuracy": 0.9712, "elbo": -101.234, "nll": 97.5, "nll_k": 200,
+          "class_consistency": {"overall": 0.95}}
+    fashion_cnn = {"model": "cnn", "latent_dim": None, "epoch": 20, "parameters": 45826, "binarized": False,
+                   "dataset": "fashion_mnist", "labels": None, "test_accuracy": 0.9}
+    bodies = tables.tables([m2, fashion_cnn])
+    assert set(bodies) == {"semi-supervised", "fashion-mnist"}
+    assert "| `m2` | 100 | 50 | 30 | n/a | MNIST | **2.88%** | -101.23 | 97.50 (200) (-log p(x\\|y)) | 95.0% |" \
+        in bodies["semi-supervised"]
+    assert "Classifier `cnn` on Fashion-MNIST: 90.00% test accuracy" in bodies["fashion-mnist"]
+
+
+def test_colour_rows_go_to_their_own_table_with_bits_per_dim_and_a_bad_shape_is_refused():
+    colour = {"model": "cvae_cnn3", "latent_dim": 20, "epoch": 30, "parameters": 56919, "binarized": False,
+              "dataset": "colour_mnist_420af299", "labels": None, "elbo": -9709.62, "nll": 9485.0, "nll_k": 200,
+              "likelihood": "logistic", "image_shape": [32, 32, 3], "nll_bits_per_dim": 4.4546,
+              "class_consistency": {"overall": 0.5}}
+    gray_own = {**colour, "dataset": "digits_12345678", "image_shape": [28, 28, 1], "likelihood": "bernoulli"}
+    del gray_own["nll_bits_per_dim"]
+    bodies = tables.tables([colour, gray_own])
+    assert set(bodies) == {"colour", "own-data"}
+    assert ("| `cvae_cnn3` | 20 | 30 | `colour_mnist_420af299` 32x32 colour, logistic | -9709.62 | 9485.00 = 4.455 "
+            "bits/dim (200) (-log p(x\\|y)) | 50.0% | 56,919 |") in bodies["colour"]
+    assert "`digits_12345678` gray | -9709.62 | 9485.00 (200)" in bodies["own-data"]
+    for bad in ({"image_shape": ["<b>", 2, 3]}, {"image_shape": [32, 32]}, {"likelihood": "<script>"},
+                {"nll_bits_per_dim": "4"}):
+        with pytest.raises(ValueError):
+            tables.check_result({**colour, **bad})
