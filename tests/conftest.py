@@ -82,11 +82,42 @@ QUICK = ["cvae_cnn3", "-n", "2", "--subset", "300"]  # a run of a few seconds; i
 QUICK_RUN = "cvae_cnn3_2_subset300"
 
 
+def run_on_disk(log_dir, identity, epochs):
+    """A run directory as train.py leaves it after `epochs` epochs, made without training: config.json, a
+    metrics row for each epoch (the untrained model's test losses, which the train_ columns repeat) and a
+    checkpoint of each epoch, holding the freshly built model and optimizer (cvae.training.resume builds them as
+    train.py does). For the tests that need a run on disk (to resume, damage, refuse or open), not a trained
+    one. Returns its RunDir."""
+    import tensorflow as tf
+    from cvae import training
+    from cvae.config import TrainingSettings
+    from cvae.generation import in_batches
+    from cvae.rundir import RunDir
+    settings = TrainingSettings(epochs=epochs)
+    run_dir = RunDir(Path(log_dir) / identity.directory_name())
+    with run_dir.lock():
+        session = training.resume(identity, settings, run_dir, log=lambda *_: None)
+        training.record_start(session.config, settings, run_dir, 0, False, session.precision)
+        _, _, test_images, test_labels = session.arrays
+        losses = [session.model.compute_losses(x, y) for x, y in in_batches(test_images, test_labels)]
+        means = {key: float(sum(float(batch[key]) for batch in losses) / len(losses)) for key in losses[0]}
+        writer = tf.summary.create_file_writer(str(run_dir.tensorboard_dir))
+        for epoch in range(1, epochs + 1):
+            row = {"epoch": epoch, **{f"train_{k}": v for k, v in means.items()},
+                   **{f"test_{k}": v for k, v in means.items()},
+                   **{f"test_{k}": v for k, v in session.model.derived_metrics(means).items()},
+                   "images_per_s": 1.0, "seconds": 1.0}
+            training.end_epoch(session, run_dir, row, writer, None)
+        writer.close()
+    return run_dir
+
+
 @pytest.fixture(scope="session")
 def run_of_two_epochs(tmp_path_factory):
-    train = tool("train")
+    """A log directory holding the QUICK run with checkpoints of epochs 1 and 2, made without training."""
+    from cvae.config import RunIdentity
     log_dir = tmp_path_factory.mktemp("two_epochs")
-    assert train.main([*QUICK, "-e", "2", "--log-dir", str(log_dir)]) == 0
+    run_on_disk(log_dir, RunIdentity("cvae_cnn3", 2, subset=300), epochs=2)
     return log_dir
 
 
