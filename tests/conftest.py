@@ -40,27 +40,28 @@ def small_batch(mnist):
 
 
 @pytest.fixture(scope="session")
-def trained_runs(tmp_path_factory):
-    """A log directory with runs trained for one epoch on 300 images: cvae_cnn3 and vae with n = 2, and the
-    classifier. Tests may add files to it (eval.json, ...) and runs of their own, never retrain these."""
-    train = tool("train")
-    log_dir = tmp_path_factory.mktemp("trained_runs")
-    # The vae without XLA: its compilation is a second of every test session, and no test here asks for it.
-    for args in (["cvae_cnn3", "-n", "2"], ["vae", "-n", "2", "--no-xla"], ["cnn"]):
-        assert train.main([*args, "--subset", "300", "-e", "1", "--log-dir", str(log_dir)]) == 0
+def session_runs(tmp_path_factory):
+    """A log directory holding cvae_cnn3 and vae with n = 2 and the classifier, each as --subset 300 -e 1 leaves
+    it, made without training (run_on_disk). Tests may add files to it (eval.json, ...) and runs of their own;
+    one that changes a run copies it first (copy_run)."""
+    from cvae.config import RunIdentity
+    log_dir = tmp_path_factory.mktemp("session_runs")
+    for identity in (RunIdentity("cvae_cnn3", 2, subset=300), RunIdentity("vae", 2, subset=300),
+                     RunIdentity("cnn", None, subset=300)):
+        run_on_disk(log_dir, identity, epochs=1)
     return log_dir
 
 
 @pytest.fixture
-def judged_runs(trained_runs, monkeypatch):
+def judged_runs(session_runs, monkeypatch):
     """The session's runs, whose class-consistency their own classifier (cnn_subset300) judges."""
     from cvae import evaluation
     monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
-    return trained_runs
+    return session_runs
 
 
 def copy_run(from_dir, name, to_dir, as_name=None):
-    """Copy the run `name` of a shared log directory (the session's trained_runs) into `to_dir` (as `as_name`),
+    """Copy the run `name` of a shared log directory (the session's session_runs) into `to_dir` (as `as_name`),
     leaving out what tests add to a shared run (the fitted sampler, eval.json, samples.npz): the one way a test
     that writes into a run gets a run of its own. Returns the copy's path."""
     import shutil
@@ -70,10 +71,10 @@ def copy_run(from_dir, name, to_dir, as_name=None):
 
 
 @pytest.fixture(scope="session")
-def exported(trained_runs, tmp_path_factory):
+def exported(session_runs, tmp_path_factory):
     """The session's cvae_cnn3 run exported by export.py. Tests may read it, never change it (copy it first)."""
     out = tmp_path_factory.mktemp("export") / "cvae_cnn3"
-    assert tool("export").main(["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out",
+    assert tool("export").main(["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(session_runs), "--out",
                                 str(out)]) == 0
     return out
 

@@ -51,7 +51,6 @@ def test_bernoulli_log_likelihood_is_minus_the_training_loss_per_sample():
     np.testing.assert_allclose(got, expected.reshape(3, 5), rtol=1e-5)
 
 
-@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_one_sample_importance_weight_averages_to_the_elbo(tiny):
     model, x, y = tiny
     weights = model.log_importance_weights(x, y, 4000, tf.random.Generator.from_seed(1)).numpy()
@@ -65,7 +64,6 @@ def test_one_sample_importance_weight_averages_to_the_elbo(tiny):
     assert np.all(np.abs(weights.mean(axis=1) - elbo.numpy()) < 4 * standard_error + 0.05)
 
 
-@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_importance_sampled_bound_tightens_with_k(tiny, mnist):
     model, _, _ = tiny
     images, labels = mnist.test_images[:20], mnist.test_labels[:20]
@@ -75,7 +73,6 @@ def test_importance_sampled_bound_tightens_with_k(tiny, mnist):
     assert abs(nll[0] + elbo_terms(model, images, labels)["elbo"]) < 5
 
 
-@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_nll_chunks_combine_like_one_pass(tiny, mnist):
     model, _, _ = tiny
     images, labels = mnist.test_images[:3], mnist.test_labels[:3]

@@ -50,9 +50,9 @@ def fc3_run(tmp_path_factory):
 @needs_browser
 @pytest.mark.slow  # a browser per model
 @pytest.mark.parametrize("model_name", ["cvae_cnn3", "vae"])
-def test_dragging_the_point_decodes_what_python_decodes(model_name, trained_runs, tmp_path, capsys):
+def test_dragging_the_point_decodes_what_python_decodes(model_name, session_runs, tmp_path, capsys):
     run = [model_name, "-n", "2", "--subset", "300"]
-    site = write(trained_runs, tmp_path / "site", *run, capsys=capsys)
+    site = write(session_runs, tmp_path / "site", *run, capsys=capsys)
     conditional = model_name != "vae"
     steps = [{"read": True}, {"drag": [0.85, 0.2]}, {"read": True}, {"drag": [0.1, 0.9]}, {"read": True}]
     steps += [{"label": 7}, {"read": True}, {"label": 3}, {"drag": [0.4, 0.55]}, {"read": True}] if conditional else []
@@ -62,7 +62,7 @@ def test_dragging_the_point_decodes_what_python_decodes(model_name, trained_runs
     assert out["reads"][2]["z"] == pytest.approx([-0.8 * 2.3263, -0.8 * 2.3263], abs=0.05)
     if conditional:
         assert out["reads"][3]["label"] == 7 and out["reads"][4]["label"] == 3
-    model = RunDir(trained_runs / f"{model_name}_2_subset300").load().model
+    model = RunDir(session_runs / f"{model_name}_2_subset300").load().model
     assert_same_as_python(out["reads"], model)
     if not conditional:  # the test set's latent means are drawn behind the plane
         assert len(json.loads((site / "manifest.json").read_text())["codes"]) == explorer.CODES_SHOWN
@@ -85,36 +85,36 @@ def test_sliders_decode_what_python_decodes(fc3_run, tmp_path, capsys):
 
 @needs_browser
 @pytest.mark.slow
-def test_the_page_refuses_a_manifest_of_another_format(trained_runs, tmp_path, capsys):
-    site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
+def test_the_page_refuses_a_manifest_of_another_format(session_runs, tmp_path, capsys):
+    site = write(session_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
     manifest = json.loads((site / "manifest.json").read_text())
     (site / "manifest.json").write_text(json.dumps(manifest | {"format": explorer.FORMAT + 1}))
     out = drive(site, [{"read": True}], tmp_path)
     assert out["error"].startswith(f"manifest.json has format {explorer.FORMAT + 1}, this page reads format 1")
 
 
-def test_the_site_holds_the_page_tfjs_weights_and_manifest(trained_runs, tmp_path, capsys):
+def test_the_site_holds_the_page_tfjs_weights_and_manifest(session_runs, tmp_path, capsys):
     if not explorer.TFJS.exists():
         pytest.skip("TensorFlow.js is not installed: run `npm ci`")
-    site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
+    site = write(session_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
     assert sorted(p.name for p in site.iterdir()) == sorted(explorer.WRITTEN)
     manifest = json.loads((site / "manifest.json").read_text())
     assert manifest["format"] == explorer.FORMAT and manifest["class_names"] == [str(d) for d in range(10)]
     assert [layer["kind"] for layer in manifest["layers"]] == ["dense", "reshape", "deconv", "crop", "deconv", "crop",
                                                                "deconv"]
-    model = RunDir(trained_runs / QUICK_RUN).load().model
+    model = RunDir(session_runs / QUICK_RUN).load().model
     weights = np.frombuffer((site / "weights.bin").read_bytes(), "<f4")
     assert weights.size == sum(int(np.prod(v.shape)) for layer in model.decoder_layers for v in layer.weights)
     # Written again into the same folder: replaced; into a folder of another format or of other files: refused.
-    write(trained_runs, site, "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
+    write(session_runs, site, "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
     (site / "manifest.json").write_text(json.dumps(manifest | {"format": 0}))
     status, _, err = run_main(explore.main, ["cvae_cnn3", "-n", "2", "--subset", "300", "--no-serve", "--log-dir",
-                                             str(trained_runs), "--out", str(site)], capsys)
+                                             str(session_runs), "--out", str(site)], capsys)
     assert status == 2 and "holds an explorer of another version (manifest format 0" in err
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     status, _, err = run_main(explore.main, ["cvae_cnn3", "-n", "2", "--subset", "300", "--no-serve", "--log-dir",
-                                             str(trained_runs), "--out", str(tmp_path / "mine")], capsys)
+                                             str(session_runs), "--out", str(tmp_path / "mine")], capsys)
     assert status == 2 and "holds no explorer" in err and (tmp_path / "mine" / "notes.txt").read_text() == "keep"
 
 
@@ -162,9 +162,9 @@ def test_twenty_sliders_line_up_and_randomize_stays_within_them(fc3_run, tmp_pat
 
 @needs_browser
 @pytest.mark.slow
-def test_the_page_opened_as_a_file_says_it_must_be_served(trained_runs, tmp_path, capsys):
+def test_the_page_opened_as_a_file_says_it_must_be_served(session_runs, tmp_path, capsys):
     import subprocess
-    site = write(trained_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
+    site = write(session_runs, tmp_path / "site", "cvae_cnn3", "-n", "2", "--subset", "300", capsys=capsys)
     (tmp_path / "steps.json").write_text("[]")
     result = subprocess.run(["node", str(ROOT / "web" / "drive.mjs"), (site / "index.html").as_uri(),
                              str(tmp_path / "steps.json"), str(tmp_path / "out.json")], capture_output=True, text=True,

@@ -32,7 +32,7 @@ print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ("
 
 
 @pytest.mark.slow  # a SavedModel loaded in a fresh process
-def test_the_saved_model_runs_without_this_repository_and_matches_the_model(exported, trained_runs, mnist, tmp_path):
+def test_the_saved_model_runs_without_this_repository_and_matches_the_model(exported, session_runs, mnist, tmp_path):
     images = (mnist.test_images[:3] / 255.0).astype(np.float32)
     np.savez(tmp_path / "in.npz", images=images)
     result = subprocess.run([sys.executable, "-I", "-c", OUTSIDE, str(exported / "saved_model"), str(tmp_path / "in.npz"),
@@ -40,7 +40,7 @@ def test_the_saved_model_runs_without_this_repository_and_matches_the_model(expo
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []  # none of our modules was imported
     outside = np.load(tmp_path / "out.npz")
-    model = RunDir(trained_runs / QUICK_RUN).load().model
+    model = RunDir(session_runs / QUICK_RUN).load().model
     labels = np.array([7, 1, 3], np.int32)
     z = np.array([[0.5, -1.0], [0.0, 0.0], [2.0, 1.0]], np.float32)
     np.testing.assert_allclose(outside["generate"], np.asarray(model.generate(z, labels)), atol=1e-5)
@@ -51,34 +51,34 @@ def test_the_saved_model_runs_without_this_repository_and_matches_the_model(expo
     assert sorted(outside["signatures"]) == ["encode", "generate", "reconstruct", "sample", "serving_default"]
 
 
-def test_export_json_lists_the_model_and_the_sha256_of_every_file(exported, trained_runs):
+def test_export_json_lists_the_model_and_the_sha256_of_every_file(exported, session_runs):
     manifest = json.loads((exported / "export.json").read_text())
     assert manifest["model"] == "cvae_cnn3" and manifest["latent_dim"] == 2 and manifest["epoch"] == 1
     assert manifest["class_names"] == [str(d) for d in range(10)] and manifest["dataset"] == "mnist"
-    assert manifest["test_elbo"] == pytest.approx(RunDir(trained_runs / QUICK_RUN).read_metrics()[0]["test_elbo"])
+    assert manifest["test_elbo"] == pytest.approx(RunDir(session_runs / QUICK_RUN).read_metrics()[0]["test_elbo"])
     assert manifest["signatures"] == ["generate", "sample", "encode", "reconstruct"]
     assert {"model.keras", "saved_model/saved_model.pb"} <= set(manifest["sha256"])
     for name, digest in manifest["sha256"].items():
         assert sha256_of((exported / name).read_bytes()) == digest, name
 
 
-def test_model_keras_loads_with_keras_and_gives_the_same_outputs(exported, trained_runs):
+def test_model_keras_loads_with_keras_and_gives_the_same_outputs(exported, session_runs):
     import model.registry  # noqa: F401  (registers the classes)
     loaded = keras.saving.load_model(exported / "model.keras")
-    original = RunDir(trained_runs / QUICK_RUN).load().model
+    original = RunDir(session_runs / QUICK_RUN).load().model
     z, labels = np.ones((2, 2), np.float32), np.array([2, 8], np.int32)
     np.testing.assert_array_equal(loaded.generate(z, labels), original.generate(z, labels))
 
 
 @pytest.mark.slow  # two more exports
-def test_unconditional_and_classifier_exports_have_their_own_signatures(trained_runs, tmp_path):
+def test_unconditional_and_classifier_exports_have_their_own_signatures(session_runs, tmp_path):
     import tensorflow as tf
-    assert export.main(["vae", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs), "--out",
+    assert export.main(["vae", "-n", "2", "--subset", "300", "--log-dir", str(session_runs), "--out",
                         str(tmp_path / "vae")]) == 0
     vae = tf.saved_model.load(str(tmp_path / "vae" / "saved_model"))
     assert vae.sample(tf.constant(4), tf.constant(0))["images"].shape == (4, 28, 28, 1)
     assert vae.generate(tf.zeros([2, 2]))["images"].shape == (2, 28, 28, 1)
-    assert export.main(["cnn", "--subset", "300", "--log-dir", str(trained_runs), "--out", str(tmp_path / "cnn")]) == 0
+    assert export.main(["cnn", "--subset", "300", "--log-dir", str(session_runs), "--out", str(tmp_path / "cnn")]) == 0
     cnn = tf.saved_model.load(str(tmp_path / "cnn" / "saved_model"))
     probabilities = cnn.classify(tf.zeros([3, 28, 28, 1]))["probabilities"].numpy()
     assert probabilities.shape == (3, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
@@ -86,10 +86,10 @@ def test_unconditional_and_classifier_exports_have_their_own_signatures(trained_
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_out_must_be_empty_new_or_an_earlier_export(exported, trained_runs, tmp_path, capsys):
+def test_out_must_be_empty_new_or_an_earlier_export(exported, session_runs, tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("keep")
-    base = ["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(trained_runs)]
+    base = ["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(session_runs)]
     status, _, err = run_main(export.main, [*base, "--out", str(tmp_path / "mine")], capsys)
     assert status == 2 and "is not empty and holds no export of export.py (it has no export.json)" in err
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "keep"
@@ -160,12 +160,12 @@ def test_a_mixture_drawn_in_the_graph_follows_the_fitted_one():
     (["vae", "-n", "2"], "vae_2_subset300", "count"),
 ])
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_an_export_with_the_fitted_sampler(args, run, call, trained_runs, tmp_path, capsys):
+def test_an_export_with_the_fitted_sampler(args, run, call, session_runs, tmp_path, capsys):
     import shutil
     import tensorflow as tf
     from cvae.exporting import unsafe_operations
     log_dir = tmp_path / "log"
-    shutil.copytree(trained_runs / run, log_dir / run, ignore=shutil.ignore_patterns("sampler_gmm.npz"))  # fitted here
+    shutil.copytree(session_runs / run, log_dir / run, ignore=shutil.ignore_patterns("sampler_gmm.npz"))  # fitted here
     out = tmp_path / "export"
     assert export.main([*args, "--subset", "300", "--log-dir", str(log_dir), "--out", str(out), "--sampler", "gmm",
                         "--components", "2"]) == 0

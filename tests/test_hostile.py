@@ -62,47 +62,47 @@ def test_the_data_cache_is_never_written_through_a_link(mnist, tmp_path, monkeyp
 
 # 2, 3, 20. Output folders: only our own replaced, whole; a full disk leaves the earlier one
 
-def run_export(trained_runs, out, capsys):
-    return run_main(export.main, [*QUICK, "--log-dir", str(trained_runs), "--out", str(out)], capsys)
+def run_export(session_runs, out, capsys):
+    return run_main(export.main, [*QUICK, "--log-dir", str(session_runs), "--out", str(out)], capsys)
 
 
-def test_an_export_json_of_ones_own_does_not_make_a_folder_an_export(trained_runs, tmp_path, capsys):
+def test_an_export_json_of_ones_own_does_not_make_a_folder_an_export(session_runs, tmp_path, capsys):
     out = tmp_path / "d"
     (out / "saved_model" / "variables").mkdir(parents=True)
     (out / "export.json").write_text("notes\n")
     (out / "model.keras").write_text("MINE\n")
     (out / "saved_model" / "variables" / "v.data").write_text("x\n")
-    status, _, err = run_export(trained_runs, out, capsys)
+    status, _, err = run_export(session_runs, out, capsys)
     assert status == 2 and "holds no export of export.py" in err and "Traceback" not in err
     assert (out / "model.keras").read_text() == "MINE\n" and (out / "saved_model" / "variables" / "v.data").exists()
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_an_earlier_export_is_replaced_only_when_it_holds_nothing_else(exported, trained_runs, tmp_path, capsys):
+def test_an_earlier_export_is_replaced_only_when_it_holds_nothing_else(exported, session_runs, tmp_path, capsys):
     out = shutil.copytree(exported, tmp_path / "earlier")
-    status, printed, err = run_export(trained_runs, out, capsys)
+    status, printed, err = run_export(session_runs, out, capsys)
     assert status == 0 and "it replaced the export that was there" in printed, err
     assert run_main(export.main, ["--check", str(out)], capsys)[0] == 0
     (out / "notes.txt").write_text("mine\n")
-    status, _, err = run_export(trained_runs, out, capsys)
+    status, _, err = run_export(session_runs, out, capsys)
     assert status == 2 and "holds notes.txt, which its export.json does not list" in err
     assert (out / "notes.txt").read_text() == "mine\n" and (out / "model.keras").exists()
     # An earlier export whose saved_model/ is a link to somewhere else: refused, nothing deleted or followed.
     (out / "notes.txt").unlink()
     elsewhere = shutil.move(out / "saved_model", tmp_path / "elsewhere")
     (out / "saved_model").symlink_to(elsewhere)
-    status, _, err = run_export(trained_runs, out, capsys)
+    status, _, err = run_export(session_runs, out, capsys)
     assert status == 2 and "saved_model" in err and "Traceback" not in err
     assert (out / "model.keras").exists() and (tmp_path / "elsewhere" / "saved_model.pb").exists()
     (tmp_path / "link").symlink_to(tmp_path / "elsewhere")  # --out itself a link: refused, not written through
-    status, _, err = run_export(trained_runs, tmp_path / "link", capsys)
+    status, _, err = run_export(session_runs, tmp_path / "link", capsys)
     assert status == 2 and "is a symbolic link" in err
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 @pytest.mark.parametrize("failure", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()],
                          ids=["disk full", "interrupted"])
-def test_a_full_disk_or_an_interruption_mid_export_leaves_the_earlier_export(exported, trained_runs, tmp_path,
+def test_a_full_disk_or_an_interruption_mid_export_leaves_the_earlier_export(exported, session_runs, tmp_path,
                                                                              monkeypatch, capsys, failure):
     import keras
     out = shutil.copytree(exported, tmp_path / "earlier")
@@ -112,7 +112,7 @@ def test_a_full_disk_or_an_interruption_mid_export_leaves_the_earlier_export(exp
         raise failure
 
     monkeypatch.setattr(keras.Model, "save", save)
-    status, _, err = run_export(trained_runs, out, capsys)
+    status, _, err = run_export(session_runs, out, capsys)
     if isinstance(failure, OSError):
         assert status == 1 and len(err.strip().splitlines()) == 1
         assert f"no space left on device while writing an export to {out}; the earlier one there is left" in err
@@ -121,29 +121,29 @@ def test_a_full_disk_or_an_interruption_mid_export_leaves_the_earlier_export(exp
     assert {name: (out / name).read_bytes() for name in files.files_in(out)[0]} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier"]  # no temporary folder left
     monkeypatch.undo()
-    assert run_export(trained_runs, out, capsys)[0] == 0  # the rerun goes through
+    assert run_export(session_runs, out, capsys)[0] == 0  # the rerun goes through
 
 
 needs_tfjs = pytest.mark.skipif(not explorer.TFJS.exists(), reason="TensorFlow.js is not installed: run `npm ci`")
 
 
 @needs_tfjs
-def test_a_manifest_of_ones_own_does_not_make_a_folder_an_explorer(trained_runs, tmp_path, capsys):
+def test_a_manifest_of_ones_own_does_not_make_a_folder_an_explorer(session_runs, tmp_path, capsys):
     out = tmp_path / "site"
     out.mkdir()
     (out / "manifest.json").write_text(json.dumps({"format": 1}))
     for name in ("index.html", "weights.bin"):
         (out / name).write_text("mine\n")
-    status, _, err = run_main(explore.main, [*QUICK, "--no-serve", "--log-dir", str(trained_runs), "--out", str(out)],
+    status, _, err = run_main(explore.main, [*QUICK, "--no-serve", "--log-dir", str(session_runs), "--out", str(out)],
                               capsys)
     assert status == 2 and "holds no explorer" in err
     assert (out / "index.html").read_text() == "mine\n" and (out / "weights.bin").read_text() == "mine\n"
 
 
 @needs_tfjs
-def test_a_full_disk_mid_explorer_leaves_the_earlier_one(trained_runs, tmp_path, monkeypatch, capsys):
+def test_a_full_disk_mid_explorer_leaves_the_earlier_one(session_runs, tmp_path, monkeypatch, capsys):
     out = tmp_path / "site"
-    common = [*QUICK, "--no-serve", "--log-dir", str(trained_runs), "--out", str(out)]
+    common = [*QUICK, "--no-serve", "--log-dir", str(session_runs), "--out", str(out)]
     assert run_main(explore.main, common, capsys)[0] == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     copy = shutil.copyfile
@@ -402,10 +402,10 @@ def test_sizes_past_any_sensible_one_are_usage_errors(script, args, complaint, c
     assert status == 2 and complaint in err and "Traceback" not in err
 
 
-def test_outputs_that_would_not_fit_are_refused_before_they_are_made(trained_runs, tmp_path, capsys):
+def test_outputs_that_would_not_fit_are_refused_before_they_are_made(session_runs, tmp_path, capsys):
     evaluate = tool("evaluate")
     sample = tool("sample")
-    run = ["--run", str(trained_runs / QUICK_RUN)]
+    run = ["--run", str(session_runs / QUICK_RUN)]
     status, _, err = run_main(sample.main, [*run, "--count", "100000", "--out", str(tmp_path / "x.png")], capsys)
     assert status == 2 and "1,000,000 images (100,000 for each of 10 labels) are more than a PNG grid shows" in err
     status, _, err = run_main(sample.main, [*run, "--count", "1000000000", "--out", str(tmp_path / "x.npz")], capsys)

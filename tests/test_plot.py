@@ -7,8 +7,8 @@ from cvae.run_figures import class_mean_codes, pca_2d
 plot = tool("plot")
 
 
-def plot_main(trained_runs, figure_dir, *args):
-    return plot.main([*args, "--subset", "300", "--log-dir", str(trained_runs), "--figure-dir", str(figure_dir)])
+def plot_main(session_runs, figure_dir, *args):
+    return plot.main([*args, "--subset", "300", "--log-dir", str(session_runs), "--figure-dir", str(figure_dir)])
 
 
 SLOW = pytest.mark.slow  # about a second each: the slow tier keeps make check under a minute
@@ -23,16 +23,16 @@ SLOW = pytest.mark.slow  # about a second each: the slow tier keeps make check u
     pytest.param("analogy", "analogy.png", (705, 530), marks=SLOW),
     ("curve", "learning_curve.png", (1260, 340)),
 ])
-def test_each_figure_is_written_at_its_size(kind, filename, size, trained_runs, tmp_path):
-    assert plot_main(trained_runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", kind) == 0
+def test_each_figure_is_written_at_its_size(kind, filename, size, session_runs, tmp_path):
+    assert plot_main(session_runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", kind) == 0
     image = matplotlib.image.imread(tmp_path / QUICK_RUN / filename)
     height, width = image.shape[:2]
     assert abs(width - size[0]) <= 1 and abs(height - size[1]) <= 1
     assert image[..., :3].std() > 0.05  # not a blank canvas
 
 
-def test_gen_rand_for_one_digit_and_prior_samples(trained_runs, tmp_path):
-    assert plot_main(trained_runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", "gen_rand", "-t", "7", "-s", "0.5") == 0
+def test_gen_rand_for_one_digit_and_prior_samples(session_runs, tmp_path):
+    assert plot_main(session_runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", "gen_rand", "-t", "7", "-s", "0.5") == 0
     one_digit = matplotlib.image.imread(tmp_path / QUICK_RUN / "generated_image_rand_7_0.500.png")
     every_digit = matplotlib.image.imread(tmp_path / QUICK_RUN / "generated_image_prior.png")
     # One row of samples for the 7, one for each of the 10 digits from the prior; neither a blank canvas.
@@ -41,12 +41,12 @@ def test_gen_rand_for_one_digit_and_prior_samples(trained_runs, tmp_path):
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_without_mode_every_applicable_figure_is_made(trained_runs, tmp_path):
-    assert plot_main(trained_runs, tmp_path, "vae", "-n", "2") == 0
+def test_without_mode_every_applicable_figure_is_made(session_runs, tmp_path):
+    assert plot_main(session_runs, tmp_path, "vae", "-n", "2") == 0
     assert sorted(p.name for p in (tmp_path / "vae_2_subset300").iterdir()) == [
         "embedding.png", "interpolation.gif", "interpolation.png", "learning_curve.png", "manifold.png",
         "reconstruction.png"]
-    assert plot_main(trained_runs, tmp_path, "cnn") == 0
+    assert plot_main(session_runs, tmp_path, "cnn") == 0
     assert [p.name for p in (tmp_path / "cnn_subset300").iterdir()] == ["learning_curve.png"]
 
 
@@ -84,8 +84,8 @@ def test_missing_checkpoint_names_the_train_command(tmp_path, capsys):
     (["cvae_cnn3", "-n", "2", "-m", "gen_rand", "--sampler", "gmm", "--components", "100"],
      "--components 100: class", 2),
 ])
-def test_inapplicable_requests_are_refused(trained_runs, tmp_path, capsys, args, complaint, status):
-    assert plot_main(trained_runs, tmp_path, *args) == status
+def test_inapplicable_requests_are_refused(session_runs, tmp_path, capsys, args, complaint, status):
+    assert plot_main(session_runs, tmp_path, *args) == status
     assert complaint in capsys.readouterr().err
 
 
@@ -107,8 +107,8 @@ def gif_frames(path):
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_interpolation_joins_two_test_images_in_a_png_and_a_looping_gif(trained_runs, tmp_path):
-    assert plot_main(trained_runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", "interpolate") == 0
+def test_interpolation_joins_two_test_images_in_a_png_and_a_looping_gif(session_runs, tmp_path):
+    assert plot_main(session_runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", "interpolate") == 0
     folder = tmp_path / QUICK_RUN
     image = matplotlib.image.imread(folder / "interpolation.png")
     assert image.shape[1] > image.shape[0] and image[..., :3].std() > 0.05
@@ -150,14 +150,14 @@ def test_traversal_of_a_run_with_many_dimensions(tmp_path):
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_confusion_and_the_fitted_sampler_figures(trained_runs, tmp_path, monkeypatch, capsys):
+def test_confusion_and_the_fitted_sampler_figures(session_runs, tmp_path, monkeypatch, capsys):
     from cvae import evaluation
     from cvae.run_figures import confusion_matrix
     monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)  # the session's classifier, cnn_subset300
     runs = tmp_path / "log"
     import shutil
     for name in (QUICK_RUN, "cnn_subset300"):
-        shutil.copytree(trained_runs / name, runs / name, ignore=shutil.ignore_patterns("sampler_gmm.npz"))  # fitted here
+        shutil.copytree(session_runs / name, runs / name, ignore=shutil.ignore_patterns("sampler_gmm.npz"))  # fitted here
     assert plot_main(runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", "confusion", "--components", "2") == 0
     out = capsys.readouterr().out
     assert "fitted a mixture of 2 Gaussians" in out and (runs / QUICK_RUN / "sampler_gmm.npz").exists()

@@ -44,11 +44,11 @@ def test_plot_draws_from_the_shipped_weights_without_a_log_dir(tmp_path, capsys)
 
 
 @pytest.fixture
-def shipped_here(trained_runs, tmp_path, monkeypatch):
+def shipped_here(session_runs, tmp_path, monkeypatch):
     """pretrained/ moved into tmp_path, refreshed from a copy of the session's quick cvae_cnn3 run (its config
     made a full run's, as only those are shipped); returns that log directory."""
     log_dir = tmp_path / "log"
-    shutil.copytree(trained_runs / QUICK_RUN, log_dir / "cvae_cnn3_2")
+    shutil.copytree(session_runs / QUICK_RUN, log_dir / "cvae_cnn3_2")
     run = RunDir(log_dir / "cvae_cnn3_2")
     config = run.read_config()
     config.identity = dataclasses.replace(config.identity, subset=None)
@@ -99,8 +99,8 @@ def test_refresh_refuses_runs_it_does_not_ship_or_cannot_find(tmp_path, capsys):
     assert status == 1 and f"no trained run in {tmp_path / 'cnn'}" in err
 
 
-def test_evaluate_uses_the_shipped_classifier_when_log_has_none(trained_runs, tmp_path, capsys):
-    shutil.copytree(trained_runs / QUICK_RUN, tmp_path / QUICK_RUN)
+def test_evaluate_uses_the_shipped_classifier_when_log_has_none(session_runs, tmp_path, capsys):
+    shutil.copytree(session_runs / QUICK_RUN, tmp_path / QUICK_RUN)
     status, out, err = run_main(evaluate.main, ["cvae_cnn3", "-n", "2", "--subset", "300", "-k", "2", "--samples", "20",
                                                 "--test-images", "50", "--log-dir", str(tmp_path)], capsys)
     assert status == 0, err

@@ -20,9 +20,9 @@ results = tool("results")
 
 
 @pytest.fixture
-def own_copy(trained_runs, tmp_path):
-    """A log directory of the test's own holding a copy of the session's cvae_cnn3 run (1 epoch, 300 images)."""
-    copy_run(trained_runs, RUN, tmp_path)
+def own_copy(session_runs, tmp_path):
+    """A log directory of the test's own holding a copy of the session's cvae_cnn3 run (--subset 300, 1 epoch)."""
+    copy_run(session_runs, RUN, tmp_path)
     return tmp_path
 
 
@@ -213,8 +213,8 @@ def test_an_nll_estimate_longer_than_a_day_is_refused_unless_forced(own_copy, ca
     assert status == 2 and "would take about" in err and "--force" in err and "Traceback" not in err
 
 
-def test_a_long_nll_estimate_reports_progress_and_time_left(trained_runs):
-    model = RunDir(trained_runs / RUN).load().model
+def test_a_long_nll_estimate_reports_progress_and_time_left(session_runs):
+    model = RunDir(session_runs / RUN).load().model
     import numpy as np
     images, labels = np.zeros((3, 28, 28, 1), np.uint8), np.arange(3)
     lines = []

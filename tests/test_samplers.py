@@ -36,10 +36,10 @@ def test_a_mixture_draws_from_each_label_s_components_by_weight():
 
 
 @pytest.fixture
-def run_copy(trained_runs, tmp_path):
+def run_copy(session_runs, tmp_path):
     """The session's cvae_cnn3 run (one epoch on 300 images), in a log directory of the test's own, without
     the fit or evaluation other tests may have left in it."""
-    shutil.copytree(trained_runs / RUN, tmp_path / RUN, ignore=ONLY_THE_RUN)
+    shutil.copytree(session_runs / RUN, tmp_path / RUN, ignore=ONLY_THE_RUN)
     return RunDir(tmp_path / RUN).load(log=lambda *_: None), tmp_path / RUN
 
 
@@ -67,20 +67,20 @@ def test_the_fit_is_cached_by_checkpoint_and_refitted_when_damaged(run_copy, cap
     np.testing.assert_array_equal(refitted.means, first.means)  # the fit is seeded
 
 
-def test_the_fit_refuses_too_many_components_and_a_classifier(run_copy, trained_runs):
+def test_the_fit_refuses_too_many_components_and_a_classifier(run_copy, session_runs):
     run, folder = run_copy
     with pytest.raises(UsageError, match=r"--components 200: class \d has \d+ training images"):
         samplers.fitted(run, folder, 200)
     assert not (folder / samplers.CACHE).exists()
-    classifier = RunDir(trained_runs / "cnn_subset300").load(log=lambda *_: None)
+    classifier = RunDir(session_runs / "cnn_subset300").load(log=lambda *_: None)
     with pytest.raises(UsageError, match="no latent space"):
         samplers.fit_mixtures(classifier, 2)
 
 
-def test_sample_tool_draws_from_the_fitted_mixture(trained_runs, tmp_path, capsys):
+def test_sample_tool_draws_from_the_fitted_mixture(session_runs, tmp_path, capsys):
     sample = tool("sample")
     log_dir = tmp_path / "log"
-    shutil.copytree(trained_runs / RUN, log_dir / RUN, ignore=ONLY_THE_RUN)
+    shutil.copytree(session_runs / RUN, log_dir / RUN, ignore=ONLY_THE_RUN)
     out = tmp_path / "gmm.npz"
     common = ["cvae_cnn3", "-n", "2", "--subset", "300", "--log-dir", str(log_dir)]
     assert sample.main([*common, "--sampler", "gmm", "--components", "2", "--out", str(out)]) == 0
@@ -100,12 +100,12 @@ def test_sample_tool_draws_from_the_fitted_mixture(trained_runs, tmp_path, capsy
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_eval_json_has_both_samplers_and_results_tables_them(trained_runs, tmp_path, monkeypatch):
+def test_eval_json_has_both_samplers_and_results_tables_them(session_runs, tmp_path, monkeypatch):
     monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
     evaluate = tool("evaluate")
     log_dir = tmp_path / "log"
-    shutil.copytree(trained_runs / RUN, log_dir / RUN, ignore=ONLY_THE_RUN)
-    shutil.copytree(trained_runs / "cnn_subset300", log_dir / "cnn_subset300", ignore=ONLY_THE_RUN)
+    shutil.copytree(session_runs / RUN, log_dir / RUN, ignore=ONLY_THE_RUN)
+    shutil.copytree(session_runs / "cnn_subset300", log_dir / "cnn_subset300", ignore=ONLY_THE_RUN)
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "20", "--test-images", "300",
                           "--components", "2", "--subset", "300", "--log-dir", str(log_dir)]) == 0
     result = json.loads((log_dir / RUN / "eval.json").read_text())

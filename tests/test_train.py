@@ -75,7 +75,6 @@ def train_quietly(tmp_path, *args):
     return train.main(["cvae_cnn3", "-n", "2", "--subset", "300", "-b", "50", "--log-dir", str(tmp_path), *args])
 
 
-@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert train_quietly(tmp_path, "-e", "2") == 0
     run_dir = tmp_path / QUICK_RUN
@@ -141,15 +140,15 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     np.testing.assert_allclose(model_a.reconstruct(x, y), model_b.reconstruct(x, y), atol=1e-5)
 
 
-def copy_of_trained_run(trained_runs, tmp_path):
+def copy_of_trained_run(session_runs, tmp_path):
     """A log directory of this test's own with the session's cvae_cnn3 n = 2 run (1 epoch, --subset 300)."""
-    shutil.copytree(trained_runs / QUICK_RUN, tmp_path / QUICK_RUN)
+    shutil.copytree(session_runs / QUICK_RUN, tmp_path / QUICK_RUN)
     return tmp_path
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_finished_run_is_not_retrained_and_restart_starts_over(trained_runs, tmp_path, capsys):
-    copy_of_trained_run(trained_runs, tmp_path)
+def test_finished_run_is_not_retrained_and_restart_starts_over(session_runs, tmp_path, capsys):
+    copy_of_trained_run(session_runs, tmp_path)
     assert train_quietly(tmp_path, "-e", "1") == 0
     assert "already trained to epoch 1" in capsys.readouterr().out
     assert train_quietly(tmp_path, "-e", "1", "--restart") == 0
@@ -157,8 +156,8 @@ def test_finished_run_is_not_retrained_and_restart_starts_over(trained_runs, tmp
     assert [row["epoch"] for row in RunDir(tmp_path / QUICK_RUN).read_metrics()] == [1]
 
 
-def test_resume_with_other_fixed_settings_is_refused(trained_runs, tmp_path, capsys):
-    copy_of_trained_run(trained_runs, tmp_path)
+def test_resume_with_other_fixed_settings_is_refused(session_runs, tmp_path, capsys):
+    copy_of_trained_run(session_runs, tmp_path)
     assert train_quietly(tmp_path, "-e", "2", "--seed", "7") == 2
     assert "seed: saved 0, asked 7" in capsys.readouterr().err
     assert [row["epoch"] for row in RunDir(tmp_path / QUICK_RUN).read_metrics()] == [1]
