@@ -15,8 +15,9 @@ What each number is and how it is computed: cvae.evaluation.
 import argparse
 import sys
 
-from cvae.cli import (MAX_COUNT, HelpFormatter, add_components_flag, add_debug_flag, add_run_flags, parse_run_args,
-                      positive_int, positive_int_up_to, random_seed, run_tool)
+from cvae.cli import (HelpFormatter, add_components_flag, add_debug_flag, add_run_flags, parse_run_args, positive_int,
+                      positive_int_up_to, random_seed, run_tool)
+from cvae.limits import MAX_COUNT
 from cvae.errors import UsageError
 
 MAX_NLL_SECONDS = 24 * 3600  # longer NLL estimates need --force

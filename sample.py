@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cvae.cli import (MAX_COUNT, HelpFormatter, add_debug_flag, add_run_flags, add_sampler_flags, class_of, noise_std,
+from cvae.cli import (HelpFormatter, add_debug_flag, add_run_flags, add_sampler_flags, class_of, noise_std,
                       parse_run_args, positive_int_up_to, random_seed, run_tool)
+from cvae.limits import MAX_COUNT
 from cvae.errors import UsageError
 from cvae.files import atomic_file
 

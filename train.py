@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from model import DEFAULT_LIKELIHOOD, names as model_names
-from cvae.cli import (MAX_COUNT, MAX_LATENT_DIM, HelpFormatter, add_debug_flag, add_likelihood_flag, dataset_argument,
-                      image_size_argument, likelihoods_help, positive_float, positive_int_up_to, random_seed, run_tool)
+from cvae.cli import (HelpFormatter, add_debug_flag, add_likelihood_flag, dataset_argument, image_size_argument,
+                      likelihoods_help, positive_float, positive_int_up_to, random_seed, run_tool)
+from cvae.limits import MAX_COUNT, MAX_LATENT_DIM
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError
 

@@ -6,6 +6,7 @@ checks it), and none imports a command-line tool:
 
   errors        UsageError, UserFacingError: what a user is shown
   files         atomic writes, sha256 checks
+  limits        the bounds of what a request may ask for (latent sizes, counts, classes, noise)
   data          ImageSet (uint8 images and labels) and its checksummed cache in data/
   mnist         MNIST and Fashion-MNIST from their first valid source
   colour_mnist  colour MNIST, the README's colour data set: MNIST's digits drawn in colour (a construction)

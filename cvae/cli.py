@@ -18,10 +18,7 @@ from cvae.errors import UsageError, UserFacingError
 from cvae.mnist import DATASETS
 from cvae.runs import no_such_dataset
 
-LATENT_DIM = 20  # -n's default
-MAX_LATENT_DIM = 4096
-MAX_STD = 100.0
-MAX_COUNT = 10 ** 9  # of images, epochs, labels, ...: past any data set here, and short enough for a file name
+from cvae.limits import LATENT_DIM, MAX_COUNT, MAX_LATENT_DIM, MAX_STD
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

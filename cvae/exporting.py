@@ -23,13 +23,12 @@ from pathlib import Path
 
 from model import names as model_names
 from cvae.errors import UserFacingError
+from cvae.limits import MAX_CLASSES, MAX_LATENT_DIM
 from cvae.files import changed_file, files_in, replace_folder, sha256_of, write_atomic
 
 WRITTEN = ("model.keras", "saved_model", "export.json")  # what an export holds at its top
 SIGNATURES = ("generate", "sample", "encode", "reconstruct", "classify")
 MAX_MANIFEST_BYTES = 1_000_000
-MAX_CLASSES = 100
-MAX_LATENT_DIM = 4096
 # Every operation the SavedModels of every model hold, with either sampler (tests/test_export.py checks that
 # this is all they need); a graph with any other is not loaded. The three that touch files are the saver's
 # own, allowed only in the save and restore functions that the SavedModel's saver names (SAVER_OPS).

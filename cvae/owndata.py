@@ -19,10 +19,10 @@ import numpy as np
 from cvae.data import DataError, ImageSet, read_cache_and_meta, write_cache
 from cvae.errors import UsageError
 from cvae.images import decode_files, decode_image_file
+from cvae.limits import MAX_CLASSES, MIN_CLASSES
 from cvae.npzfile import read_npz
 from cvae.sources import describe
 
-MIN_CLASSES, MAX_CLASSES = 2, 100
 SPLIT_SEED = 0
 TEST_SHARE = 6  # without a given split, 1 image in TEST_SHARE of each class is a test image
 

@@ -115,11 +115,45 @@ def open_run(directory=None, *, epoch=None, **names):
                               f"retrain with: {command} --restart")
 
 
+def check_training_arguments(**given):
+    """BadArgument for the first of cvae.train's arguments that train.py's flags would refuse: an unknown model or
+    likelihood; a count (epochs, batch_size, labels, subset, latent_dim) that is not a whole number from 1 to its
+    bound; a learning rate or clip that is not a finite number above 0; a negative seed."""
+    import math
+    from model import LIKELIHOODS, names
+    from cvae.errors import BadArgument
+    from cvae.limits import MAX_COUNT, MAX_LATENT_DIM
+    if given["model"] not in names():
+        raise BadArgument(f"model {given['model']!r}: one of {', '.join(names())}")
+    if given["likelihood"] not in LIKELIHOODS:
+        raise BadArgument(f"likelihood {given['likelihood']!r}: one of {', '.join(LIKELIHOODS)}")
+    optional = {"labels", "subset", "latent_dim"}
+    for name, bound in (("epochs", MAX_COUNT), ("batch_size", MAX_COUNT), ("labels", MAX_COUNT),
+                        ("subset", MAX_COUNT), ("latent_dim", MAX_LATENT_DIM)):
+        value = given[name]
+        if value is None and name in optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= bound:
+            raise BadArgument(f"{name} must be a whole number from 1 to {bound:,}, got {value!r}")
+    for name in ("learning_rate", "clip"):
+        value = given[name]
+        if value is None and name == "clip":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+            raise BadArgument(f"{name} must be a number above 0, got {value!r}")
+    if isinstance(given["seed"], bool) or not isinstance(given["seed"], int) or given["seed"] < 0:
+        raise BadArgument(f"seed must be a whole number 0 or more, got {given['seed']!r}")
+
+
 def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binarize=False, subset=None, seed=0,
           batch_size=100, learning_rate=0.001, clip=None, log_dir="log", data_dir=DATA_DIR, restart=False, log=print,
           image_size=None, likelihood=DEFAULT_LIKELIHOOD):
     """Train the run these names give into log_dir, as train.py does (resuming it when it is there), and return
-    it opened (a TrainedRun). image_size: as train.py's --image-size, for a data set of one's own."""
+    it opened (a TrainedRun). image_size: as train.py's --image-size, for a data set of one's own. BadArgument
+    (a ValueError naming the argument) for what train.py's flags would refuse."""
+    check_training_arguments(model=model, latent_dim=latent_dim, epochs=epochs, labels=labels, subset=subset,
+                             seed=seed, batch_size=batch_size, learning_rate=learning_rate, clip=clip,
+                             likelihood=likelihood)
     import_tensorflow_quietly()
     from cvae import owndata
     from cvae.rundir import RunDir

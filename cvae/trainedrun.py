@@ -5,8 +5,7 @@ from pathlib import Path
 
 from cvae.config import RunConfig
 from cvae.errors import BadArgument, UsageError
-
-MAX_STD = 100.0  # sample()'s std: beyond it every image is the decoder far outside what it has seen
+from cvae.limits import MAX_STD
 
 
 @dataclasses.dataclass

@@ -82,3 +82,27 @@ def test_an_image_of_the_wrong_rank_no_longer_aborts_the_process():
             "    print('refused:', err)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0 and "refused: images must be [N, 28, 28, 1]" in result.stdout, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("given, message", [
+    (dict(model="nope"), r"model 'nope': one of vae, cvae_fc3"),
+    (dict(epochs=0), r"epochs must be a whole number from 1 to 1,000,000,000, got 0"),
+    (dict(epochs=-1), r"epochs must be a whole number"),
+    (dict(epochs=2.5), r"epochs must be a whole number"),
+    (dict(batch_size=-5), r"batch_size must be a whole number"),
+    (dict(batch_size=0), r"batch_size must be a whole number"),
+    (dict(subset=0), r"subset must be a whole number"),
+    (dict(latent_dim=0), r"latent_dim must be a whole number from 1 to 4,096"),
+    (dict(clip=-1), r"clip must be a number above 0, got -1"),
+    (dict(learning_rate=float("nan")), r"learning_rate must be a number above 0, got nan"),
+    (dict(seed=-3), r"seed must be a whole number 0 or more"),
+    (dict(likelihood="gaussian"), r"likelihood 'gaussian': one of bernoulli, logistic"),
+])
+def test_train_from_python_refuses_what_train_py_refuses_before_anything_is_written(given, message, tmp_path):
+    """cvae.train(epochs=0) left a run folder holding only its lock; batch_size=0 divided by zero; clip=-1 and
+    model="nope" went through to a KeyError."""
+    import cvae
+    arguments = {"model": "cvae_cnn3", "latent_dim": 2, "epochs": 1, "subset": 300, "log_dir": tmp_path} | given
+    with pytest.raises(BadArgument, match=message):
+        cvae.train(**arguments)
+    assert list(tmp_path.iterdir()) == []
