@@ -18,6 +18,7 @@ import dataclasses
 import json
 
 from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, LIKELIHOODS, names as model_names
+from cvae.files import parse_json
 
 # Keys of a data set of one's own (owndata.py) that a config must hold to rebuild and find it.
 OWN_DATA_KEYS = {"path": str, "sha256": str, "name": str, "class_names": list}
@@ -154,7 +155,7 @@ class RunConfig:
     @classmethod
     def from_json(cls, text):
         """Parse and type-check (either layout); ValueError says which key is missing or wrong."""
-        data = json.loads(text)
+        data = parse_json(text)
         if not isinstance(data, dict):
             raise ValueError("config is not a JSON object")
         layout = data.get("format", 2 if "identity" in data else 1)

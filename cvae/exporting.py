@@ -24,7 +24,7 @@ from pathlib import Path
 from model import names as model_names
 from cvae.errors import UserFacingError
 from cvae.limits import MAX_CLASSES, MAX_LATENT_DIM
-from cvae.files import changed_file, files_in, replace_folder, sha256_of, write_atomic
+from cvae.files import changed_file, files_in, parse_json, replace_folder, sha256_of, write_atomic
 
 WRITTEN = ("model.keras", "saved_model", "export.json")  # what an export holds at its top
 SIGNATURES = ("generate", "sample", "encode", "reconstruct", "classify")
@@ -99,7 +99,7 @@ def parse_manifest(text):
     """export.json as a dict, its every field checked for type and size; ValueError says what is wrong."""
     if len(text) > MAX_MANIFEST_BYTES:
         raise ValueError(f"it is {len(text):,} bytes, more than an export.json holds ({MAX_MANIFEST_BYTES:,})")
-    manifest = json.loads(text)
+    manifest = parse_json(text)
     if not isinstance(manifest, dict):
         raise ValueError("it is not a JSON object")
     fields = {"model": (str,), "latent_dim": (int, type(None)), "dataset": (str,), "class_names": (list,),

@@ -177,3 +177,13 @@ def replace_folder(out, write, what, why_not_ours):
                                   + ". Free some space and run the same command again") from err
         raise
     return earlier
+
+
+def parse_json(text):
+    """json.loads, with nesting too deep for Python's parser (a file of 100,000 "[") a ValueError like any other
+    text that is no JSON, instead of a RecursionError."""
+    import json
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("it is nested too deeply to be JSON this repository wrote") from None

@@ -11,13 +11,13 @@ the test set, or with fewer epochs or a smaller k than the row it would replace 
 listed) unless forced. A damaged eval.json or metrics.csv is skipped with a warning naming it.
 No TensorFlow here.
 """
-import json
+import math
 import re
 from pathlib import Path
 
 from model import DEFAULT_LIKELIHOOD, LIKELIHOODS, names as model_names
 from cvae.errors import UsageError
-from cvae.files import rewrite_file
+from cvae.files import parse_json, rewrite_file
 from cvae.rundir import DamagedFile, RunDir
 
 # The keys an eval.json must have to make a row; runs with a latent space need the likelihood too.
@@ -42,7 +42,7 @@ def load_results(log_dir, warn=print):
     results = []
     for path in sorted(Path(log_dir).glob("*/eval.json")):
         try:
-            result = json.loads(path.read_text())
+            result = parse_json(path.read_text())
             check_result(result)
         except (OSError, UnicodeDecodeError, ValueError) as err:
             warn(f"warning: skipping {path}: {str(err).splitlines()[0]}")
@@ -65,8 +65,13 @@ def check_result(result):
     digits, _ . and - (as train.py names them): nothing else can reach the README from an eval.json."""
     if not isinstance(result, dict):
         raise ValueError("not a JSON object")
+    not_finite = next((path for path, value in numbers_in(result) if not math.isfinite(value)), None)
+    if not_finite is not None:
+        raise ValueError(f"'{not_finite}' is not a finite number")
     required = {**REQUIRED, **(REQUIRED_LATENT if result.get("latent_dim") is not None else
                                {"test_accuracy": (int, float)})}
+    if result.get("labels") is not None:  # a semi-supervised run: its table has both kinds of number
+        required |= {**REQUIRED_LATENT, "latent_dim": int, "test_accuracy": (int, float)}
     optional = {"dataset": str, "labels": (int, type(None)), "training_subset": (int, type(None)),
                 "test_images": int, "test_images_in_data_set": int, "seed": int, "conditional": bool,
                 "class_consistency": dict, "likelihood": str, "nll_bits_per_dim": (int, float), "image_shape": list}
@@ -92,6 +97,18 @@ def check_result(result):
         raise ValueError("'class_consistency' has no 'overall' number")
     if "sample_quality" in result:
         check_sample_quality(result["sample_quality"])
+
+
+def numbers_in(value, path=""):
+    """(where, number) of every float in a parsed JSON value, nested ones too ("sample_quality.prior.fd")."""
+    if isinstance(value, float):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from numbers_in(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from numbers_in(item, f"{path}[{index}]")
 
 
 def is_number(value):

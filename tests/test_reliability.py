@@ -155,6 +155,7 @@ def test_every_checkpoint_damaged_is_a_clear_error(two_epochs, capsys):
                  "clip": None, "seed": 0, "subset": 2000}), "config 'latent_dim' is '2', of the wrong type"),
     (json.dumps({"format": 3, "identity": {}, "training": []}), "config 'format' is 3: this code reads formats 1 and 2"),
     (json.dumps({"format": 2, "model": "cvae_cnn3"}), "config has no 'identity'"),
+    ("[" * 100000, "nested too deeply to be JSON"),
 ])
 def test_damaged_config_is_named_by_train_and_plot(two_epochs, content, complaint, capsys):
     plot = tool("plot")

@@ -167,6 +167,13 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_partial_files
     ("truncated eval.json", '{"model": "vae", "latent_dim": 2', None),
     ("eval.json missing keys", '{"model": "vae"}', None),
     ("eval.json holding a list", "[1, 2]", None),
+    ("eval.json nested 100,000 deep", "[" * 100000, None),
+    ("an m2 eval.json without its latent numbers", '{"model": "m2", "latent_dim": null, "epoch": 1, "parameters": 1, '
+     '"binarized": false, "labels": 100, "test_accuracy": 0.5}', None),
+    ("a NaN NLL", '{"model": "vae", "latent_dim": 2, "epoch": 50, "parameters": 10, "binarized": false, '
+     '"elbo": -100.0, "nll": NaN, "nll_k": 200}', None),
+    ("an infinite FD", '{"model": "vae", "latent_dim": 2, "epoch": 50, "parameters": 10, "binarized": false, '
+     '"elbo": -100.0, "nll": 97.0, "nll_k": 200, "sample_quality": {"fd_floor": Infinity}}', None),
     ("metrics.csv with garbage bytes", None, b"\xff\xfe\x00garbage"),
     ("metrics.csv cut mid-row", None, b"epoch,seconds\n1,2.0\n2,"),
 ])
