@@ -275,3 +275,20 @@ def test_the_weight_hashes_compare_only_where_the_float_results_agree(tmp_path, 
     assert weight_hashes.main(["--check"]) == 3
     out = capsys.readouterr().out
     assert "float results differ" in out and "Another CPU" in out and here[:12] in out and "--record" in out
+
+
+def test_without_the_venv_a_tool_says_how_to_get_it():
+    """A Python that has numpy but not TensorFlow (a system Python, the venv not active): one line that says to
+    make and activate .venv, not a bare ModuleNotFoundError."""
+    import shutil
+    python = shutil.which("python3")
+    if python is None or subprocess.run([python, "-c", "import numpy, argparse"], capture_output=True).returncode:
+        pytest.skip("no python3 with numpy beside the venv")
+    if subprocess.run([python, "-c", "import tensorflow"], capture_output=True).returncode == 0:
+        pytest.skip(f"{python} has TensorFlow: it is a working environment")
+    result = subprocess.run([python, "train.py", "cvae_cnn3", "-n", "2", "-e", "1", "--log-dir", "/nonexistent/x"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    line, = result.stderr.strip().splitlines()
+    assert line.startswith("error: tensorflow is not installed in this Python (") and "make demo" in line
+    assert "source .venv/bin/activate" in line
