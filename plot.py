@@ -19,7 +19,8 @@ def parse_args(argv=None):
                     f"Without -m, every figure that applies to the model but {', '.join(ON_REQUEST)}.",
         formatter_class=HelpFormatter)
     add_run_flags(parser)
-    parser.add_argument("-m", "--mode", choices=list(FIGURES), default=None,
+    parser.add_argument("-m", "--mode", choices=list(FIGURES), default=None, nargs="+", action="extend",
+                        metavar="KIND",
                         help="re: reconstructions; gen_ave: decoded class-mean codes; gen_rand: class-mean "
                              "code plus noise, and prior samples; embed: 2-D latent means; manifold: decoded "
                              "latent grid (n = 2); analogy: one style, every digit; interpolate: decoded straight lines "
@@ -46,9 +47,11 @@ def plot(args):
     run = open_run(args, args.epoch)
     model, class_names = run.model, run.class_names()
     target = None if args.target is None else class_of(args.target, class_names, "-t")
-    if args.mode is not None and why_not(args.mode, model):
-        raise UsageError(why_not(args.mode, model))
-    kinds = [args.mode] if args.mode else [k for k in FIGURES if k not in ON_REQUEST and why_not(k, model) is None]
+    asked = list(dict.fromkeys(args.mode or []))  # -m re manifold, or -m re -m manifold: each once, in order
+    refused = next((why_not(kind, model) for kind in asked if why_not(kind, model)), None)
+    if refused:
+        raise UsageError(refused)
+    kinds = asked or [k for k in FIGURES if k not in ON_REQUEST and why_not(k, model) is None]
     out_dir = run.folder_in(args.figure_dir)
     if args.epoch is not None:
         out_dir = out_dir / f"epoch-{args.epoch:04d}"
@@ -56,7 +59,7 @@ def plot(args):
     try:
         metrics = run.directory.read_metrics()[:run.epoch] if "curve" in kinds else []
     except DamagedFile as err:
-        if args.mode == "curve":
+        if asked == ["curve"]:
             raise UserFacingError(f"{err}; the learning curve is drawn from it (the other figures are not)")
         print(f"warning: {err}; the learning curve is left out")
         kinds.remove("curve")

@@ -168,3 +168,13 @@ def test_confusion_and_the_fitted_sampler_figures(session_runs, tmp_path, monkey
     assert matplotlib.image.imread(tmp_path / QUICK_RUN / "generated_image_gmm.png")[..., :3].std() > 0.05
     matrix = confusion_matrix([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 1, 0], 3)
     np.testing.assert_allclose(matrix, [[2 / 3, 1 / 3, 0], [0, 1, 0], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("modes", [["-m", "re", "gen_ave"], ["-m", "re", "-m", "gen_ave"]], ids=["one -m", "two -m"])
+def test_several_figures_are_asked_for_at_once(modes, tmp_path, capsys):
+    """plot.py -m re -m gen_ave drew only the last figure, and -m re gen_ave was refused."""
+    status, out, err = run_main(plot.main, ["cvae_cnn3", "-n", "2", "--pretrained", *modes, "--log-dir",
+                                            str(tmp_path / "log"), "--figure-dir", str(tmp_path)], capsys)
+    assert status == 0, err
+    drawn = sorted(path.name for path in (tmp_path / "pretrained" / "cvae_cnn3_2").iterdir())
+    assert drawn == ["generated_image_mean.png", "reconstruction.png"]
