@@ -60,6 +60,7 @@ class RunIdentity:
                 + (["--binarize"] if self.binarize else [])
                 + (["--likelihood", self.likelihood] if self.likelihood != DEFAULT_LIKELIHOOD else [])
                 + (["--dataset", dataset] if dataset != "mnist" else [])
+                + (["--image-size", str(self.data["image_size"])] if (self.data or {}).get("image_size") else [])
                 + (["--labels", str(self.labels)] if self.labels is not None else [])
                 + (["--seed", str(self.seed)] if self.seed else [])
                 + (["--subset", str(self.subset)] if self.subset is not None else []))

@@ -32,6 +32,7 @@ from cvae.batches import TEST_BINARIZATION_SEED, binarize_fixed
 from cvae.config import RunIdentity, TrainingSettings, train_command
 from cvae.data import check_fits
 from cvae.datasets import load_for
+from cvae.errors import UsageError
 from cvae.files import atomic_file, write_atomic
 from cvae.generation import classify, draw, in_batches, penultimate_features
 from cvae.samplers import COMPONENTS, fitted
@@ -246,6 +247,11 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
                    "ask for fewer with --samples")
     data = load_for(identity, data_dir, log)
     images, labels = data.test_images[:test_images], data.test_labels[:test_images]
+    if model.has_latent_space and len(images) <= PRECISION_RECALL_K:
+        # Found now, not after the NLL: precision and recall would fail last, losing every number before them.
+        raise UsageError(f"sample quality's precision and recall (k = {PRECISION_RECALL_K}) need more than "
+                         f"{PRECISION_RECALL_K} test images, and {len(images)} are asked for; give --test-images "
+                         f"{PRECISION_RECALL_K + 1} or more (the data set has {len(data.test_images):,})")
     if identity.binarize:
         images = binarize_fixed(images)
     # Everything that makes two evaluations comparable (results.py refuses to let a partial one replace

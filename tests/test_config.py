@@ -55,3 +55,13 @@ def test_config_json_says_its_format_and_both_layouts_read():
             "learning_rate": 0.001, "clip": None}
     old = RunConfig.from_json(json.dumps(flat))
     assert old.identity == identity and old.training[0]["epochs"] == 5 and old.training[0]["xla"] is False
+
+
+def test_a_run_resized_by_image_size_is_named_with_it_in_its_command():
+    """The classifier's hint for a run of 10 x 10 digits resized to 28 left out --image-size 28, and failed as
+    printed (issue 36, 32)."""
+    data = {"path": "/data/digits.npz", "sha256": "a" * 64, "name": "digits_aaaaaaaa", "class_names": ["0", "1"],
+            "image_size": 28}
+    classifier = RunIdentity("cnn", None, dataset="digits_aaaaaaaa", data=data)
+    assert train_command(classifier) == "python train.py cnn --dataset /data/digits.npz --image-size 28"
+    assert "--image-size" not in RunIdentity("cnn", None, dataset="d_aaaaaaaa", data={**data, "image_size": None}).flags()

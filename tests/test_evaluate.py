@@ -208,3 +208,12 @@ def test_precision_and_recall_on_known_cases():
     assert precision == 0.5 and 0.5 <= recall < 1.0
     with pytest.raises(ValueError, match="need more than 3 samples"):
         precision_recall(real[:3], real)
+
+
+def test_too_few_test_images_for_precision_and_recall_are_refused_before_anything_is_computed(tmp_path, capsys):
+    """evaluate.py --test-images 3 computed the ELBO and the NLL, then failed in precision and recall and wrote
+    no eval.json (issue 36, 14)."""
+    status = evaluate.main(["cvae_cnn3", "-n", "2", "--pretrained", "--test-images", "3", "--log-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 2 and "need more than 3 test images, and 3 are asked for; give --test-images 4 or more" in err
+    assert not list(tmp_path.rglob("eval.json"))
