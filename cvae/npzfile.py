@@ -61,12 +61,23 @@ def read_npz(path, image_size=None):
     else:
         if names.ndim != 1 or names.dtype.kind not in "US":
             raise UsageError(f"{path}: class_names must be a list of strings, got {names.dtype} {names.shape}")
-        names = [str(name) for name in names]
+        names = [_text(path, index, name) for index, name in enumerate(names.tolist())]
     for y, which in ((train_y, "labels"), (test_y, "test_labels")):
         if y is not None and len(y) and (y.min() < 0 or y.max() >= len(names)):
             raise UsageError(f"{path}: {which} range from {y.min()} to {y.max()}; with {len(names)} classes they "
                              f"must be 0 to {len(names) - 1}")
     return train_x, train_y, test_x, test_y, names, converted
+
+
+def _text(path, index, name):
+    """A class name of an .npz as text: a byte string (numpy's "S" arrays) decoded as UTF-8, not written b'...'."""
+    if isinstance(name, bytes):
+        try:
+            return name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: class_names[{index}] is bytes that are not UTF-8 text ({name[:20]!r}); save the "
+                             f"names as str") from None
+    return str(name)
 
 
 def _to_one_shape(path, train_x, test_x, image_size):

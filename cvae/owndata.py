@@ -19,7 +19,7 @@ import numpy as np
 from cvae.data import DataError, ImageSet, read_cache_and_meta, write_cache
 from cvae.errors import UsageError
 from cvae.images import decode_files, decode_image_file
-from cvae.limits import MAX_CLASSES, MIN_CLASSES
+from cvae.limits import MAX_CLASS_NAME, MAX_CLASSES, MIN_CLASSES
 from cvae.npzfile import read_npz
 from cvae.sources import describe
 
@@ -192,6 +192,10 @@ def _check_classes(path, names, train_y, test_y):
         raise UsageError(f"{path} has one class ({names[0] if names else 'none'}); at least {MIN_CLASSES} are needed")
     if len(names) > MAX_CLASSES:
         raise UsageError(f"{path} has {len(names)} classes; at most {MAX_CLASSES} are supported")
+    unfit = next((name for name in names if not 1 <= len(name) <= MAX_CLASS_NAME or not name.isprintable()), None)
+    if unfit is not None:
+        raise UsageError(f"{path}: the class name {unfit[:40]!r}{'...' if len(unfit) > 40 else ''} is not 1 to "
+                         f"{MAX_CLASS_NAME} printable characters (it titles figures and goes into exports); rename it")
     counts = np.bincount(train_y, minlength=len(names))
     empty = [names[label] for label in np.flatnonzero(counts == 0)]
     if empty:

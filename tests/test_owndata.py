@@ -654,3 +654,19 @@ def test_a_size_the_model_cannot_take_is_one_line_exit_2_listing_the_sizes_it_ca
     assert not (tmp_path / "log").exists()
     assert run_main(train.main, ["cvae_fc3", "-n", "2", "-e", "1", "--dataset", str(path), "--log-dir",
                                  str(tmp_path / "log"), "--data-dir", str(tmp_path / "data")], capsys)[0] == 0
+
+
+def test_npz_class_names_as_bytes_are_text_and_unfit_names_are_refused(tmp_path, data_dir):
+    """Bytes names became "b'...'" in config.json and figures, and a 200-character name made export.py --check
+    refuse the tool's own export (issue 36, 26)."""
+    fresh()
+    images, labels = npz_arrays(classes=2, per_class=6)
+    path = write_npz(tmp_path / "bytes.npz", images=images, labels=labels, class_names=np.array([b"circle", b"square"]))
+    assert owndata.load(path, data_dir)[1]["class_names"] == ["circle", "square"]
+    for names, complaint in ((np.array([b"\xff\xfe", b"ok"]), r"class_names\[0\] is bytes that are not UTF-8"),
+                             (np.array(["a" * 200, "b"]), r"the class name 'aaaa[a']*\.\.\. is not 1 to 100 printable"),
+                             (np.array(["two\nlines", "b"]), r"the class name 'two\\nlines' is not 1 to 100")):
+        fresh()
+        bad = write_npz(tmp_path / f"bad{len(names[0])}.npz", images=images, labels=labels, class_names=names)
+        with pytest.raises(owndata.UsageError, match=complaint):
+            owndata.load(bad, data_dir)
