@@ -187,3 +187,38 @@ def parse_json(text):
         return json.loads(text)
     except RecursionError:
         raise ValueError("it is nested too deeply to be JSON this repository wrote") from None
+
+
+class NotARegularFile(ValueError):
+    """A file the repository reads is a device, a FIFO, a folder, or larger than such a file can be."""
+
+
+def read_small_file(path, max_bytes):
+    """The bytes of the regular file at `path` (a link is followed) of at most max_bytes; NotARegularFile (whose
+    message the caller puts after the file's name) for a device, FIFO or folder (a link to /dev/zero would fill memory, a FIFO would block forever) or a larger file,
+    found before anything is read. FileNotFoundError as open() gives it."""
+    import os
+    import stat
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, so that fstat can say what it is
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode) or found.st_size > max_bytes:
+        os.close(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise NotARegularFile("it is not a regular file")
+        raise NotARegularFile(f"it is {found.st_size:,} bytes, more than such a file holds ({max_bytes:,})")
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grown since it was looked at
+        raise NotARegularFile(f"it is more than {max_bytes:,} bytes, more than such a file holds")
+    return data
+
+
+def check_small_file(path, max_bytes):
+    """NotARegularFile unless `path` is a regular file of at most max_bytes (for readers that open it themselves)."""
+    import os
+    import stat
+    found = os.stat(path)
+    if not stat.S_ISREG(found.st_mode):
+        raise NotARegularFile("it is not a regular file")
+    if found.st_size > max_bytes:
+        raise NotARegularFile(f"it is {found.st_size:,} bytes, more than such a file holds ({max_bytes:,})")

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from model import DEFAULT_LIKELIHOOD, LIKELIHOODS, names as model_names
 from cvae.errors import UsageError
-from cvae.files import parse_json, rewrite_file
+from cvae.files import parse_json, read_small_file, rewrite_file
 from cvae.rundir import DamagedFile, RunDir
 
 # The keys an eval.json must have to make a row; runs with a latent space need the likelihood too.
 REQUIRED = {"model": str, "latent_dim": (int, type(None)), "epoch": int, "parameters": int, "binarized": bool}
 REQUIRED_LATENT = {"elbo": (int, float), "nll": (int, float), "nll_k": int}
+MAX_EVAL_BYTES = 10_000_000  # an eval.json holds a few kB; a larger file is not one (a link to /dev/zero, say)
 MNIST_TEST_IMAGES = 10000  # for eval.json files written before they recorded the test set's size
 README_SAMPLES_PER_CLASS = 1000  # evaluate.py's --samples default, which the README's class-consistency uses
 
@@ -42,7 +43,7 @@ def load_results(log_dir, warn=print):
     results = []
     for path in sorted(Path(log_dir).glob("*/eval.json")):
         try:
-            result = parse_json(path.read_text())
+            result = parse_json(read_small_file(path, MAX_EVAL_BYTES).decode())
             check_result(result)
         except (OSError, UnicodeDecodeError, ValueError) as err:
             warn(f"warning: skipping {path}: {str(err).splitlines()[0]}")

@@ -17,6 +17,7 @@ Nothing here deletes or overwrites a file that a run does not write itself (RUN_
 TensorFlow is imported inside the functions that need it, so results.py can read runs without it.
 """
 import csv
+import io
 import dataclasses
 import fnmatch
 import os
@@ -28,10 +29,13 @@ from cvae import ROOT
 from cvae.checkpoints import make_checkpoint, restore_latest_good, restorer, shape_mismatch
 from cvae.config import RunConfig
 from cvae.errors import UsageError, UserFacingError
-from cvae.files import changed_file, files_in, write_atomic
+from cvae.files import changed_file, files_in, read_small_file, write_atomic
 from cvae.readme_runs import SHIPPED
 from cvae.trainedrun import TrainedRun
 
+# What a run's own files can hold, and far more: a larger one is not the run's (a link to /dev/zero, say).
+MAX_CONFIG_BYTES = 10_000_000  # config.json: an own-data record and one entry per invocation
+MAX_METRICS_BYTES = 100_000_000  # metrics.csv: a row of about 300 bytes per epoch
 KEEP_EVERY = 50
 # Two latest checkpoints, so a damaged newest one can fall back to the one before.
 KEEP_LATEST = 2
@@ -194,7 +198,7 @@ class RunDir:
     def read_config(self) -> RunConfig:
         """The run's config; DamagedFile when it is missing keys, mistyped or not JSON."""
         try:
-            return RunConfig.from_json(self.config_path.read_text())
+            return RunConfig.from_json(read_small_file(self.config_path, MAX_CONFIG_BYTES).decode())
         except (UnicodeDecodeError, ValueError) as err:
             raise DamagedFile(f"{self.config_path} is damaged ({err})") from err
 
@@ -207,8 +211,8 @@ class RunDir:
         if not self.metrics_path.exists():
             return []
         try:
-            with open(self.metrics_path, newline="") as f:
-                rows = list(csv.DictReader(f))
+            text = read_small_file(self.metrics_path, MAX_METRICS_BYTES).decode()
+            rows = list(csv.DictReader(io.StringIO(text, newline="")))
             return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in rows]
         except (UnicodeDecodeError, ValueError, TypeError, csv.Error) as err:
             raise DamagedFile(f"{self.metrics_path} is damaged ({str(err).splitlines()[0]})") from err

@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 
 from cvae.errors import UsageError
-from cvae.files import atomic_file, sha256_of
+from cvae.files import atomic_file, check_small_file, sha256_of
 
 SAMPLERS = ("prior", "gmm")
 COMPONENTS = 10  # per class: --components' default
@@ -106,6 +106,10 @@ def fitted(run, folder, components=COMPONENTS, data_dir=None, log=print):
     key = checkpoint_key(run, components)
     if path.exists():
         try:
+            # A fit of these components holds its arrays and a short key: a larger file, or one that is no regular
+            # file (a link to /dev/zero, a FIFO), is not a cache of this run.
+            n, groups = run.model.latent_dim, len(run.class_names()) if run.model.conditional else 1
+            check_small_file(path, 8 * groups * components * (1 + n + n * n) + 1_000_000)
             with np.load(path, allow_pickle=False) as cache:
                 cached_key = json.loads(str(cache["key"]))
                 mixture = Mixture(cache["weights"], cache["means"], cache["cholesky"])

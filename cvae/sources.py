@@ -174,6 +174,9 @@ def _describe_folder(path, image_size):
     else:
         listing = _index(path)
         names, splits, skipped = listing.class_names, {"train": listing.files}, listing.skipped
+    if given_split and not splits["test"]:
+        raise UsageError(f"{path / 'test'} holds no images: put some in its class folders, or move the class folders "
+                         f"of {path / 'train'} up into {path} to hold out a sixth of each class as test images")
     trained = {label for _, label in splits["train"]}
     empty = [name for label, name in enumerate(names) if label not in trained]
     if empty:

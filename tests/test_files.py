@@ -39,3 +39,37 @@ def test_atomic_path_leaves_the_old_file_or_the_whole_new_one(tmp_path):
         assert written.parent != tmp_path and written.name == "figure.gif"
         written.write_bytes(b"new")
     assert target.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["figure.gif"]
+
+
+@pytest.mark.parametrize("kind", ["link to /dev/zero", "fifo", "folder", "too large"])
+def test_a_small_file_is_read_only_when_it_is_a_regular_file_of_its_size(kind, tmp_path):
+    """A config.json that is a link to /dev/zero filled memory (MemoryError after 6.8 GB), and a FIFO blocked
+    forever: every file a run holds is read this way (issue 36, 9)."""
+    path = tmp_path / "config.json"
+    if kind == "link to /dev/zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"x" * 101)
+    with pytest.raises(files.NotARegularFile, match="is not a regular file|101 bytes, more than such a file holds"):
+        files.read_small_file(path, 100)
+    if kind != "folder":
+        with pytest.raises(files.NotARegularFile):
+            files.check_small_file(path, 100)
+    (tmp_path / "ok.json").write_bytes(b"{}")
+    assert files.read_small_file(tmp_path / "ok.json", 100) == b"{}"
+
+
+@pytest.mark.parametrize("name", ["config.json", "metrics.csv"])
+def test_a_run_file_that_is_a_fifo_or_a_device_is_named_as_damaged(name, tmp_path):
+    from cvae.config import RunIdentity
+    from cvae.rundir import DamagedFile
+    from conftest import run_on_disk
+    run_dir = run_on_disk(tmp_path, RunIdentity("vae", 2, subset=300), epochs=1)
+    (run_dir.path / name).unlink()
+    (run_dir.path / name).symlink_to("/dev/zero")
+    with pytest.raises(DamagedFile, match=f"{name} is damaged .*is not a regular file"):
+        run_dir.read_config() if name == "config.json" else run_dir.read_metrics()

@@ -670,3 +670,17 @@ def test_npz_class_names_as_bytes_are_text_and_unfit_names_are_refused(tmp_path,
         bad = write_npz(tmp_path / f"bad{len(names[0])}.npz", images=images, labels=labels, class_names=names)
         with pytest.raises(owndata.UsageError, match=complaint):
             owndata.load(bad, data_dir)
+
+
+def test_a_given_test_split_without_images_is_refused_before_training(tmp_path, capsys):
+    """train/ with images and test/a, test/b empty trained an epoch, then failed with KeyError 'reconstruction'
+    (issue 36, 13)."""
+    fresh()
+    folder = shapes_folder(tmp_path / "mine" / "train", per_class=6, kinds=KINDS[:2])
+    for kind in KINDS[:2]:
+        (tmp_path / "mine" / "test" / kind).mkdir(parents=True)
+    status, _, err = run_main(train.main, ["cvae_fc3", "-n", "2", "-e", "1", "--dataset", str(folder.parent),
+                                           "--log-dir", str(tmp_path / "log"), "--data-dir", str(tmp_path / "data")],
+                              capsys)
+    assert status == 2 and f"{tmp_path / 'mine' / 'test'} holds no images" in err
+    assert not (tmp_path / "log").exists()

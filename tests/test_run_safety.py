@@ -215,7 +215,7 @@ def test_sigterm_exits_130_like_ctrl_c(capsys):
 
 
 def test_an_nll_estimate_longer_than_a_day_is_refused_unless_forced(own_copy, capsys):
-    status, _, err = run_main(evaluate.main, [*QUICK, "-k", "100000000000000", "--test-images", "1",
+    status, _, err = run_main(evaluate.main, [*QUICK, "-k", "100000000000000", "--test-images", "4",
                                               "--log-dir", str(own_copy)], capsys)
     assert status == 2 and "would take about" in err and "--force" in err and "Traceback" not in err
 

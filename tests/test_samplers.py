@@ -65,6 +65,12 @@ def test_the_fit_is_cached_by_checkpoint_and_refitted_when_damaged(run_copy, cap
     out = capsys.readouterr().out
     assert "does not read back" in out and "fitting it again" in out
     np.testing.assert_array_equal(refitted.means, first.means)  # the fit is seeded
+    # A cache that is a link to /dev/zero would fill memory: it is no cache, and the link is replaced, not written
+    # through (issue 36, 9).
+    (folder / samplers.CACHE).unlink()
+    (folder / samplers.CACHE).symlink_to("/dev/zero")
+    assert np.array_equal(samplers.fitted(run, folder, 2).means, first.means)
+    assert "is not a regular file" in capsys.readouterr().out and not (folder / samplers.CACHE).is_symlink()
 
 
 def test_the_fit_refuses_too_many_components_and_a_classifier(run_copy, session_runs):
