@@ -3,22 +3,31 @@ uint8 0-255 or float 0-1; `labels` [N], integers 0..K-1; optional `test_images` 
 [K]. Every array is checked from its header before it is read, and nothing is unpickled.
 """
 import collections
+import tokenize
+import zipfile
 
 import numpy as np
 
 from cvae.data import check_fits
 from cvae.errors import UsageError
 from cvae.images import choose_shape, first_line, to_shape
+from cvae.limits import MAX_CLASSES
 
 
 def read_npz(path, image_size=None):
     """(train images, train labels, test images or None, test labels or None, class names, {what was converted:
     how many}) of an .npz, each array checked, resized to image_size x image_size when given; never unpickled."""
-    import zipfile
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        raise UsageError(f"{path} holds one array (an .npy file), not the named arrays of an .npz: save it with "
+                         f"np.savez(path, images=..., labels=...)")
+    if not magic.startswith(b"PK"):
+        raise UsageError(f"{path} is not an .npz file (a zip of .npy arrays, as np.savez writes it)")
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise UsageError(f"cannot read {path} as an .npz file ({first_line(err)})") from err
+        raise UsageError(f"{path} is not a valid or whole .npz file ({first_line(err)})") from err
     with archive:
         keys = set(archive.files)
         missing = [key for key in ("images", "labels") if key not in keys]
@@ -30,7 +39,7 @@ def read_npz(path, image_size=None):
             raise UsageError(f"{path} has one of test_images and test_labels without the other")
 
         shapes = {key: _array_shape(path, archive, key) for key in keys}
-        sizes = {key: int(np.prod(shape, dtype=object)) * itemsize for key, (shape, itemsize) in shapes.items()}
+        sizes = {key: int(np.prod(shape, dtype=object)) * (itemsize or 8) for key, (shape, itemsize) in shapes.items()}
         large = ", ".join(f"'{key}' {size / 1e9:,.1f} GB" for key, size in sizes.items() if size > 1e8)
         check_fits(sum(sizes.values()), f"{path} ({large})", "give a smaller .npz")
         if image_size is not None:
@@ -41,11 +50,14 @@ def read_npz(path, image_size=None):
                        f"{count:,} images of {image_size} x {image_size} x {channels}", "give a smaller --image-size")
 
         def read(key):
+            if shapes[key][1] is None:  # an array of Python objects
+                raise UsageError(f"{path}: '{key}' is an array of Python objects, which would need pickle to "
+                                 f"load (and pickle can run code); save it as numbers or strings")
             try:
                 return archive[key]
-            except ValueError as err:  # "Object arrays cannot be loaded when allow_pickle=False"
-                raise UsageError(f"{path}: '{key}' is an array of Python objects, which would need pickle to "
-                                 f"load (and pickle can run code); save it as numbers or strings") from err
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+                raise UsageError(f"{path} is not a valid or whole .npz file: its '{key}' does not read back "
+                                 f"({first_line(err)})") from err
 
         names = read("class_names") if "class_names" in keys else None
         train_x, train_y = _images(path, "images", read("images")), _labels(path, "labels", read("labels"))
@@ -57,6 +69,9 @@ def read_npz(path, image_size=None):
     train_x, test_x, converted = _to_one_shape(path, train_x, test_x, image_size)
     if names is None:
         top = max(int(train_y.max()), int(test_y.max()) if test_y is not None and len(test_y) else 0)
+        if top >= MAX_CLASSES:  # before a name is made for each of them
+            raise UsageError(f"{path} has {top + 1:,} classes; at most {MAX_CLASSES} are supported (its labels go up "
+                             f"to {top:,}; they must be 0 to {MAX_CLASSES - 1})")
         names = [str(label) for label in range(top + 1)]
     else:
         if names.ndim != 1 or names.dtype.kind not in "US":
@@ -103,9 +118,11 @@ def _array_shape(path, archive, key):
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0) else
                            np.lib.format.read_array_header_2_0)
             shape, _, dtype = read_header(member)
-    except (KeyError, ValueError, OSError) as err:
-        raise UsageError(f"cannot read {path} as an .npz file: its '{key}' has no array header ({first_line(err)})")
-    return tuple(shape), dtype.itemsize
+    except (KeyError, ValueError, OSError, EOFError, SyntaxError, TypeError, tokenize.TokenError,
+            zipfile.BadZipFile) as err:
+        raise UsageError(f"{path} is not a valid or whole .npz file: its '{key}' has no array header "
+                         f"({first_line(err) if str(err) else type(err).__name__})") from None
+    return tuple(shape), (None if dtype.hasobject else dtype.itemsize)
 
 
 def _images(path, key, images):

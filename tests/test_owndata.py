@@ -684,3 +684,50 @@ def test_a_given_test_split_without_images_is_refused_before_training(tmp_path, 
                               capsys)
     assert status == 2 and f"{tmp_path / 'mine' / 'test'} holds no images" in err
     assert not (tmp_path / "log").exists()
+
+
+def bad_npz_file(tmp_path, case):
+    """An .npz as a disk, a rename or a hand-made header might leave it (issue 36, 11 and 18)."""
+    import io
+    import zipfile
+    images, labels = npz_arrays(classes=2, per_class=6)
+    path = tmp_path / f"{case}.npz"
+    if case == "a renamed .npy":
+        with open(path, "wb") as f:
+            np.save(f, images)
+    elif case == "a text file":
+        path.write_text("hello")
+    elif case == "a flipped byte":
+        write_npz(path, images=images, labels=labels)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    elif case in ("a header claiming more images than are stored", "a garbage header"):
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                      "shape": (100, 28, 28)})
+        body = (header.getvalue() + images.tobytes() if case.startswith("a header")
+                else b"\x93NUMPY\x01\x00\x10\x00{'descr': (((((")
+        label_file = io.BytesIO()
+        np.save(label_file, labels)
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("images.npy", body)
+            archive.writestr("labels.npy", label_file.getvalue())
+    else:  # labels of 10^9 without class names
+        write_npz(path, images=images, labels=np.where(labels == 1, 10 ** 9, 0))
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    ("a renamed .npy", "holds one array (an .npy file), not the named arrays of an .npz"),
+    ("a text file", "is not an .npz file (a zip of .npy arrays"),
+    ("a flipped byte", "is not a valid or whole .npz file"),
+    ("a header claiming more images than are stored", "is not a valid or whole .npz file: its 'images' does not read"),
+    ("a garbage header", "is not a valid or whole .npz file: its 'images' has no array header"),
+    ("labels of 10^9", "has 1,000,000,001 classes; at most 100 are supported (its labels go up to 1,000,000,000"),
+])
+def test_a_broken_npz_is_one_line_naming_what_is_wrong(case, message, tmp_path, data_dir):
+    fresh()
+    path = bad_npz_file(tmp_path, case)
+    with pytest.raises(owndata.UsageError, match=re.escape(message)):
+        owndata.load(path, data_dir)
