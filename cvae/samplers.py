@@ -60,6 +60,26 @@ class Mixture:
         return tf.gather_nd(means, index) + tf.einsum("bij,bj->bi", tf.gather_nd(cholesky, index), eps)
 
 
+def mixture_flaw(mixture, groups, components, latent_dim):
+    """Why `mixture` is not mixtures of `components` Gaussians in `latent_dim` dimensions for `groups` classes
+    (weights [C, K] >= 0 summing to 1, finite means [C, K, n], lower Cholesky factors [C, K, n, n] with a positive
+    diagonal), or None. A cache can be rewritten with a valid key: NaN means would draw black images, a [1, K]
+    weight array would draw every class from class 0."""
+    weights, means, cholesky = (np.asarray(a) for a in (mixture.weights, mixture.means, mixture.cholesky))
+    if (weights.shape != (groups, components) or means.shape != (groups, components, latent_dim)
+            or cholesky.shape != (groups, components, latent_dim, latent_dim)):
+        return (f"its arrays are {list(weights.shape)}, {list(means.shape)} and {list(cholesky.shape)}, not "
+                f"{components} components of {latent_dim} dimensions for {groups} class(es)")
+    if not all(np.all(np.isfinite(a)) for a in (weights, means, cholesky)):
+        return "it holds NaN or infinite numbers"
+    if np.any(weights < 0) or not np.allclose(weights.sum(axis=1), 1.0, atol=1e-6):
+        return "its weights are not each class's shares (0 or more, summing to 1)"
+    diagonal = np.diagonal(cholesky, axis1=2, axis2=3)
+    if np.any(np.triu(cholesky, k=1) != 0) or np.any(diagonal <= 0):
+        return "its factors are not lower-triangular with a positive diagonal"
+    return None
+
+
 def checkpoint_key(run, components):
     """What a fit belongs to: the checkpoint's index file (its sha256) and the number of components."""
     with open(f"{run.checkpoint}.index", "rb") as f:
@@ -113,8 +133,11 @@ def fitted(run, folder, components=COMPONENTS, data_dir=None, log=print):
             with np.load(path, allow_pickle=False) as cache:
                 cached_key = json.loads(str(cache["key"]))
                 mixture = Mixture(cache["weights"], cache["means"], cache["cholesky"])
-            if cached_key == key and mixture.means.shape[2] == run.model.latent_dim:
-                return mixture
+            if cached_key == key:
+                why = mixture_flaw(mixture, groups, components, n)
+                if why is None:
+                    return mixture
+                raise ValueError(why)
             log(f"{path} was fitted on another checkpoint or number of components: fitting it again")
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:  # a damaged zip or array raises many kinds
             log(f"warning: {path} does not read back ({str(err).splitlines()[0][:80]}): fitting it again")

@@ -71,6 +71,17 @@ def test_the_fit_is_cached_by_checkpoint_and_refitted_when_damaged(run_copy, cap
     (folder / samplers.CACHE).symlink_to("/dev/zero")
     assert np.array_equal(samplers.fitted(run, folder, 2).means, first.means)
     assert "is not a regular file" in capsys.readouterr().out and not (folder / samplers.CACHE).is_symlink()
+    # A cache rewritten with its valid key but arrays no fit gives is fitted again, saying what is wrong with it.
+    key = json.dumps(samplers.checkpoint_key(run, 2))
+    crafted = {"NaN means": dict(weights=first.weights, means=first.means * np.nan, cholesky=first.cholesky),
+               "one class's weights": dict(weights=first.weights[:1], means=first.means, cholesky=first.cholesky),
+               "negative weights": dict(weights=-first.weights, means=first.means, cholesky=first.cholesky),
+               "upper factors": dict(weights=first.weights, means=first.means,
+                                     cholesky=np.swapaxes(first.cholesky, 2, 3) + 1.0)}
+    for case, arrays in crafted.items():
+        np.savez(folder / samplers.CACHE, key=key, **arrays)
+        assert np.array_equal(samplers.fitted(run, folder, 2).means, first.means), case
+        assert "does not read back" in capsys.readouterr().out, case
 
 
 def test_the_fit_refuses_too_many_components_and_a_classifier(run_copy, session_runs):
