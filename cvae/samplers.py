@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 
-from cvae.errors import UsageError
+from cvae.errors import UsageError, UserFacingError
 from cvae.files import atomic_file, check_small_file, sha256_of
 
 SAMPLERS = ("prior", "gmm")
@@ -91,7 +91,6 @@ def fit_mixtures(run, components=COMPONENTS, data_dir=None, log=print):
     applied), one per class of a conditional model (m2's classes: those its classifier reads, since it may use
     a few labels only). UsageError for a model without a latent space, or a class with fewer training images
     than components."""
-    from sklearn.mixture import GaussianMixture
     model = run.model
     if not model.has_latent_space:
         raise UsageError(f"{run.identity.model} is a classifier: it has no latent space to fit a sampler to")
@@ -110,13 +109,36 @@ def fit_mixtures(run, components=COMPONENTS, data_dir=None, log=print):
     codes = run.encode(images, labels if model.conditional else None)
     fitted = []
     for group in groups:
-        mixture = GaussianMixture(components, covariance_type="full", random_state=FIT_SEED)
-        mixture.fit(codes if group is None else codes[labels == group])
+        which = "the codes" if group is None else f"class {names[group]}'s codes"
+        mixture = fit_gaussians(codes if group is None else codes[labels == group], components, which, log)
         fitted.append((mixture.weights_, mixture.means_, np.linalg.cholesky(mixture.covariances_)))
     weights, means, cholesky = (np.stack(parts).astype(np.float64) for parts in zip(*fitted))
     log(f"fitted a mixture of {components} Gaussians " + ("to each class's" if model.conditional else "to the")
         + f" codes of {len(images):,} training images")
     return Mixture(weights, means, cholesky)
+
+
+def fit_gaussians(codes, components, which, log=print):
+    """scikit-learn's GaussianMixture of `components` full-covariance Gaussians fitted to codes [N, n], seeded. When
+    codes collapse (a component on a few identical codes), its fit fails with an ill-defined covariance: the fit
+    is tried again with more added to each covariance's diagonal (reg_covar: 1e-4, then 1e-2 of the codes' mean
+    variance), saying so; UserFacingError when even that fails."""
+    from sklearn.mixture import GaussianMixture
+    scale = float(np.mean(np.var(codes, axis=0))) or 1.0
+    failure = None
+    for regularisation in (1e-6, 1e-4 * scale, 1e-2 * scale):  # scikit-learn's default first
+        try:
+            mixture = GaussianMixture(components, covariance_type="full", random_state=FIT_SEED,
+                                      reg_covar=regularisation).fit(codes)
+        except ValueError as err:
+            failure = failure or err
+            continue
+        if failure is not None:
+            log(f"the mixture of {which} failed ({str(failure).splitlines()[0][:60]}...): fitted with "
+                f"{regularisation:.2g} added to each covariance's diagonal instead")
+        return mixture
+    raise UserFacingError(f"no mixture of {components} Gaussians fits {which}, even regularised ({failure}); ask for "
+                          f"fewer with --components")
 
 
 def fitted(run, folder, components=COMPONENTS, data_dir=None, log=print):

@@ -151,3 +151,27 @@ def test_eval_json_has_both_samplers_and_results_tables_them(session_runs, tmp_p
                         "precision and recall"]
 
 
+
+
+def test_a_fit_that_fails_on_collapsed_codes_is_regularised_and_says_so(monkeypatch):
+    """'Fitting the mixture model failed because some components have ill-defined empirical covariance' stopped
+    evaluate.py before its eval.json on a real colour set (issue 36, 15)."""
+    from sklearn.mixture import GaussianMixture
+    codes = np.random.default_rng(0).normal(size=(40, 3))
+    fit = GaussianMixture.fit
+
+    def failing_unless_regularised(self, X, y=None):
+        if self.reg_covar <= 1e-6:
+            raise ValueError("Fitting the mixture model failed because some components have ill-defined empirical "
+                             "covariance (for instance caused by singleton or collapsed samples).")
+        return fit(self, X, y)
+
+    monkeypatch.setattr(GaussianMixture, "fit", failing_unless_regularised)
+    said = []
+    mixture = samplers.fit_gaussians(codes, 2, "class 4's codes", said.append)
+    assert mixture.means_.shape == (2, 3) and len(said) == 1
+    assert said[0].startswith("the mixture of class 4's codes failed (Fitting the mixture model failed")
+    assert "added to each covariance's diagonal instead" in said[0]
+    monkeypatch.setattr(GaussianMixture, "fit", lambda self, X, y=None: (_ for _ in ()).throw(ValueError("no")))
+    with pytest.raises(samplers.UserFacingError, match="no mixture of 2 Gaussians fits class 4's codes"):
+        samplers.fit_gaussians(codes, 2, "class 4's codes", said.append)
