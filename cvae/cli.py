@@ -18,7 +18,7 @@ from cvae.errors import UsageError, UserFacingError
 from cvae.mnist import DATASETS
 from cvae.runs import no_such_dataset
 
-from cvae.limits import LATENT_DIM, MAX_COUNT, MAX_LATENT_DIM, MAX_STD
+from cvae.limits import LATENT_DIM, MAX_COUNT, MAX_LATENT_DIM, MAX_SEED, MAX_STD
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -77,8 +77,8 @@ def port_number(text):
 def random_seed(text):
     """A seed TensorFlow, NumPy and Keras all take: an integer in [0, 2**32)."""
     value = int(text)
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {2 ** 32 - 1}, got {text}")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text}")
     return value
 
 

@@ -115,6 +115,11 @@ class RunIdentity:
             raise ValueError(f"config names an unknown model '{values['model']}'")
         if values["likelihood"] not in LIKELIHOODS:
             raise ValueError(f"config names an unknown likelihood '{values['likelihood'][:40]}'")
+        from cvae.limits import MAX_COUNT, MAX_LATENT_DIM, MAX_SEED
+        for key, low, high in (("latent_dim", 1, MAX_LATENT_DIM), ("labels", 1, MAX_COUNT), ("subset", 1, MAX_COUNT),
+                               ("seed", 0, MAX_SEED)):
+            if values[key] is not None and not low <= values[key] <= high:
+                raise ValueError(f"config '{key}' is {values[key]}, not {low} to {high:,}")
         for key, types in OWN_DATA_KEYS.items() if values["data"] is not None else ():
             if not isinstance(values["data"].get(key), types):
                 raise ValueError(f"config 'data' has no '{key}' of the right type")

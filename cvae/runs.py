@@ -122,7 +122,7 @@ def check_training_arguments(**given):
     import math
     from model import LIKELIHOODS, names
     from cvae.errors import BadArgument
-    from cvae.limits import MAX_COUNT, MAX_LATENT_DIM
+    from cvae.limits import MAX_COUNT, MAX_LATENT_DIM, MAX_SEED
     if given["model"] not in names():
         raise BadArgument(f"model {given['model']!r}: one of {', '.join(names())}")
     if given["likelihood"] not in LIKELIHOODS:
@@ -141,8 +141,8 @@ def check_training_arguments(**given):
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
             raise BadArgument(f"{name} must be a number above 0, got {value!r}")
-    if isinstance(given["seed"], bool) or not isinstance(given["seed"], int) or given["seed"] < 0:
-        raise BadArgument(f"seed must be a whole number 0 or more, got {given['seed']!r}")
+    if isinstance(given["seed"], bool) or not isinstance(given["seed"], int) or not 0 <= given["seed"] <= MAX_SEED:
+        raise BadArgument(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {given['seed']!r}")
 
 
 def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binarize=False, subset=None, seed=0,

@@ -156,6 +156,10 @@ def test_every_checkpoint_damaged_is_a_clear_error(two_epochs, capsys):
     (json.dumps({"format": 3, "identity": {}, "training": []}), "config 'format' is 3: this code reads formats 1 and 2"),
     (json.dumps({"format": 2, "model": "cvae_cnn3"}), "config has no 'identity'"),
     ("[" * 100000, "nested too deeply to be JSON"),
+    (json.dumps({"identity": {"model": "cvae_cnn3", "latent_dim": 2, "subset": -5}, "training": []}),
+     "config 'subset' is -5, not 1 to 1,000,000,000"),
+    (json.dumps({"identity": {"model": "cvae_cnn3", "latent_dim": 0}, "training": []}),
+     "config 'latent_dim' is 0, not 1 to 4,096"),
 ])
 def test_damaged_config_is_named_by_train_and_plot(two_epochs, content, complaint, capsys):
     plot = tool("plot")

@@ -95,7 +95,7 @@ def test_an_image_of_the_wrong_rank_no_longer_aborts_the_process():
     (dict(latent_dim=0), r"latent_dim must be a whole number from 1 to 4,096"),
     (dict(clip=-1), r"clip must be a number above 0, got -1"),
     (dict(learning_rate=float("nan")), r"learning_rate must be a number above 0, got nan"),
-    (dict(seed=-3), r"seed must be a whole number 0 or more"),
+    (dict(seed=-3), r"seed must be a whole number from 0 to 4,294,967,295"),
     (dict(likelihood="gaussian"), r"likelihood 'gaussian': one of bernoulli, logistic"),
 ])
 def test_train_from_python_refuses_what_train_py_refuses_before_anything_is_written(given, message, tmp_path):
