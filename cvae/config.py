@@ -16,6 +16,7 @@ as well. No TensorFlow here: results.py and --help read configs without it.
 """
 import dataclasses
 import json
+import re
 
 from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, LIKELIHOODS, names as model_names
 from cvae.files import parse_json
@@ -123,6 +124,14 @@ class RunIdentity:
         for key, types in OWN_DATA_KEYS.items() if values["data"] is not None else ():
             if not isinstance(values["data"].get(key), types):
                 raise ValueError(f"config 'data' has no '{key}' of the right type")
+        # Names become paths (the classifier's run, the data cache): a recorded name is a plain name, a hash 64 hex
+        # digits, or a crafted config could steer a write or a read anywhere ("x/../../OUTSIDE").
+        names = [("dataset", values["dataset"])] + ([("data.name", values["data"]["name"])] if values["data"] else [])
+        for key, name in names:
+            if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}", name) or ".." in name:
+                raise ValueError(f"config '{key}' is {name[:40]!r}, not a data set's name (letters, digits, _ . -)")
+        if values["data"] is not None and not re.fullmatch(r"[0-9a-f]{64}", values["data"]["sha256"]):
+            raise ValueError(f"config 'data.sha256' is {values['data']['sha256'][:40]!r}, not 64 hexadecimal digits")
         return cls(**values)
 
 

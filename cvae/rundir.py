@@ -373,8 +373,9 @@ def shipped_run(name):
 
 
 def run_dir_at(path):
-    """The run directory at `path`: a shipped run where it holds SHA256SUMS, else a run of log/."""
-    path = Path(path)
+    """The run directory at `path` (resolved, so that its name is the folder's own, never ".." or "."): a shipped
+    run where it holds SHA256SUMS, else a run of log/."""
+    path = Path(path).resolve()
     return PretrainedRun(path) if (path / SUMS).is_file() else RunDir(path)
 
 

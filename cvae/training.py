@@ -34,7 +34,8 @@ from cvae.datasets import load_for
 from cvae.devices import dtype_policy, is_chief, make_strategy, precision_note, run_precision, step_uses_xla, xla_note
 from cvae.epoch_images import EpochImages
 from cvae.errors import UsageError, UserFacingError
-from cvae.rundir import KEEP_EVERY, ConfigDisagrees, DamagedFile, ForeignFiles, RunDir, RunInUse, runs_trained_on
+from cvae.rundir import (KEEP_EVERY, ConfigDisagrees, DamagedFile, ForeignFiles, RunDir, RunInUse, foreign_paths,
+                         runs_trained_on)
 from cvae.steps import (DistributedSteps, InMemorySteps, NonFiniteLoss, chunks_in_memory, make_eval_step, run_epoch,
                         several_steps)
 
@@ -58,6 +59,10 @@ class DiskFull(Exception):
 
 class RunDamaged(Exception):
     """Every checkpoint of the run is damaged."""
+
+
+class LostHistory(Exception):
+    """Training would replace metrics of earlier epochs that no checkpoint can resume."""
 
 
 class MetricsDamaged(Exception):
@@ -90,6 +95,27 @@ def prepare_run_dir(identity: RunIdentity, run_dir: RunDir, restart, log=print):
         run_dir.check_config_fits(saved_model, run_dir.latest_checkpoint())
         raise SettingsDiffer(run_dir, differ)
     return saved.training
+
+
+def refuse_to_overwrite(run_dir: RunDir, restart):
+    """Before the run's lock is taken (which leaves its file): a folder that holds files no run writes (a shipped
+    run of pretrained/: SHA256SUMS, weights.*) is no run to train; and without restart, a folder without a
+    checkpoint, which training writes from epoch 0, may not hold the metrics of epochs past the first (a killed
+    first epoch leaves one row at most): they would be replaced. ForeignFiles or LostHistory."""
+    if not run_dir.path.is_dir() or run_dir.path.is_symlink():
+        return  # a linked run folder is refused by its lock and by --restart, each saying so
+    # Links where a run writes are refused where each is opened, saying so; here, files of other names.
+    foreign = [path for path in foreign_paths(run_dir.path) if not path.is_symlink()]
+    shipped = (run_dir.path / "SHA256SUMS").exists()
+    if foreign and (shipped or not restart):  # --restart's own refusal (RunDir.clear) names them otherwise
+        raise ForeignFiles(f"{run_dir} holds files a run does not write ({', '.join(path.name for path in foreign)})"
+                           f"{': it is a shipped run' if shipped else ''}")
+    try:
+        epochs = [row["epoch"] for row in run_dir.read_metrics()]
+    except (DamagedFile, KeyError):
+        epochs = []  # a damaged metrics.csv is said so when the run resumes; here nothing of value is lost
+    if not restart and run_dir.latest_checkpoint() is None and epochs and max(epochs) > 1:
+        raise LostHistory(f"{run_dir} holds the metrics of {len(epochs)} epochs but no checkpoint to resume them from")
 
 
 def record_start(config: RunConfig, settings: TrainingSettings, run_dir: RunDir, epoch, xla, precision):
@@ -329,6 +355,8 @@ def explained(err, run_dir, learning_rate):
         return UserFacingError(f"{err}. Free some space and run the same command to resume.")
     if isinstance(err, SettingsDiffer):
         return UsageError(f"{err}; pass --restart to replace it, or --log-dir to train elsewhere")
+    if isinstance(err, LostHistory):
+        return UsageError(f"{err}: pass --restart to start over (they are deleted), or --log-dir to train elsewhere")
     if isinstance(err, MetricsDamaged):
         return UserFacingError(f"{err}; move it away to resume without the earlier epochs' metrics, or pass --restart")
     if isinstance(err, RunDamaged):
@@ -364,6 +392,7 @@ def _train_run(identity, settings, run_dir, restart, data_dir, log, data):
     data = data if data is not None else load_for(identity, data_dir, log)
     check_labels(identity, data.train_labels[:identity.subset])
     refuse_changed_data(identity, run_dir, restart)
+    refuse_to_overwrite(run_dir, restart)
     strategy = make_strategy(settings.strategy)
     if is_chief(strategy):
         created = not run_dir.path.exists()

@@ -4,6 +4,7 @@ requests. Nothing is written through a link, nothing of the user's is deleted, n
 import errno
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -530,3 +531,53 @@ def test_one_replica_is_one_replica():
     from cvae.steps import DistributedSteps
     one = types.SimpleNamespace(strategy=tf.distribute.MirroredStrategy(["/cpu:0"]), batch_size=100)
     assert DistributedSteps.describe(one) == "tf.distribute: MirroredStrategy, 1 replica, 100 images per replica per step"
+
+
+# Fourth pass (issue 36, 1-4): no crafted run folder steers a write, no history is silently replaced.
+
+@pytest.mark.parametrize("field, value, complaint", [
+    ("dataset", "x/../../../../../OUTSIDE/PWNED", "config 'dataset' is 'x/../../../../../OUTSIDE/PWNED', not a data"),
+    ("dataset", "..", "config 'dataset' is '..'"),
+    ("sha256", "../../runs/evilcache", "config 'data.sha256' is '../../runs/evilcache', not 64 hexadecimal digits"),
+    ("name", "../elsewhere_12345678", "config 'data.name' is '../elsewhere_12345678'"),
+])
+def test_a_recorded_name_or_hash_that_would_steer_a_path_is_refused(field, value, complaint):
+    from cvae.config import RunIdentity
+    data = {"path": "/data/digits", "sha256": "a" * 64, "name": "digits_aaaaaaaa", "class_names": ["a", "b"]}
+    fields = {"model": "cvae_cnn3", "latent_dim": 2, "dataset": "digits_aaaaaaaa", "data": data}
+    if field == "dataset":
+        fields["dataset"] = value
+    else:
+        fields["data"] = {**data, field: value}
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        RunIdentity.from_dict(fields)
+
+
+def test_training_into_a_shipped_run_or_over_uncheckpointed_history_is_refused(tmp_path, capsys):
+    import shutil
+    from cvae.rundir import PRETRAINED_DIR
+    train = tool("train")
+    shipped = shutil.copytree(PRETRAINED_DIR / "cvae_cnn3_2", tmp_path / "pretrained" / "cvae_cnn3_2")
+    before = {path.name: path.read_bytes() for path in shipped.iterdir()}
+    status, _, err = run_main(train.main, ["cvae_cnn3", "-n", "2", "-e", "1", "--log-dir", str(tmp_path / "pretrained")],
+                              capsys)
+    assert status == 1 and "holds files a run does not write" in err and "it is a shipped run" in err
+    assert {path.name: path.read_bytes() for path in shipped.iterdir()} == before  # nothing added, nothing changed
+    # A folder with six epochs of metrics and no checkpoint: training would start at 0 and replace them.
+    run = tmp_path / "log" / "cvae_cnn3_2_subset300"
+    run.mkdir(parents=True)
+    rows = "epoch,train_loss,seconds\n" + "".join(f"{epoch},{100 - epoch},1.0\n" for epoch in range(1, 7))
+    (run / "metrics.csv").write_text(rows)
+    status, _, err = run_main(train.main, [*QUICK, "-e", "1", "--log-dir", str(tmp_path / "log")], capsys)
+    assert status == 2 and "holds the metrics of 6 epochs but no checkpoint to resume them from" in err
+    assert "--restart" in err and (run / "metrics.csv").read_text() == rows
+
+
+def test_a_run_named_by_a_path_through_dot_dot_writes_under_its_own_name(session_runs, tmp_path, capsys):
+    """plot.py --run log/RUN/ckpt/.. named the run '..' and wrote figure/../reconstruction.png."""
+    plot = tool("plot")
+    figures = tmp_path / "figures"
+    status, _, err = run_main(plot.main, ["--run", str(session_runs / QUICK_RUN / "ckpt" / ".."), "-m", "re",
+                                          "--figure-dir", str(figures)], capsys)
+    assert status == 0, err
+    assert (figures / QUICK_RUN / "reconstruction.png").exists() and not (tmp_path / "reconstruction.png").exists()
