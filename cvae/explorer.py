@@ -181,12 +181,14 @@ class SiteHandler(http.server.BaseHTTPRequestHandler):
         if name not in WRITTEN:
             return self.send_error(404)
         try:
-            fd = os.open(self.site / name, os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NONBLOCK: a FIFO put in a file's place opens at once (and is then refused) instead of hanging.
+            fd = os.open(self.site / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return self.send_error(404)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO, a folder, a device: no file of the site
+            os.close(fd)
+            return self.send_error(404)
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return self.send_error(404)
             data = f.read()
         self.send_response(200)
         self.send_header("Content-Type", CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream"))

@@ -251,6 +251,10 @@ def served(tmp_path):
     (site / "etclink").symlink_to(secret)
     os.unlink(site / "weights.bin")
     (site / "weights.bin").symlink_to(secret)  # a link where a file of the site goes: not followed either
+    os.unlink(site / "tf.min.js")
+    os.mkfifo(site / "tf.min.js")  # a FIFO in a file's place hung the request (issue 36, 25)
+    os.unlink(site / "explorer.js")
+    (site / "explorer.js").mkdir()  # a folder closed the connection with no status line
     server = explorer.server_for(site, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server.server_address[1]
@@ -267,7 +271,8 @@ def test_the_server_serves_exactly_the_sites_files(served, capsys):
     assert get("/") == (200, b"contents of index.html\n")
     assert get("/manifest.json") == (200, b"contents of manifest.json\n")
     assert get("/index.html", host=f"localhost:{port}")[0] == 200
-    for path in ("/etclink", "/weights.bin", "/sub/", "/sub/x.html", "/../secret.txt", "/%2e%2e/secret.txt",
+    for path in ("/etclink", "/weights.bin", "/tf.min.js", "/explorer.js", "/sub/", "/sub/x.html", "/../secret.txt",
+                 "/%2e%2e/secret.txt",
                  "/%00", "/index.html%00.js", "//etc/passwd"):
         status, body = get(path)
         assert status == 404 and b"secret" not in body and b"hidden" not in body, path
