@@ -129,8 +129,8 @@ def record_start(config: RunConfig, settings: TrainingSettings, run_dir: RunDir,
 
 def save_checkpoints(checkpoint, manager, run_dir: RunDir, epoch):
     """The checkpoint of `epoch` in ckpt/ (and in kept/ every KEEP_EVERY epochs). When the disk fills up,
-    TensorFlow leaves a partial ckpt-N_temp/ folder behind: it is removed, and DiskFull names the last
-    good checkpoint."""
+    TensorFlow leaves a partial ckpt-N_temp/ folder behind, and may have begun the epoch's own files (a 0-byte
+    ckpt-N.index): they are removed, so that the last good checkpoint is the newest again, and DiskFull names it."""
     try:
         manager.save(checkpoint_number=epoch)
         if epoch % KEEP_EVERY == 0:
@@ -138,7 +138,9 @@ def save_checkpoints(checkpoint, manager, run_dir: RunDir, epoch):
     except (tf.errors.OpError, OSError) as err:
         if not (isinstance(err, tf.errors.ResourceExhaustedError) or "No space left" in str(err)):
             raise
-        for partial in [*run_dir.checkpoint_dir.glob("*_temp*"), *(run_dir.path / "kept").glob("*_temp*")]:
+        kept = Path(run_dir.kept_checkpoint_path(epoch)).name
+        for partial in [*run_dir.checkpoint_dir.glob("*_temp*"), *(run_dir.path / "kept").glob("*_temp*"),
+                        *run_dir.checkpoint_dir.glob(f"ckpt-{epoch}.*"), *(run_dir.path / "kept").glob(f"{kept}.*")]:
             shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(missing_ok=True)
         latest = run_dir.latest_checkpoint()
         raise DiskFull(f"no space left on device while writing the checkpoint of epoch {epoch} in {run_dir}; "

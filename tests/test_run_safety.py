@@ -150,6 +150,7 @@ def test_a_data_dir_that_is_a_file_is_refused_before_any_download(tmp_path, monk
 def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_partial_files(two_epochs, monkeypatch, capsys):
     def full_disk(manager, checkpoint_number=None, **kwargs):
         (two_epochs / RUN / "ckpt" / f"ckpt-{checkpoint_number}_temp").mkdir()
+        (two_epochs / RUN / "ckpt" / f"ckpt-{checkpoint_number}.index").write_bytes(b"")  # begun, then the disk filled
         raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", full_disk)
@@ -157,7 +158,7 @@ def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_no_partial_files
     assert status == 1 and "Traceback" not in err
     assert "no space left on device while writing the checkpoint of epoch 3" in err
     assert f"the last good checkpoint is {two_epochs / RUN / 'ckpt' / 'ckpt-2'}" in err
-    assert not list((two_epochs / RUN / "ckpt").glob("*_temp*"))
+    assert not list((two_epochs / RUN / "ckpt").glob("*_temp*")) and not list((two_epochs / RUN / "ckpt").glob("ckpt-3*"))
     monkeypatch.undo()
     assert train.main([*QUICK, "-e", "3", "--log-dir", str(two_epochs)]) == 0  # resumes from epoch 2
     assert [row["epoch"] for row in RunDir(two_epochs / RUN).read_metrics()] == [1, 2, 3]
