@@ -67,6 +67,10 @@ def decode_image_file(path, shape=(28, 28, 1)):
     if kind is None:
         raise UsageError(f"cannot read {path}: not a PNG, JPEG, BMP or GIF image (it starts with {data[:8]!r}); "
                          f"remove or replace it")
+    if kind == "jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        # Cut short: TensorFlow's decoder would print its own C++ warning line before any error of ours.
+        raise UsageError(f"cannot read {path}: not a whole JPEG image (it ends before its end marker); remove or "
+                         f"replace it")
     height, width, channels = shape
     try:
         native = tf.io.decode_image(data, channels=0, expand_animations=False)

@@ -157,4 +157,7 @@ def _levels(path, key, images):
 def _labels(path, key, labels):
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise UsageError(f"{path}: '{key}' is {labels.dtype} {labels.shape}; expected integers [N]")
+    if labels.dtype == np.uint64 and len(labels) and labels.max() > np.iinfo(np.int64).max:
+        # int64 would wrap it round to a negative number, and the message would name that one
+        raise UsageError(f"{path}: '{key}' go up to {int(labels.max()):,}; they must be class indices from 0")
     return labels.astype(np.int64)

@@ -731,3 +731,22 @@ def test_a_broken_npz_is_one_line_naming_what_is_wrong(case, message, tmp_path, 
     path = bad_npz_file(tmp_path, case)
     with pytest.raises(owndata.UsageError, match=re.escape(message)):
         owndata.load(path, data_dir)
+
+
+def test_a_truncated_jpeg_and_a_huge_unsigned_label_are_one_line_each(tmp_path, capsys):
+    """A truncated JPEG printed TensorFlow's C++ line before the error; a uint64 label 2^63 + 1 was reported as a
+    negative number (issue 36, 27)."""
+    import io
+    from PIL import Image
+    image = io.BytesIO()
+    Image.fromarray(np.full((28, 28), 128, np.uint8)).save(image, "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(image.getvalue()[:len(image.getvalue()) // 2])
+    with pytest.raises(owndata.UsageError, match="not a whole JPEG image"):
+        decode_image_file(path)
+    assert capsys.readouterr().err == ""
+    fresh()
+    images, labels = npz_arrays(classes=2, per_class=6)
+    bad = write_npz(tmp_path / "u64.npz", images=images, labels=np.where(labels == 1, 2 ** 63 + 1, 0).astype(np.uint64))
+    with pytest.raises(owndata.UsageError, match="'labels' go up to 9,223,372,036,854,775,809"):
+        owndata.load(bad, tmp_path / "data")
