@@ -281,7 +281,9 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
         real_images = data.test_images[:test_images]  # as they are: generated images are grey pixel means
         quality, drawn = sample_quality(run, classifier, real_images, data.train_images[:len(real_images)],
                                         samples, seed, mixture)
-        result["sample_quality"] = quality | {"classifier": judged_by}
+        # How well the judge reads real test images: a class-consistency is worth what its judge is.
+        judge_accuracy = float(np.mean(classify(classifier, real_images) == labels))
+        result["sample_quality"] = quality | {"classifier": judged_by, "classifier_test_accuracy": judge_accuracy}
         if model.conditional:
             prior = quality["prior"]
             result["class_consistency"] = {"overall": prior["class_consistency"], "per_digit": prior["per_class"],
@@ -307,7 +309,9 @@ def shown(result, model, names, nll_seconds):
     rows.append((f"NLL -log p(x{' | y' if model.conditional else ''}), k = {result['nll_k']}",
                  f"{result['nll']:.2f} nats{per_dim}  ({nll_seconds:.0f} s)"))
     quality = result["sample_quality"]
-    rows.append((f"sample quality, {quality['images_per_sampler']:,} images", f"judged by {quality['classifier']}"))
+    rows.append((f"sample quality, {quality['images_per_sampler']:,} images",
+                 f"judged by {quality['classifier']} ({quality['classifier_test_accuracy']:.2%} of the test images "
+                 f"read right)"))
     rows.append(("  FD (cnn features), training images", f"{quality['fd_floor']:.2f}  (the floor)"))
     for sampler in ("prior", "gmm"):
         numbers = quality[sampler]

@@ -99,10 +99,17 @@ def test_fixed_binarization_is_reproducible_and_unbiased(mnist):
     assert (a / 255).mean() == pytest.approx((images / 255).mean(), abs=0.005)
 
 
-def test_eval_json_of_a_conditional_model(judged_runs):
+def test_eval_json_of_a_conditional_model(judged_runs, mnist, capsys):
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "5", "--samples", "10", "--test-images", "200",
                           "--subset", "300", "--log-dir", str(judged_runs)]) == 0
     result = json.loads((judged_runs / QUICK_RUN / "eval.json").read_text())
+    # The judge's own accuracy on the same test images, beside the consistency it judges (issue 36, 32).
+    from cvae.generation import classify
+    from cvae.rundir import RunDir
+    judge = RunDir(judged_runs / "cnn_subset300").load(log=lambda *_: None).model
+    accuracy = float(np.mean(classify(judge, mnist.test_images[:200]) == mnist.test_labels[:200]))
+    assert result["sample_quality"]["classifier_test_accuracy"] == accuracy
+    assert f"({accuracy:.2%} of the test images read right)" in capsys.readouterr().out
     assert result["model"] == "cvae_cnn3" and result["latent_dim"] == 2 and result["epoch"] == 1
     assert result["test_images"] == 200 and result["nll_k"] == 5 and result["binarized"] is False
     # What makes two evaluations comparable (results.py screens README rows with it).
