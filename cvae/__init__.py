@@ -16,6 +16,7 @@ checks it), and none imports a command-line tool:
   owndata       --dataset PATH loaded: decoded, split, checked and cached
   datasets      the data set a run names, loaded from what its config records
   config        a run's configuration as config.json holds it, and its directory's name
+  evalrecord    eval.json, the record evaluate.py writes and the README's tables read, checked
   readme_runs   the README's runs: what make figures trains, what pretrained/ ships
   checkpoints   TensorFlow checkpoints of a model (and optimizer), restored whichever layout they have
   generation    uint8 pixels to model input and back; encoding, decoding and drawing in batches
@@ -26,6 +27,7 @@ checks it), and none imports a command-line tool:
   steps         the compiled training and evaluation steps, and the runners that make an epoch of them
   devices       precision, XLA and the tf.distribute strategy, each decided once
   epoch_images  what TensorBoard shows of a generative run each epoch
+  preflight     what is checked before a run trains: m2's labels, changed data, a folder that is no run's
   training      the one training entry, the run directory while it trains, and the loop
   evaluation    ELBO, importance-sampled NLL, class-consistency and the classifier that judges it
   figures       figure functions: arrays in, one PNG out

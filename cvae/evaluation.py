@@ -33,6 +33,7 @@ from cvae.config import RunIdentity, TrainingSettings, train_command
 from cvae.data import check_fits
 from cvae.datasets import load_for
 from cvae.errors import UsageError
+from cvae.evalrecord import check_result
 from cvae.files import atomic_file, write_atomic
 from cvae.generation import classify, draw, in_batches, penultimate_features
 from cvae.samplers import COMPONENTS, fitted
@@ -267,15 +268,9 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
     if model.classifies:
         result["test_accuracy"] = float(np.mean(classify(model, images) == labels))
     if model.has_latent_space:
-        result.update(elbo_terms(model, images, labels))
         began = time.perf_counter()
-        result["nll"] = importance_sampled_nll(model, images, labels, k, seed, log, max_seconds=max_nll_seconds)
+        result.update(likelihood_terms(model, images, labels, k, seed, log, max_nll_seconds, identity.binarize))
         nll_seconds = time.perf_counter() - began
-        result["nll_k"] = k
-        result["likelihood"] = model.likelihood.name
-        per_dim = model.likelihood.bits_per_dimension(result["nll"], identity.binarize)
-        if per_dim is not None:
-            result["nll_bits_per_dim"] = per_dim
         classifier, judged_by = judge(identity, log_dir, data_dir, log)
         mixture = fitted(run, Path(out_dir), components, data_dir, log)
         real_images = data.test_images[:test_images]  # as they are: generated images are grey pixel means
@@ -292,8 +287,21 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
             generated, requested = drawn["prior"]
             with atomic_file(Path(out_dir) / "samples.npz") as f:
                 np.savez_compressed(f, images=generated, labels=requested)
+    check_result(result)  # what the README's tables will take from it (cvae.evalrecord): checked as it is written
     write_atomic(Path(out_dir) / "eval.json", json.dumps(result, indent=2) + "\n")
     return result, shown(result, model, identity.class_names(), nll_seconds)
+
+
+def likelihood_terms(model, images, labels, k, seed, log, max_nll_seconds, binarized):
+    """The ELBO's terms, the importance-sampled NLL with k samples (and in bits/dim where the likelihood is a
+    distribution over the data's values), and the likelihood's name, as eval.json records them."""
+    terms = elbo_terms(model, images, labels)
+    terms["nll"] = importance_sampled_nll(model, images, labels, k, seed, log, max_seconds=max_nll_seconds)
+    terms |= {"nll_k": k, "likelihood": model.likelihood.name}
+    per_dim = model.likelihood.bits_per_dimension(terms["nll"], binarized)
+    if per_dim is not None:
+        terms["nll_bits_per_dim"] = per_dim
+    return terms
 
 
 def shown(result, model, names, nll_seconds):

@@ -38,16 +38,7 @@ def read_npz(path, image_size=None):
         if ("test_images" in keys) != ("test_labels" in keys):
             raise UsageError(f"{path} has one of test_images and test_labels without the other")
 
-        shapes = {key: _array_shape(path, archive, key) for key in keys}
-        sizes = {key: int(np.prod(shape, dtype=object)) * (itemsize or 8) for key, (shape, itemsize) in shapes.items()}
-        large = ", ".join(f"'{key}' {size / 1e9:,.1f} GB" for key, size in sizes.items() if size > 1e8)
-        check_fits(sum(sizes.values()), f"{path} ({large})", "give a smaller .npz")
-        if image_size is not None:
-            count = sum(shapes[key][0][0] for key in ("images", "test_images") if key in keys and shapes[key][0])
-            channels = max(1 if len(shapes[key][0]) < 4 or shapes[key][0][3] == 1 else 3
-                           for key in ("images", "test_images") if key in keys)
-            check_fits(count * image_size * image_size * channels,
-                       f"{count:,} images of {image_size} x {image_size} x {channels}", "give a smaller --image-size")
+        shapes = _shapes_that_fit(path, archive, keys, image_size)
 
         def read(key):
             if shapes[key][1] is None:  # an array of Python objects
@@ -93,6 +84,22 @@ def _text(path, index, name):
             raise UsageError(f"{path}: class_names[{index}] is bytes that are not UTF-8 text ({name[:20]!r}); save the "
                              f"names as str") from None
     return str(name)
+
+
+def _shapes_that_fit(path, archive, keys, image_size):
+    """{key: (shape, bytes per item or None for objects)} of an open .npz's arrays, from their headers, once the
+    arrays (and, resized to image_size, the images) are known to fit in memory (cvae.data.check_fits)."""
+    shapes = {key: _array_shape(path, archive, key) for key in keys}
+    sizes = {key: int(np.prod(shape, dtype=object)) * (itemsize or 8) for key, (shape, itemsize) in shapes.items()}
+    large = ", ".join(f"'{key}' {size / 1e9:,.1f} GB" for key, size in sizes.items() if size > 1e8)
+    check_fits(sum(sizes.values()), f"{path} ({large})", "give a smaller .npz")
+    if image_size is not None:
+        count = sum(shapes[key][0][0] for key in ("images", "test_images") if key in keys and shapes[key][0])
+        channels = max(1 if len(shapes[key][0]) < 4 or shapes[key][0][3] == 1 else 3
+                       for key in ("images", "test_images") if key in keys)
+        check_fits(count * image_size * image_size * channels,
+                   f"{count:,} images of {image_size} x {image_size} x {channels}", "give a smaller --image-size")
+    return shapes
 
 
 def _to_one_shape(path, train_x, test_x, image_size):

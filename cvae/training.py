@@ -34,8 +34,8 @@ from cvae.datasets import load_for
 from cvae.devices import dtype_policy, is_chief, make_strategy, precision_note, run_precision, step_uses_xla, xla_note
 from cvae.epoch_images import EpochImages
 from cvae.errors import UsageError, UserFacingError
-from cvae.rundir import (KEEP_EVERY, ConfigDisagrees, DamagedFile, ForeignFiles, RunDir, RunInUse, foreign_paths,
-                         runs_trained_on)
+from cvae.preflight import LostHistory, check_labels, refuse_changed_data, refuse_to_overwrite
+from cvae.rundir import KEEP_EVERY, ConfigDisagrees, DamagedFile, ForeignFiles, RunDir, RunInUse
 from cvae.steps import (DistributedSteps, InMemorySteps, NonFiniteLoss, chunks_in_memory, make_eval_step, run_epoch,
                         several_steps)
 
@@ -59,10 +59,6 @@ class DiskFull(Exception):
 
 class RunDamaged(Exception):
     """Every checkpoint of the run is damaged."""
-
-
-class LostHistory(Exception):
-    """Training would replace metrics of earlier epochs that no checkpoint can resume."""
 
 
 class MetricsDamaged(Exception):
@@ -95,27 +91,6 @@ def prepare_run_dir(identity: RunIdentity, run_dir: RunDir, restart, log=print):
         run_dir.check_config_fits(saved_model, run_dir.latest_checkpoint())
         raise SettingsDiffer(run_dir, differ)
     return saved.training
-
-
-def refuse_to_overwrite(run_dir: RunDir, restart):
-    """Before the run's lock is taken (which leaves its file): a folder that holds files no run writes (a shipped
-    run of pretrained/: SHA256SUMS, weights.*) is no run to train; and without restart, a folder without a
-    checkpoint, which training writes from epoch 0, may not hold the metrics of epochs past the first (a killed
-    first epoch leaves one row at most): they would be replaced. ForeignFiles or LostHistory."""
-    if not run_dir.path.is_dir() or run_dir.path.is_symlink():
-        return  # a linked run folder is refused by its lock and by --restart, each saying so
-    # Links where a run writes are refused where each is opened, saying so; here, files of other names.
-    foreign = [path for path in foreign_paths(run_dir.path) if not path.is_symlink()]
-    shipped = (run_dir.path / "SHA256SUMS").exists()
-    if foreign and (shipped or not restart):  # --restart's own refusal (RunDir.clear) names them otherwise
-        raise ForeignFiles(f"{run_dir} holds files a run does not write ({', '.join(path.name for path in foreign)})"
-                           f"{': it is a shipped run' if shipped else ''}")
-    try:
-        epochs = [row["epoch"] for row in run_dir.read_metrics()]
-    except (DamagedFile, KeyError):
-        epochs = []  # a damaged metrics.csv is said so when the run resumes; here nothing of value is lost
-    if not restart and run_dir.latest_checkpoint() is None and epochs and max(epochs) > 1:
-        raise LostHistory(f"{run_dir} holds the metrics of {len(epochs)} epochs but no checkpoint to resume them from")
 
 
 def record_start(config: RunConfig, settings: TrainingSettings, run_dir: RunDir, epoch, xla, precision):
@@ -300,44 +275,6 @@ def progress_line(row, epochs):
     test = "  ".join(f"{k[5:]} {v:.4g}" for k, v in row.items() if k.startswith("test_"))
     return (f"epoch {row['epoch']:>{len(str(epochs))}}/{epochs}  train: {train}  |  test: {test}  |  "
             f"{row['images_per_s']:,.0f} img/s  {row['seconds']:.1f} s")
-
-
-def check_labels(identity: RunIdentity, train_labels):
-    """UsageError unless a semi-supervised run's --labels can be drawn from `train_labels` (the training
-    set, --subset applied): the same number of each class, fewer than the training images, and no class
-    short of its share (the draw training makes, made here first)."""
-    if identity.labels is None:
-        return
-    names = identity.class_names()
-    if identity.labels % len(names):
-        raise UsageError(f"--labels must be a multiple of the {len(names)} classes (the same number of each), got "
-                         f"{identity.labels}")
-    if identity.labels >= len(train_labels):
-        raise UsageError(f"--labels {identity.labels} leaves no unlabelled image among the {len(train_labels):,} "
-                         f"training images")
-    try:
-        labelled_subset(train_labels, identity.labels, identity.seed, names)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
-
-
-def refuse_changed_data(identity: RunIdentity, run_dir: RunDir, restart):
-    """A run of the same model and flags on an earlier version of the same path, asked at the same image size
-    (its sibling, named with the old hash), cannot resume on the changed files: UsageError with both hashes,
-    unless --restart starts the new run (the old one is left as it is). A run at another --image-size is
-    another run, not a change of the data."""
-    info = identity.data
-    if info is None or restart or run_dir.latest_checkpoint() is not None:
-        return
-    stem = info["name"][:-len("_" + info["sha256"][:8])]
-    for other in runs_trained_on(run_dir.path.parent, identity, stem, info["path"]):
-        saved = other.read_config().identity.data
-        if other.path == run_dir.path or saved.get("image_size") != info.get("image_size"):
-            continue
-        if saved.get("sha256") != info["sha256"]:
-            raise UsageError(f"{other} trained on {info['path']} when its contents had sha256 {saved['sha256'][:16]}; "
-                             f"they have changed (sha256 {info['sha256'][:16]} now), so that run cannot resume on "
-                             f"them. Pass --restart to train a new run on them in {run_dir} ({other} stays)")
 
 
 def explained(err, run_dir, learning_rate):

@@ -231,7 +231,7 @@ def own_data_run(log_dir, path, sha256, image_size=None, **names):
 def test_a_run_on_earlier_contents_of_the_path_is_found_whatever_flags_name_it(tmp_path, names):
     """The silent second run: with --subset or --labels the run's name does not end in the data's hash, and
     the lookup that cut 8 characters off it found nothing, so changed files started a new run from epoch 1."""
-    from cvae import training
+    from cvae import preflight
     from cvae.errors import UsageError
     path = tmp_path / "mine"
     own_data_run(tmp_path / "log", path, "a" * 64, **names)
@@ -239,19 +239,19 @@ def test_a_run_on_earlier_contents_of_the_path_is_found_whatever_flags_name_it(t
     asked = RunDir(tmp_path / "log" / changed.directory_name())
     with pytest.raises(UsageError, match=f"trained on {path} when its contents had sha256 {'a' * 16}; they have "
                                          f"changed \\(sha256 {'b' * 16} now\\).*--restart"):
-        training.refuse_changed_data(changed, asked, restart=False)
-    training.refuse_changed_data(changed, asked, restart=True)  # --restart: a new run beside the old one
+        preflight.refuse_changed_data(changed, asked, restart=False)
+    preflight.refuse_changed_data(changed, asked, restart=True)  # --restart: a new run beside the old one
 
 
 def test_another_image_size_of_the_same_file_is_another_run_not_a_change(tmp_path):
-    from cvae import training
+    from cvae import preflight
     path = tmp_path / "mine.npz"
     own_data_run(tmp_path / "log", path, "a" * 64, image_size=32, model="cvae_fc3", latent_dim=2)
     other_size = own_data_run(tmp_path / "elsewhere", path, "c" * 64, image_size=28, model="cvae_fc3", latent_dim=2)
-    training.refuse_changed_data(other_size, RunDir(tmp_path / "log" / other_size.directory_name()), restart=False)
+    preflight.refuse_changed_data(other_size, RunDir(tmp_path / "log" / other_size.directory_name()), restart=False)
     same_size = own_data_run(tmp_path / "again", path, "d" * 64, image_size=32, model="cvae_fc3", latent_dim=2)
     with pytest.raises(Exception, match="they have changed"):
-        training.refuse_changed_data(same_size, RunDir(tmp_path / "log" / same_size.directory_name()), restart=False)
+        preflight.refuse_changed_data(same_size, RunDir(tmp_path / "log" / same_size.directory_name()), restart=False)
 
 
 def test_a_resumed_run_refuses_other_data_with_both_hashes():
@@ -385,7 +385,7 @@ def test_m2_labels_beyond_a_class_s_images_are_a_usage_error(folder, tmp_path, d
     assert status == 2 and "--labels must be a multiple of the 3 classes" in err
     # One rule for every data set: a class short of its share of the labels, the count, the multiple.
     from cvae.errors import UsageError
-    from cvae.training import check_labels
+    from cvae.preflight import check_labels
     three = RunIdentity("m2", 2, labels=30, dataset="x_12345678", data={"class_names": ["a", "b", "c"]})
     with pytest.raises(UsageError, match="--labels 30 takes 10 images of each class; class c has 5 training images"):
         check_labels(three, np.array([0] * 50 + [1] * 50 + [2] * 5))
