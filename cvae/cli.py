@@ -157,6 +157,7 @@ def add_debug_flag(parser):
 
 # The flags that name a run, beside MODEL; --run DIR takes the place of all of them.
 NAMING_FLAGS = {"latent_dim": "-n", "binarize": "--binarize", "likelihood": "--likelihood", "dataset": "--dataset",
+                "image_size": "--image-size",
                 "labels": "--labels",
                 "subset": "--subset", "pretrained": "--pretrained"}
 
@@ -180,6 +181,9 @@ def add_run_flags(parser, kept_epoch=True):
                              "even when the files have changed since)")
     parser.add_argument("--labels", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="m2: the run's number of labels")
+    parser.add_argument("--image-size", type=image_size_argument, default=None, metavar="S",
+                        help="--dataset PATH: the run trained with --image-size S (two sizes of one data set are two "
+                             "runs)")
     parser.add_argument("--subset", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="the quick run trained with --subset SUBSET (MODEL_N_subsetSUBSET)")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
@@ -221,7 +225,8 @@ def open_run(args, epoch=None):
     from cvae.runs import open_run as open_named_run
     return open_named_run(args.run, epoch=epoch, model=args.model, latent_dim=args.latent_dim, dataset=args.dataset,
                           labels=args.labels, binarize=args.binarize, subset=args.subset, log_dir=args.log_dir,
-                          pretrained=args.pretrained, likelihood=args.likelihood or DEFAULT_LIKELIHOOD)
+                          pretrained=args.pretrained, likelihood=args.likelihood or DEFAULT_LIKELIHOOD,
+                          image_size=args.image_size)
 
 
 # What requirements.txt installs, by import name: missing, it is the venv that is missing, not a bug.

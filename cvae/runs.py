@@ -35,7 +35,7 @@ def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, 
 
 
 def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None,
-             log_dir="log", pretrained=False, likelihood=DEFAULT_LIKELIHOOD):
+             log_dir="log", pretrained=False, likelihood=DEFAULT_LIKELIHOOD, image_size=None):
     """(the run directory that `directory`, or else these names, name; the train.py command that makes it).
     Nothing is loaded."""
     from cvae.rundir import RunDir, run_dir_at, shipped_run
@@ -54,6 +54,8 @@ def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labe
         raise UsageError("name the run: its directory, or its model with the options it was trained with")
     names = dict(model=model, latent_dim=latent_dim, labels=labels, binarize=binarize, subset=subset,
                  likelihood=likelihood)
+    if image_size is not None and dataset in DATASETS:
+        raise UsageError(f"--image-size names a run of a data set of one's own; {dataset} is as published")
     if pretrained:
         if dataset not in DATASETS:
             raise UsageError("--pretrained names the weights that ship with the repository, trained on MNIST; "
@@ -65,6 +67,14 @@ def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labe
         return RunDir(log_dir / identity.directory_name()), train_command(identity, log_dir)
     path = Path(dataset).expanduser().resolve()
     found = runs_trained_on(path, log_dir=log_dir, **names)
+    sizes = {run.path: (run.read_config().identity.data or {}).get("image_size") for run in found}
+    if image_size is not None:  # two sizes of one data set are two runs: the one asked for
+        found = [run for run in found if sizes[run.path] == image_size]
+    elif len(set(sizes.values())) > 1:
+        named = "; ".join(f"{run} ({'--image-size ' + str(sizes[run.path]) if sizes[run.path] else 'its own size'})"
+                          for run in found)
+        raise UsageError(f"{len(found)} runs trained on {path} at different sizes: {named}; name one with "
+                         f"--image-size S or --run DIR")
     if len(found) == 1:
         return found[0], train_command(found[0].read_config().identity, log_dir)
     if not path.exists():
@@ -72,7 +82,7 @@ def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labe
             raise UsageError(f"{len(found)} runs trained on {path}, which is gone: {', '.join(map(str, found))}; "
                              f"name one with --run DIR")
         raise UsageError(no_such_dataset(dataset))
-    identity = identity_named(dataset=dataset, **names)
+    identity = identity_named(dataset=dataset, image_size=image_size, **names)
     run_dir = RunDir(log_dir / identity.directory_name())
     if found and run_dir.path not in [run.path for run in found]:
         raise UsageError(f"{len(found)} runs trained on earlier contents of {path}: {', '.join(map(str, found))}; "

@@ -750,3 +750,30 @@ def test_a_truncated_jpeg_and_a_huge_unsigned_label_are_one_line_each(tmp_path, 
     bad = write_npz(tmp_path / "u64.npz", images=images, labels=np.where(labels == 1, 2 ** 63 + 1, 0).astype(np.uint64))
     with pytest.raises(owndata.UsageError, match="'labels' go up to 9,223,372,036,854,775,809"):
         owndata.load(bad, tmp_path / "data")
+
+
+@pytest.mark.slow  # two trainings
+def test_two_image_sizes_of_one_file_are_two_runs_that_plot_names_by_size(tmp_path, capsys):
+    """train.py at --image-size 24 and 32 on one .npz made two runs, and plot.py then said '2 runs trained on
+    earlier contents' and took no --image-size (issue 36, 29)."""
+    fresh()
+    images, labels = colour_squares(24, 28)
+    path = write_npz(tmp_path / "squares.npz", images=images, labels=labels)
+    common = ["--dataset", str(path), "--log-dir", str(tmp_path / "log"), "--data-dir", str(tmp_path / "data")]
+    for size in ("24", "32"):
+        status, _, err = run_main(train.main, ["cvae_fc3", "-n", "2", "-e", "1", "-b", "12", *common,
+                                               "--image-size", size], capsys)
+        assert status == 0, err
+    plot = tool("plot")
+    status, _, err = run_main(plot.main, ["cvae_fc3", "-n", "2", "-m", "re", *common, "--figure-dir",
+                                          str(tmp_path / "fig")], capsys)
+    assert status == 2 and "2 runs trained on" in err and "at different sizes" in err and "--image-size 24" in err
+    status, out, err = run_main(plot.main, ["cvae_fc3", "-n", "2", "-m", "re", *common, "--image-size", "32",
+                                            "--figure-dir", str(tmp_path / "fig")], capsys)
+    assert status == 0, err
+    drawn, = (tmp_path / "fig").glob("*/reconstruction.png")
+    import matplotlib.image
+    from cvae.rundir import RunDir
+    run_name = drawn.parent.name
+    assert RunDir(tmp_path / "log" / run_name).read_config().identity.image_shape() == (32, 32, 3)
+    assert matplotlib.image.imread(drawn)[..., :3].std() > 0.01

@@ -178,3 +178,9 @@ def test_several_figures_are_asked_for_at_once(modes, tmp_path, capsys):
     assert status == 0, err
     drawn = sorted(path.name for path in (tmp_path / "pretrained" / "cvae_cnn3_2").iterdir())
     assert drawn == ["generated_image_mean.png", "reconstruction.png"]
+
+
+def test_image_size_names_runs_of_ones_own_data_only(tmp_path, capsys):
+    status, _, err = run_main(plot.main, ["cvae_cnn3", "-n", "2", "--image-size", "32", "--log-dir", str(tmp_path)],
+                              capsys)
+    assert status == 2 and "--image-size names a run of a data set of one's own; mnist is as published" in err
