@@ -9,6 +9,7 @@ disk or a power cut leaves the old file or the new one, never half of one, and n
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -182,7 +183,6 @@ def replace_folder(out, write, what, why_not_ours):
 def parse_json(text):
     """json.loads, with nesting too deep for Python's parser (a file of 100,000 "[") a ValueError like any other
     text that is no JSON, instead of a RecursionError."""
-    import json
     try:
         return json.loads(text)
     except RecursionError:
@@ -195,17 +195,15 @@ class NotARegularFile(ValueError):
 
 def read_small_file(path, max_bytes):
     """The bytes of the regular file at `path` (a link is followed) of at most max_bytes; NotARegularFile (whose
-    message the caller puts after the file's name) for a device, FIFO or folder (a link to /dev/zero would fill memory, a FIFO would block forever) or a larger file,
-    found before anything is read. FileNotFoundError as open() gives it."""
-    import os
-    import stat
+    message the caller puts after the file's name) for a device, FIFO or folder, or a larger file, found before
+    anything is read: a link to /dev/zero would fill memory, a FIFO would block forever. FileNotFoundError as
+    open() gives it."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, so that fstat can say what it is
-    found = os.fstat(fd)
-    if not stat.S_ISREG(found.st_mode) or found.st_size > max_bytes:
+    try:
+        check_small_stat(os.fstat(fd), max_bytes)
+    except NotARegularFile:
         os.close(fd)
-        if not stat.S_ISREG(found.st_mode):
-            raise NotARegularFile("it is not a regular file")
-        raise NotARegularFile(f"it is {found.st_size:,} bytes, more than such a file holds ({max_bytes:,})")
+        raise
     with os.fdopen(fd, "rb") as f:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:  # grown since it was looked at
@@ -215,9 +213,11 @@ def read_small_file(path, max_bytes):
 
 def check_small_file(path, max_bytes):
     """NotARegularFile unless `path` is a regular file of at most max_bytes (for readers that open it themselves)."""
-    import os
-    import stat
-    found = os.stat(path)
+    check_small_stat(os.stat(path), max_bytes)
+
+
+def check_small_stat(found, max_bytes):
+    """NotARegularFile unless the os.stat_result `found` is a regular file's of at most max_bytes."""
     if not stat.S_ISREG(found.st_mode):
         raise NotARegularFile("it is not a regular file")
     if found.st_size > max_bytes:
