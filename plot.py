@@ -48,7 +48,7 @@ def plot(args):
     model, class_names = run.model, run.class_names()
     target = None if args.target is None else class_of(args.target, class_names, "-t")
     asked = list(dict.fromkeys(args.mode or []))  # -m re manifold, or -m re -m manifold: each once, in order
-    refused = next((why_not(kind, model) for kind in asked if why_not(kind, model)), None)
+    refused = next(filter(None, (why_not(kind, model) for kind in asked)), None)
     if refused:
         raise UsageError(refused)
     kinds = asked or [k for k in FIGURES if k not in ON_REQUEST and why_not(k, model) is None]

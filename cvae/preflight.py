@@ -24,11 +24,13 @@ def refuse_to_overwrite(run_dir: RunDir, restart):
     if foreign and (shipped or not restart):  # --restart's own refusal (RunDir.clear) names them otherwise
         raise ForeignFiles(f"{run_dir} holds files a run does not write ({', '.join(path.name for path in foreign)})"
                            f"{': it is a shipped run' if shipped else ''}")
+    if restart or run_dir.latest_checkpoint() is not None:
+        return  # restarted, or resumed from its checkpoint: no history is replaced
     try:
         epochs = [row["epoch"] for row in run_dir.read_metrics()]
     except (DamagedFile, KeyError):
         epochs = []  # a damaged metrics.csv is said so when the run resumes; here nothing of value is lost
-    if not restart and run_dir.latest_checkpoint() is None and epochs and max(epochs) > 1:
+    if epochs and max(epochs) > 1:
         raise LostHistory(f"{run_dir} holds the metrics of {len(epochs)} epochs but no checkpoint to resume them from")
 
 

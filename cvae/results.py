@@ -90,7 +90,8 @@ def weaker_than_row(result, row):
 
 def model_order(name):
     """Where a model's rows go in a table: the registry's order (model.names())."""
-    return model_names().index(name) if name in model_names() else len(model_names())
+    order = model_names()
+    return order.index(name) if name in order else len(order)
 
 
 def sort_key(r):
