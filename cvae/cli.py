@@ -157,9 +157,7 @@ def add_debug_flag(parser):
 
 # The flags that name a run, beside MODEL; --run DIR takes the place of all of them.
 NAMING_FLAGS = {"latent_dim": "-n", "binarize": "--binarize", "likelihood": "--likelihood", "dataset": "--dataset",
-                "image_size": "--image-size",
-                "labels": "--labels",
-                "subset": "--subset", "pretrained": "--pretrained"}
+                "image_size": "--image-size", "labels": "--labels", "subset": "--subset", "pretrained": "--pretrained"}
 
 
 def add_run_flags(parser, kept_epoch=True):

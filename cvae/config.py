@@ -20,6 +20,7 @@ import re
 
 from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, LIKELIHOODS, names as model_names
 from cvae.files import parse_json
+from cvae.limits import MAX_COUNT, MAX_LATENT_DIM, MAX_SEED
 
 # Keys of a data set of one's own (owndata.py) that a config must hold to rebuild and find it.
 OWN_DATA_KEYS = {"path": str, "sha256": str, "name": str, "class_names": list}
@@ -116,7 +117,6 @@ class RunIdentity:
             raise ValueError(f"config names an unknown model '{values['model']}'")
         if values["likelihood"] not in LIKELIHOODS:
             raise ValueError(f"config names an unknown likelihood '{values['likelihood'][:40]}'")
-        from cvae.limits import MAX_COUNT, MAX_LATENT_DIM, MAX_SEED
         for key, low, high in (("latent_dim", 1, MAX_LATENT_DIM), ("labels", 1, MAX_COUNT), ("subset", 1, MAX_COUNT),
                                ("seed", 0, MAX_SEED)):
             if values[key] is not None and not low <= values[key] <= high:

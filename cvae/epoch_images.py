@@ -17,7 +17,8 @@ class EpochImages:
         self.model = model
         self.images, self.labels = test_images[:self.COLUMNS], test_labels[:self.COLUMNS]
         rows = classes if model.conditional else 4
-        self.z_labels = np.repeat(np.arange(rows), self.COLUMNS) if model.conditional else np.zeros(rows * self.COLUMNS, int)
+        self.z_labels = (np.repeat(np.arange(rows), self.COLUMNS) if model.conditional
+                         else np.zeros(rows * self.COLUMNS, int))
         self.z = model.prior.draw(self.z_labels, np.random.default_rng(self.SEED))
 
     @staticmethod

@@ -74,7 +74,8 @@ def site_files(model, identity, epoch, run_name, codes=None, mixture=None):
     manifest = {"format": FORMAT, "model": identity.model, "run": run_name, "epoch": epoch,
                 "latent_dim": model.latent_dim, "conditional": bool(model.conditional),
                 "image_shape": list(model.image_shape), "likelihood": model.likelihood.name,
-                "class_names": identity.class_names(), "z_range": round(float(model.prior.quantile(Z_SPAN)), 4), "layers": layers,
+                "class_names": identity.class_names(), "z_range": round(float(model.prior.quantile(Z_SPAN)), 4),
+                "layers": layers,
                 "weights": "weights.bin", "weights_sha256": sha256_of(weights)}
     if codes is not None:
         manifest["codes"] = codes
@@ -99,7 +100,8 @@ def explorer_or_why_not(out):
         manifest = json.loads((out / "manifest.json").read_text()) if not (out / "manifest.json").is_symlink() else None
     except (OSError, UnicodeDecodeError, ValueError):
         manifest = None
-    ours = isinstance(manifest, dict) and manifest.get("model") in model_names() and isinstance(manifest.get("layers"), list) \
+    ours = isinstance(manifest, dict) and manifest.get("model") in model_names() \
+        and isinstance(manifest.get("layers"), list) \
         and manifest.get("weights") == "weights.bin" and isinstance(manifest.get("weights_sha256"), str)
     if not ours:
         return f"{out} is not empty and holds no explorer; give an empty or new folder with --out"

@@ -114,7 +114,8 @@ def parse_manifest(text):
     if manifest["latent_dim"] is not None and not 1 <= manifest["latent_dim"] <= MAX_LATENT_DIM:
         raise ValueError(f"its latent_dim {manifest['latent_dim']} is not 1 to {MAX_LATENT_DIM}")
     names = manifest["class_names"]
-    if not 2 <= len(names) <= MAX_CLASSES or not all(isinstance(name, str) and len(name) <= MAX_CLASS_NAME for name in names):
+    if not 2 <= len(names) <= MAX_CLASSES or not all(isinstance(name, str) and len(name) <= MAX_CLASS_NAME
+                                                      for name in names):
         raise ValueError(f"its class_names are not 2 to {MAX_CLASSES} names")
     if not set(manifest["signatures"]) <= set(SIGNATURES):
         raise ValueError(f"it lists signatures other than {', '.join(SIGNATURES)}")

@@ -54,7 +54,8 @@ def figure_commands(python="python", epochs=None):
     and plotted into img/ (the conditional ones with the fitted sampler's samples too); the confusion figures,
     once the classifier that reads them is trained; then pretrained/ refreshed from log/, and the explorer's
     screenshot taken (which needs `npm ci` and Debian's chromium)."""
-    from model.registry import model_class  # here: importing it loads TensorFlow, which --help and the tests' lists need not
+    # here: importing it loads TensorFlow, which --help and the tests' lists need not
+    from model.registry import model_class
     commands = []
     for run in FIGURE_RUNS:
         if run.make_dataset:

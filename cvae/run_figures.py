@@ -234,7 +234,8 @@ def confusion(run, out_dir, options):
     mixture = run.load_mixture()
     classes = len(run.class_names)
     matrices, titles = [], []
-    for name, source in ((f"prior {run.model.prior.title}", None), (f"mixtures of {mixture.components} Gaussians", mixture)):
+    samplers = ((f"prior {run.model.prior.title}", None), (f"mixtures of {mixture.components} Gaussians", mixture))
+    for name, source in samplers:
         generated, requested, _ = draw(run.model, range(classes), CONFUSION_SAMPLES, seed=options.seed, mixture=source)
         matrix = confusion_matrix(requested, classify(classifier, generated), classes)
         matrices.append(matrix)

@@ -4,7 +4,7 @@ import dataclasses
 from pathlib import Path
 
 from cvae.config import RunConfig
-from cvae.errors import BadArgument, UsageError
+from cvae.errors import BadArgument
 from cvae.limits import MAX_STD
 
 
@@ -66,7 +66,8 @@ class TrainedRun:
             raise BadArgument("labels is empty: give at least one class to sample")
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 1_000_000:
             raise BadArgument(f"count must be a whole number of images per label, 1 to 1,000,000, got {count!r}")
-        if isinstance(std, bool) or not isinstance(std, (int, float)) or not (0 < std <= MAX_STD and math.isfinite(std)):
+        if (isinstance(std, bool) or not isinstance(std, (int, float))
+                or not (0 < std <= MAX_STD and math.isfinite(std))):
             raise BadArgument(f"std must be a number above 0 and at most {MAX_STD:g}, got {std!r}")
         return draw(model, list(labels), count, std, seed, mixture)
 
@@ -105,7 +106,8 @@ class TrainedRun:
     def _codes(self, z):
         import numpy as np
         array = np.asarray(z)
-        if array.ndim != 2 or array.shape[1] != self.model.latent_dim or len(array) == 0 or array.dtype.kind not in "fiu":
+        if (array.ndim != 2 or array.shape[1] != self.model.latent_dim or len(array) == 0
+                or array.dtype.kind not in "fiu"):
             raise BadArgument(f"z must be numbers [N, {self.model.latent_dim}] (N > 0); got {array.dtype} "
                               f"{list(array.shape)}")
         if not np.all(np.isfinite(array)):
@@ -117,7 +119,7 @@ class TrainedRun:
         import numpy as np
         if labels is None:
             if self.model.conditional:
-                raise UsageError(f"{self.identity.model} is conditional: give the labels of the images or codes")
+                raise BadArgument(f"{self.identity.model} is conditional: give the labels of the images or codes")
             return np.zeros(count, np.int32)
         classes = len(self.class_names())
         if isinstance(labels, (str, bytes)):

@@ -109,7 +109,8 @@ class DiscretizedLogistic(Likelihood):
     def sample(self, parameters, seed):
         location, log_scale = self.split(parameters)
         uniform = tf.random.stateless_uniform(tf.shape(location), seed, minval=1e-5, maxval=1.0 - 1e-5)
-        continuous = location + tf.exp(tf.maximum(log_scale, MIN_LOG_SCALE)) * (tf.math.log(uniform) - tf.math.log1p(-uniform))
+        logit = tf.math.log(uniform) - tf.math.log1p(-uniform)  # a standard logistic draw
+        continuous = location + tf.exp(tf.maximum(log_scale, MIN_LOG_SCALE)) * logit
         return tf.clip_by_value(tf.round(continuous * 255.0) / 255.0, 0.0, 1.0)
 
 

@@ -64,14 +64,15 @@ class M2(VAEBase):
 
     def features(self, x, y_onehot, training=False):
         flat = tf.reshape(x, [-1, math.prod(self.image_shape)])
-        h = tf.nn.softplus(self.encoder_image(flat) + self.encoder_label(y_onehot))
-        return self.encoder_hidden(h)
+        h = tf.nn.softplus(self.encoder_image(flat, training=training)
+                           + self.encoder_label(y_onehot, training=training))
+        return self.encoder_hidden(h, training=training)
 
     def decoder_parameters(self, z, y_onehot, training=False):
         h = tf.concat([z, y_onehot], axis=1)
         for layer in self.decoder_hidden:
-            h = layer(h)
-        return tf.reshape(self.to_logits(h), [-1, *self.image_shape[:2], self.decoder_channels])
+            h = layer(h, training=training)
+        return tf.reshape(self.to_logits(h, training=training), [-1, *self.image_shape[:2], self.decoder_channels])
 
     def negative_elbo_every_label(self, x, images_per_pass=None):
         """-L(x, y) for every label y at once: [B, K], from one batched pass over B * K (image, label) rows.
