@@ -44,5 +44,8 @@ LIKELIHOODS = {spec.name: spec for spec in (
     LikelihoodSpec("logistic", "a logistic discretized to the 256 levels of each sub-pixel (PixelCNN++'s, one "
                    "component), for gray levels and colour", over_levels=True,
                    shown_as=", discretized logistic, images are its means"),
+    LikelihoodSpec("mixture", "a mixture of 10 logistics discretized to the 256 levels, one set of weights a pixel "
+                   "and its channels coupled linearly (PixelCNN++'s): the one for colour", over_levels=True,
+                   shown_as=", mixture of logistics, images are its means"),
 )}
 DEFAULT_LIKELIHOOD = "bernoulli"

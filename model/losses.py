@@ -43,6 +43,8 @@ LEVELS = 256  # a sub-pixel's values: 0 .. 255, seen by the models as k / 255
 # The floor on the logistic's log-scale, so gradients stay finite: PixelCNN++'s -7 on its [-1, 1] scale is -7.7 on
 # ours of [0, 1]; at -8 a level can take 99.4% of its sub-pixel's probability.
 MIN_LOG_SCALE = -8.0
+MAX_LOG_SCALE = 5.0
+OUT_OF_REACH = 1e4  # half-bins: how far beyond [0, 1] an end bin's outer edge is put (the lean form)
 
 
 def discretized_logistic_log_prob(x, location, log_scale):
@@ -63,6 +65,27 @@ def discretized_logistic_log_prob(x, location, log_scale):
     inner = tf.where(cdf_delta > 1e-5, tf.math.log(tf.maximum(cdf_delta, 1e-12)), log_density_times_width)
     return tf.where(x < 0.5 / (LEVELS - 1), log_cdf_plus,
                     tf.where(x > 1.0 - 0.5 / (LEVELS - 1), log_survival_minus, inner))
+
+
+def discretized_logistic_log_prob_lean(x, location, log_scale):
+    """discretized_logistic_log_prob in fewer operations and none of its branches, for the mixture's ten
+    components of every sub-pixel, where the likelihood is most of a training step. A bin's log-probability
+    log(sigmoid(a) - sigmoid(b)), a and b its upper and lower edges over the scale, is
+    log sigmoid(a) + log sigmoid(-b) + log(1 - exp(b - a)), finite for every location with no density fallback;
+    the end bins are the same formula with their outer edge moved out of reach (OUT_OF_REACH bins away), so that
+    its part is 0 and its gradient too. The edges depend on the data alone, so the choice costs one select per
+    sub-pixel, not per component: x may be [..., 1] against location and log_scale [..., K]. It differs from
+    discretized_logistic_log_prob by float rounding (tested); that one stays, so the runs trained with it keep
+    their weights bit for bit. The log-scale is capped at MAX_LOG_SCALE too: where 1 - exp(b - a) rounds to 0
+    the log would be -inf, and no [0, 1] sub-pixel needs a scale wider than exp(5)."""
+    half_bin = 0.5 / (LEVELS - 1)
+    above = tf.where(x > 1.0 - half_bin, OUT_OF_REACH * half_bin, half_bin)  # [..., 1]: the top bin has no top
+    below = tf.where(x < half_bin, OUT_OF_REACH * half_bin, half_bin)  # the bottom bin has no bottom
+    log_scale = tf.clip_by_value(log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
+    inverse_scale = tf.exp(-log_scale)
+    centred = x - location
+    upper, lower = inverse_scale * (centred + above), inverse_scale * (centred - below)
+    return -tf.nn.softplus(-upper) - tf.nn.softplus(lower) + tf.math.log(-tf.math.expm1(-inverse_scale * (above + below)))
 
 
 def discretized_logistic_nll(x, location, log_scale):
