@@ -12,9 +12,10 @@ from pathlib import Path
 
 from model import DEFAULT_LIKELIHOOD, names as model_names
 from cvae.cli import (HelpFormatter, add_debug_flag, add_likelihood_flag, dataset_argument, image_size_argument,
-                      likelihoods_help, positive_float, positive_int_up_to, random_seed, run_tool)
+                      count_up_to, likelihoods_help, positive_float, positive_int_up_to, random_seed, run_tool)
 from cvae.limits import MAX_COUNT, MAX_LATENT_DIM
 from cvae.data import DATA_DIR
+from cvae.config import SCHEDULES
 from cvae.errors import UsageError
 
 
@@ -35,6 +36,12 @@ def parse_args(argv=None):
     parser.add_argument("-l", "--learning-rate", type=positive_float, default=0.001, help="Adam's learning rate")
     parser.add_argument("-c", "--clip", type=positive_float, default=None,
                         help="clip gradients to this global norm (default: off)")
+    parser.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                        help="the learning rate over the epochs: constant, or cosine (from -l at the first epoch down "
+                             "towards 0 at -e; a resumed run's schedule follows the -e it is given)")
+    parser.add_argument("--kl-warmup", type=count_up_to(MAX_COUNT), default=0, metavar="EPOCHS",
+                        help="a VAE's KL weight rises linearly from 0 to 1 over the first EPOCHS epochs' steps "
+                             "(default 0: off); its test rows report the full ELBO throughout")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed for weights, shuffling and noise")
     parser.add_argument("--restart", action="store_true", help="delete the run's directory and start over")
     parser.add_argument("--subset", type=positive_int_up_to(MAX_COUNT), default=None,
@@ -102,7 +109,8 @@ def main(argv=None):
                      else (None, None))
         identity = identity_from_flags(args, data=own, seed=args.seed)
         settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                    clip=args.clip, xla=args.xla, precision=args.precision, strategy=args.strategy)
+                                    clip=args.clip, xla=args.xla, precision=args.precision, strategy=args.strategy,
+                                    schedule=args.schedule, kl_warmup=args.kl_warmup)
         run_dir = RunDir(args.log_dir / identity.directory_name())
         train_run(identity, settings, run_dir, args.restart, args.data_dir, data=data)
         return 0

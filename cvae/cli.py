@@ -51,6 +51,16 @@ def positive_int_up_to(maximum):
     return positive_int
 
 
+def count_up_to(maximum):
+    """An argparse type: an integer from 0 (none, off) to `maximum`."""
+    def count(text):
+        value = int(text)
+        if not 0 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be an integer from 0 to {maximum:,}, got {text[:40]}")
+        return value
+    return count
+
+
 def positive_float(text):
     value = float(text)
     if not value > 0 or not math.isfinite(value):

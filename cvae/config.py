@@ -145,11 +145,19 @@ class TrainingSettings:
     xla: bool | None = None  # compile the step with XLA; None: as the run last trained, else the model's default
     precision: str | None = None  # "fp32" or "bf16"; None: as the run last trained, else fp32
     strategy: str = "none"  # "mirrored" or "multi_worker": tf.distribute
+    # "constant", or "cosine": each epoch's learning rate learning_rate * (1 + cos(pi (epoch - 1) / epochs)) / 2,
+    # from learning_rate at the first epoch down towards 0 at `epochs` (Loshchilov & Hutter 2017, one cycle).
+    schedule: str = "constant"
+    kl_warmup: int = 0  # epochs over which a VAE's KL weight rises linearly to 1 (Bowman et al. 2016); 0 is off
 
 
+SCHEDULES = ("constant", "cosine")
 # An invocation's entry in config.json: TrainingSettings' fields (xla and precision as they were decided).
 ENTRY_TYPES = {"from_epoch": (int,), "epochs": (int,), "batch_size": (int,), "learning_rate": (float, int),
-               "clip": (float, int, type(None)), "xla": (bool,), "precision": (str,), "strategy": (str,)}
+               "clip": (float, int, type(None)), "xla": (bool,), "precision": (str,), "strategy": (str,),
+               "schedule": (str,), "kl_warmup": (int,)}
+# What an entry written before a field existed trained with.
+ENTRY_DEFAULTS = {"schedule": "constant", "kl_warmup": 0}
 
 
 @dataclasses.dataclass
@@ -186,6 +194,7 @@ class RunConfig:
         training = data.get("training")
         if not isinstance(training, list) or not all(isinstance(entry, dict) for entry in training):
             raise ValueError("config 'training' is not a list of objects")
+        training = [ENTRY_DEFAULTS | entry for entry in training]
         for entry in training:
             for key, types in ENTRY_TYPES.items():
                 if not isinstance(entry.get(key), types) or (isinstance(entry.get(key), bool) and bool not in types):
@@ -211,9 +220,8 @@ class RunConfig:
             raise ValueError("config 'history' is not a list of objects")
         latest = {key: data[key] for key in ("epochs", "batch_size", "learning_rate", "clip")}
         # Invocations recorded before XLA and precision were: the plain graph in float32.
-        training = [{"from_epoch": 0, **latest, "xla": False, "precision": "fp32", "strategy": "none"} | entry
-                    for entry in history] or [{"from_epoch": 0, **latest, "xla": False, "precision": "fp32",
-                                               "strategy": "none"}]
+        first = {"from_epoch": 0, **latest, "xla": False, "precision": "fp32", "strategy": "none", **ENTRY_DEFAULTS}
+        training = [first | entry for entry in history] or [first]
         return cls(identity, training)
 
 

@@ -28,16 +28,26 @@ class NonFiniteLoss(Exception):
         self.epoch, self.last_saved = epoch, last_saved
 
 
-def make_train_step(model, optimizer, binarize=False, xla=False):
+def kl_weighed(optimizer, warmup_steps):
+    """compute_losses' keyword arguments for a KL warm-up over `warmup_steps` steps (None: none): the KL's weight
+    rises linearly from 1 / warmup_steps at the run's first step to 1, read from the optimizer's step count, which
+    checkpoints keep, so a resumed run goes on where it stopped."""
+    if not warmup_steps:
+        return {}
+    return {"kl_weight": tf.minimum(1.0, tf.cast(optimizer.iterations + 1, tf.float32) / float(warmup_steps))}
+
+
+def make_train_step(model, optimizer, binarize=False, xla=False, kl_warmup_steps=None):
     """The compiled training step on one device: (x, y) -> dict of batch-mean losses.
 
-    xla compiles it with XLA: train() decides (step_uses_xla), and bench/README.md measures it per model."""
+    xla compiles it with XLA: train() decides (step_uses_xla), and bench/README.md measures it per model.
+    kl_warmup_steps: weigh the KL by kl_weighed's weight (a model that weighs_kl)."""
     @tf.function(input_signature=batch_signature(model), jit_compile=xla)
     def train_step(x, y):
         if binarize:
             x = binarized(model, x)
         with tf.GradientTape() as tape:
-            losses = model.compute_losses(x, y, training=True)
+            losses = model.compute_losses(x, y, training=True, **kl_weighed(optimizer, kl_warmup_steps))
         gradients = tape.gradient(losses["loss"], model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return losses
@@ -45,7 +55,7 @@ def make_train_step(model, optimizer, binarize=False, xla=False):
     return train_step
 
 
-def make_distributed_step(model, optimizer, strategy, binarize=False, clip=None, xla=False):
+def make_distributed_step(model, optimizer, strategy, binarize=False, clip=None, xla=False, kl_warmup_steps=None):
     """A training step over a batch that `strategy` has split across its replicas.
 
     Each replica scales its batch-mean loss by its share of the global batch, so the gradients the
@@ -59,7 +69,7 @@ def make_distributed_step(model, optimizer, strategy, binarize=False, clip=None,
         local = tf.cast(tf.shape(x)[0], tf.float32)
         share = local / replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
         with tf.GradientTape() as tape:
-            losses = model.compute_losses(x, y, training=True)
+            losses = model.compute_losses(x, y, training=True, **kl_weighed(optimizer, kl_warmup_steps))
             scaled = losses["loss"] * share
         gradients = tape.gradient(scaled, model.trainable_variables)
         if clip is not None:
@@ -133,8 +143,8 @@ def chunks_in_memory(steps, pixels, y, batch_size, steps_per_call=STEPS_PER_CALL
 class InMemorySteps:
     """One device: the epoch's tensors in memory, STEPS_PER_CALL training steps per call into the graph."""
 
-    def __init__(self, model, optimizer, batch_size, binarize=False, xla=False):
-        self.steps = several_steps(make_train_step(model, optimizer, binarize, xla))
+    def __init__(self, model, optimizer, batch_size, binarize=False, xla=False, kl_warmup_steps=None):
+        self.steps = several_steps(make_train_step(model, optimizer, binarize, xla, kl_warmup_steps))
         self.batch_size = batch_size
 
     def chunks(self, pixels, y):
@@ -144,8 +154,9 @@ class InMemorySteps:
 class DistributedSteps:
     """A tf.distribute strategy: each global batch split across the replicas, one step per call."""
 
-    def __init__(self, model, optimizer, batch_size, strategy, binarize=False, clip=None, xla=False):
-        self.step = make_distributed_step(model, optimizer, strategy, binarize, clip, xla)
+    def __init__(self, model, optimizer, batch_size, strategy, binarize=False, clip=None, xla=False,
+                 kl_warmup_steps=None):
+        self.step = make_distributed_step(model, optimizer, strategy, binarize, clip, xla, kl_warmup_steps)
         self.batch_size = batch_size
         self.strategy = strategy
 

@@ -15,6 +15,7 @@ and the strategy are cvae.devices'; the TensorBoard images cvae.epoch_images'.
 """
 import contextlib
 import dataclasses
+import math
 import shutil
 import sys
 import tempfile
@@ -98,7 +99,8 @@ def record_start(config: RunConfig, settings: TrainingSettings, run_dir: RunDir,
     decided)."""
     config.training.append({"from_epoch": epoch, "epochs": settings.epochs, "batch_size": settings.batch_size,
                             "learning_rate": settings.learning_rate, "clip": settings.clip, "xla": xla,
-                            "precision": precision, "strategy": settings.strategy})
+                            "precision": precision, "strategy": settings.strategy, "schedule": settings.schedule,
+                            "kl_warmup": settings.kl_warmup})
     run_dir.write_config(config)
 
 
@@ -212,6 +214,8 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
     if start >= settings.epochs:
         log(f"{run_dir} is already trained to epoch {start}; ask for more epochs to continue.")
         return
+    if settings.kl_warmup and not model.weighs_kl:
+        raise UsageError(f"--kl-warmup weighs a VAE's KL term, and {identity.model} has none it can weigh")
     asked, xla = settings.xla is not None, step_uses_xla(settings.xla, session.history, model, strategy)
     record_start(session.config, settings, run_dir, start, xla, session.precision)
     log(f"{'resuming' if session.history else 'training'} {identity.model} in {run_dir} from epoch {start}: "
@@ -219,11 +223,13 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
         + f", {len(test_x):,} test images; {xla_note(xla, asked)}; {precision_note(session.precision)}")
     # A semi-supervised step takes batch_size unlabelled images and as many labelled ones.
     step_images = settings.batch_size * (2 if model.semi_supervised else 1)
+    steps_per_epoch = -(-len(train_x) // step_images)
+    warmup_steps = settings.kl_warmup * steps_per_epoch or None
     if strategy is None:
-        runner = InMemorySteps(model, session.optimizer, step_images, identity.binarize, xla)
+        runner = InMemorySteps(model, session.optimizer, step_images, identity.binarize, xla, warmup_steps)
     else:
         runner = DistributedSteps(model, session.optimizer, step_images, strategy, identity.binarize,
-                                  session.step_clip, xla)
+                                  session.step_clip, xla, warmup_steps)
         log(runner.describe())
 
     eval_steps = several_steps(make_eval_step(model))
@@ -234,6 +240,8 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
                     if model.has_latent_space else None)
     for epoch in range(start + 1, settings.epochs + 1):
         began = time.perf_counter()
+        if settings.schedule != "constant":
+            session.optimizer.learning_rate.assign(epoch_learning_rate(settings, epoch))
         pixels, y = epoch_xy(epoch)
         try:
             train_means, images = run_epoch(runner.chunks(pixels, y), -(-int(y.shape[0]) // step_images),
@@ -252,6 +260,13 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
         log(progress_line(row, settings.epochs))
         sys.stdout.flush()
     writer.close()
+
+
+def epoch_learning_rate(settings: TrainingSettings, epoch):
+    """The learning rate of epoch `epoch` (1 to settings.epochs) under settings.schedule (cvae.config)."""
+    if settings.schedule == "cosine":
+        return settings.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / settings.epochs))
+    return settings.learning_rate
 
 
 def end_epoch(session, run_dir, row, writer, epoch_images):

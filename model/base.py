@@ -32,6 +32,8 @@ class BaseModel(keras.Model):
     # Whether train.py compiles its training step with XLA unless told (--xla / --no-xla). Where XLA
     # wins is measured per model in bench/README.md: the fully connected models turn it on.
     xla_by_default = False
+    # Whether compute_losses takes kl_weight, the weight of its KL term while training (train.py --kl-warmup).
+    weighs_kl = False
 
     def __init__(self, latent_dim, seed=0, classes=NUM_CLASSES, image_shape=IMAGE_SHAPE, **kwargs):
         super().__init__(**kwargs)
@@ -71,7 +73,7 @@ class BaseModel(keras.Model):
         self.build_weights()
 
     def compute_losses(self, x, y, training=False):
-        """Dict of scalar batch means; training minimizes "loss"."""
+        """Dict of scalar batch means; training minimizes "loss". A model that `weighs_kl` takes kl_weight too."""
         raise NotImplementedError
 
     def variable_names(self):
@@ -120,6 +122,7 @@ class VAEBase(BaseModel):
 
     has_latent_space = True
     conditional = True
+    weighs_kl = True
 
     def __init__(self, latent_dim, seed=0, likelihood=DEFAULT_LIKELIHOOD, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
@@ -176,10 +179,12 @@ class VAEBase(BaseModel):
         z = self.reparameterize(mean, log_var)
         return self.likelihood.nll(x, self.decode(z, y, training)), self.prior.kl(mean, log_var)
 
-    def compute_losses(self, x, y, training=False):
-        """Negative ELBO per image = reconstruction (-log p(x | z, y)) + KL(q(z | x, y) || p(z)), in nats."""
+    def compute_losses(self, x, y, training=False, kl_weight=None):
+        """Negative ELBO per image = reconstruction (-log p(x | z, y)) + KL(q(z | x, y) || p(z)), in nats; "loss"
+        weighs the KL by kl_weight (a scalar tensor, a KL warm-up's) when one is given."""
         reconstruction, kl = self.negative_elbo(x, y, training)
-        return {"loss": tf.reduce_mean(reconstruction + kl),
+        weighed = kl if kl_weight is None else kl_weight * kl
+        return {"loss": tf.reduce_mean(reconstruction + weighed),
                 "reconstruction": tf.reduce_mean(reconstruction),
                 "kl": tf.reduce_mean(kl)}
 

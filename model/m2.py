@@ -30,6 +30,7 @@ class M2(VAEBase):
     """
 
     semi_supervised = True
+    weighs_kl = False  # its objective has a KL in each of its two halves; --kl-warmup is not for it
     classifies = True
     ALPHA_PER_IMAGE = 0.1
     EVAL_IMAGES_PER_PASS = 100

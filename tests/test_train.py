@@ -22,7 +22,7 @@ def test_help_lists_every_model_and_flag(capsys):
     # Whole option strings as argparse prints them, and the models as the MODEL line lists them.
     options = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", out))
     assert {"-n", "-b", "-e", "-l", "-c", "--seed", "--restart", "--subset", "--binarize", "--dataset", "--labels",
-            "--likelihood", "--image-size",
+            "--likelihood", "--image-size", "--schedule", "--kl-warmup",
             "--strategy", "--xla", "--no-xla", "--precision", "--deterministic", "--log-dir", "--data-dir",
             "--debug"} <= options
     assert f"one of: {', '.join(names())}" in " ".join(out.split())
@@ -85,7 +85,8 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
                                    "binarize": False, "likelihood": "bernoulli", "labels": None, "seed": 0,
                                    "subset": 300},
                       "training": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
-                                    "clip": None, "xla": False, "precision": "fp32", "strategy": "none"}]}
+                                    "clip": None, "xla": False, "precision": "fp32", "strategy": "none",
+                                    "schedule": "constant", "kl_warmup": 0}]}
     rows = RunDir(run_dir).read_metrics()
     assert [row["epoch"] for row in rows] == [1, 2]
     assert {"train_loss", "train_reconstruction", "train_kl", "test_elbo", "images_per_s"} <= set(rows[0])
