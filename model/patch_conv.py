@@ -22,8 +22,9 @@ def _check_patches(layer):
 
 
 class PatchConv2D(keras.layers.Conv2D):
-    """Conv2D with kernel size == stride, on inputs whose height and width the stride divides (so
-    "same" and "valid" padding agree: there is none)."""
+    """Conv2D with kernel size == stride. Where the stride divides the input's height and width there is no
+    padding; where it does not, "same" pads with zeros as TensorFlow's SAME convolution does (the smaller half
+    before: for stride 2, one row and column after), and "valid" is refused."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -31,15 +32,19 @@ class PatchConv2D(keras.layers.Conv2D):
 
     def build(self, input_shape):
         k = self.kernel_size[0]
-        if any(size is not None and size % k for size in input_shape[1:3]):
-            raise ValueError(f"PatchConv2D with stride {k} needs input height and width divisible by {k}, "
-                             f"got {tuple(input_shape[1:3])}")
+        if self.padding == "valid" and any(size is not None and size % k for size in input_shape[1:3]):
+            raise ValueError(f"PatchConv2D with stride {k} and valid padding needs input height and width divisible "
+                             f"by {k}, got {tuple(input_shape[1:3])}")
         super().build(input_shape)
 
     def call(self, inputs):
+        k = self.kernel_size[0]
+        cuts = [-size % k for size in inputs.shape[1:3]]
+        if any(cuts):  # only where the stride does not divide the size, so the other sizes' graphs are as they were
+            inputs = tf.pad(inputs, [[0, 0], *[[cut // 2, cut - cut // 2] for cut in cuts], [0, 0]])
         # space_to_depth orders each patch's numbers as (row, column, channel), as the kernel
         # [k, k, C_in, C_out] flattens.
-        patches = tf.nn.space_to_depth(inputs, self.kernel_size[0])
+        patches = tf.nn.space_to_depth(inputs, k)
         outputs = tf.tensordot(patches, tf.reshape(self.kernel, [-1, self.filters]), 1)
         return self.activation(outputs + self.bias if self.use_bias else outputs)
 

@@ -161,8 +161,18 @@ def test_patch_convolutions_refuse_overlapping_kernels():
         PatchConv2D(8, 3, strides=2)
     with pytest.raises(ValueError, match="padding='valid' only"):
         PatchConv2DTranspose(8, 2, strides=2, padding="same")
-    with pytest.raises(ValueError, match="divisible by 2"):
-        PatchConv2D(8, 2, strides=2, padding="same").build((None, 5, 4, 3))
+    with pytest.raises(ValueError, match="valid padding needs input height and width divisible by 2"):
+        PatchConv2D(8, 2, strides=2, padding="valid").build((None, 5, 4, 3))
+
+
+def test_a_patch_convolution_pads_an_odd_size_as_keras_same_convolution_does():
+    """cvae_cnn3's stride-2 convolution meets an odd size at 14 of its 31 sizes (24 x 24: 3 x 3)."""
+    x = tf.random.stateless_uniform([2, 5, 3, 4], seed=[3, 4])
+    patch, general = PatchConv2D(6, 2, strides=2, padding="same"), keras.layers.Conv2D(6, 2, strides=2, padding="same")
+    patch.build(x.shape), general.build(x.shape)
+    general.set_weights(patch.get_weights())
+    assert patch(x).shape == (2, 3, 2, 6)
+    np.testing.assert_allclose(patch(x), general(x), atol=1e-5)
 
 
 def test_cnn3_checkpoint_from_keras_convolutions_restores(small_batch, tmp_path, monkeypatch):
@@ -263,13 +273,14 @@ OLD_RUN = Path(__file__).parent / "old_layout_run"
 def test_checkpoints_name_their_variables_by_layer_and_weight(tmp_path):
     import tensorflow as tf
     from cvae.checkpoints import make_checkpoint
+    keys_of = {}
     for name, kind in models().items():
         network = build_model(name, latent_dim_of(name))
         path = make_checkpoint(network).write(str(tmp_path / name))
-        keys = {key.split("/.ATTRIBUTES")[0] for key, _ in tf.train.list_variables(path)}
+        keys = keys_of[name] = {key.split("/.ATTRIBUTES")[0] for key, _ in tf.train.list_variables(path)}
         assert "model/noise:seed_generator_state" in keys or not kind.has_latent_space, name
         assert ("model/conv_1:kernel" in keys) == (name == "cnn") and not any("/v000" in key for key in keys)
-    assert "model/classifier_dropout_1:seed_generator_state" in keys  # m2's classifier, named after its layer
+    assert "model/classifier_dropout_1:seed_generator_state" in keys_of["m2"]  # m2's classifier, named after its layer
 
 
 @pytest.mark.slow  # trains an epoch to resume it

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 import model.likelihoods
+from model import names
 from cvae.rundir import RunDir, RunLock
 from conftest import QUICK, QUICK_RUN, ROOT, damage, run_main, tool
 train = tool("train")
@@ -185,7 +186,7 @@ MAINS = {"train.py": train.main, "plot.py": plot.main, "evaluate.py": evaluate.m
 
 
 @pytest.mark.parametrize("tool, args, complaint", [
-    ("train.py", ["nope"], "invalid choice: 'nope' (choose from 'vae', 'cvae_fc3', 'cvae_cnn2', 'cvae_cnn3', 'cnn', 'm2')"),
+    ("train.py", ["nope"], f"invalid choice: 'nope' (choose from {', '.join(map(repr, names()))})"),
     ("train.py", ["vae", "--dataset", "cifar"], "no data set called 'cifar': give mnist or fashion_mnist, or the path"),
     ("train.py", ["vae", "--strategy", "tpu"], "invalid choice: 'tpu'"),
     ("train.py", ["m2", "--labels", "0"], "must be a positive integer"),
