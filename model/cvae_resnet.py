@@ -28,18 +28,20 @@ class CvaeResnet(VAEBase):
     (made for colour, such as colour MNIST's 32 x 32 x 3). A size that is not a multiple of 8 is padded with
     zeros to the next one (MNIST's 28 to 32) on the way in, and the decoder's output cropped back to S.
 
-    Encoder: [x, y broadcast as K channels] -> Conv 3x3, 32 ch (S) -> block
-             -> three times: Conv 3x3 stride 2 (S/2: 64 ch, S/4: 64, S/8: 64) -> block
+    Encoder: [x, y broadcast as K channels] -> Conv 3x3, 16 ch (S) -> block
+             -> three times: Conv 3x3 stride 2 (S/2: 32 ch, S/4: 64, S/8: 64) -> block
              -> FC -> (mean, log_var) [n]
-    Decoder: [z, y] -> FC (S/8 x S/8 x 64) -> + label -> block
-             -> three times: up-sample x2 (nearest) -> Conv 3x3 (S/4: 64 ch, S/2: 64, S: 32) -> + label -> block
+    Decoder: [z, y] -> FC (S/8 x S/8 x 64) -> + code -> block
+             -> three times: up-sample x2 (nearest) -> Conv 3x3 (S/4: 64 ch, S/2: 32, S: 16) -> + code -> block
              -> Conv 3x3 to the likelihood's parameters (S x S x decoder_channels)
-    A block is model.cvae_resnet.ResidualBlock; "+ label" adds a learned vector per class to every pixel of the
-    stage, so the label reaches every scale of the decoder, not only its first layer. Widths grow as the
-    resolution falls (32 at full size, 64 below), and the output is a 3 x 3 convolution of 32 features a pixel:
-    no layer whose kernel equals its stride draws the image, so there is no patch of pixels drawn from a few
-    numbers (cvae_cnn3's last layer draws each 4 x 4 patch from 16). The widths are the most that trains colour
-    MNIST in the README's time on 2 cores (bench/README.md).
+    A block is model.cvae_resnet.ResidualBlock; "+ code" adds a learned affine map of [z, y] to every pixel of
+    the stage, so the label and the code reach every scale of the decoder, not only its first layer (an image's
+    colours are the same everywhere in it, and reach the full-size stage in one step). Widths grow as the
+    resolution falls (16 at full size, 32, then 64), and the output is a 3 x 3 convolution of 16 features a
+    pixel: no layer whose kernel equals its stride draws the image, so there is no patch of pixels drawn from a
+    few numbers (cvae_cnn3's last layer draws each 4 x 4 patch from 16). The output's bias starts where the
+    likelihood asks (the mixture's log-scales at -3, not 0: a scale as wide as the whole [0, 1] range takes
+    hundreds of steps to narrow). The widths are what trains colour MNIST in the README's time on 2 cores.
     """
 
     WIDTHS = (16, 32, 64, 64)  # at S, S/2, S/4, S/8
@@ -62,13 +64,14 @@ class CvaeResnet(VAEBase):
         self.encoder_flatten = layers.Flatten(name="encoder_flatten")
         self.decoder_dense = layers.Dense(smallest * smallest * widths[-1], activation="relu", name="decoder_dense",
                                           kernel_initializer="he_normal")
-        # The stages from the smallest: each's up-sampling convolution (the first has none), label vectors, block.
+        # The stages from the smallest: each's up-sampling convolution (the first has none), code map, block.
         stages = list(reversed(range(len(widths))))
         self.decoder_ups = [layers.Conv2D(widths[stage], name=f"decoder_up_{stage}", **CONV) for stage in stages[1:]]
-        self.decoder_labels = [layers.Dense(widths[stage], use_bias=False, name=f"decoder_label_{stage}")
-                               for stage in stages]
+        self.decoder_codes = [layers.Dense(widths[stage], name=f"decoder_code_{stage}") for stage in stages]
         self.decoder_blocks = [ResidualBlock(widths[stage], name=f"decoder_block_{stage}") for stage in stages]
-        self.to_parameters = layers.Conv2D(self.decoder_channels, name="decoder_out", dtype=PARAMETERS_DTYPE, **CONV)
+        self.to_parameters = layers.Conv2D(self.decoder_channels, name="decoder_out", dtype=PARAMETERS_DTYPE,
+                                           bias_initializer=keras.initializers.Constant(self.likelihood.initial_bias()),
+                                           **CONV)
 
     def features(self, x, y_onehot, training=False):
         if any(self.pad):
@@ -80,11 +83,12 @@ class CvaeResnet(VAEBase):
 
     def decoder_parameters(self, z, y_onehot, training=False):
         smallest = self.padded // 8
-        h = tf.reshape(self.decoder_dense(tf.concat([z, y_onehot], axis=1)), [-1, smallest, smallest, self.WIDTHS[-1]])
-        for stage, (label, block) in enumerate(zip(self.decoder_labels, self.decoder_blocks)):
+        code = tf.concat([z, y_onehot], axis=1)
+        h = tf.reshape(self.decoder_dense(code), [-1, smallest, smallest, self.WIDTHS[-1]])
+        for stage, (code_map, block) in enumerate(zip(self.decoder_codes, self.decoder_blocks)):
             if stage:  # nearest-neighbour up-sampling, then a 3 x 3 convolution
                 h = self.decoder_ups[stage - 1](tf.repeat(tf.repeat(h, 2, axis=1), 2, axis=2))
-            h = block(h + label(y_onehot)[:, None, None, :])
+            h = block(h + code_map(code)[:, None, None, :])
         parameters = self.to_parameters(tf.nn.relu(h))
         before, size = self.pad[0], self.image_shape[0]
         return parameters[:, before:before + size, before:before + size] if any(self.pad) else parameters

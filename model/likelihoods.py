@@ -52,6 +52,10 @@ class Likelihood:
         """Images [B, H, W, C] in [0, 1] drawn from the distribution (stateless: seed is int32 [2])."""
         raise NotImplementedError
 
+    def initial_bias(self):
+        """The decoder's output bias at the start of training, [decoder_channels] (a model that asks for it)."""
+        return [0.0] * self.decoder_channels
+
     def bits_per_dimension(self, nll, binarized):
         """The NLL (nats per image) in bits per sub-pixel, nll / (H W C ln 2), where the likelihood is a
         distribution over the values the data take (spec.over_levels, or Bernoulli of binarized pixels); None
@@ -115,6 +119,9 @@ class DiscretizedLogistic(Likelihood):
         return tf.clip_by_value(tf.round(continuous * 255.0) / 255.0, 0.0, 1.0)
 
 
+INITIAL_LOG_SCALE = -3.0
+
+
 class LogisticMixture(Likelihood):
     """A mixture of `components` logistics discretized to the 256 levels (Salimans et al. 2017, PixelCNN++): one
     set of mixture weights a pixel, shared by its channels, and within a component channel c's location moved
@@ -140,6 +147,11 @@ class LogisticMixture(Likelihood):
         parts = tf.split(parameters, 1 + 2 * channels + pairs, axis=-1)
         return (parts[0], parts[1:1 + channels], parts[1 + channels:1 + 2 * channels],
                 [tf.tanh(part) for part in parts[1 + 2 * channels:]])
+
+    def initial_bias(self):
+        """Log-scales start at INITIAL_LOG_SCALE, the rest at 0."""
+        channels, k = self.image_shape[2], self.components
+        return [0.0] * (k + channels * k) + [INITIAL_LOG_SCALE] * (channels * k) + [0.0] * (self.decoder_channels - k - 2 * channels * k)
 
     @staticmethod
     def moved(location, coefficients, channel, earlier):

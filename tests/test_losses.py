@@ -188,3 +188,11 @@ def test_the_mixtures_draws_average_to_its_mean_where_it_is_exact():
     assert draws.min() >= 0 and draws.max() <= 1 and np.allclose(draws * 255, np.round(draws * 255), atol=1e-3)
     standard_error = draws.std(axis=0) / np.sqrt(len(draws)) + 1e-6
     assert np.all(np.abs(draws.mean(axis=0) - gray.mean(parameters).numpy()[0]) < 5 * standard_error)
+
+
+def test_the_mixtures_initial_bias_starts_its_log_scales_narrower_and_the_rest_at_zero():
+    from model.likelihoods import INITIAL_LOG_SCALE, LogisticMixture
+    mixture = LogisticMixture((2, 2, 3))
+    logits, locations, log_scales, coefficients = mixture.split(tf.constant([mixture.initial_bias()]))
+    assert np.all(np.stack(log_scales) == INITIAL_LOG_SCALE) and not np.any(logits) and not np.any(np.stack(locations))
+    assert np.all(np.stack(coefficients) == 0.0)  # tanh(0)
