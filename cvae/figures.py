@@ -131,8 +131,15 @@ def plot_confusions(matrices, panel_titles, path, title, class_names=DIGITS):
     sums to 1); one heat map per panel, every cell's percentage written in it."""
     count, classes = len(matrices), matrices.shape[1]
     size = max(3.6, 0.42 * classes + 1.2)
-    fig, axes = new_figure(1, count, figsize=(count * size + 0.6, size + 0.7), squeeze=False, layout="constrained")
-    for ax, matrix, panel_title in zip(axes[0], matrices, panel_titles):
+    title_lines = textwrap.wrap(title, width=int(count * size * 12))
+    panel_lines = [textwrap.wrap(panel_title, width=int(size * 11)) for panel_title in panel_titles]
+    # Each line of title past the first adds height (twice a line's: the square panels stay centred, so half of
+    # it goes below them), or the panels push the x-labels off the bottom and the title onto their own titles.
+    # A one-line title adds nothing, so the MNIST runs' figures are as they were.
+    extra = 0.4 * (len(title_lines) - 1) + 0.4 * (max(map(len, panel_lines)) - 1)
+    fig, axes = new_figure(1, count, figsize=(count * size + 0.6, size + 0.7 + extra), squeeze=False,
+                           layout="constrained")
+    for ax, matrix, panel_title in zip(axes[0], matrices, panel_lines):
         ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
         if classes <= 20:
             for asked in range(classes):
@@ -148,8 +155,8 @@ def plot_confusions(matrices, panel_titles, path, title, class_names=DIGITS):
         ax.set_yticks(ticks, names, fontsize=8)
         ax.set_xlabel("class the classifier reads")
         ax.set_ylabel("class asked for")
-        ax.set_title("\n".join(textwrap.wrap(panel_title, width=int(size * 11))), fontsize=10)
-    fig.suptitle("\n".join(textwrap.wrap(title, width=int(count * size * 12))), fontsize=11)
+        ax.set_title("\n".join(panel_title), fontsize=10)
+    fig.suptitle("\n".join(title_lines), fontsize=11)
     save(fig, path)
 
 

@@ -184,3 +184,28 @@ def test_image_size_names_runs_of_ones_own_data_only(tmp_path, capsys):
     status, _, err = run_main(plot.main, ["cvae_cnn3", "-n", "2", "--image-size", "32", "--log-dir", str(tmp_path)],
                               capsys)
     assert status == 2 and "--image-size names a run of a data set of one's own; mnist is as published" in err
+
+
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
+@pytest.mark.parametrize("title", ["short", "cvae_resnet, n = 20, data colour_mnist.npz, mixture of logistics, images are "
+                                            "its means, epoch 24: 1,000 generated images per class, read by the "
+                                            "classifier of cnn_colour_mnist_420af299 (percent of each row)"])
+def test_a_confusion_figures_text_stays_inside_it_and_off_its_panels(title, tmp_path, monkeypatch):
+    """A title of two lines (a colour run's) used to fall on the panels' titles and push the x-labels out."""
+    from cvae import figures
+    kept = {}
+    monkeypatch.setattr(figures, "save", lambda fig, path: kept.setdefault("figure", fig))
+    matrices = np.full((2, 10, 10), 0.1)
+    figures.plot_confusions(matrices, ["z from the prior N(0, I): 12.2% read as asked", "z from the mixtures"],
+                            tmp_path / "c.png", title)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    fig = kept["figure"]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    whole = fig.bbox
+    suptitle = fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        label, panel_title = ax.xaxis.label.get_window_extent(renderer), ax.title.get_window_extent(renderer)
+        assert label.y0 >= whole.y0 - 1 and suptitle.y1 <= whole.y1 + 1
+        assert not suptitle.overlaps(panel_title)
