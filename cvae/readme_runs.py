@@ -22,6 +22,7 @@ class ReadmeRun:
     # a stand-in: the real name holds the file's hash).
     dataset_path: str = None
     make_dataset: tuple = ()
+    training_flags: tuple = ()  # train.py's settings other than the defaults, beside -e (-l, --schedule, ...)
 
     @property
     def name(self):
@@ -45,6 +46,8 @@ FIGURE_RUNS = (
     ReadmeRun(RunIdentity("cvae_fc3", 20, dataset="fashion_mnist"), 50, confusion=True),
     ReadmeRun(RunIdentity("cvae_cnn3", 20, dataset="colour_mnist", likelihood="logistic"), 30, confusion=True,
               dataset_path="data/colour_mnist.npz", make_dataset=("-m", "cvae.colour_mnist", "data/colour_mnist.npz")),
+    ReadmeRun(RunIdentity("cvae_resnet", 20, dataset="colour_mnist", likelihood="mixture"), 24, confusion=True,
+              dataset_path="data/colour_mnist.npz", training_flags=("-l", "0.003", "--schedule", "cosine")),
 )
 SHIPPED = tuple(run.name for run in FIGURE_RUNS if run.shipped)
 
@@ -60,7 +63,8 @@ def figure_commands(python="python", epochs=None):
     for run in FIGURE_RUNS:
         if run.make_dataset:
             commands.append([python, *run.make_dataset])
-        commands.append([python, "train.py", *run.flags(), "-e", str(epochs or run.epochs), "--restart"])
+        commands.append([python, "train.py", *run.flags(), "-e", str(epochs or run.epochs), *run.training_flags,
+                         "--restart"])
         sampler = ["--sampler", "gmm"] if model_class(run.identity.model).conditional else []  # gen_rand's samples
         commands.append([python, "plot.py", *run.flags(), "--figure-dir", "img", *sampler])
     for run in FIGURE_RUNS:
