@@ -1,14 +1,16 @@
 """Training speed and memory on images of other sizes and colour (issue 26), beside MNIST's 28 x 28 x 1.
 
     python -m bench.shapes                  # the table in bench/README.md (from the repository's root)
-    python -m bench.shapes --repeats 5 --no-memory
+    python -m bench.shapes --repeats 5 --no-memory --models cvae_resnet
 
-Per model (cvae_cnn3, cvae_fc3; n = 20) and image shape, with each likelihood:
+Per model (cvae_cnn3, cvae_fc3, cvae_resnet; n = 20) and image shape, with each likelihood:
   images/s         train.py's compiled training step (its XLA default) on synthetic images of that shape, batch
                    100, the median of --repeats timed passes of STEPS steps after a warm-up
   epoch, s         an epoch at that rate: MNIST's 60,000 images on 28 x 28 x 1, else 50,000 images
   / MNIST epoch    its ratio to the MNIST epoch of the same model (Bernoulli): the target is 3x or less for
                    cvae_cnn3 on 32 x 32 x 3
+  likelihood, ms   what the likelihood alone costs a step: its NLL of a batch and the NLL's gradient with respect
+                   to the decoder's parameters (random ones, of that shape), the median of --repeats
 Then the peak resident memory of `python train.py cvae_cnn3 -n 20` for one epoch, on 50,000 synthetic
 32 x 32 x 3 images (an .npz written to a temporary folder) and on MNIST, each in its own process.
 Speeds differ from machine to machine: compare the ratios, which the same run measures.
@@ -29,8 +31,35 @@ from cvae.cli import positive_int
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, STEPS, LATENT = 100, 30, 20
-CASES = [((28, 28, 1), "bernoulli"), ((32, 32, 3), "bernoulli"), ((32, 32, 3), "logistic"),
-         ((64, 64, 3), "bernoulli"), ((64, 64, 3), "logistic")]
+CASES = [((28, 28, 1), "bernoulli"), ((32, 32, 3), "bernoulli"), ((32, 32, 3), "logistic"), ((32, 32, 3), "mixture"),
+         ((64, 64, 3), "bernoulli"), ((64, 64, 3), "logistic"), ((64, 64, 3), "mixture")]
+MODELS = ("cvae_cnn3", "cvae_fc3", "cvae_resnet")
+
+
+def likelihood_ms(shape, likelihood, repeats):
+    """Median milliseconds of the likelihood's NLL of a batch and its gradient, on random parameters."""
+    import tensorflow as tf
+    from model.likelihoods import LIKELIHOODS
+    kind = LIKELIHOODS[likelihood](shape)
+    rng = np.random.default_rng(0)
+    parameters = tf.Variable(rng.normal(0, 1, (BATCH, *shape[:2], kind.decoder_channels)).astype(np.float32))
+    x = tf.constant(rng.integers(0, 256, (BATCH, *shape)) / 255, tf.float32)
+
+    @tf.function
+    def nll_and_gradient():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(kind.nll(x, parameters))
+        return tape.gradient(loss, parameters)
+
+    nll_and_gradient()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for _ in range(10):
+            gradient = nll_and_gradient()
+        gradient.numpy()
+        times.append((time.perf_counter() - began) / 10 * 1000)
+    return statistics.median(times)
 
 
 def step_rate(name, shape, likelihood, repeats):
@@ -78,11 +107,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=positive_int, default=3)
     parser.add_argument("--no-memory", action="store_true", help="leave out the two train.py runs (a few minutes)")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, help="the models to time")
     args = parser.parse_args(argv)
     import_tensorflow_quietly()
-    print("| model | images | likelihood | images/s | epoch, s | / MNIST epoch |")
-    print("|---|---|---|---|---|---|")
-    for name in ("cvae_cnn3", "cvae_fc3"):
+    print("| model | images | likelihood | images/s | epoch, s | / MNIST epoch | likelihood, ms a step |")
+    print("|---|---|---|---|---|---|---|")
+    likelihood_cost = {}
+    for name in args.models:
         mnist_epoch = None
         for shape, likelihood in CASES:
             rate = step_rate(name, shape, likelihood, args.repeats)
@@ -90,8 +121,10 @@ def main(argv=None):
             mnist_epoch = mnist_epoch or epoch
             images = f"{shape[0]} x {shape[1]} x {shape[2]}" + (" (MNIST, 60,000)" if epoch == mnist_epoch else
                                                                  " (50,000)")
-            print(f"| `{name}` | {images} | {likelihood} | {rate:,.0f} | {epoch:.1f} | {epoch / mnist_epoch:.2f}x |",
-                  flush=True)
+            if (shape, likelihood) not in likelihood_cost:
+                likelihood_cost[shape, likelihood] = likelihood_ms(shape, likelihood, args.repeats)
+            print(f"| `{name}` | {images} | {likelihood} | {rate:,.0f} | {epoch:.1f} | {epoch / mnist_epoch:.2f}x "
+                  f"| {likelihood_cost[shape, likelihood]:.1f} |", flush=True)
     if args.no_memory:
         return 0
     with tempfile.TemporaryDirectory() as folder:

@@ -102,10 +102,18 @@ def fit_mixtures(run, components=COMPONENTS, data_dir=None, log=print):
     groups = range(len(names)) if model.conditional else [None]
     for group in groups:
         count = len(images) if group is None else int(np.count_nonzero(labels == group))
+        if count == 0:  # no --components helps: say what is missing
+            raise UserFacingError(
+                f"{run.identity.model}'s classifier reads none of the {len(images):,} training images as class "
+                f"{names[group]}, so no mixture can be fitted to that class's codes; train it longer or with more labels "
+                f"(--labels)" if model.semi_supervised else
+                f"the run has no training images of class {names[group]} (a --subset too small?), so no mixture can "
+                f"be fitted to that class's codes")
         if count < components:
             which = "the run" if group is None else f"class {names[group]}"
-            raise UsageError(f"--components {components}: {which} has {count} training images, and a mixture needs "
-                             f"at least as many images as components; ask for {max(count, 1)} or fewer")
+            read = " (as its classifier reads them)" if model.semi_supervised else ""
+            raise UsageError(f"--components {components}: {which} has {count} training images{read}, and a mixture "
+                             f"needs at least as many images as components; ask for {count} or fewer")
     codes = run.encode(images, labels if model.conditional else None)
     fitted = []
     for group in groups:

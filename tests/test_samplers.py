@@ -175,3 +175,24 @@ def test_a_fit_that_fails_on_collapsed_codes_is_regularised_and_says_so(monkeypa
     monkeypatch.setattr(GaussianMixture, "fit", lambda self, X, y=None: (_ for _ in ()).throw(ValueError("no")))
     with pytest.raises(samplers.UserFacingError, match="no mixture of 2 Gaussians fits class 4's codes"):
         samplers.fit_gaussians(codes, 2, "class 4's codes", said.append)
+
+
+def test_an_m2_run_whose_classifier_reads_no_image_as_a_class_is_told_so_not_asked_for_fewer_components():
+    """Issue 36, item 16: "--components 1: class 4 has 0 training images" asked for a value that does not exist."""
+    from types import SimpleNamespace
+    from cvae.errors import UserFacingError
+    read = np.array([0, 1, 2, 3, 5, 6, 7, 8, 9] * 3)  # never 4
+    run = SimpleNamespace(model=SimpleNamespace(has_latent_space=True, semi_supervised=True, conditional=True),
+                          identity=SimpleNamespace(model="m2", subset=None),
+                          data=lambda data_dir: SimpleNamespace(train_images=np.zeros((27, 28, 28, 1)),
+                                                                train_labels=np.full(27, -1)),
+                          classify=lambda images: read, class_names=lambda: [str(k) for k in range(10)])
+    with pytest.raises(UserFacingError, match="m2's classifier reads none of the 27 training images as class 4, so no "
+                                              "mixture can be fitted"):
+        samplers.fit_mixtures(run, 1)
+    read = np.array(list(range(10)) * 2 + [1])
+    run.classify, run.data = lambda images: read, lambda data_dir: SimpleNamespace(
+        train_images=np.zeros((21, 28, 28, 1)), train_labels=np.full(21, -1))
+    with pytest.raises(UsageError, match=r"--components 3: class 0 has 2 training images \(as its classifier reads "
+                                         r"them\), .* ask for 2 or fewer"):
+        samplers.fit_mixtures(run, 3)
