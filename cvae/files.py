@@ -11,6 +11,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -155,7 +156,10 @@ def replace_folder(out, write, what, why_not_ours):
         if why_not:
             raise UsageError(why_not)
     out.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=TEMPORARY))
+    remove_orphans(out)
+    # The writer's process id in the name: a folder left by a process that was killed (SIGKILL runs no cleanup) is
+    # known for an orphan by the next one, and removed; one whose process still runs is another writer's.
+    new = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{os.getpid()}.", suffix=TEMPORARY))
     try:
         os.chmod(new, 0o777 & ~_UMASK)
         write(new)
@@ -163,7 +167,7 @@ def replace_folder(out, write, what, why_not_ours):
             with open(new / name, "rb") as f:
                 os.fsync(f.fileno())
         if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old.", suffix=TEMPORARY))
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{os.getpid()}.old.", suffix=TEMPORARY))
             os.replace(out, old)  # onto the empty folder just made: out's name is free for the new one
             os.replace(new, out)
             shutil.rmtree(old)
@@ -178,6 +182,28 @@ def replace_folder(out, write, what, why_not_ours):
                                   + ". Free some space and run the same command again") from err
         raise
     return earlier
+
+
+def remove_orphans(out):
+    """Remove the temporary folders that replace_folder left beside `out` in a process that no longer runs
+    (.NAME.PID.RANDOM.tmp and .NAME.PID.old.RANDOM.tmp: killed while writing). A folder whose process runs, or
+    that is not a folder, or that has another name, is left alone."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(\d+)\.(old\.)?[A-Za-z0-9_]+{re.escape(TEMPORARY)}")
+    for path in out.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match and path.is_dir() and not path.is_symlink() and not process_runs(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def process_runs(pid):
+    """Whether a process of this id runs (one of another user's counts as running)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # OverflowError: a number no process id can be
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def parse_json(text):

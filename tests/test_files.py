@@ -73,3 +73,21 @@ def test_a_run_file_that_is_a_fifo_or_a_device_is_named_as_damaged(name, tmp_pat
     (run_dir.path / name).symlink_to("/dev/zero")
     with pytest.raises(DamagedFile, match=f"{name} is damaged .*is not a regular file"):
         run_dir.read_config() if name == "config.json" else run_dir.read_metrics()
+
+
+def test_a_folder_left_by_a_killed_writer_is_removed_by_the_next_and_a_running_writers_is_kept(tmp_path):
+    """Issue 36, item 24: SIGKILL during export.py left hidden .NAME.XXXX.tmp folders that were never removed."""
+    import os
+    from cvae.files import replace_folder
+    out = tmp_path / "export"
+    dead = [tmp_path / ".export.999999999.k2j3.tmp", tmp_path / ".export.999999999.old.a1b2.tmp"]  # no such pid
+    alive = tmp_path / f".export.{os.getpid()}.zz9.tmp"  # this process runs
+    other = tmp_path / ".exports.999999999.k2j3.tmp"  # another output's
+    for folder in (*dead, alive, other):
+        folder.mkdir()
+        (folder / "half-written").write_text("x")
+    replace_folder(out, lambda folder: (folder / "export.json").write_text("{}"), "an export", lambda _: None)
+    assert (out / "export.json").read_text() == "{}"
+    assert not any(folder.exists() for folder in dead) and alive.exists() and other.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([".exports.999999999.k2j3.tmp", alive.name,
+                                                                       "export"])
