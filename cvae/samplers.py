@@ -10,6 +10,7 @@ again when either changes or the file does not read back whole.
 """
 import dataclasses
 import json
+import time
 import zipfile
 
 import numpy as np
@@ -19,6 +20,7 @@ from cvae.files import atomic_file, check_small_file, sha256_of
 
 SAMPLERS = ("prior", "gmm")
 COMPONENTS = 10  # per class: --components' default
+PROGRESS_EVERY = 5.0  # seconds between the lines that say how far a fit has gone
 CACHE = "sampler_gmm.npz"
 FIT_SEED = 0
 
@@ -114,12 +116,18 @@ def fit_mixtures(run, components=COMPONENTS, data_dir=None, log=print):
             read = " (as its classifier reads them)" if model.semi_supervised else ""
             raise UsageError(f"--components {components}: {which} has {count} training images{read}, and a mixture "
                              f"needs at least as many images as components; ask for {count} or fewer")
+    began = last_shown = time.perf_counter()
     codes = run.encode(images, labels if model.conditional else None)
     fitted = []
-    for group in groups:
+    for done, group in enumerate(groups, 1):
         which = "the codes" if group is None else f"class {names[group]}'s codes"
         mixture = fit_gaussians(codes if group is None else codes[labels == group], components, which, log)
         fitted.append((mixture.weights_, mixture.means_, np.linalg.cholesky(mixture.covariances_)))
+        now = time.perf_counter()
+        if done < len(groups) and now - last_shown > PROGRESS_EVERY:  # a first fit can take minutes
+            log(f"  fitting the sampler: {done}/{len(groups)} classes done, about "
+                f"{(now - began) / done * (len(groups) - done):,.0f} s left")
+            last_shown = now
     weights, means, cholesky = (np.stack(parts).astype(np.float64) for parts in zip(*fitted))
     log(f"fitted a mixture of {components} Gaussians " + ("to each class's" if model.conditional else "to the")
         + f" codes of {len(images):,} training images")

@@ -196,3 +196,15 @@ def test_an_m2_run_whose_classifier_reads_no_image_as_a_class_is_told_so_not_ask
     with pytest.raises(UsageError, match=r"--components 3: class 0 has 2 training images \(as its classifier reads "
                                          r"them\), .* ask for 2 or fewer"):
         samplers.fit_mixtures(run, 3)
+
+
+def test_a_fit_says_how_far_it_has_gone_and_how_long_is_left(run_copy, monkeypatch):
+    """Issue 36, item 30: the first fit ran minutes without a word. Every PROGRESS_EVERY seconds (here: always)
+    a line says how many classes are done and the time left; the last class's is the summary line."""
+    run, _ = run_copy
+    monkeypatch.setattr(samplers, "PROGRESS_EVERY", -1.0)
+    lines = []
+    samplers.fit_mixtures(run, 2, log=lines.append)
+    progress = [line for line in lines if line.startswith("  fitting the sampler:")]
+    assert [line.split(":")[1].split(" classes")[0].strip() for line in progress] == [f"{k}/10" for k in range(1, 10)]
+    assert all(line.endswith(" s left") for line in progress) and lines[-1].startswith("fitted a mixture of 2")
