@@ -261,15 +261,18 @@ def plot_manifolds(panels, panel_titles, path, title):
     cols = min(count, 5)
     rows = -(-count // cols)
     size = 3.2 if count > 1 else 6.4
-    fig, axes = new_figure(rows, cols, figsize=(cols * size, rows * (size + 0.3) + 0.4), squeeze=False,
-                             layout="constrained")
+    # Wrapped to the figure's width (a run of 3 classes is 9.6 inches wide, and its title was cut on both
+    # sides), each line past the first given its height; a title that fits one line changes nothing.
+    lines = textwrap.wrap(title, width=int(cols * size * 12))
+    fig, axes = new_figure(rows, cols, figsize=(cols * size, rows * (size + 0.3) + 0.4 + 0.25 * (len(lines) - 1)),
+                           squeeze=False, layout="constrained")
     for ax, grid, panel_title in zip(axes.flat, panels, panel_titles):
         show_mosaic(ax, grid, gap=0)
         ax.set_title(panel_title, fontsize=10)
         ax.axis("off")
     for ax in list(axes.flat)[count:]:
         ax.axis("off")
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle("\n".join(lines), fontsize=11)
     save(fig, path)
 
 

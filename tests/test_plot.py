@@ -209,3 +209,20 @@ def test_a_confusion_figures_text_stays_inside_it_and_off_its_panels(title, tmp_
         label, panel_title = ax.xaxis.label.get_window_extent(renderer), ax.title.get_window_extent(renderer)
         assert label.y0 >= whole.y0 - 1 and suptitle.y1 <= whole.y1 + 1
         assert not suptitle.overlaps(panel_title)
+
+
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
+def test_a_manifold_figure_of_three_classes_keeps_its_title_inside(tmp_path, monkeypatch):
+    """Issue 36, item 33: with 3 classes manifold.png's title was cut on both sides."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from cvae import figures
+    kept = {}
+    monkeypatch.setattr(figures, "save", lambda fig, path: kept.setdefault("figure", fig))
+    title = ("cvae_cnn3, n = 2, data shapes_folder, epoch 100: each class's decoded latent grid, z spanning the "
+             "prior's 1%-99% quantiles along both axes, the same grid for every class")
+    figures.plot_manifolds(np.zeros((3, 4, 4, 8, 8, 3)), ["circle", "square", "triangle"], tmp_path / "m.png", title)
+    canvas = FigureCanvasAgg(kept["figure"])
+    canvas.draw()
+    extent = kept["figure"]._suptitle.get_window_extent(canvas.get_renderer())
+    whole = kept["figure"].bbox
+    assert extent.x0 >= whole.x0 and extent.x1 <= whole.x1 and extent.y1 <= whole.y1
