@@ -113,7 +113,7 @@ def dataset_argument(text):
 
 def image_size_argument(text):
     """train.py's --image-size: a whole number of pixels from 8 to 128 (images.MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)."""
-    from cvae.images import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+    from cvae.limits import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
     try:
         size = int(text)
     except ValueError:

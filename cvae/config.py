@@ -20,7 +20,7 @@ import re
 
 from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, LIKELIHOODS, names as model_names
 from cvae.files import parse_json
-from cvae.limits import MAX_COUNT, MAX_LATENT_DIM, MAX_SEED
+from cvae.limits import MAX_COUNT, MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_SEED, MIN_IMAGE_SIZE
 
 # Keys of a data set of one's own (owndata.py) that a config must hold to rebuild and find it.
 OWN_DATA_KEYS = {"path": str, "sha256": str, "name": str, "class_names": list}
@@ -124,6 +124,11 @@ class RunIdentity:
         for key, types in OWN_DATA_KEYS.items() if values["data"] is not None else ():
             if not isinstance(values["data"].get(key), types):
                 raise ValueError(f"config 'data' has no '{key}' of the right type")
+        shape = (values["data"] or {}).get("image_shape", [MIN_IMAGE_SIZE, MIN_IMAGE_SIZE, 1])
+        if not (isinstance(shape, list) and len(shape) == 3 and all(type(size) is int for size in shape)
+                and all(MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE for size in shape[:2]) and shape[2] in (1, 3)):
+            raise ValueError(f"config 'data.image_shape' is {str(shape)[:40]}, not [height, width, 1 or 3] of "
+                             f"{MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels a side")
         # Names become paths (the classifier's run, the data cache): a recorded name is a plain name, a hash 64 hex
         # digits, or a crafted config could steer a write or a read anywhere ("x/../../OUTSIDE").
         names = [("dataset", values["dataset"])] + ([("data.name", values["data"]["name"])] if values["data"] else [])

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from cvae.errors import UsageError
+from cvae.limits import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 
 MIN_OWN_SIZE, MAX_OWN_SIZE = 16, 64  # images that all share one square size in this range keep it
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 128  # what --image-size may ask for
 PROGRESS_EVERY_S = 2.0
 
 

@@ -67,3 +67,16 @@ def test_a_run_resized_by_image_size_is_named_with_it_in_its_command():
     classifier = RunIdentity("cnn", None, dataset="digits_aaaaaaaa", data=data)
     assert train_command(classifier) == "python train.py cnn --dataset /data/digits.npz --image-size 28"
     assert "--image-size" not in RunIdentity("cnn", None, dataset="d_aaaaaaaa", data={**data, "image_size": None}).flags()
+
+
+@pytest.mark.parametrize("shape", [[0, 0, 0], [32, 32, 2], [4, 4, 1], [1000, 1000, 3], [32, 32], "32x32", [32.0, 32, 3]])
+def test_a_config_whose_image_shape_no_run_can_have_is_named(shape):
+    """Issue 36, item 21: a hand-edited image_shape reached the model builder (or past it, where weights fit)."""
+    data = {"path": "c.npz", "sha256": "0" * 64, "name": "c_00000000", "class_names": ["a", "b"], "image_shape": shape}
+    text = json.dumps({"identity": {"model": "vae", "latent_dim": 2, "dataset": "c_00000000", "data": data},
+                       "training": []})
+    with pytest.raises(ValueError, match=r"config 'data.image_shape' is .*, not \[height, width, 1 or 3\] of 8 to 128"):
+        RunConfig.from_json(text)
+    good = json.loads(text)
+    good["identity"]["data"]["image_shape"] = [24, 24, 3]
+    assert RunConfig.from_json(json.dumps(good)).identity.image_shape() == (24, 24, 3)
