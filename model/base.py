@@ -99,6 +99,21 @@ class BaseModel(keras.Model):
         epoch's test row): none by default."""
         return {}
 
+    def train_step(self, data):
+        """Keras' fit(x, y): one step on this model's own loss, as train.py's step takes it (compile() needs an
+        optimizer and no loss: `model.compile(optimizer="adam"); model.fit(x, y)`). x: images [B, H, W, C] in
+        [0, 1], or uint8 levels; y: class labels [B]. Returns the batch's losses, which fit() logs."""
+        x, y = fit_batch(data)
+        with tf.GradientTape() as tape:
+            losses = self.compute_losses(x, y, training=True)
+        gradients = tape.gradient(losses["loss"], self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        return losses
+
+    def test_step(self, data):
+        """Keras' evaluate(x, y) and fit's validation: the losses of a batch, in inference mode."""
+        return self.compute_losses(*fit_batch(data), training=False)
+
     def build_weights(self):
         """Create every weight by running one dummy batch: checkpoints restore only into existing weights."""
         self.compute_losses(tf.zeros((1,) + self.image_shape), tf.zeros([1], tf.int32))
@@ -223,6 +238,14 @@ class ConvCVAE(VAEBase):
         for layer in self.decoder_layers:
             h = layer(h, training=training)
         return h
+
+
+def fit_batch(data):
+    """(x float32 in [0, 1], y int32) of a batch Keras' fit gives: (x, y), or (x, y, sample_weight), whose weights
+    are not used (the loss is a mean over images, as train.py's)."""
+    x, y = data[:2]
+    x = tf.cast(x, tf.float32) / 255.0 if x.dtype == tf.uint8 else tf.cast(x, tf.float32)
+    return x, tf.cast(y, tf.int32)
 
 
 def describe_sizes(sizes):

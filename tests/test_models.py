@@ -347,3 +347,28 @@ def test_a_size_a_convolution_stack_cannot_take_is_refused_listing_the_sizes_it_
     for good in model_class(name).image_sizes():
         model_class(name).check_image_shape((good, good, 3))
     assert model_class("cnn").image_sizes() is None and model_class("vae").image_sizes() is None  # any size
+
+
+@pytest.mark.slow  # two trainings of two steps, each traced
+@pytest.mark.parametrize("name", ["cvae_cnn3", "cnn"])
+def test_keras_fit_takes_the_same_steps_as_train_pys(name, small_batch):
+    """Issue 38: model.compile(optimizer=...); model.fit(x, y) trains on the model's own loss, step for step what
+    train.py's compiled step does from the same weights and batches (the noise from the same seeded generator)."""
+    from cvae.steps import make_train_step
+    x, y = small_batch[0][:100], small_batch[1][:100]
+    keras.utils.set_random_seed(3)
+    ours, theirs = (build_model(name, latent_dim_of(name), seed=3) for _ in range(2))
+    theirs.set_weights(ours.get_weights())
+    initial = ours.get_weights()
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(ours.trainable_variables)
+    step = make_train_step(ours, optimizer)
+    for start in (0, 50):
+        step(x[start:start + 50], y[start:start + 50])
+    theirs.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+    history = theirs.fit(np.asarray(x), np.asarray(y), batch_size=50, epochs=1, shuffle=False, verbose=0)
+    assert "loss" in history.history
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert not all(np.array_equal(a, b) for a, b in zip(initial, theirs.get_weights()))  # fit did train
+    assert set(theirs.evaluate(np.asarray(x), np.asarray(y), verbose=0, return_dict=True)) >= {"loss"}
