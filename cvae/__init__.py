@@ -72,6 +72,14 @@ PUBLIC = {"open_run": ("cvae.runs", "open_run"), "train": ("cvae.runs", "train")
           "export": ("cvae.exporting", "write_export")}
 
 
+def __dir__():
+    """What tab completion offers on `cvae.`: the lazy names (open_run, train, export) and the modules, which
+    __getattr__ loads on first use, beside what is loaded already."""
+    import pkgutil
+    modules = {info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")}
+    return sorted(set(globals()) | set(PUBLIC) | modules)
+
+
 def __getattr__(name):
     if name in PUBLIC:
         module, attribute = PUBLIC[name]

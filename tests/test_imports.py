@@ -128,3 +128,14 @@ def test_the_checks_find_what_they_look_for(tmp_path):
     assert nodes == {"a": {"b"}, "b": {"c"}, "c": {"a"}}
     assert find_cycle(nodes) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_dir_of_cvae_lists_its_lazy_api_and_modules_without_importing_them():
+    """Issue 38: tab completion on `cvae.` offered nothing of open_run, train or export."""
+    import subprocess
+    import sys
+    code = ("import sys, cvae; names = dir(cvae); "
+            "print(all(n in names for n in ('open_run', 'train', 'export', 'figures', 'samplers')), "
+            "'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]
