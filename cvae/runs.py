@@ -153,17 +153,52 @@ def check_training_arguments(**given):
             raise BadArgument(f"{name} must be a number above 0, got {value!r}")
     if isinstance(given["seed"], bool) or not isinstance(given["seed"], int) or not 0 <= given["seed"] <= MAX_SEED:
         raise BadArgument(f"seed must be a whole number from 0 to {MAX_SEED:,}, got {given['seed']!r}")
+    from cvae.config import SCHEDULES
+    if given["schedule"] not in SCHEDULES:
+        raise BadArgument(f"schedule {given['schedule']!r}: one of {', '.join(SCHEDULES)}")
+    warmup = given["kl_warmup"]
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup <= MAX_COUNT:
+        raise BadArgument(f"kl_warmup must be a whole number of epochs from 0 (off) to {MAX_COUNT:,}, got {warmup!r}")
+
+
+def arrays_file(dataset, data_dir):
+    """The .npz that cvae.train's dataset=(images, labels) or (images, labels, test_images, test_labels) becomes,
+    written once into data_dir/arrays/ under its contents' hash, so that the run records a file it can be found
+    by again, as a path given to train.py would be; the arrays are then read back and checked as any .npz of
+    one's own is."""
+    import hashlib
+    import io
+    import numpy as np
+    from cvae.errors import BadArgument
+    from cvae.files import write_atomic
+    if len(dataset) not in (2, 4):
+        raise BadArgument(f"dataset as arrays is (images, labels) or (images, labels, test_images, test_labels), got "
+                          f"a tuple of {len(dataset)}")
+    names = ("images", "labels", "test_images", "test_labels")[:len(dataset)]
+    buffer = io.BytesIO()
+    np.savez(buffer, **{name: np.asarray(array) for name, array in zip(names, dataset)})
+    content = buffer.getvalue()
+    path = Path(data_dir) / "arrays" / f"arrays_{hashlib.sha256(content).hexdigest()[:12]}.npz"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, content)
+    return str(path)
 
 
 def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binarize=False, subset=None, seed=0,
           batch_size=100, learning_rate=0.001, clip=None, log_dir="log", data_dir=DATA_DIR, restart=False, log=print,
-          image_size=None, likelihood=DEFAULT_LIKELIHOOD):
+          image_size=None, likelihood=DEFAULT_LIKELIHOOD, schedule="constant", kl_warmup=0):
     """Train the run these names give into log_dir, as train.py does (resuming it when it is there), and return
-    it opened (a TrainedRun). image_size: as train.py's --image-size, for a data set of one's own. BadArgument
-    (a ValueError naming the argument) for what train.py's flags would refuse."""
+    it opened (a TrainedRun). dataset: "mnist", "fashion_mnist", the path of a folder or .npz of one's own, or
+    arrays: (images, labels) or (images, labels, test_images, test_labels), images uint8 [N, H, W] or
+    [N, H, W, C] (written once into data_dir/arrays/ and read as an .npz of one's own). image_size: as
+    train.py's --image-size, for a data set of one's own; schedule and kl_warmup as its --schedule and
+    --kl-warmup. BadArgument (a ValueError naming the argument) for what train.py's flags would refuse."""
     check_training_arguments(model=model, latent_dim=latent_dim, epochs=epochs, labels=labels, subset=subset,
                              seed=seed, batch_size=batch_size, learning_rate=learning_rate, clip=clip,
-                             likelihood=likelihood)
+                             likelihood=likelihood, schedule=schedule, kl_warmup=kl_warmup)
+    if isinstance(dataset, (tuple, list)):
+        dataset = arrays_file(dataset, data_dir)
     import_tensorflow_quietly()
     from cvae import owndata
     from cvae.rundir import RunDir
@@ -172,6 +207,7 @@ def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binariz
     identity = identity_named(model, latent_dim, dataset, labels=labels, binarize=binarize, subset=subset, seed=seed,
                               data=own, likelihood=likelihood)
     run_dir = RunDir(Path(log_dir) / identity.directory_name())
-    train_run(identity, TrainingSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, clip=clip),
-              run_dir, restart, data_dir, log, data)
+    settings = TrainingSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, clip=clip,
+                                schedule=schedule, kl_warmup=kl_warmup)
+    train_run(identity, settings, run_dir, restart, data_dir, log, data)
     return run_dir.load(log=log)

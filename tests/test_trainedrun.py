@@ -97,6 +97,9 @@ def test_an_image_of_the_wrong_rank_no_longer_aborts_the_process():
     (dict(learning_rate=float("nan")), r"learning_rate must be a number above 0, got nan"),
     (dict(seed=-3), r"seed must be a whole number from 0 to 4,294,967,295"),
     (dict(likelihood="gaussian"), r"likelihood 'gaussian': one of bernoulli, logistic"),
+    (dict(schedule="linear"), r"schedule 'linear': one of constant, cosine"),
+    (dict(kl_warmup=-1), r"kl_warmup must be a whole number of epochs from 0"),
+    (dict(dataset=(1, 2, 3)), r"dataset as arrays is \(images, labels\) or .*, got a tuple of 3"),
 ])
 def test_train_from_python_refuses_what_train_py_refuses_before_anything_is_written(given, message, tmp_path):
     """cvae.train(epochs=0) left a run folder holding only its lock; batch_size=0 divided by zero; clip=-1 and
@@ -106,3 +109,21 @@ def test_train_from_python_refuses_what_train_py_refuses_before_anything_is_writ
     with pytest.raises(BadArgument, match=message):
         cvae.train(**arguments)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow  # a training
+def test_train_from_python_takes_arrays(tmp_path):
+    """Issue 38: cvae.train(dataset=(x, y)) needed a file (TypeError: expected str, ... not tuple)."""
+    import numpy as np
+    import cvae
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (120, 16, 16, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(3), 40)
+    run = cvae.train("cvae_resnet", 2, epochs=1, dataset=(images, labels), log_dir=tmp_path / "log",
+                     data_dir=tmp_path / "data", log=lambda *_: None)
+    assert run.model.image_shape == (16, 16, 3) and run.class_names() == ["0", "1", "2"]
+    assert run.identity.data["path"].startswith(str(tmp_path / "data" / "arrays" / "arrays_"))
+    again = cvae.train("cvae_resnet", 2, epochs=1, dataset=(images, labels), log_dir=tmp_path / "log",
+                       data_dir=tmp_path / "data", log=lambda *_: None)  # the same arrays: the same run, trained
+    assert again.directory.path == run.directory.path and again.epoch == 1
+    assert len(list((tmp_path / "data" / "arrays").iterdir())) == 1
