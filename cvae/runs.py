@@ -12,7 +12,7 @@ library's own: UsageError for what cannot be asked, UserFacingError saying what 
 from pathlib import Path
 
 from model import DEFAULT_LIKELIHOOD
-from cvae import import_tensorflow_quietly
+from cvae import ROOT, import_tensorflow_quietly
 from cvae.config import RunIdentity, TrainingSettings, identity_named, train_command
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError, UserFacingError
@@ -42,6 +42,9 @@ def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labe
     log_dir = Path(log_dir)
     if directory is not None:
         directory = Path(directory)
+        shipped = ROOT / directory
+        if not directory.is_dir() and directory.parts[:1] == ("pretrained",) and shipped.is_dir():
+            directory = shipped  # "pretrained/NAME", the README's, from any folder: the weights that ship
         if not directory.is_dir():
             raise UsageError(f"--run {directory}: no such run directory")
         run_dir = run_dir_at(directory)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from cvae.errors import BadArgument
+from cvae.errors import BadArgument, UsageError
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +127,15 @@ def test_train_from_python_takes_arrays(tmp_path):
                        data_dir=tmp_path / "data", log=lambda *_: None)  # the same arrays: the same run, trained
     assert again.directory.path == run.directory.path and again.epoch == 1
     assert len(list((tmp_path / "data" / "arrays").iterdir())) == 1
+
+
+def test_the_readmes_pretrained_path_opens_from_any_folder(tmp_path, monkeypatch):
+    """Issue 38: cvae.open_run("pretrained/cvae_cnn3_2"), the README's line, failed outside the repository."""
+    from cvae.runs import find_run
+    monkeypatch.chdir(tmp_path)
+    run_dir, _ = find_run("pretrained/cvae_cnn3_2")
+    assert run_dir.read_only and run_dir.path.name == "cvae_cnn3_2"
+    with pytest.raises(UsageError, match="no such run directory"):
+        find_run("pretrained/no_such_run")
+    (tmp_path / "pretrained" / "cvae_cnn3_2").mkdir(parents=True)  # a folder of that name here is the one meant
+    assert find_run("pretrained/cvae_cnn3_2")[0].path.resolve() == (tmp_path / "pretrained" / "cvae_cnn3_2").resolve()
