@@ -67,9 +67,31 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: data/, pretrained/, web/, node_modules/
+TOOLS = ("train", "plot", "evaluate", "sample", "export", "explore", "results", "pretrained")  # ROOT/NAME.py
 # The names `import cvae` gives, loaded when first used (so importing cvae stays cheap): name -> (module, name).
 PUBLIC = {"open_run": ("cvae.runs", "open_run"), "train": ("cvae.runs", "train"),
           "export": ("cvae.exporting", "write_export")}
+
+
+def _stopped_while_starting(signum, frame):
+    print("\ninterrupted while starting; nothing was done", file=sys.stderr)
+    sys.exit(130)
+
+
+def _stop_quietly_while_a_tool_starts():
+    """When the program running is one of the tools, Ctrl-C or `kill` while its modules load stops it with one
+    line and exit 130 (Python's own handling printed a KeyboardInterrupt traceback, or nothing for SIGTERM);
+    cvae.cli.run_tool puts its own handlers in place once the tool starts. Nothing changes for any other program
+    (a notebook, the tests), whose signals stay its own."""
+    import signal
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main and Path(main).resolve() in {ROOT / f"{tool}.py" for tool in TOOLS}:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job's ignored Ctrl-C stays ignored
+                signal.signal(signum, _stopped_while_starting)
+
+
+_stop_quietly_while_a_tool_starts()
 
 
 def __dir__():

@@ -250,6 +250,8 @@ def run_tool(parse, argv, work, interrupted=lambda args: "interrupted", tensorfl
 
     The traceback is kept for --debug: a user's mistake should read as a message, not a crash.
     """
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job's ignored Ctrl-C stays ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here a KeyboardInterrupt, caught below
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` stops as cleanly as Ctrl-C
     args = None
     try:

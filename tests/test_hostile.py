@@ -514,6 +514,40 @@ def test_a_tool_stopped_while_tensorflow_loads_says_so_in_one_line(tmp_path, sig
     assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
 
 
+def catches_sigterm(pid):
+    """Whether the process has a handler of its own for SIGTERM (Python installs none: ours do)."""
+    try:
+        status = open(f"/proc/{pid}/status").read()
+    except FileNotFoundError:
+        return False
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask, 16) & (1 << (15 - 1)))
+
+
+@pytest.mark.slow  # starts tools in subprocesses
+@pytest.mark.parametrize("signum", [2, 15], ids=["SIGINT", "SIGTERM"])
+def test_a_tool_stopped_in_its_first_moment_says_so_in_one_line(tmp_path, signum):
+    """Issue 36, item 22: SIGINT in the first ~0.2 s, while a tool's modules load, gave a KeyboardInterrupt
+    traceback, and SIGTERM a silent exit. The signal is sent the moment the tool's first handler is in place (read
+    from /proc: before that, Python itself is starting), while its modules load: exit 130, one line."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from conftest import ROOT
+    process = subprocess.Popen([sys.executable, "train.py", "cvae_cnn3", "-n", "2", "--subset", "300", "-e", "1",
+                                "--log-dir", str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
+    deadline = time.monotonic() + 30
+    while not catches_sigterm(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.002)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip() == "interrupted while starting; nothing was done"  # while its modules loaded
+    assert not list(tmp_path.iterdir())
+
+
 # 23, 26. The export refuses labels outside the classes; small things a newcomer met
 
 def test_the_saved_model_refuses_a_label_outside_the_classes(exported):
