@@ -7,6 +7,7 @@ without keeping the aspect ratio; gray (1 channel) or colour (3) as most images 
 others converted: gray to colour by copying the level, colour to gray by ITU-R 601 luma. Every level is rounded
 to uint8.
 """
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from cvae.errors import UsageError
 from cvae.limits import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 
 MIN_OWN_SIZE, MAX_OWN_SIZE = 16, 64  # images that all share one square size in this range keep it
+MAX_IMAGE_PIXELS = 4096 * 4096  # an image file's pixels (a photograph's are under it; 64 MB decoded as RGBA)
 PROGRESS_EVERY_S = 2.0
 
 
@@ -37,11 +39,16 @@ def image_kind(data):
 def image_header(data):
     """(height, width, colour) of an image file's bytes from its header (Pillow reads nothing more), or None
     when it has none (decoding then says what is wrong). Colour: RGB, CMYK and the like, and palettes holding
-    any colour that is not gray."""
+    any colour that is not gray. Pillow's guard against decompression bombs is left to check_pixels, which
+    names the file: its warning and error are not raised here."""
     import io
+    import warnings
     from PIL import Image, UnidentifiedImageError
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings(), pillow_bomb_guard_off(Image):
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+        with image:
             width, height = image.size
             mode = image.mode
             if mode in ("P", "PA"):
@@ -52,6 +59,25 @@ def image_header(data):
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return None
     return height, width, colour
+
+
+@contextlib.contextmanager
+def pillow_bomb_guard_off(image_module):
+    """Pillow's own size guard lifted while a header is read (check_pixels bounds the size, naming the file)."""
+    limit = image_module.MAX_IMAGE_PIXELS
+    image_module.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        image_module.MAX_IMAGE_PIXELS = limit
+
+
+def check_pixels(path, header):
+    """UsageError naming the file when its header declares more than MAX_IMAGE_PIXELS pixels: decoding it would
+    take gigabytes (a 490 KB PNG can declare 13,000 x 13,000) before it is shrunk to the run's size."""
+    if header is not None and header[0] * header[1] > MAX_IMAGE_PIXELS:
+        raise UsageError(f"{path} is {header[1]:,} x {header[0]:,} pixels, more than the {MAX_IMAGE_PIXELS:,} an image "
+                         f"may have here (each is decoded whole before it is resized); shrink it or leave it out")
 
 
 def decode_image_file(path, shape=(28, 28, 1)):

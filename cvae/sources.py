@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cvae.data import check_fits
 from cvae.errors import UsageError
-from cvae.images import PROGRESS_EVERY_S, check_image_size, choose_shape, image_header
+from cvae.images import PROGRESS_EVERY_S, check_image_size, check_pixels, choose_shape, image_header
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # of file names, in any case
 # How images become arrays, a tag in every folder's hash: changed whenever the arrays of a folder would change,
@@ -191,6 +191,7 @@ def _describe_folder(path, image_size):
             digest.update(f"{split}/{file.relative_to(path).as_posix()}\0{names[label]}\0{len(data)}\0".encode())
             digest.update(data)
             headers.append(image_header(data))
+            check_pixels(file, headers[-1])
     known = [header for header in headers if header is not None]  # None: unreadable, left to the decoder
     shape, converted = choose_shape(path, collections.Counter(header[:2] for header in known),
                                     sum(header[2] for header in known), len(known), image_size)

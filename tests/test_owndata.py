@@ -12,6 +12,7 @@ from conftest import run_main, tool
 from cvae import mnist, owndata, sources
 from cvae.images import decode_image_file
 from cvae.config import RunIdentity
+from cvae.errors import UsageError
 from cvae.rundir import RunDir
 train = tool("train")
 plot = tool("plot")
@@ -777,3 +778,23 @@ def test_two_image_sizes_of_one_file_are_two_runs_that_plot_names_by_size(tmp_pa
     run_name = drawn.parent.name
     assert RunDir(tmp_path / "log" / run_name).read_config().identity.image_shape() == (32, 32, 3)
     assert matplotlib.image.imread(drawn)[..., :3].std() > 0.01
+
+
+@pytest.mark.parametrize("side", [13000, 15000])
+def test_an_image_declaring_more_pixels_than_any_decoded_here_is_named_before_decoding(side, tmp_path, data_dir):
+    """Issue 36, item 10: a 13,000 x 13,000 PNG took 3.4 GB and gave Pillow's raw DecompressionBombWarning; a header
+    declaring 15,000 x 15,000 a raw DecompressionBombError. Its header alone is read: one line naming the file."""
+    import struct
+    import warnings
+    import zlib
+    root = shapes_folder(tmp_path / "shapes", per_class=4)
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit gray
+    chunk = lambda kind, body: (struct.pack(">I", len(body)) + kind + body  # noqa: E731
+                                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    (root / "circle" / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                                               + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's warning would fail the test
+        with pytest.raises(UsageError, match=rf"huge.png is {side:,} x {side:,} pixels, more than the 16,777,216 an "
+                                             rf"image may have here"):
+            owndata.load(str(root), data_dir, log=lambda *_: None)
