@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from model import LIKELIHOODS as SPECS
 from model.losses import (bernoulli_log_likelihood, bernoulli_nll, discretized_logistic_log_prob,
-                          discretized_logistic_log_prob_lean,
+                          discretized_logistic_log_prob_lean, discretized_logistic_mean_windowed,
                           discretized_logistic_mean, discretized_logistic_nll, MIN_LOG_SCALE)
 
 
@@ -188,7 +188,8 @@ class LogisticMixture(Likelihood):
         logits, locations, log_scales, coefficients = self.split(parameters)
         weights, means = tf.nn.softmax(logits), []
         for channel, (location, log_scale) in enumerate(zip(locations, log_scales)):
-            means.append(discretized_logistic_mean(self.moved(location, coefficients, channel, means), log_scale))
+            means.append(discretized_logistic_mean_windowed(self.moved(location, coefficients, channel, means),
+                                                            log_scale))
         return tf.clip_by_value(tf.stack([tf.reduce_sum(weights * mean, axis=-1) for mean in means], axis=-1),
                                 0.0, 1.0)
 

@@ -105,3 +105,29 @@ def discretized_logistic_mean(location, log_scale):
     for k in range(1, LEVELS):
         total += tf.sigmoid((location - (k - 0.5) * width) * inverse_scale)
     return total * width
+
+
+MEAN_WINDOW = 16  # bin edges summed one by one around the location in discretized_logistic_mean_windowed
+
+
+def discretized_logistic_mean_windowed(location, log_scale):
+    """discretized_logistic_mean in about 20 operations an element instead of 255 (the mixture has ten components
+    a sub-pixel, and a figure or an evaluation takes the mean of thousands of images): the sum over the 255 bin
+    edges, d sum_k sigmoid((location - e_k) / scale), is taken edge by edge over the MEAN_WINDOW edges nearest the
+    location, where a narrow logistic steps from 1 to 0, and as its integral (the midpoint rule) on either side,
+    where the terms are 1, 0, or change little from one edge to the next: the integral of sigmoid is softplus.
+    Within 1e-4 of the exact sum (tested), a thirtieth of a level."""
+    log_scale = tf.maximum(log_scale, MIN_LOG_SCALE)
+    scale = tf.exp(log_scale)
+    width = 1.0 / (LEVELS - 1)
+    # Edges a .. a + MEAN_WINDOW - 1 (edge k at (k - 1/2) width, k = 1 .. 255), centred on the location.
+    first = tf.clip_by_value(tf.floor(location / width + 0.5) - MEAN_WINDOW // 2 + 1, 1.0, LEVELS - MEAN_WINDOW)
+
+    def integral(start, end):  # of sigmoid((location - (x - 1/2) width) / scale) dx from x = start to end, over width
+        return scale * (tf.nn.softplus((location - (start - 0.5) * width) / scale)
+                        - tf.nn.softplus((location - (end - 0.5) * width) / scale))
+
+    window = tf.zeros_like(location)
+    for j in range(MEAN_WINDOW):
+        window += tf.sigmoid((location - (first + j - 0.5) * width) / scale)
+    return integral(0.5, first - 0.5) + window * width + integral(first + MEAN_WINDOW - 0.5, LEVELS - 0.5)
