@@ -174,7 +174,7 @@ def test_a_mixture_of_one_uncoupled_component_is_the_single_logistic():
                           tf.float32)
     logistic = tf.constant(np.concatenate([location, log_scale], -1), tf.float32)
     np.testing.assert_allclose(one.nll(x, mixture).numpy(), single.nll(x, logistic).numpy(), rtol=1e-4)
-    np.testing.assert_allclose(one.mean(mixture).numpy(), single.mean(logistic).numpy(), atol=1e-6)
+    np.testing.assert_allclose(one.mean(mixture).numpy(), single.mean(logistic).numpy(), atol=1e-4)  # windowed sum
     np.testing.assert_allclose(one.log_prob_samples(x[:1], mixture).numpy(),
                                single.log_prob_samples(x[:1], logistic).numpy(), rtol=1e-4)
 
