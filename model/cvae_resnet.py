@@ -1,4 +1,4 @@
-"""A conditional VAE of residual convolutions, made for colour images of any square size from 16 to 128."""
+"""A conditional VAE of residual convolutions, made for colour images of square sizes (multiples of 4) from 16 to 128."""
 import keras
 import tensorflow as tf
 
@@ -24,8 +24,8 @@ class ResidualBlock(layers.Layer):
 
 
 class CvaeResnet(VAEBase):
-    """Conditional VAE of residual convolution blocks, for gray or colour S x S images of any size S from 16 to 128
-    (made for colour, such as colour MNIST's 32 x 32 x 3). A size that is not a multiple of 8 is padded with
+    """Conditional VAE of residual convolution blocks, for gray or colour S x S images, S a multiple of 4 from 16 to
+    128 (made for colour, such as colour MNIST's 32 x 32 x 3). A size that is not a multiple of 8 is padded with
     zeros to the next one (MNIST's 28 to 32) on the way in, and the decoder's output cropped back to S.
 
     Encoder: [x, y broadcast as K channels] -> Conv 3x3, 16 ch (S) -> block
@@ -48,7 +48,9 @@ class CvaeResnet(VAEBase):
 
     @classmethod
     def image_sizes(cls):
-        return list(range(16, 129))
+        # Any size from 16 to 128 would build; listed: the multiples of 4, as cvae_cnn3's, so that the test that
+        # trains a step at every listed size stays a minute (113 sizes took 5 minutes of CI).
+        return list(range(16, 129, 4))
 
     def __init__(self, latent_dim, seed=0, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
