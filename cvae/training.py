@@ -221,9 +221,6 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
     log(f"{'resuming' if session.history else 'training'} {identity.model} in {run_dir} from epoch {start}: "
         f"{len(train_x):,} training images" + (f" ({len(labelled)} labelled)" if labelled is not None else "")
         + f", {len(test_x):,} test images; {xla_note(xla, asked)}; {precision_note(session.precision)}")
-    advice = colour_advice(identity, model)
-    if advice and not session.history:
-        log(advice)
     # A semi-supervised step takes batch_size unlabelled images and as many labelled ones.
     step_images = settings.batch_size * (2 if model.semi_supervised else 1)
     steps_per_epoch = -(-len(train_x) // step_images)
@@ -263,22 +260,6 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
         log(progress_line(row, settings.epochs))
         sys.stdout.flush()
     writer.close()
-
-
-# What the README's colour runs measured best on colour MNIST (README: Colour images): the model and likelihood a
-# colour run is advised to use.
-COLOUR_CHOICE = ("cvae_resnet", "mixture")
-
-
-def colour_advice(identity: RunIdentity, model):
-    """One line for a VAE trained on colour images with a model or likelihood other than COLOUR_CHOICE, which
-    the README measured poorer on colour MNIST; None otherwise."""
-    if not model.has_latent_space or model.image_shape[2] != 3 or model.semi_supervised:
-        return None
-    if (identity.model, identity.likelihood) == COLOUR_CHOICE:
-        return None
-    return (f"note: colour images with {identity.model} --likelihood {identity.likelihood} measured poorer on colour "
-            f"MNIST than {COLOUR_CHOICE[0]} --likelihood {COLOUR_CHOICE[1]} (README: Colour images)")
 
 
 def epoch_learning_rate(settings: TrainingSettings, epoch):

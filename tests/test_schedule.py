@@ -79,21 +79,3 @@ def test_a_run_resumed_under_a_schedule_and_warm_up_matches_an_uninterrupted_one
     assert plain.read_metrics()[0]["train_loss"] != straight.read_metrics()[0]["train_loss"]  # they do something
     weights = [np.concatenate([np.ravel(v) for v in run.load().model.get_weights()]) for run in (straight, resumed)]
     np.testing.assert_array_equal(*weights)
-
-
-@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_colour_trained_with_a_setting_measured_poorer_gets_one_line_of_advice():
-    from cvae.config import RunIdentity
-    from cvae.training import colour_advice
-    colour = {"path": "c.npz", "sha256": "0" * 64, "name": "c_00000000", "class_names": ["a", "b"],
-              "image_shape": [32, 32, 3]}
-    cases = {("cvae_cnn3", "logistic", 3): True, ("cvae_resnet", "bernoulli", 3): True,
-             ("cvae_resnet", "mixture", 3): False, ("cvae_cnn3", "bernoulli", 1): False}
-    for (name, likelihood, channels), advised in cases.items():
-        data = colour | {"image_shape": [32, 32, channels]}
-        identity = RunIdentity(name, 2, dataset="c_00000000", data=data, likelihood=likelihood)
-        network = build_model(name, 2, classes=2, image_shape=(32, 32, channels), likelihood=likelihood)
-        advice = colour_advice(identity, network)
-        assert (advice is not None) == advised, (name, likelihood, channels)
-        assert advice is None or ("cvae_resnet --likelihood mixture" in advice and "\n" not in advice)
-    assert colour_advice(RunIdentity("cnn", None), build_model("cnn", None, image_shape=(32, 32, 3))) is None
