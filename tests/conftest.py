@@ -152,3 +152,12 @@ def run_main(main, argv, capsys):
         status = exit.code
     out = capsys.readouterr()
     return status, out.out, out.err
+
+
+def pytest_collection_modifyitems(items):
+    """The residual colour model's layers take seconds a test to build and trace at MNIST's sizes: its cases of
+    the every-model tests run in the slow tier, so that make check stays under a minute (the fast tier keeps
+    every other model's, and its own tests in test_losses, test_schedule and test_sizes say what it does)."""
+    for item in items:
+        if "[cvae_resnet" in item.nodeid and "slow" not in item.keywords:
+            item.add_marker(pytest.mark.slow)
