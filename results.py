@@ -7,9 +7,10 @@ Six tables, each between its own markers: MNIST runs (`results`), semi-supervise
 (`semi-supervised`), Fashion-MNIST runs (`fashion-mnist`), runs on gray data of one's own (`own-data`), runs
 on colour images (`colour`), and sample quality from the prior and the fitted sampler (`sample-quality`, runs
 evaluated with it).
-With --readme, a run that has an eval.json under the log directory gets its row written or replaced;
-the README's rows of runs that have none are kept as they are, so re-evaluating some runs leaves the
-others' rows alone.
+With --readme, the README's tables hold the README's runs: a run that has an eval.json under the log
+directory gets its row replaced where the README has its row, and a new row only when --add names it (so
+one's own runs in log/ stay out of the README); the README's rows of runs that have none are kept as they
+are, so re-evaluating some runs leaves the others' rows alone.
 
 A partial run never replaces a README row by accident: one trained on --subset, evaluated on part of
 the test set, or with fewer epochs or a smaller k than the row it would replace is refused (and
@@ -32,6 +33,9 @@ def parse_args(argv=None):
                         help="with --readme: also put in rows of partial runs (--subset, part of the test set, "
                              "fewer images per class, another seed) and of runs with fewer epochs or a smaller k "
                              "than the row they replace")
+    parser.add_argument("--add", action="append", default=[], metavar="RUN_NAME",
+                        help="with --readme: also give this run (its directory's name under --log-dir) a new row; "
+                             "repeat for more")
     add_debug_flag(parser)
     return parser.parse_args(argv)
 
@@ -41,6 +45,8 @@ def main(argv=None):
 
 
 def make_tables(args):
+    if args.add and args.readme is None:
+        raise UsageError("--add puts a run into the README: give --readme README.md too")
     if args.readme is not None and not args.readme.is_file():
         raise UsageError(f"--readme {args.readme} is not a file" + ("" if args.readme.exists() else
                                                                     " (it does not exist)"))
@@ -50,7 +56,7 @@ def make_tables(args):
     for section, body in tables(results).items():
         print(f"## {section}\n{body}\n")
     if args.readme:
-        write_readme(args.readme, results, args.force, args.log_dir)
+        write_readme(args.readme, results, args.force, args.log_dir, added=args.add)
     return 0
 
 

@@ -279,15 +279,25 @@ def replace_section(text, body, section="results"):
     return f"{before}\n{body}\n{after}"
 
 
-def screen(results, make_table, old_body, force):
-    """(accepted results, replaced [(old line, new line)], refused [(eval.json, reasons)]) for one
-    README table: a partial run, or one weaker than the row it would replace, is refused unless force."""
+def run_name(result):
+    """The name of the run an eval.json belongs to: its directory's."""
+    return Path(result["path"]).parent.name
+
+
+def screen(results, make_table, old_body, force, added=()):
+    """(accepted results, replaced [(old line, new line)], refused [(eval.json, reasons)], left out [eval.json])
+    for one README table. The README's tables hold the README's runs: a run whose row is not in the table yet
+    goes in only when `added` names it (its directory's name), and is left out otherwise. A partial run, or
+    one weaker than the row it would replace, is refused unless force."""
     old_header, old_rows, old_classifiers, old_parsed = split_table(old_body)
-    accepted, replaced, refused = [], [], []
+    accepted, replaced, refused, left_out = [], [], [], []
     for result in results:
         new_header, new_rows, new_classifiers, new_parsed = split_table(make_table([result]))
         (key, line), = (new_rows or new_classifiers).items()
         old_line = old_rows.get(key) or old_classifiers.get(key)
+        if old_line is None and run_name(result) not in added:
+            left_out.append(result["path"])
+            continue
         reasons = partial_reasons(result)
         if key in old_parsed and old_header == new_header:
             reasons += weaker_than_row(result, old_parsed[key])
@@ -297,13 +307,17 @@ def screen(results, make_table, old_body, force):
         accepted.append(result)
         if old_line is not None and old_line != line:
             replaced.append((old_line, line))
-    return accepted, replaced, refused
+    return accepted, replaced, refused, left_out
 
 
-def write_readme(readme, results, force, log_dir, log=print):
-    """Put each section's table into the README (atomically); log what was replaced, kept and refused."""
+def write_readme(readme, results, force, log_dir, log=print, added=()):
+    """Put each section's table into the README (atomically): the rows of runs it has, and new rows of the runs
+    `added` names; log what was replaced, kept, refused and left out."""
+    unknown = sorted(set(added) - {run_name(result) for result in results})
+    if unknown:
+        raise UsageError(f"--add {unknown[0]}: no readable {log_dir}/{unknown[0]}/eval.json (evaluate.py writes it)")
     text = readme.read_text()
-    kept, replaced, refused, written = [], [], [], []
+    kept, replaced, refused, left_out, written = [], [], [], [], []
     for section, (belongs, make_table) in SECTIONS.items():
         chosen = [r for r in results if belongs(r)]
         if not chosen:
@@ -312,9 +326,11 @@ def write_readme(readme, results, force, log_dir, log=print):
             old_body = split_section(text, section)[1]
         except ValueError as err:
             raise UsageError(f"{readme}: {err}")
-        accepted, section_replaced, section_refused = screen(chosen, make_table, old_body, force)
+        accepted, section_replaced, section_refused, section_left_out = screen(chosen, make_table, old_body, force,
+                                                                              added)
         replaced += section_replaced
         refused += section_refused
+        left_out += section_left_out
         if accepted:
             body, kept_rows = merge_tables(old_body, make_table(accepted))
             text = replace_section(text, body, section)
@@ -329,6 +345,9 @@ def write_readme(readme, results, force, log_dir, log=print):
         log("replaced these rows:\n" + "\n".join(f"  {old}\n  -> {new}" for old, new in replaced))
     if kept:
         log(f"kept these rows as they were (no eval.json for their runs under {log_dir}):\n" + "\n".join(kept))
+    if left_out:
+        log("left out these runs, whose rows the README does not have (--add RUN_NAME puts one in):\n"
+            + "\n".join(f"  {path}" for path in dict.fromkeys(left_out)))  # once, though in two tables
     if refused:
         log("refused these partial or weaker runs (--force puts them in anyway):\n"
             + "\n".join(f"  {path}: {'; '.join(reasons)}" for path, reasons in refused))

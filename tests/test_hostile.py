@@ -186,8 +186,8 @@ def test_a_readme_behind_a_link_is_written_through_it_with_its_mode(evaluated, t
     readme_with_tables(real)
     os.chmod(real, 0o640)
     (tmp_path / "README.md").symlink_to(real)
-    status, _, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(tmp_path / "README.md")],
-                              capsys)
+    status, _, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(tmp_path / "README.md"),
+                                             "--add", "vae_2"], capsys)
     assert status == 0, err
     assert (tmp_path / "README.md").is_symlink() and "| `vae` | 2 | 50 |" in real.read_text()
     assert stat.S_IMODE(real.stat().st_mode) == 0o640 and sorted(os.listdir(real.parent)) == ["README.md"]
@@ -206,7 +206,8 @@ def test_a_read_only_or_unreplaceable_readme_is_left_as_it_was(evaluated, tmp_pa
         raise PermissionError(errno.EPERM, "Operation not permitted")
 
     monkeypatch.setattr(files.os, "replace", immutable)  # what chattr +i makes rename(2) answer
-    status, _, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(readme)], capsys)
+    status, _, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(readme), "--add", "vae_2"],
+                              capsys)
     assert status == 1 and "cannot write" in err and "Operation not permitted" in err and "left as it was" in err
     assert readme.read_text() == text and sorted(os.listdir(tmp_path)) == ["README.md", "log"]
 
@@ -220,7 +221,8 @@ def test_an_eval_json_naming_a_strange_data_set_is_skipped(evaluated, tmp_path, 
     (evaluated / "vae_20" / "eval.json").write_text(json.dumps(result | {"latent_dim": 20, "dataset": dataset}))
     readme = tmp_path / "README.md"
     readme_with_tables(readme)
-    status, out, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(readme)], capsys)
+    status, out, err = run_main(results.main, ["--log-dir", str(evaluated), "--readme", str(readme), "--add", "vae_2"],
+                                capsys)
     assert status == 0 and "skipping" in err and "vae_20" in err and "not a data set's name" in err
     assert "| `vae` | 20 |" not in readme.read_text() and "script" not in readme.read_text()
 

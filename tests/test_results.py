@@ -8,7 +8,7 @@ evaluate = tool("evaluate")
 results = tool("results")
 
 
-def test_results_table_is_made_from_eval_files(judged_runs, tmp_path):
+def test_results_table_is_made_from_eval_files(judged_runs, tmp_path, capsys):
     for args in (["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5"], ["cnn"]):
         assert evaluate.main([*args, "--test-images", "100", "--subset", "300", "--log-dir", str(judged_runs)]) == 0
     body = tables.tables(tables.load_results(judged_runs))["results"]
@@ -18,7 +18,15 @@ def test_results_table_is_made_from_eval_files(judged_runs, tmp_path):
     quality_start, quality_end = tables.markers("sample-quality")
     readme.write_text(f"intro\n{tables.START}\nold\n{tables.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\n"
                       f"{quality_start}\n{quality_end}\nrest\n")
-    assert results.main(["--log-dir", str(judged_runs), "--readme", str(readme), "--force"]) == 0  # runs on 300 images
+    before = readme.read_text()
+    # Rows the README does not have yet go in only by name: one's own runs in log/ stay out of the README.
+    assert results.main(["--log-dir", str(judged_runs), "--readme", str(readme), "--force"]) == 0
+    assert readme.read_text() == before
+    left_out = capsys.readouterr().out.split("left out these runs, whose rows the README does not have "
+                                             "(--add RUN_NAME puts one in):\n")[1].splitlines()
+    assert sorted(left_out) == [f"  {judged_runs / name / 'eval.json'}" for name in ("cnn_subset300", QUICK_RUN)]
+    assert results.main(["--log-dir", str(judged_runs), "--readme", str(readme), "--force",  # runs on 300 images
+                         "--add", QUICK_RUN, "--add", "cnn_subset300"]) == 0
     text = readme.read_text()
     assert "\nold\n" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
     assert f"{m2_start}\nold m2\n{m2_end}" in text  # no m2 eval.json here: its table is kept
@@ -60,6 +68,21 @@ def test_results_replace_only_the_rows_of_evaluated_runs(judged_runs, tmp_path, 
     out = capsys.readouterr().out
     assert f"replaced these rows:\n  {old_cnn3}\n  -> {rows[2]}" in out
     assert kept_vae in out.split("kept these rows")[1] and classifier in out.split("kept these rows")[1]
+
+
+def test_add_names_a_run_with_an_eval_file_and_needs_readme(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{tables.START}\n{tables.END}\n")
+    (tmp_path / "log" / "cnn").mkdir(parents=True)
+    (tmp_path / "log" / "cnn" / "eval.json").write_text(
+        '{"model": "cnn", "latent_dim": null, "epoch": 1, "parameters": 5, "binarized": false, "test_accuracy": 0.5}')
+    for args, message in ((["--add", "cnn"], "--add puts a run into the README: give --readme README.md too"),
+                          (["--readme", str(readme), "--add", "cnn_2"],
+                           f"--add cnn_2: no readable {tmp_path / 'log'}/cnn_2/eval.json (evaluate.py writes it)")):
+        assert results.main(["--log-dir", str(tmp_path / "log"), *args]) == 2
+        assert capsys.readouterr().err.strip().endswith(message)
+    assert results.main(["--log-dir", str(tmp_path / "log"), "--readme", str(readme), "--add", "cnn", "--force"]) == 0
+    assert "Classifier `cnn`: 50.00% test accuracy" in readme.read_text()
 
 
 def test_semi_supervised_rows_go_to_their_own_table():
