@@ -80,15 +80,37 @@ def _show_grid(ax, images, row_labels=None, col_labels=None):
         side.set_visible(False)
 
 
+def shortened(name, longest=16):
+    """A class name cut to `longest` characters, its last an ellipsis when it was longer."""
+    return name if len(name) <= longest else name[:longest - 1] + "…"
+
+
+MIN_GRID_INCHES = 3.2  # a grid of a few columns is drawn this wide, so its title is not a tower of short lines
+LABEL_INCHES_IN_MARGIN = 0.45  # the width of row labels (5 characters) the 1-inch margin already holds
+
+
 def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.55, label_inches=None):
     rows, cols = images.shape[:2]
     width = cols * scale + 1.0
-    # About 13 characters fit per inch at 10 pt. label_inches: the width that long row labels take from the
-    # title, which then wraps at 12 a remaining inch.
-    lines = textwrap.wrap(title, width=int(width * 13) if label_inches is None else int((width - label_inches) * 12))
-    fig, ax = new_figure(figsize=(width, rows * scale + 0.9 + 0.17 * (len(lines) - 1)))
-    _show_grid(ax, images, row_labels, col_labels)
-    ax.set_title("\n".join(lines), fontsize=10)
+    if row_labels and label_inches is None:  # class names (plot_grid's labels say more, and set label_inches)
+        row_labels = [shortened(label) for label in row_labels]
+    labels_width = 0.09 * max(map(len, row_labels)) if row_labels else 0  # 8-10 pt: about 0.09 inch a character
+    if width < MIN_GRID_INCHES or (label_inches is None and labels_width > LABEL_INCHES_IN_MARGIN):
+        # Narrow grids (sample.py -c 2) and long class names: the figure widened to hold them, and the title
+        # over the whole figure (over the axes it was cut at the figure's edges).
+        width = max(width + max(0.0, labels_width - LABEL_INCHES_IN_MARGIN), MIN_GRID_INCHES)
+        lines = textwrap.wrap(title, width=int((width - 0.2) * 12))
+        fig, ax = new_figure(figsize=(width, rows * scale + 0.9 + 0.17 * (len(lines) - 1)))
+        _show_grid(ax, images, row_labels, col_labels)
+        fig.suptitle("\n".join(lines), fontsize=10)
+    else:
+        # About 13 characters fit per inch at 10 pt. label_inches: the width that long row labels take from the
+        # title, which then wraps at 12 a remaining inch.
+        lines = textwrap.wrap(title, width=int(width * 13) if label_inches is None else
+                              int((width - label_inches) * 12))
+        fig, ax = new_figure(figsize=(width, rows * scale + 0.9 + 0.17 * (len(lines) - 1)))
+        _show_grid(ax, images, row_labels, col_labels)
+        ax.set_title("\n".join(lines), fontsize=10)
     fig.tight_layout()
     save(fig, path)
 
@@ -149,7 +171,7 @@ def plot_confusions(matrices, panel_titles, path, title, class_names=DIGITS):
                         ax.text(read, asked, f"{100 * share:.0f}", ha="center", va="center", fontsize=7,
                                 color="white" if share > 0.6 else "black")
         ticks = list(range(classes))
-        names = [name if len(name) <= 16 else name[:15] + "…" for name in class_names]
+        names = [shortened(name) for name in class_names]
         slanted = max(map(len, names)) > 3  # long names would overlap under the columns
         ax.set_xticks(ticks, names, fontsize=8, rotation=40 if slanted else 0, ha="right" if slanted else "center")
         ax.set_yticks(ticks, names, fontsize=8)
@@ -164,7 +186,7 @@ def plot_confusions(matrices, panel_titles, path, title, class_names=DIGITS):
 def plot_reconstruction(inputs, reconstructions, labels, path, title, class_names=DIGITS):
     """inputs, reconstructions: [N, H, W, K]; rows alternate inputs and their reconstructions, 10 a row (all
     of them in one row when there are fewer; what does not fill a row is left out). Each input is marked
-    with its label (its class index when the names are long)."""
+    with its class's name (cut to 7 characters)."""
     columns = min(10, len(inputs))
     n = len(inputs) - len(inputs) % columns
     shape = inputs.shape[1:]
@@ -178,10 +200,15 @@ def plot_reconstruction(inputs, reconstructions, labels, path, title, class_name
     _show_grid(ax, grid, row_labels)
     for i, label in enumerate(labels[:n]):
         r, c = 2 * (i // columns), i % columns
-        mark = class_names[int(label)] if len(class_names[int(label)]) == 1 else str(int(label))
+        name = class_names[int(label)]
         height, width = shape[:2]
-        ax.text(c * (width + 2) + width - 2, r * (height + 2) + 3 * height / 28, mark, color="tab:red", fontsize=7,
-                ha="right", va="top")
+        if len(name) == 1:
+            ax.text(c * (width + 2) + width - 2, r * (height + 2) + 3 * height / 28, name, color="tab:red",
+                    fontsize=7, ha="right", va="top")
+        else:  # a longer name, cut to what fits over its image, on a pale box that keeps it readable on any colour
+            ax.text(c * (width + 2) + width - 1, r * (height + 2) + 1, shortened(name, 7),
+                    color="tab:red", fontsize=5, ha="right", va="top",
+                    bbox=dict(facecolor="white", alpha=0.7, pad=0.5, linewidth=0))
     ax.set_title("\n".join(lines), fontsize=10)
     fig.tight_layout()
     save(fig, path)

@@ -226,3 +226,46 @@ def test_a_manifold_figure_of_three_classes_keeps_its_title_inside(tmp_path, mon
     extent = kept["figure"]._suptitle.get_window_extent(canvas.get_renderer())
     whole = kept["figure"].bbox
     assert extent.x0 >= whole.x0 and extent.x1 <= whole.x1 and extent.y1 <= whole.y1
+
+
+def drawn_figure(monkeypatch, draw):
+    """(figure, renderer) of a figure function's figure, drawn but not saved."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from cvae import figures
+    kept = {}
+    monkeypatch.setattr(figures, "save", lambda fig, path: kept.setdefault("figure", fig))
+    draw(figures)
+    canvas = FigureCanvasAgg(kept["figure"])
+    canvas.draw()
+    return kept["figure"], canvas.get_renderer()
+
+
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
+@pytest.mark.parametrize("count, names", [(1, ["circle", "square", "triangle"]),
+                                          (2, ["circle", "square", "a_very_long_triangle_name"]),
+                                          (16, ["circle", "square", "a_very_long_triangle_name"])])
+def test_a_sample_grid_keeps_its_title_and_class_names_inside(count, names, tmp_path, monkeypatch):
+    """Issue 36, item 33: narrow sample.py grids cut their titles, long class names were cut at the left."""
+    title = ("cvae_resnet_20_mixture_shapes_1a2b3c4d, epoch 100: z ~ N(0, 1² I), seed 0, mixture of logistics, "
+             "images are their means")
+    images = np.zeros((3 * count, 16, 16, 3), np.uint8)
+    fig, renderer = drawn_figure(monkeypatch, lambda figures: figures.plot_samples_by_label(
+        images, [0, 1, 2], count, names, tmp_path / "s.png", title))
+    whole = fig.bbox
+    (ax,) = fig.axes
+    texts = [ax.title, *ax.get_yticklabels()] + ([fig._suptitle] if fig._suptitle else [])
+    for text in texts:
+        if text.get_text():
+            extent = text.get_window_extent(renderer)
+            assert whole.x0 - 1 <= extent.x0 and extent.x1 <= whole.x1 + 1 and extent.y1 <= whole.y1 + 1, text
+    assert [label.get_text() for label in ax.get_yticklabels() if label.get_text()] == \
+        [name if len(name) <= 16 else name[:15] + "…" for name in names]
+
+
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
+def test_reconstructions_are_marked_with_their_class_names(tmp_path, monkeypatch):
+    """Issue 36, item 33: own data's reconstructions were marked 0/1/2, not with their classes' names."""
+    images = np.zeros((3, 16, 16, 3))
+    fig, _ = drawn_figure(monkeypatch, lambda figures: figures.plot_reconstruction(
+        images, images, np.array([0, 1, 2]), tmp_path / "r.png", "title", ["circle", "square", "triangle"]))
+    assert [text.get_text() for text in fig.axes[0].texts] == ["circle", "square", "triang…"]
