@@ -19,6 +19,9 @@ from cvae.limits import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 
 MIN_OWN_SIZE, MAX_OWN_SIZE = 16, 64  # images that all share one square size in this range keep it
 MAX_IMAGE_PIXELS = 4096 * 4096  # an image file's pixels (a photograph's are under it; 64 MB decoded as RGBA)
+# An image file's bytes: MAX_IMAGE_PIXELS of 16-bit RGBA stored without compression, and 1 MB of metadata. A
+# larger file is no image we could decode, and is refused before it is read (a 3 GB "huge.png" was read whole).
+MAX_IMAGE_FILE_BYTES = MAX_IMAGE_PIXELS * 8 + 2 ** 20
 PROGRESS_EVERY_S = 2.0
 
 
@@ -72,6 +75,15 @@ def pillow_bomb_guard_off(image_module):
         image_module.MAX_IMAGE_PIXELS = limit
 
 
+def read_image_file(path):
+    """The bytes of the image file at `path`; UsageError naming it, unread, when it is over MAX_IMAGE_FILE_BYTES."""
+    size = path.stat().st_size
+    if size > MAX_IMAGE_FILE_BYTES:
+        raise UsageError(f"{path} is {size / 1e9:,.1f} GB, more than an image of at most {MAX_IMAGE_PIXELS:,} pixels "
+                         f"can be ({MAX_IMAGE_FILE_BYTES / 1e6:,.0f} MB); leave it out of the folder")
+    return path.read_bytes()
+
+
 def check_pixels(path, header):
     """UsageError naming the file when its header declares more than MAX_IMAGE_PIXELS pixels: decoding it would
     take gigabytes (a 490 KB PNG can declare 13,000 x 13,000) before it is shrunk to the run's size."""
@@ -88,7 +100,7 @@ def decode_image_file(path, shape=(28, 28, 1)):
     by ITU-R 601 luma. Gray to colour copies the level. UsageError naming the file when it is not a whole
     image of these kinds."""
     import tensorflow as tf
-    data = Path(path).read_bytes()
+    data = read_image_file(Path(path))
     kind = image_kind(data)
     if kind is None:
         raise UsageError(f"cannot read {path}: not a PNG, JPEG, BMP or GIF image (it starts with {data[:8]!r}); "

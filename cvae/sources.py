@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cvae.data import check_fits
 from cvae.errors import UsageError
-from cvae.images import PROGRESS_EVERY_S, check_image_size, check_pixels, choose_shape, image_header
+from cvae.images import PROGRESS_EVERY_S, check_image_size, check_pixels, choose_shape, image_header, read_image_file
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")  # of file names, in any case
 # How images become arrays, a tag in every folder's hash: changed whenever the arrays of a folder would change,
@@ -75,7 +75,8 @@ def describe(path, image_size=None) -> Source:
         if path.is_dir():
             _DESCRIBED[key] = _describe_folder(path, image_size)
         elif path.is_file() and path.suffix == ".npz":
-            digest = hashlib.sha256(path.read_bytes())
+            with open(path, "rb") as file:  # in pieces: an .npz of gigabytes is not read whole to be hashed
+                digest = hashlib.file_digest(file, "sha256")
             if image_size is not None:  # without it, the file's own sha256, as before sizes could be asked for
                 digest.update(f"\0resized to {image_size}".encode())
             sha256 = digest.hexdigest()
@@ -187,7 +188,7 @@ def _describe_folder(path, image_size):
     headers = []
     for split, files in splits.items():
         for file, label in files:
-            data = file.read_bytes()
+            data = read_image_file(file)
             digest.update(f"{split}/{file.relative_to(path).as_posix()}\0{names[label]}\0{len(data)}\0".encode())
             digest.update(data)
             headers.append(image_header(data))

@@ -4,6 +4,7 @@ import gzip
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -798,3 +799,33 @@ def test_an_image_declaring_more_pixels_than_any_decoded_here_is_named_before_de
         with pytest.raises(UsageError, match=rf"huge.png is {side:,} x {side:,} pixels, more than the 16,777,216 an "
                                              rf"image may have here"):
             owndata.load(str(root), data_dir, log=lambda *_: None)
+
+
+def test_an_image_file_too_big_to_be_one_is_refused_by_name_unread(tmp_path, monkeypatch):
+    """A 3 GB file named huge.png was read whole before any check (issue 36, 10): a file larger than the largest
+    image allowed is refused by its size, before it is read (a sparse file: no disk is spent)."""
+    from cvae import images as images_module
+    data_dir = tmp_path / "data"
+    root = shapes_folder(tmp_path / "shapes", per_class=4)
+    huge = root / "circle" / "huge.png"
+    with open(huge, "wb") as file:
+        file.write((root / "circle" / "000.png").read_bytes())
+        file.truncate(images_module.MAX_IMAGE_FILE_BYTES + 1)
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read") if self.name == "huge.png"
+                        else read_bytes(self))
+    with pytest.raises(UsageError, match=rf"{re.escape(str(huge))} is 0.1 GB, more than an image of at most "
+                                         rf"16,777,216 pixels can be \(135 MB\); leave it out of the folder"):
+        owndata.load(str(root), data_dir, log=lambda *_: None)
+
+
+def test_an_npz_file_is_hashed_in_pieces(tmp_path, monkeypatch):
+    """A 3.2 GB .npz was read whole into memory to be hashed (issue 36, 10): its sha256 is taken in pieces, and
+    is the file's."""
+    import hashlib
+    from cvae import sources
+    images, labels = npz_arrays(classes=2, per_class=6)
+    path = write_npz(tmp_path / "small.npz", images=images, labels=labels)
+    whole = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read whole"))
+    assert sources.describe(path).sha256 == whole
