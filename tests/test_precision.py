@@ -16,7 +16,7 @@ def losses_at(model, x, y):
     return {k: float(v) for k, v in model.compute_losses(x, y).items()}
 
 
-@pytest.mark.parametrize("name", ["vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "m2"])
+@pytest.mark.parametrize("name", ["vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "m2", "cvae_resnet"])
 def test_bf16_model_gives_the_fp32_losses_to_bf16_rounding(name, mnist):
     x = tf.constant(mnist.test_images[:64] / 255.0, tf.float32)
     y = tf.constant(mnist.test_labels[:64], tf.int32)
