@@ -10,6 +10,7 @@ checks it), and none imports a command-line tool:
   data          ImageSet (uint8 images and labels) and its checksummed cache in data/
   mnist         MNIST and Fashion-MNIST from their first valid source
   colour_mnist  colour MNIST, the README's colour data set: MNIST's digits drawn in colour (a construction)
+  sklearn_digits  scikit-learn's 8 x 8 digits written as an image folder, the README's example of one's own data
   images        image files and arrays of one's own: decoding, and the rule that picks their shape
   npzfile       an .npz file of one's own, read and checked without pickle
   sources       --dataset PATH before decoding: a folder listed and hashed, the data set's name
@@ -78,14 +79,30 @@ def _stopped_while_starting(signum, frame):
     sys.exit(130)
 
 
+REQUIREMENTS = {"numpy", "tensorflow", "keras", "matplotlib", "scipy", "sklearn", "PIL"}  # requirements.txt's imports
+
+
+def _missing_requirement(kind, error, traceback):
+    """A tool run by a Python without the requirements (the system's, not .venv's): one line saying what to do,
+    not a traceback ending in "No module named 'numpy'"."""
+    if issubclass(kind, ModuleNotFoundError) and (error.name or "").split(".")[0] in REQUIREMENTS:
+        print(f"{Path(sys.argv[0]).name}: this Python ({sys.executable}) has no {error.name.split('.')[0]}; the "
+              f"requirements are installed in .venv: run `source .venv/bin/activate` first (`make demo` makes it) "
+              f"or call .venv/bin/python", file=sys.stderr)
+        sys.exit(1)
+    sys.__excepthook__(kind, error, traceback)
+
+
 def _stop_quietly_while_a_tool_starts():
-    """When the program running is one of the tools, Ctrl-C or `kill` while its modules load stops it with one
+    """When the program running is one of the tools: a requirement missing from the Python that runs it is one
+    line saying to use .venv (_missing_requirement), and Ctrl-C or `kill` while its modules load stops it with one
     line and exit 130 (Python's own handling printed a KeyboardInterrupt traceback, or nothing for SIGTERM);
     cvae.cli.run_tool puts its own handlers in place once the tool starts. Nothing changes for any other program
     (a notebook, the tests), whose signals stay its own."""
     import signal
     main = getattr(sys.modules.get("__main__"), "__file__", None)
     if main and Path(main).resolve() in {ROOT / f"{tool}.py" for tool in TOOLS}:
+        sys.excepthook = _missing_requirement
         for signum in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(signum) is not signal.SIG_IGN:  # a background job's ignored Ctrl-C stays ignored
                 signal.signal(signum, _stopped_while_starting)

@@ -829,3 +829,15 @@ def test_an_npz_file_is_hashed_in_pieces(tmp_path, monkeypatch):
     whole = hashlib.sha256(path.read_bytes()).hexdigest()
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"{self} was read whole"))
     assert sources.describe(path).sha256 == whole
+
+
+@pytest.mark.slow  # TensorFlow writes 1,797 PNG files
+def test_the_readmes_sklearn_digits_folder_is_made_by_its_module_with_the_readme_runs_name(tmp_path, capsys):
+    from cvae import sklearn_digits
+    out = tmp_path / "sklearn_digits"
+    assert sklearn_digits.main([str(out)]) == 0
+    assert "wrote 1,797 PNG files" in capsys.readouterr().out
+    assert sources.describe(out, image_size=28).name == "sklearn_digits_06c14bec"  # img/cvae_cnn3_2_sklearn_digits_06c14bec
+    with pytest.raises(SystemExit):
+        sklearn_digits.main([str(out)])  # not over a folder that has files
+    assert "is not empty" in capsys.readouterr().err

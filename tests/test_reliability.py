@@ -221,3 +221,14 @@ def test_bad_flags_of_every_cli_exit_2_with_one_line(tool, args, complaint, caps
     status, _, err = run_main(MAINS[tool], args, capsys)
     assert status == 2
     assert complaint in err and "Traceback" not in err
+
+
+@pytest.mark.slow  # a fresh Python
+def test_a_tool_run_by_a_python_without_the_requirements_says_to_use_the_venv():
+    """`python train.py` outside .venv ended in a traceback and "No module named 'numpy'" (issue 38)."""
+    # -S: without the site module the interpreter sees no site-packages, as the system's Python sees none of .venv's.
+    done = subprocess.run([sys.executable, "-S", "train.py", "cvae_cnn3", "-n", "2", "-e", "1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("train.py: this Python (") and "source .venv/bin/activate" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
