@@ -6,7 +6,7 @@ DEMO_EPOCHS ?= 15
 # make figures EPOCHS=1 trains every README run for one epoch instead of its own (a quick check of the target).
 EPOCHS ?=
 
-.PHONY: demo check test figures clean
+.PHONY: demo check test figures docs notebook clean
 
 # Rebuilt whenever requirements.txt or pyproject.toml changes: the pinned packages, then the repository itself
 # as an editable install, so that `import cvae, model` works from any folder.
@@ -20,6 +20,17 @@ $(VENV)/installed: requirements.txt pyproject.toml
 # What the tests need beyond the tools: nbclient and ipykernel, to run the notebook.
 $(VENV)/test-installed: $(VENV)/installed tests/requirements.txt
 	$(PY) -m pip install --quiet -r tests/requirements.txt
+	touch $@
+
+# MkDocs and mkdocstrings, for `make docs` (the tests build the site too: tests/requirements.txt includes these).
+$(VENV)/docs-installed: $(VENV)/installed docs/requirements.txt
+	$(PY) -m pip install --quiet -r docs/requirements.txt
+	touch $@
+
+# JupyterLab, and .venv registered as a kernel inside .venv itself (--sys-prefix: nothing written to ~).
+$(VENV)/notebook-installed: $(VENV)/test-installed notebooks/requirements.txt
+	$(PY) -m pip install --quiet -r notebooks/requirements.txt
+	$(PY) -m ipykernel install --sys-prefix --name cvae --display-name "cvae (.venv)"
 	touch $@
 
 # TensorFlow.js for explore.py and playwright-core for its browser test, as package-lock.json pins them.
@@ -48,5 +59,15 @@ figures: $(VENV)/installed node_modules/.installed
 	$(PY) -m cvae.readme_runs --python $(PY) $(if $(EPOCHS),--epochs $(EPOCHS)) > $(VENV)/figures.sh
 	sh -ex $(VENV)/figures.sh
 
+# The documentation site, into site/: README.md as its home page, docs/*.md, each tool's --help, and the Python
+# reference from the docstrings. Warnings are errors (a broken link fails the build).
+docs: $(VENV)/docs-installed
+	$(VENV)/bin/mkdocs build --strict
+	@echo "open site/index.html in a browser"
+
+# The notebooks in JupyterLab, with .venv as their kernel ("cvae (.venv)").
+notebook: $(VENV)/notebook-installed
+	$(VENV)/bin/jupyter lab notebooks/
+
 clean:
-	rm -rf $(VENV) log figure explorer node_modules
+	rm -rf $(VENV) log figure explorer node_modules site

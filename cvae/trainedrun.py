@@ -19,13 +19,16 @@ class TrainedRun:
 
     @property
     def identity(self):
+        """What the run is (cvae.config.RunIdentity: model, latent size, data set, likelihood, labels, ...)."""
         return self.config.identity
 
     @property
     def name(self):
+        """Its directory's name (cvae_cnn3_2)."""
         return self.directory.name
 
     def class_names(self):
+        """The names of its classes, in label order ("0" to "9" for MNIST, a folder's class sub-folders)."""
         return self.identity.class_names()
 
     # What a notebook or a script does with a run; images are uint8 [N, H, W, C] as data sets hold them, codes
