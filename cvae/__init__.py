@@ -79,18 +79,29 @@ def _stopped_while_starting(signum, frame):
     sys.exit(130)
 
 
-REQUIREMENTS = {"numpy", "tensorflow", "keras", "matplotlib", "scipy", "sklearn", "PIL"}  # requirements.txt's imports
+# What requirements.txt installs, by import name: one of them missing means the tool runs outside .venv, not a bug.
+REQUIREMENTS = {"tensorflow", "keras", "numpy", "scipy", "matplotlib", "PIL", "sklearn", "tensorboard"}
+
+
+def missing_requirement(error):
+    """The line that says what to do when `error` (a ModuleNotFoundError) is a requirement missing from the Python
+    running a tool (the system's, not .venv's); None for any other module."""
+    package = (error.name or "").split(".")[0]
+    if package not in REQUIREMENTS:
+        return None
+    return (f"this Python ({sys.executable}) has no {package}; the requirements are installed in .venv: run "
+            f"`source .venv/bin/activate` first (`make demo` makes it, in {ROOT}) or call .venv/bin/python")
 
 
 def _missing_requirement(kind, error, traceback):
-    """A tool run by a Python without the requirements (the system's, not .venv's): one line saying what to do,
-    not a traceback ending in "No module named 'numpy'"."""
-    if issubclass(kind, ModuleNotFoundError) and (error.name or "").split(".")[0] in REQUIREMENTS:
-        print(f"{Path(sys.argv[0]).name}: this Python ({sys.executable}) has no {error.name.split('.')[0]}; the "
-              f"requirements are installed in .venv: run `source .venv/bin/activate` first (`make demo` makes it) "
-              f"or call .venv/bin/python", file=sys.stderr)
+    """A requirement missing while a tool's modules load, before cvae.cli.run_tool catches errors: one line, not
+    a traceback ending in "No module named 'numpy'"."""
+    line = missing_requirement(error) if issubclass(kind, ModuleNotFoundError) else None
+    if line is None:
+        sys.__excepthook__(kind, error, traceback)
+    else:
+        print(f"{Path(sys.argv[0]).name}: {line}", file=sys.stderr)
         sys.exit(1)
-    sys.__excepthook__(kind, error, traceback)
 
 
 def _stop_quietly_while_a_tool_starts():

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from model import DEFAULT_LIKELIHOOD, LIKELIHOODS, names as model_names
-from cvae import ROOT, import_tensorflow_quietly
+from cvae import import_tensorflow_quietly, missing_requirement
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError, UserFacingError
 from cvae.mnist import DATASETS
@@ -237,10 +237,6 @@ def open_run(args, epoch=None):
                           image_size=args.image_size)
 
 
-# What requirements.txt installs, by import name: missing, it is the venv that is missing, not a bug.
-REQUIRED_PACKAGES = {"tensorflow", "keras", "numpy", "scipy", "matplotlib", "PIL", "sklearn", "tensorboard"}
-
-
 def run_tool(parse, argv, work, interrupted=lambda args: "interrupted", tensorflow=True):
     """What every tool's main() does: parse its arguments (argparse exits 2 on a mistake, before TensorFlow
     loads), load TensorFlow (unless tensorflow=False), and return work(args), every failure one line on stderr:
@@ -270,10 +266,8 @@ def run_tool(parse, argv, work, interrupted=lambda args: "interrupted", tensorfl
             raise
         if isinstance(err, UserFacingError):
             message = str(err)
-        elif isinstance(err, ModuleNotFoundError) and (err.name or "").split(".")[0] in REQUIRED_PACKAGES:
-            message = (f"{err.name} is not installed in this Python ({sys.executable}): run `make demo` once in "
-                       f"{ROOT} (it makes .venv with requirements.txt), then `source .venv/bin/activate`, or run the "
-                       f"tool with .venv/bin/python")
+        elif isinstance(err, ModuleNotFoundError) and missing_requirement(err):
+            message = missing_requirement(err)
         elif isinstance(err, OSError):
             message = os_error_line(err)
         else:

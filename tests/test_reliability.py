@@ -230,5 +230,6 @@ def test_a_tool_run_by_a_python_without_the_requirements_says_to_use_the_venv():
     done = subprocess.run([sys.executable, "-S", "train.py", "cvae_cnn3", "-n", "2", "-e", "1"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.startswith("train.py: this Python (") and "source .venv/bin/activate" in done.stderr
+    assert done.stderr.startswith("train.py: this Python (") and "has no numpy" in done.stderr
+    assert "source .venv/bin/activate" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

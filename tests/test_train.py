@@ -291,5 +291,5 @@ def test_without_the_venv_a_tool_says_how_to_get_it():
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     line, = result.stderr.strip().splitlines()
-    assert line.startswith("error: tensorflow is not installed in this Python (") and "make demo" in line
+    assert line.startswith("error: this Python (") and "has no tensorflow" in line and "make demo" in line
     assert "source .venv/bin/activate" in line
