@@ -234,7 +234,7 @@ def open_run(args, epoch=None):
     return open_named_run(args.run, epoch=epoch, model=args.model, latent_dim=args.latent_dim, dataset=args.dataset,
                           labels=args.labels, binarize=args.binarize, subset=args.subset, log_dir=args.log_dir,
                           pretrained=args.pretrained, likelihood=args.likelihood or DEFAULT_LIKELIHOOD,
-                          image_size=args.image_size)
+                          image_size=args.image_size, flags=True)
 
 
 def run_tool(parse, argv, work, interrupted=lambda args: "interrupted", tensorflow=True):

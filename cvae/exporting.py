@@ -17,6 +17,7 @@ Loading a SavedModel runs its graph, so an export from elsewhere is checked befo
 it holds listed in export.json with its sha256, and no operation in its graph outside ALLOWED_OPS, the ones
 our exports use (file access and Python calls are never among them, but for the saver's own functions).
 """
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -167,11 +168,22 @@ def earlier_export_or_why_not(out):
     return None
 
 
-def write_export(run, out, mixture=None):
+@dataclasses.dataclass(frozen=True)
+class Export:
+    """What cvae.export wrote: the folder (model.keras, saved_model/, export.json), the SavedModel's signatures
+    (generate, sample, encode, reconstruct, serving_default; a classifier's: classify), its size in bytes, and
+    whether it replaced an earlier export there. Load it back with keras.saving.load_model(directory /
+    "model.keras") or tf.saved_model.load(str(directory / "saved_model"))."""
+    directory: Path
+    signatures: list
+    size_bytes: int
+    replaced: bool
+
+
+def write_export(run, out, mixture=None) -> Export:
     """Export a TrainedRun into the folder `out`: new, empty, or an earlier export (replaced whole, and only
     when it holds nothing but what its export.json lists); its `sample` draws from `mixture` (the run's
-    cvae.samplers.Mixture) when given, else from the prior. Returns (the SavedModel's signatures, the export's
-    size in bytes, whether an earlier export was replaced)."""
+    cvae.samplers.Mixture) when given, else from the prior. Returns an Export saying what was written."""
     import keras
     import tensorflow as tf
     out = Path(out)
@@ -208,7 +220,7 @@ def write_export(run, out, mixture=None):
         write_atomic(folder / "export.json", json.dumps(manifest, indent=2) + "\n")
 
     replaced = replace_folder(out, write, "an export", earlier_export_or_why_not)
-    return list(signatures), sum((out / name).stat().st_size for name in files_in(out)[0]), replaced
+    return Export(out, list(signatures), sum((out / name).stat().st_size for name in files_in(out)[0]), replaced)
 
 
 def unsafe_operations(saved_model_pb):

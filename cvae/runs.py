@@ -15,7 +15,7 @@ from model import DEFAULT_LIKELIHOOD
 from cvae import ROOT, import_tensorflow_quietly
 from cvae.config import RunIdentity, TrainingSettings, identity_named, train_command
 from cvae.data import DATA_DIR
-from cvae.errors import UsageError, UserFacingError
+from cvae.errors import BadArgument, UsageError, UserFacingError
 from cvae.mnist import DATASETS
 
 
@@ -93,10 +93,48 @@ def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labe
     return run_dir, train_command(identity, log_dir)
 
 
-def open_run(directory=None, *, epoch=None, **names):
-    """The TrainedRun that `directory` (or else the names find_run takes) names: its latest checkpoint, or the
-    one kept at `epoch`; a shipped run's weights checked first. A missing or damaged run raises an error
-    naming the command that makes it."""
+# The tools' flags, as cvae.open_run's arguments name them: a message from find_run read in Python.
+ARGUMENT_NAMES = (("--run DIR", "directory"), ("--run", "directory"), ("--image-size S", "image_size"),
+                  ("--image-size", "image_size"), ("--pretrained", "pretrained=True"), ("--dataset PATH", "dataset"),
+                  ("--dataset", "dataset"), ("-p ", "epoch "))
+
+
+def as_arguments(message):
+    """A message that names the tools' flags, naming cvae.open_run's arguments instead."""
+    for flag, argument in ARGUMENT_NAMES:
+        message = message.replace(flag, argument)
+    return message
+
+
+def open_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labels=None, binarize=False,
+             subset=None, likelihood=DEFAULT_LIKELIHOOD, image_size=None, pretrained=False, log_dir="log", epoch=None,
+             flags=False):
+    """Open a trained run: its model with the weights of its latest checkpoint (or the one kept at `epoch`), as
+    a cvae.trainedrun.TrainedRun. Name it by its directory, or by what train.py was given:
+
+    - directory: the run's folder, "log/cvae_cnn3_2" (relative to the current folder), or "pretrained/NAME" for
+      the weights that ship with the repository, found from any folder;
+    - model ("cvae_cnn3", ...), latent_dim (20), dataset ("mnist", "fashion_mnist", or the path of one's own
+      folder or .npz), labels (m2's), binarize, subset, likelihood ("bernoulli", "logistic", "mixture"),
+      image_size (a data set of one's own at another size), as train.py's flags;
+    - pretrained=True: the shipped run of those names (pretrained/), wherever the current folder is;
+    - log_dir: where runs named by model are found ("log", relative to the current folder);
+    - epoch: a checkpoint kept at that epoch instead of the latest.
+
+    A shipped run's weights are checked against their sha256 first. A missing or damaged run raises
+    UserFacingError naming the command that makes it; what cannot be asked raises UsageError (BadArgument, a
+    ValueError, for a value), both naming these arguments (flags=True: the tools' flags, for the tools)."""
+    names = dict(model=model, latent_dim=latent_dim, dataset=dataset, labels=labels, binarize=binarize,
+                 subset=subset, likelihood=likelihood, image_size=image_size, pretrained=pretrained, log_dir=log_dir)
+    try:
+        return _open_run(directory, epoch, names)
+    except (UsageError, UserFacingError) as err:
+        if flags or isinstance(err, BadArgument):
+            raise
+        raise (UsageError if isinstance(err, UsageError) else UserFacingError)(as_arguments(str(err))) from None
+
+
+def _open_run(directory, epoch, names):
     import_tensorflow_quietly()
     import tensorflow as tf
     from cvae.checkpoints import AllDamaged

@@ -85,6 +85,18 @@ def test_unconditional_and_classifier_exports_have_their_own_signatures(session_
     assert json.loads((tmp_path / "cnn" / "export.json").read_text())["signatures"] == ["classify"]
 
 
+@pytest.mark.slow  # an export of its own
+def test_cvae_export_returns_what_it_wrote(session_runs, tmp_path):
+    """cvae.export returned an undocumented tuple (issue 38): an Export naming the folder, signatures, size."""
+    import cvae
+    run = cvae.open_run(session_runs / "cnn_subset300")
+    written = cvae.export(run, tmp_path / "cnn")
+    assert isinstance(written, cvae.exporting.Export) and written.directory == tmp_path / "cnn"
+    assert written.signatures == ["classify"] and not written.replaced
+    assert written.size_bytes == sum(path.stat().st_size for path in written.directory.rglob("*") if path.is_file())
+    assert cvae.export(run, tmp_path / "cnn").replaced
+
+
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_out_must_be_empty_new_or_an_earlier_export(exported, session_runs, tmp_path, capsys):
     (tmp_path / "mine").mkdir()

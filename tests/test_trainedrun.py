@@ -1,5 +1,6 @@
 """cvae.trainedrun: a run from Python refuses, with a ValueError naming the argument, what the tools refuse; nothing
 it is given reaches TensorFlow in a shape that could abort the process (and a Jupyter kernel with it)."""
+import re
 import subprocess
 import sys
 
@@ -139,3 +140,23 @@ def test_the_readmes_pretrained_path_opens_from_any_folder(tmp_path, monkeypatch
         find_run("pretrained/no_such_run")
     (tmp_path / "pretrained" / "cvae_cnn3_2").mkdir(parents=True)  # a folder of that name here is the one meant
     assert find_run("pretrained/cvae_cnn3_2")[0].path.resolve() == (tmp_path / "pretrained" / "cvae_cnn3_2").resolve()
+
+
+def test_open_run_lists_its_arguments_and_its_errors_name_them_not_flags(tmp_path, monkeypatch):
+    """Issue 38: help(cvae.open_run) showed (directory=None, *, epoch=None, **names), and its errors named the
+    tools' flags ("--run DIR: no such run directory") to a Python user."""
+    import inspect
+    import cvae
+    assert list(inspect.signature(cvae.open_run).parameters) == [
+        "directory", "model", "latent_dim", "dataset", "labels", "binarize", "subset", "likelihood", "image_size",
+        "pretrained", "log_dir", "epoch", "flags"]
+    for argument in list(inspect.signature(cvae.open_run).parameters):
+        assert re.search(rf"\b{argument}\b", cvae.open_run.__doc__), f"the docstring does not say what {argument} is"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as caught:
+        cvae.open_run("no_such_run")
+    assert str(caught.value) == "directory no_such_run: no such run directory"
+    with pytest.raises(UsageError, match=r"^image_size names a run of a data set of one's own; mnist is as published$"):
+        cvae.open_run(model="cvae_cnn3", latent_dim=2, image_size=32)
+    with pytest.raises(UsageError, match=r"^--run no_such_run: no such run directory$"):
+        cvae.open_run("no_such_run", flags=True)  # the tools' wording
