@@ -42,10 +42,11 @@ ALLOWED_OPS = frozenset({
     "Squeeze", "StatefulPartitionedCall", "StatelessMultinomial", "StatelessRandomGetKeyCounter",
     "StatelessRandomNormalV2", "StaticRegexFullMatch", "StridedSlice", "StringJoin", "Sub", "Transpose",
     "VarHandleOp", "VarIsInitializedOp", "ZerosLike",
-} | {"ExpandDims", "Floor", "Pad", "RealDiv", "Split", "Sum", "Tanh", "Tile"})
+} | {"ExpandDims", "Floor", "Pad", "RealDiv", "Split", "Sum", "Tanh", "Tile"} | {"IdentityN", "Square"})
 # Exp, Maximum, Minimum, Neg, Sub, ZerosLike: the discretized logistic's mean (--likelihood logistic); the second
 # set, cvae_resnet (its labels broadcast, up-sampling by repeats, padding to a multiple of 8) and the mixture's mean
-# (--likelihood mixture, its windowed sum: Floor, RealDiv): computations only, none touches a file.
+# (--likelihood mixture, its windowed sum: Floor, RealDiv); the third, tf.nn.silu in cvae_resnet (its custom
+# gradient is an IdentityN, and Square is in the gradient's graph): computations only, none touches a file.
 SAVER_OPS = {"save": {"SaveV2", "MergeV2Checkpoints"}, "restore": {"RestoreV2"}}
 
 
