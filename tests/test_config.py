@@ -26,7 +26,7 @@ def test_a_likelihood_names_its_run_and_the_readme_runs_make_the_colour_data_fir
     made = commands.index("python -m cvae.colour_mnist data/colour_mnist.npz")
     assert commands[made + 1] == ("python train.py cvae_cnn3 -n 20 --likelihood logistic --dataset "
                                   "data/colour_mnist.npz -e 30 --restart")
-    assert ("python train.py cvae_resnet -n 20 --likelihood mixture --dataset data/colour_mnist.npz -e 18 "
+    assert ("python train.py cvae_resnet -n 20 --likelihood mixture --dataset data/colour_mnist.npz -e 20 "
             "--schedule cosine --restart") in commands[made + 2:]
 
 
