@@ -24,7 +24,8 @@ def test_results_table_is_made_from_eval_files(judged_runs, tmp_path, capsys):
     assert readme.read_text() == before
     left_out = capsys.readouterr().out.split("left out these runs, whose rows the README does not have "
                                              "(--add RUN_NAME puts one in):\n")[1].splitlines()
-    assert sorted(left_out) == [f"  {judged_runs / name / 'eval.json'}" for name in ("cnn_subset300", QUICK_RUN)]
+    # (other tests of the session may have evaluated more of its runs: those are left out too)
+    assert {f"  {judged_runs / name / 'eval.json'}" for name in ("cnn_subset300", QUICK_RUN)} <= set(left_out)
     assert results.main(["--log-dir", str(judged_runs), "--readme", str(readme), "--force",  # runs on 300 images
                          "--add", QUICK_RUN, "--add", "cnn_subset300"]) == 0
     text = readme.read_text()
