@@ -38,9 +38,9 @@ def export(args):
     out = args.out if args.out is not None else run.folder_in("export")
     mixture = mixture_for(args, run)
     written = write_export(run, out, mixture)
-    signatures, size, replaced = written.signatures, written.size_bytes, written.replaced
-    print(f"wrote {out}: model.keras, saved_model/ ({', '.join(signatures)}), export.json; {size / 1e6:.1f} MB, "
-          f"epoch {run.epoch} of {run.directory}" + ("; it replaced the export that was there" if replaced else "")
+    print(f"wrote {out}: model.keras, saved_model/ ({', '.join(written.signatures)}), export.json; "
+          f"{written.size_bytes / 1e6:.1f} MB, epoch {run.epoch} of {run.directory}"
+          + ("; it replaced the export that was there" if written.replaced else "")
           + (f"; `sample` draws from mixtures of {mixture.components} Gaussians" if mixture else ""))
     return 0
 

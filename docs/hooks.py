@@ -12,12 +12,10 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from mkdocs.structure.files import File
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ("train", "plot", "evaluate", "sample", "export", "explore", "results", "pretrained")
+from cvae import ROOT, TOOLS  # importing cvae loads no TensorFlow
 LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
 
 
