@@ -17,7 +17,8 @@ $(VENV)/installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-# What the tests need beyond the tools: nbclient and ipykernel, to run the notebook.
+# What the tests need beyond the tools: nbclient and ipykernel, to run the notebooks; pytest-xdist, to run them
+# on two processes.
 $(VENV)/test-installed: $(VENV)/installed tests/requirements.txt
 	$(PY) -m pip install --quiet -r tests/requirements.txt
 	touch $@
@@ -43,14 +44,20 @@ demo: $(VENV)/installed
 	$(PY) train.py cvae_cnn3 -n 2 -e $(DEMO_EPOCHS)
 	$(PY) plot.py cvae_cnn3 -n 2
 
+# Tests run in TEST_WORKERS processes (pytest-xdist), each test file's tests in one of them (--dist loadscope: a
+# file's fixtures are made once). Two, as the machine's two cores: most of a test's time is Python and TensorFlow's
+# graph building, one core each (make check on 2 cores: 72 s in one process, 44 s in two).
+TEST_WORKERS ?= 2
+PYTEST := $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadscope
+
 # The fast tier: everything but the tests marked slow (subprocess trainings, signals, tf.distribute,
-# the download, long trainings). A few minutes on 2 cores; run it after every change.
+# the download, long trainings). Under a minute on 2 cores; run it after every change.
 check: $(VENV)/test-installed
-	$(VENV)/bin/pytest -q -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 # Every test, the slowest ten listed at the end. CI runs this.
 test: $(VENV)/test-installed node_modules/.installed
-	$(VENV)/bin/pytest -q --durations=10 tests
+	$(PYTEST) --durations=10 tests
 
 # The README's figures: every run of cvae/readme_runs.py trained from scratch and plotted into img/, then
 # the small ones copied into pretrained/ (pretrained.py) and the explorer's screenshot taken (needs npm ci and
