@@ -65,8 +65,10 @@ def straight_run(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(signum, straight_run, tmp_path):
+    # SIGINT's default disposition in the child: a test run started in the background (nohup, `&`, an xdist
+    # worker under one) inherits an ignored SIGINT, which the tool rightly keeps ignoring.
     process = subprocess.Popen(train_cli(tmp_path, "-e", "8"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=ROOT)
+                               text=True, cwd=ROOT, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_epoch(tmp_path, 1, process)
     time.sleep(random.Random(signum).uniform(0, 0.4))  # somewhere in epochs 2-4
     assert process.poll() is None, "the run ended before the signal; give it more epochs"
