@@ -208,11 +208,18 @@ class VAEBase(BaseModel):
         importance-sampled NLL is -logsumexp over them, less log k (Burda et al. 2015). `generator`: a
         tf.random.Generator, the evaluation's own noise (the training noise is left as it is)."""
         mean, log_var = self.encode(x, y)
-        batch, n = tf.shape(mean)[0], tf.shape(mean)[1]
-        z = mean[:, None] + tf.exp(0.5 * log_var)[:, None] * generator.normal(tf.stack([batch, k, n]))
-        log_px = self.likelihood.log_prob_samples(x, self.decode(tf.reshape(z, [-1, n]), tf.repeat(y, k)))
-        log_qz = gaussian_log_density(z, mean[:, None], log_var[:, None])
-        return log_px + self.prior.log_density(z) - log_qz
+        noise = generator.normal(tf.stack([tf.shape(mean)[0], k, tf.shape(mean)[1]]))
+        log_px, log_pz, log_qz = self.importance_terms(x, y, mean, log_var, noise)
+        return log_px + log_pz - log_qz
+
+    def importance_terms(self, x, y, mean, log_var, noise, training=False):
+        """(log p(x | z_i, y), log p(z_i), log q(z_i | x, y)), each [B, k], at the codes z_i = mean + sigma * noise_i,
+        for q(z | x, y)'s parameters mean and log_var [B, n] and standard normal noise [B, k, n]; z keeps its
+        gradient to mean and log_var (the importance-weighted bound trains through it: model/iwae.py)."""
+        n, k = tf.shape(mean)[1], tf.shape(noise)[1]
+        z = mean[:, None] + tf.exp(0.5 * log_var)[:, None] * noise
+        log_px = self.likelihood.log_prob_samples(x, self.decode(tf.reshape(z, [-1, n]), tf.repeat(y, k), training))
+        return log_px, self.prior.log_density(z), gaussian_log_density(z, mean[:, None], log_var[:, None])
 
     def derived_metrics(self, means):
         """The ELBO (nats per image, higher is better) from the means of its two terms."""

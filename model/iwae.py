@@ -1,0 +1,49 @@
+"""The importance-weighted autoencoder (Burda et al. 2015): the vae's layers, trained on a tighter bound than the
+ELBO. `ImportanceWeighted` is the objective alone, so any VAE of model/ gets it by inheriting it first:
+model/cvae_fc3_iwae.py is the conditional one.
+"""
+import math
+
+import keras
+import tensorflow as tf
+
+from model.base import this_replicas_rows
+from model.vae import Vae
+
+
+class ImportanceWeighted:
+    """Trains on the k-sample importance-weighted bound on log p(x | y), instead of the ELBO:
+
+        L_k = E[log (1/k) sum_i p(x, z_i | y) / q(z_i | x, y)],   z_1..z_k ~ q(z | x, y),
+
+    which is the ELBO for k = 1 and tightens as k grows (Burda et al. 2015, Theorem 1). Its gradient weighs each
+    of the k decodings by its normalised importance weight, so q no longer pays for every code that explains the
+    image badly, and the model can keep codes the ELBO would have pruned. The encoder runs once per image and
+    the decoder k times.
+
+    The losses it reports: "loss" = -L_k (what training minimises), and beside it the two terms of the ELBO from
+    the same k codes ("reconstruction", the mean of -log p(x | z_i, y); "kl", in closed form), so the learning
+    curves and the test ELBO compare with every other model's. Evaluation (evaluate.py's NLL with k = 5000) is
+    every VAE's.
+    """
+
+    iw_samples = 5  # k while training: Burda et al.'s k = 5 runs, whose gains they report beside k = 50
+    weighs_kl = False  # the bound has no KL term of its own to warm up
+
+    def compute_losses(self, x, y, training=False):
+        mean, log_var = self.encode(x, y, training)
+        shape = tf.stack([tf.shape(mean)[0], self.iw_samples, tf.shape(mean)[1]])
+        # The training noise, drawn as VAEBase.reparameterize draws it (this replica's rows of the global batch).
+        noise = this_replicas_rows(lambda size: keras.random.normal(size, seed=self.noise), shape)
+        log_px, log_pz, log_qz = self.importance_terms(x, y, mean, log_var, noise, training)  # each [B, k]
+        bound = tf.reduce_logsumexp(log_px + log_pz - log_qz, axis=1) - math.log(self.iw_samples)
+        return {"loss": -tf.reduce_mean(bound),
+                "reconstruction": -tf.reduce_mean(log_px),
+                "kl": tf.reduce_mean(self.prior.kl(mean, log_var))}
+
+
+class Iwae(ImportanceWeighted, Vae):
+    """The plain vae's layers (fully connected, labels ignored), trained on the importance-weighted bound with
+    k = 5 (model.iwae.ImportanceWeighted)."""
+
+    conditional = False
