@@ -64,6 +64,7 @@ def test_with_one_sample_the_bound_is_the_elbo_at_that_code(monkeypatch):
     assert losses["reconstruction"].numpy() == pytest.approx(tf.reduce_mean(reconstruction).numpy(), rel=1e-6)
 
 
+@pytest.mark.slow  # 20 passes over 400 images: over a second
 def test_in_expectation_one_sample_gives_the_elbo_and_more_samples_a_tighter_bound():
     """Averaged over many draws of the models' own noise (8 images, each 50 times a batch, 10 batches): L_1 is the
     ELBO (the vae's loss: one code, the KL in closed form) to within their standard errors, and L_5 is larger
