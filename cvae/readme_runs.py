@@ -44,6 +44,7 @@ FIGURE_RUNS = (
     ReadmeRun(RunIdentity("cnn"), 20, shipped=True),
     ReadmeRun(RunIdentity("m2", 50, labels=100), 30),
     ReadmeRun(RunIdentity("cvae_fc3", 20, dataset="fashion_mnist"), 50, confusion=True),
+    ReadmeRun(RunIdentity("cvae_fc3_iwae", 50, binarize=True), 100),
     ReadmeRun(RunIdentity("cvae_cnn3", 20, dataset="colour_mnist", likelihood="logistic"), 30, confusion=True,
               dataset_path="data/colour_mnist.npz", make_dataset=("-m", "cvae.colour_mnist", "data/colour_mnist.npz")),
     ReadmeRun(RunIdentity("cvae_resnet", 20, dataset="colour_mnist", likelihood="mixture"), 20, confusion=True,
@@ -57,7 +58,9 @@ def figure_commands(python="python", epochs=None):
     and plotted into img/ (the conditional ones with the fitted sampler's samples too); the confusion figures,
     once the classifier that reads them is trained; then pretrained/ refreshed from log/, and the explorer's
     screenshot taken (which needs `npm ci` and Debian's chromium)."""
-    # here: importing it loads TensorFlow, which --help and the tests' lists need not
+    # here: importing it loads TensorFlow, which --help and the tests' lists need not (quietly: these are commands)
+    from cvae import import_tensorflow_quietly
+    import_tensorflow_quietly()
     from model.registry import model_class
     commands = []
     for run in FIGURE_RUNS:
