@@ -164,8 +164,12 @@ class VAEBase(BaseModel):
 
     def reparameterize(self, mean, log_var):
         """z = mean + sigma * eps with eps ~ N(0, I): a sample whose gradient flows to mean and log_var."""
-        eps = this_replicas_rows(lambda shape: keras.random.normal(shape, seed=self.noise), tf.shape(mean))
-        return mean + tf.exp(0.5 * log_var) * eps
+        return mean + tf.exp(0.5 * log_var) * self.training_noise(tf.shape(mean))
+
+    def training_noise(self, shape):
+        """eps ~ N(0, I) of `shape` (batch first) from the model's own checkpointed generator: under a tf.distribute
+        strategy this replica's rows of the global batch's draw (this_replicas_rows)."""
+        return this_replicas_rows(lambda size: keras.random.normal(size, seed=self.noise), shape)
 
     def get_config(self):
         return {**super().get_config(), "likelihood": self.likelihood.name}

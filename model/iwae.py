@@ -4,10 +4,8 @@ model/cvae_fc3_iwae.py is the conditional one.
 """
 import math
 
-import keras
 import tensorflow as tf
 
-from model.base import this_replicas_rows
 from model.vae import Vae
 
 
@@ -36,9 +34,7 @@ class ImportanceWeighted:
 
     def compute_losses(self, x, y, training=False):
         mean, log_var = self.encode(x, y, training)
-        shape = tf.stack([tf.shape(mean)[0], self.iw_samples, tf.shape(mean)[1]])
-        # The training noise, drawn as VAEBase.reparameterize draws it (this replica's rows of the global batch).
-        noise = this_replicas_rows(lambda size: keras.random.normal(size, seed=self.noise), shape)
+        noise = self.training_noise(tf.stack([tf.shape(mean)[0], self.iw_samples, tf.shape(mean)[1]]))
         log_px, log_pz, log_qz = self.importance_terms(x, y, mean, log_var, noise, training)  # each [B, k]
         bound = tf.reduce_logsumexp(log_px + log_pz - log_qz, axis=1) - math.log(self.iw_samples)
         return {"loss": -tf.reduce_mean(bound),
@@ -49,5 +45,3 @@ class ImportanceWeighted:
 class Iwae(ImportanceWeighted, Vae):
     """The plain vae's layers (fully connected, labels ignored), trained on the importance-weighted bound with
     k = 5 (model.iwae.ImportanceWeighted)."""
-
-    conditional = False
