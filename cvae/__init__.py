@@ -75,8 +75,11 @@ PUBLIC = {"open_run": ("cvae.runs", "open_run"), "train": ("cvae.runs", "train")
 
 
 def _stopped_while_starting(signum, frame):
-    print("\ninterrupted while starting; nothing was done", file=sys.stderr)
-    sys.exit(130)
+    # os._exit, not sys.exit: the signal can land while the import system runs a weakref callback
+    # (importlib's module-lock cleanup), where a SystemExit is printed as "Exception ignored" and swallowed, and
+    # the tool then ran on to the end (seen in CI). Nothing has been written yet, so there is nothing to clean up.
+    print("\ninterrupted while starting; nothing was done", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 # What requirements.txt installs, by import name: one of them missing means the tool runs outside .venv, not a bug.
