@@ -77,6 +77,10 @@ def site_files(model, identity, epoch, run_name, codes=None, mixture=None):
                 "class_names": identity.class_names(), "z_range": round(float(model.prior.quantile(Z_SPAN)), 4),
                 "layers": layers,
                 "weights": "weights.bin", "weights_sha256": sha256_of(weights)}
+    prior = model.prior.as_mixture()  # a learned prior's components; N(0, I) the page draws itself
+    if prior is not None:
+        manifest["prior"] = {name: [np.round(np.asarray(group, np.float32), 5).tolist() for group in per_class]
+                             for name, per_class in prior.items()}  # per class: classes may hold unequal counts
     if codes is not None:
         manifest["codes"] = codes
     if mixture is not None:

@@ -196,7 +196,7 @@ class VAEBase(BaseModel):
         """(reconstruction -log p(x | z, y), KL(q(z | x, y) || p(z))), each [B] in nats, with one z ~ q."""
         mean, log_var = self.encode(x, y, training)
         z = self.reparameterize(mean, log_var)
-        return self.likelihood.nll(x, self.decode(z, y, training)), self.prior.kl(mean, log_var)
+        return self.likelihood.nll(x, self.decode(z, y, training)), self.prior.kl(mean, log_var, z, y)
 
     def compute_losses(self, x, y, training=False, kl_weight=None):
         """Negative ELBO per image = reconstruction (-log p(x | z, y)) + KL(q(z | x, y) || p(z)), in nats; "loss"
@@ -223,7 +223,7 @@ class VAEBase(BaseModel):
         n, k = tf.shape(mean)[1], tf.shape(noise)[1]
         z = mean[:, None] + tf.exp(0.5 * log_var)[:, None] * noise
         log_px = self.likelihood.log_prob_samples(x, self.decode(tf.reshape(z, [-1, n]), tf.repeat(y, k), training))
-        return log_px, self.prior.log_density(z), gaussian_log_density(z, mean[:, None], log_var[:, None])
+        return log_px, self.prior.log_density(z, y), gaussian_log_density(z, mean[:, None], log_var[:, None])
 
     def derived_metrics(self, means):
         """The ELBO (nats per image, higher is better) from the means of its two terms."""

@@ -93,7 +93,7 @@ class M2(VAEBase):
             reconstruction = self.likelihood.nll(tf.repeat(x, self.classes, axis=0), self.decode(z, labels))
         else:
             reconstruction = self.reconstruction_in_passes(x, z, labels, images_per_pass)
-        return tf.reshape(reconstruction + self.prior.kl(mean, log_var), [batch, self.classes])
+        return tf.reshape(reconstruction + self.prior.kl(mean, log_var, z, labels), [batch, self.classes])
 
     def reconstruction_in_passes(self, x, z, labels, images_per_pass):
         """-log p(x_b | z_r, y_r) for the rows r = b * K + k, [B * K], decoded images_per_pass images at a time."""

@@ -199,3 +199,28 @@ def test_the_mixture_button_draws_the_label_s_codes(fc3_run, tmp_path, capsys):
     # Without --sampler gmm the page has no mixture and hides the button.
     site = write(fc3_run, tmp_path / "plain", "cvae_fc3", "-n", "20", "--subset", "300", capsys=capsys)
     assert "mixture" not in json.loads((site / "manifest.json").read_text())
+
+
+@needs_browser
+@pytest.mark.slow
+def test_randomize_draws_from_a_learned_prior(tmp_path, capsys):
+    """A VampPrior's components are in the manifest, and randomize draws from the current label's: here class 4's
+    are made unmistakable (component k: every coordinate 0.02 k, sigma 0.001), so each draw must be one of them."""
+    log_dir = tmp_path / "log"
+    assert train.main(["cvae_fc3_vamp", "-n", "20", "--subset", "300", "-e", "1", "--log-dir", str(log_dir)]) == 0
+    site = write(log_dir, tmp_path / "site", "cvae_fc3_vamp", "-n", "20", "--subset", "300", capsys=capsys)
+    manifest = json.loads((site / "manifest.json").read_text())
+    assert [len(weights) for weights in manifest["prior"]["weights"]] == [50] * 10
+    manifest["prior"]["means"][4] = [[0.02 * k] * 20 for k in range(50)]
+    manifest["prior"]["stds"][4] = [[0.001] * 20 for _ in range(50)]
+    (site / "manifest.json").write_text(json.dumps(manifest))
+    out = drive(site, [{"label": 4}] + [{"click": "#randomize"}, {"read": True}] * 6, tmp_path)
+    assert out["error"] is None
+    components = set()
+    for read in out["reads"]:
+        z = np.array(read["z"])
+        k = round(z.mean() / 0.02)
+        assert read["label"] == 4 and 0 <= k < 50 and np.abs(z - 0.02 * k).max() < 0.006, z
+        components.add(k)
+    assert len(components) > 1
+    assert_same_as_python(out["reads"], RunDir(log_dir / "cvae_fc3_vamp_20_subset300").load().model)

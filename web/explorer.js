@@ -144,15 +144,30 @@ function drawPlane() {
 
 const normal = () => Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
 
+// A component's index, drawn by the weights [K] that sum to 1.
+function pick(weights) {
+  let u = Math.random(), k = 0;
+  while (k < weights.length - 1 && u >= weights[k]) { u -= weights[k]; k += 1; }
+  return k;
+}
+
+// z from the model's prior: N(0, I), or the mixture of diagonal Gaussians the manifest gives for a learned one
+// (a VampPrior: the current label's mixture for a conditional model).
+explorer.drawFromPrior = () => {
+  const prior = manifest.prior;
+  if (!prior) return explorer.z.map(() => normal());
+  const c = prior.weights.length > 1 ? explorer.label : 0;
+  const k = pick(prior.weights[c]);
+  return prior.means[c][k].map((mean, i) => mean + prior.stds[c][k][i] * normal());
+};
+
 // z from the run's fitted Gaussian mixture (explore.py --sampler gmm), the current label's one for a conditional
 // model: a component by its weight, then mean + L eps with L its covariance's Cholesky factor. Not clamped to
 // the sliders' range: the mixture's codes are the point.
 explorer.drawFromMixture = () => {
   const mixture = manifest.mixture;
   const c = mixture.weights.length > 1 ? explorer.label : 0;
-  const weights = mixture.weights[c];
-  let u = Math.random(), k = 0;
-  while (k < weights.length - 1 && u >= weights[k]) { u -= weights[k]; k += 1; }
+  const k = pick(mixture.weights[c]);
   const eps = mixture.means[c][k].map(() => normal());
   const factor = mixture.cholesky[c][k];
   return mixture.means[c][k].map((mean, i) => mean + factor[i].reduce((sum, l, j) => sum + l * eps[j], 0));
@@ -206,7 +221,7 @@ function build() {
     }
     // A draw from the prior, kept within the sliders' range (the prior's 1%-99% quantiles) so they can show it.
     const clamp = (v) => Math.min(Math.max(v, -manifest.z_range), manifest.z_range);
-    document.getElementById("randomize").onclick = () => explorer.setZ(explorer.z.map(() => clamp(normal())));
+    document.getElementById("randomize").onclick = () => explorer.setZ(explorer.drawFromPrior().map(clamp));
     document.getElementById("reset").onclick = () => explorer.setZ(Array(n).fill(0));
   }
   if (manifest.mixture) {
