@@ -19,15 +19,8 @@ from cvae.config import SCHEDULES
 from cvae.errors import UsageError
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Train a model on MNIST or data of your own; checkpoints, config.json, metrics.csv and TensorBoard "
-                    "events go to LOG_DIR/MODEL_N/ (LOG_DIR/cnn/ for the classifier; suffixes _bin, "
-                    "_fashion_mnist, _labelsL name the options below). Running the same command again resumes.",
-        formatter_class=HelpFormatter)
-    parser.add_argument("model", choices=model_names(), metavar="MODEL", help=f"one of: {', '.join(model_names())}")
-    parser.add_argument("-n", "--latent-dim", type=positive_int_up_to(MAX_LATENT_DIM), default=20,
-                        help="latent dimensions (ignored by the classifier cnn)")
+def add_training_flags(parser):
+    """The training settings (cvae.config.TrainingSettings): a run may resume with others."""
     parser.add_argument("-b", "--batch-size", type=positive_int_up_to(MAX_COUNT), default=100,
                         help="images per step, split across replicas under --strategy; m2 takes this many "
                              "unlabelled plus as many labelled")
@@ -42,6 +35,40 @@ def parse_args(argv=None):
     parser.add_argument("--kl-warmup", type=count_up_to(MAX_COUNT), default=0, metavar="EPOCHS",
                         help="a VAE's KL weight rises linearly from 0 to 1 over the first EPOCHS epochs' steps "
                              "(default 0: off); its test rows report the full ELBO throughout")
+
+
+def add_device_flags(parser):
+    """How the steps run (determinism, devices, XLA, precision): the same weights' arithmetic, not the model."""
+    parser.add_argument("--deterministic", action="store_true",
+                        help="enable TensorFlow's op determinism: a rerun or a resumed run gives bit-identical "
+                             "weights on the same machine (a little slower)")
+    parser.add_argument("--strategy", choices=("none", "mirrored", "multi_worker"), default="none",
+                        help="mirrored: tf.distribute.MirroredStrategy over every local GPU (every CPU device when "
+                             "there is no GPU); multi_worker: MultiWorkerMirroredStrategy over the cluster in "
+                             "TF_CONFIG. The global batch (-b) is split across replicas")
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
+                        help="compile the training step with XLA, or not. Default: on for vae and cvae_fc3 (1.4x on "
+                             "a 2-core Xeon, about even on a 2-core EPYC) and their VampPrior versions, off for the "
+                             "others (XLA is 1.1x for "
+                             "cvae_cnn3, much slower for cvae_cnn2, cnn and m2) and under --strategy; a resumed run "
+                             "keeps the setting it last trained with (bench/README.md)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                        help="bf16: Keras' mixed_bfloat16 policy (weights, noise and losses in float32, the other "
+                             "layers' products in bfloat16): faster where the CPU has AMX or AVX512-BF16, slower "
+                             "elsewhere; measured per model in bench/README.md (bfloat16). Default: fp32, or for a "
+                             "resumed run the precision it last trained with")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train a model on MNIST or data of your own; checkpoints, config.json, metrics.csv and TensorBoard "
+                    "events go to LOG_DIR/MODEL_N/ (LOG_DIR/cnn/ for the classifier; suffixes _bin, "
+                    "_fashion_mnist, _labelsL name the options below). Running the same command again resumes.",
+        formatter_class=HelpFormatter)
+    parser.add_argument("model", choices=model_names(), metavar="MODEL", help=f"one of: {', '.join(model_names())}")
+    parser.add_argument("-n", "--latent-dim", type=positive_int_up_to(MAX_LATENT_DIM), default=20,
+                        help="latent dimensions (ignored by the classifier cnn)")
+    add_training_flags(parser)
     parser.add_argument("--seed", type=random_seed, default=0, help="seed for weights, shuffling and noise")
     parser.add_argument("--restart", action="store_true", help="delete the run's directory and start over")
     parser.add_argument("--subset", type=positive_int_up_to(MAX_COUNT), default=None,
@@ -64,23 +91,7 @@ def parse_args(argv=None):
     parser.add_argument("--labels", type=positive_int_up_to(MAX_COUNT), default=None,
                         help="m2 only: train with this many labelled images (a multiple of the number of classes, "
                              "the same number of each class, drawn with --seed); the rest are used without labels")
-    parser.add_argument("--deterministic", action="store_true",
-                        help="enable TensorFlow's op determinism: a rerun or a resumed run gives bit-identical "
-                             "weights on the same machine (a little slower)")
-    parser.add_argument("--strategy", choices=("none", "mirrored", "multi_worker"), default="none",
-                        help="mirrored: tf.distribute.MirroredStrategy over every local GPU (every CPU device when "
-                             "there is no GPU); multi_worker: MultiWorkerMirroredStrategy over the cluster in "
-                             "TF_CONFIG. The global batch (-b) is split across replicas")
-    parser.add_argument("--xla", action=argparse.BooleanOptionalAction, default=None,
-                        help="compile the training step with XLA, or not. Default: on for vae and cvae_fc3 (1.4x on "
-                             "a 2-core Xeon, about even on a 2-core EPYC), off for the others (XLA is 1.1x for "
-                             "cvae_cnn3, much slower for cvae_cnn2, cnn and m2) and under --strategy; a resumed run "
-                             "keeps the setting it last trained with (bench/README.md)")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
-                        help="bf16: Keras' mixed_bfloat16 policy (weights, noise and losses in float32, the other "
-                             "layers' products in bfloat16): faster where the CPU has AMX or AVX512-BF16, slower "
-                             "elsewhere; measured per model in bench/README.md (bfloat16). Default: fp32, or for a "
-                             "resumed run the precision it last trained with")
+    add_device_flags(parser)
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where the data sets are cached")
     add_debug_flag(parser)

@@ -199,6 +199,15 @@ def resume(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, r
                    (train_images, train_labels, test_images, test_labels), labelled, step_clip)
 
 
+def step_runner(session, settings, identity, step_images, steps_per_epoch, xla, strategy):
+    """How an epoch's training steps run (cvae.steps): in memory on one device, or split by `strategy`."""
+    warmup_steps = settings.kl_warmup * steps_per_epoch or None
+    if strategy is None:
+        return InMemorySteps(session.model, session.optimizer, step_images, identity.binarize, xla, warmup_steps)
+    return DistributedSteps(session.model, session.optimizer, step_images, strategy, identity.binarize,
+                            session.step_clip, xla, warmup_steps)
+
+
 def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, restart=False, data_dir=DATA_DIR,
           strategy=None, log=print, data=None):
     """Train into `run_dir` (whose lock the caller holds) until settings.epochs: resume(), one decision (how an
@@ -223,13 +232,8 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
         + f", {len(test_x):,} test images; {xla_note(xla, asked)}; {precision_note(session.precision)}")
     # A semi-supervised step takes batch_size unlabelled images and as many labelled ones.
     step_images = settings.batch_size * (2 if model.semi_supervised else 1)
-    steps_per_epoch = -(-len(train_x) // step_images)
-    warmup_steps = settings.kl_warmup * steps_per_epoch or None
-    if strategy is None:
-        runner = InMemorySteps(model, session.optimizer, step_images, identity.binarize, xla, warmup_steps)
-    else:
-        runner = DistributedSteps(model, session.optimizer, step_images, strategy, identity.binarize,
-                                  session.step_clip, xla, warmup_steps)
+    runner = step_runner(session, settings, identity, step_images, -(-len(train_x) // step_images), xla, strategy)
+    if strategy is not None:
         log(runner.describe())
 
     eval_steps = several_steps(make_eval_step(model))
