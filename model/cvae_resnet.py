@@ -13,6 +13,17 @@ ACTIVATION = tf.nn.silu
 CONV = dict(kernel_size=3, padding="same", kernel_initializer="he_normal")
 
 
+def doubled(h, axis):
+    """h [B, H, W, C] with each row (axis 1) or column (axis 2) repeated twice: tf.repeat(h, 2, axis), the same
+    numbers and gradients (each a sum of two), without the tf.tile whose gradient made oneDNN print an "E0000 ...
+    supports DT_INT32 only on platforms with AVX-512" line at the start of every cvae_resnet training."""
+    sizes = list(h.shape[1:])
+    pairs = tf.broadcast_to(tf.expand_dims(h, axis + 1), tf.concat([tf.shape(h)[:1], sizes[:axis], [2],
+                                                                      sizes[axis:]], axis=0))
+    sizes[axis - 1] *= 2
+    return tf.reshape(pairs, [-1, *sizes])
+
+
 class ResidualBlock(layers.Layer):
     """h + conv(silu(conv(silu(h)))), two 3 x 3 convolutions of `width` channels (He et al. 2016's
     pre-activation block); the block's input and output have the same shape."""
@@ -94,7 +105,7 @@ class CvaeResnet(VAEBase):
         h = tf.reshape(self.decoder_dense(code), [-1, smallest, smallest, self.WIDTHS[-1]])
         for stage, (code_map, block) in enumerate(zip(self.decoder_codes, self.decoder_blocks)):
             if stage:  # nearest-neighbour up-sampling, then a 3 x 3 convolution
-                h = self.decoder_ups[stage - 1](tf.repeat(tf.repeat(h, 2, axis=1), 2, axis=2))
+                h = self.decoder_ups[stage - 1](doubled(doubled(h, axis=1), axis=2))
             h = block(h + code_map(code)[:, None, None, :])
         parameters = self.to_parameters(ACTIVATION(h))
         before, size = self.pad[0], self.image_shape[0]
