@@ -22,7 +22,7 @@ def parse_args(argv=None):
     parser.add_argument("-m", "--mode", choices=list(FIGURES), default=None, nargs="+", action="extend",
                         metavar="KIND",
                         help="re: reconstructions; gen_ave: decoded class-mean codes; gen_rand: class-mean "
-                             "code plus noise, and prior samples; embed: 2-D latent means; manifold: decoded "
+                             "code plus noise, and prior samples (a model that ignores labels: prior samples only); embed: 2-D latent means; manifold: decoded "
                              "latent grid (n = 2); analogy: one style, every digit; interpolate: decoded straight lines "
                              "between test codes (PNG and GIF); traverse: the most-used latent dimensions swept "
                              "-3 to 3 (n > 2; PNG and GIF); confusion: asked vs read class of generated images, "

@@ -98,7 +98,7 @@ def why_not(kind, model):
         return None
     if not model.has_latent_space:
         return "the classifier has only a learning curve (-m curve)"
-    if kind in ("gen_ave", "gen_rand", "analogy", "confusion") and not model.conditional:
+    if kind in ("gen_ave", "analogy", "confusion") and not model.conditional:
         return f"-m {kind} needs a conditional model; the plain vae ignores labels"
     if kind == "manifold" and model.latent_dim != 2:
         return f"-m manifold needs a 2-D latent space (-n 2), this run has n = {model.latent_dim}"
@@ -174,6 +174,8 @@ def class_means(run, out_dir, options):
 
 
 def noisy_class_means_and_prior(run, out_dir, options):
+    if not run.model.conditional:
+        return unconditional_samples(run, out_dir, options)
     rng = np.random.default_rng(options.seed)
     n, k, classes = run.model.latent_dim, SAMPLES_PER_CLASS, len(run.class_names)
     means = class_mean_codes(run.codes, run.test_labels, classes)
@@ -201,6 +203,26 @@ def noisy_class_means_and_prior(run, out_dir, options):
                                f"{run.title}: samples with z from mixtures of {mixture.components} Gaussians fitted "
                                f"to each class's training codes", run.class_names)
     return [prior_path, gmm_path, path]
+
+
+def unconditional_samples(run, out_dir, options):
+    """gen_rand of a model that ignores labels: a grid of samples with z from its prior (and from the fitted
+    mixture with --sampler gmm), as many as a conditional model's figure holds."""
+    labels = np.zeros(len(run.class_names) * SAMPLES_PER_CLASS, int)
+    unnamed = [""] * len(run.class_names)
+    samplers = [("generated_image_prior.png", run.model.prior, f"the prior {run.model.prior.title}")]
+    if options.sampler == "gmm":
+        mixture = run.load_mixture()
+        samplers.append(("generated_image_gmm.png", mixture,
+                         f"a mixture of {mixture.components} Gaussians fitted to the training codes"))
+    paths = []
+    for name, sampler, what in samplers:
+        z = sampler.draw(labels, np.random.default_rng(options.seed))
+        images = decode(run.model, z, labels).reshape(len(unnamed), SAMPLES_PER_CLASS, *run.model.image_shape)
+        figures.plot_digit_samples(images, range(len(unnamed)), out_dir / name, f"{run.title}: samples with z from "
+                                   f"{what}", unnamed)
+        paths.append(out_dir / name)
+    return paths
 
 
 def analogy(run, out_dir, options):

@@ -40,12 +40,27 @@ def test_gen_rand_for_one_digit_and_prior_samples(session_runs, tmp_path):
     assert one_digit[..., :3].std() > 0.05 and every_digit[..., :3].std() > 0.05
 
 
+@pytest.mark.slow  # fits the mixture: over a second
+def test_a_model_that_ignores_labels_draws_its_samples_from_the_prior_and_the_fitted_mixture(session_runs, tmp_path):
+    """gen_rand of the plain vae: samples with z from the prior, and from the fitted mixture, each as large a grid
+    as a conditional model's prior figure (10 rows), and different draws."""
+    assert plot_main(session_runs, tmp_path, "vae", "-n", "2", "-m", "gen_rand", "--sampler", "gmm",
+                     "--components", "2") == 0
+    prior = matplotlib.image.imread(tmp_path / "vae_2_subset300" / "generated_image_prior.png")
+    fitted = matplotlib.image.imread(tmp_path / "vae_2_subset300" / "generated_image_gmm.png")
+    assert prior.shape[1] == fitted.shape[1] and abs(prior.shape[0] - fitted.shape[0]) < 30  # a title may wrap
+    assert prior[..., :3].std() > 0.05 and fitted[..., :3].std() > 0.05
+    assert plot_main(session_runs, tmp_path, "cvae_cnn3", "-n", "2", "-m", "gen_rand") == 0
+    conditional = matplotlib.image.imread(tmp_path / QUICK_RUN / "generated_image_prior.png")
+    assert abs(conditional.shape[0] - prior.shape[0]) < 30  # the same rows; the conditional one's are named
+
+
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_without_mode_every_applicable_figure_is_made(session_runs, tmp_path):
     assert plot_main(session_runs, tmp_path, "vae", "-n", "2") == 0
     assert sorted(p.name for p in (tmp_path / "vae_2_subset300").iterdir()) == [
-        "embedding.png", "interpolation.gif", "interpolation.png", "learning_curve.png", "manifold.png",
-        "reconstruction.png"]
+        "embedding.png", "generated_image_prior.png", "interpolation.gif", "interpolation.png", "learning_curve.png",
+        "manifold.png", "reconstruction.png"]
     assert plot_main(session_runs, tmp_path, "cnn") == 0
     assert [p.name for p in (tmp_path / "cnn_subset300").iterdir()] == ["learning_curve.png"]
 
