@@ -25,7 +25,7 @@ def parse_args(argv=None):
                              "code plus noise, and prior samples (a model that ignores labels: prior samples only); embed: 2-D latent means; manifold: decoded "
                              "latent grid (n = 2); analogy: one style, every digit; interpolate: decoded straight lines "
                              "between test codes (PNG and GIF); traverse: the most-used latent dimensions swept "
-                             "-3 to 3 (n > 2; PNG and GIF); confusion: asked vs read class of generated images, "
+                             "-3 to 3 (n > 2; PNG and GIF); pseudo: a VampPrior's learned pseudo-inputs; confusion: asked vs read class of generated images, "
                              "prior and fitted sampler (judged by the run's classifier, trained first if missing); "
                              "curve: learning curves")
     parser.add_argument("-s", "--std", type=noise_std, default=0.1, help="noise std for gen_rand")

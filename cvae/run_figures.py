@@ -100,6 +100,8 @@ def why_not(kind, model):
         return "the classifier has only a learning curve (-m curve)"
     if kind in ("gen_ave", "analogy", "confusion") and not model.conditional:
         return f"-m {kind} needs a conditional model; the plain vae ignores labels"
+    if kind == "pseudo" and not hasattr(model.prior, "pseudo_inputs"):
+        return f"-m pseudo shows a VampPrior's pseudo-inputs (vamp, cvae_fc3_vamp); this run's prior is {model.prior.title}"
     if kind == "manifold" and model.latent_dim != 2:
         return f"-m manifold needs a 2-D latent space (-n 2), this run has n = {model.latent_dim}"
     if kind == "traverse" and model.latent_dim <= 2:
@@ -223,6 +225,24 @@ def unconditional_samples(run, out_dir, options):
                                    f"{what}", unnamed)
         paths.append(out_dir / name)
     return paths
+
+
+def pseudo_inputs(run, out_dir, options):
+    """The learned pseudo-inputs of a VampPrior, whose encodings are its mixture's components: a row per class of
+    a conditional model (its first SAMPLES_PER_CLASS), or the first rows of an unconditional one's."""
+    images, labels = run.model.prior.pseudo_inputs()
+    classes = len(run.class_names)
+    if run.model.conditional:
+        rows = [images[labels == label][:SAMPLES_PER_CLASS] for label in range(classes)]
+        names = run.class_names
+    else:
+        rows = [images[start:start + SAMPLES_PER_CLASS] for start in range(0, classes * SAMPLES_PER_CLASS,
+                                                                           SAMPLES_PER_CLASS)]
+        names = [""] * classes
+    path = out_dir / "pseudo_inputs.png"
+    figures.plot_digit_samples(np.stack(rows), range(classes), path, f"{run.title}: its prior's learned pseudo-inputs, "
+                               f"{SAMPLES_PER_CLASS * classes} of {len(images)}", names)
+    return [path]
 
 
 def analogy(run, out_dir, options):
@@ -369,6 +389,7 @@ FIGURES = {
     "embed": embedding,
     "manifold": manifold,
     "analogy": analogy,
+    "pseudo": pseudo_inputs,
     "interpolate": interpolate,
     "traverse": traverse,
     "confusion": confusion,

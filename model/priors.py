@@ -86,6 +86,10 @@ class VampPrior:
         self.title = f"VampPrior ({self.count} pseudo-inputs)"
         self._quantiles = None
 
+    def pseudo_inputs(self):
+        """(images [K, H, W, C] in [0, 1], labels [K]) of the pseudo-inputs, as numpy arrays."""
+        return np.asarray(self.model.pseudo_input_images()), self.labels
+
     def components(self):
         """(mean, log_var) [K, n] of q(z | u_k, y_k): the mixture's components."""
         return self.model.encode(self.model.pseudo_input_images(), tf.constant(self.labels))

@@ -1,5 +1,6 @@
 """model/vamp.py and model.priors.VampPrior: the learned prior, against a hand computation in numpy, its draws, and
 its pseudo-inputs trained and saved with the model."""
+import matplotlib.image
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -148,3 +149,7 @@ def test_the_exported_saved_model_samples_from_the_vampprior(tmp_path):
     expected = network.generate(network.prior.draw_in_graph(labels, tf.constant(5)), labels).numpy()
     np.testing.assert_allclose(images, expected, atol=1e-6)
     assert not np.allclose(images[2], images[3])  # two draws for one label: two codes
+    # plot.py -m pseudo: the pseudo-inputs, a row per class
+    assert tool("plot").main([*args, "-m", "pseudo", "--figure-dir", str(tmp_path / "fig")]) == 0
+    figure = matplotlib.image.imread(tmp_path / "fig" / "cvae_fc3_vamp_2_subset300" / "pseudo_inputs.png")
+    assert figure.shape[0] > 500 and figure.shape[1] > 500
