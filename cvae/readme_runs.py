@@ -47,6 +47,7 @@ FIGURE_RUNS = (
     # Trained with XLA, the default for the IWAE models when it ran (since then --no-xla, 1.7x faster here).
     ReadmeRun(RunIdentity("cvae_fc3_iwae", 50, binarize=True), 100, training_flags=("--xla",)),
     ReadmeRun(RunIdentity("iwae", 50, binarize=True), 100),
+    ReadmeRun(RunIdentity("vamp", 50, binarize=True), 100),
     ReadmeRun(RunIdentity("cvae_cnn3", 20, dataset="colour_mnist", likelihood="logistic"), 30, confusion=True,
               dataset_path="data/colour_mnist.npz", make_dataset=("-m", "cvae.colour_mnist", "data/colour_mnist.npz")),
     ReadmeRun(RunIdentity("cvae_resnet", 20, dataset="colour_mnist", likelihood="mixture"), 20, confusion=True,
