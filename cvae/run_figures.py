@@ -233,14 +233,13 @@ def pseudo_inputs(run, out_dir, options):
     images, labels = run.model.prior.pseudo_inputs()
     classes = len(run.class_names)
     if run.model.conditional:
-        rows = [images[labels == label][:SAMPLES_PER_CLASS] for label in range(classes)]
+        rows = np.stack([images[labels == label][:SAMPLES_PER_CLASS] for label in range(classes)])
         names = run.class_names
     else:
-        rows = [images[start:start + SAMPLES_PER_CLASS] for start in range(0, classes * SAMPLES_PER_CLASS,
-                                                                           SAMPLES_PER_CLASS)]
+        rows = images[:classes * SAMPLES_PER_CLASS].reshape(classes, SAMPLES_PER_CLASS, *images.shape[1:])
         names = [""] * classes
     path = out_dir / "pseudo_inputs.png"
-    figures.plot_digit_samples(np.stack(rows), range(classes), path, f"{run.title}: its prior's learned pseudo-inputs, "
+    figures.plot_digit_samples(rows, range(classes), path, f"{run.title}: its prior's learned pseudo-inputs, "
                                f"{SAMPLES_PER_CLASS * classes} of {len(images)}", names)
     return [path]
 

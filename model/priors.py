@@ -84,7 +84,9 @@ class VampPrior:
         self.count = len(self.labels)
         self.conditional = bool(model.conditional)
         self.title = f"VampPrior ({self.count} pseudo-inputs)"
-        self._quantiles = None
+        # The components each label mixes, by index: a group per class, or one of all K (unconditional).
+        self.groups = ([np.flatnonzero(self.labels == label) for label in range(model.classes)] if self.conditional
+                       else [np.arange(self.count)])
 
     def pseudo_inputs(self):
         """(images [K, H, W, C] in [0, 1], labels [K]) of the pseudo-inputs, as numpy arrays."""
@@ -123,8 +125,7 @@ class VampPrior:
         """The component of each code [len(labels)], uniformly among its label's (all K: unconditional)."""
         if not self.conditional:
             return rng.integers(self.count, size=len(labels))
-        members = [np.flatnonzero(self.labels == label) for label in range(self.model.classes)]
-        return np.array([members[label][rng.integers(len(members[label]))] for label in labels], np.int64)
+        return np.array([self.groups[label][rng.integers(len(self.groups[label]))] for label in labels], np.int64)
 
     def draw_in_graph(self, labels, seed):
         """draw() inside a TensorFlow graph, stateless (the same for the same seed): the exported SavedModel's
@@ -153,8 +154,6 @@ class VampPrior:
         """{"weights" [C, K_c], "means" [C, K_c, n], "stds" [C, K_c, n]}: the prior as diagonal Gaussian mixtures,
         one per class (C = 1 unconditional), for the explorer's page to draw from."""
         mean, log_var = (np.asarray(part) for part in self.components())
-        groups = ([np.flatnonzero(self.labels == label) for label in range(self.model.classes)] if self.conditional
-                  else [np.arange(self.count)])
-        return {"weights": [[1.0 / len(group)] * len(group) for group in groups],
-                "means": [mean[group].tolist() for group in groups],
-                "stds": [np.exp(0.5 * log_var[group]).tolist() for group in groups]}
+        return {"weights": [[1.0 / len(group)] * len(group) for group in self.groups],
+                "means": [mean[group].tolist() for group in self.groups],
+                "stds": [np.exp(0.5 * log_var[group]).tolist() for group in self.groups]}
