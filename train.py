@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from model import DEFAULT_LIKELIHOOD, names as model_names
-from cvae.cli import (HelpFormatter, add_debug_flag, add_likelihood_flag, dataset_argument, image_size_argument,
-                      count_up_to, likelihoods_help, positive_float, positive_int_up_to, random_seed, run_tool)
+from cvae.cli import (HelpFormatter, add_debug_flag, add_likelihood_flag, add_option_flags, dataset_argument,
+                      image_size_argument, count_up_to, likelihoods_help, positive_float, positive_int_up_to,
+                      random_seed, run_tool)
 from cvae.limits import MAX_COUNT, MAX_LATENT_DIM
 from cvae.data import DATA_DIR
 from cvae.config import SCHEDULES
@@ -84,6 +85,7 @@ def parse_args(argv=None):
                         help=f"p(x | z, y) of a VAE: {likelihoods_help()}. evaluate.py reports the NLL of a "
                              "distribution over the 256 levels in bits/dim. Runs of another than the default go to "
                              "LOG_DIR/MODEL_N_LIKELIHOOD...")
+    add_option_flags(parser)
     parser.add_argument("--image-size", type=image_size_argument, default=None, metavar="S",
                         help="--dataset PATH: resize every image to S x S (8 to 128). Without it a data set keeps "
                              "its images' own size when they all share one square size from 16 to 64, and asks "

@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from model import DEFAULT_LIKELIHOOD, LIKELIHOODS, names as model_names
+from model import DEFAULT_LIKELIHOOD, LIKELIHOODS, OPTIONS, names as model_names
 from cvae import import_tensorflow_quietly, missing_requirement
 from cvae.data import DATA_DIR
 from cvae.errors import UsageError, UserFacingError
@@ -59,6 +59,16 @@ def count_up_to(maximum):
             raise argparse.ArgumentTypeError(f"must be an integer from 0 to {maximum:,}, got {text[:40]}")
         return value
     return count
+
+
+def int_in(low, high):
+    """An argparse type: an integer from `low` to `high`."""
+    def integer(text):
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {text[:40]}")
+        return value
+    return integer
 
 
 def positive_float(text):
@@ -128,6 +138,22 @@ def add_likelihood_flag(parser, default, help):
     parser.add_argument("--likelihood", choices=tuple(LIKELIHOODS), default=default, help=help)
 
 
+def add_option_flags(parser, naming=False):
+    """A flag for each model option (model.OPTIONS: --iw-samples, --pseudo-inputs), its value kept in
+    args.OPTION_NAME (None when not given: the model's default). naming: the flags name a trained run."""
+    for spec in OPTIONS.values():
+        help = (f"the run trained with {spec.flag} K (MODEL_N_{spec.suffix}K)" if naming else
+                f"{spec.help}: {spec.low} to {spec.high:,}, default {spec.default}. Another value than the "
+                f"default is another run: LOG_DIR/MODEL_N_{spec.suffix}K...")
+        parser.add_argument(spec.flag, dest=spec.name, type=int_in(spec.low, spec.high), default=None,
+                            metavar="K", help=help)
+
+
+def given_options(args):
+    """{model option name: value} of the option flags given on the command line."""
+    return {name: getattr(args, name) for name in OPTIONS if getattr(args, name, None) is not None}
+
+
 def likelihoods_help():
     """Each likelihood's name and what it is, the default first: for train.py's --help."""
     return "; ".join(f"{spec.name}, {spec.help}" for spec in LIKELIHOODS.values())
@@ -168,7 +194,8 @@ def add_debug_flag(parser):
 
 # The flags that name a run, beside MODEL; --run DIR takes the place of all of them.
 NAMING_FLAGS = {"latent_dim": "-n", "binarize": "--binarize", "likelihood": "--likelihood", "dataset": "--dataset",
-                "image_size": "--image-size", "labels": "--labels", "subset": "--subset", "pretrained": "--pretrained"}
+                "image_size": "--image-size", "labels": "--labels", "subset": "--subset", "pretrained": "--pretrained",
+                **{name: spec.flag for name, spec in OPTIONS.items()}}
 
 
 def add_run_flags(parser, kept_epoch=True):
@@ -184,6 +211,7 @@ def add_run_flags(parser, kept_epoch=True):
                         help=f"latent dimensions of the run (default: {LATENT_DIM})")
     parser.add_argument("--binarize", action="store_true", help="the binarized run (MODEL_N_bin)")
     add_likelihood_flag(parser, default=None, help="the run trained with --likelihood logistic (MODEL_N_logistic)")
+    add_option_flags(parser, naming=True)
     parser.add_argument("--dataset", default=None, metavar="DATASET",
                         help="the data set the run trained on: mnist (default), fashion_mnist, or the path of your "
                              "own image folder or .npz file, as given to train.py (found by the path it recorded, "
@@ -225,7 +253,8 @@ def identity_from_flags(args, data=None, seed=0):
     """The RunIdentity that MODEL and its options name (cvae.config.identity_named)."""
     from cvae.config import identity_named
     return identity_named(args.model, args.latent_dim, args.dataset, labels=args.labels, binarize=args.binarize,
-                          subset=args.subset, seed=seed, data=data, likelihood=args.likelihood or DEFAULT_LIKELIHOOD)
+                          subset=args.subset, seed=seed, data=data, likelihood=args.likelihood or DEFAULT_LIKELIHOOD,
+                          options=given_options(args))
 
 
 def open_run(args, epoch=None):
@@ -235,7 +264,7 @@ def open_run(args, epoch=None):
     return open_named_run(args.run, epoch=epoch, model=args.model, latent_dim=args.latent_dim, dataset=args.dataset,
                           labels=args.labels, binarize=args.binarize, subset=args.subset, log_dir=args.log_dir,
                           pretrained=args.pretrained, likelihood=args.likelihood or DEFAULT_LIKELIHOOD,
-                          image_size=args.image_size, flags=True)
+                          image_size=args.image_size, options=given_options(args), flags=True)
 
 
 def run_tool(parse, argv, work, interrupted=lambda args: "interrupted", tensorflow=True):

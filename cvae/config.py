@@ -18,7 +18,7 @@ import dataclasses
 import json
 import re
 
-from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, LIKELIHOODS, names as model_names
+from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, LIKELIHOODS, OPTIONS, names as model_names
 from cvae.files import parse_json
 from cvae.limits import MAX_COUNT, MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_SEED, MIN_IMAGE_SIZE
 
@@ -40,15 +40,19 @@ class RunIdentity:
     labels: int | None = None  # m2: how many training labels it may use (None: all, for the other models)
     seed: int = 0
     subset: int | None = None  # trained on the first `subset` images only (quick checks)
+    # The model's numbers given other than their defaults (model.OPTIONS: --iw-samples, --pseudo-inputs), by name.
+    options: dict = dataclasses.field(default_factory=dict)
 
     def directory_name(self):
         """Its folder in log/: MODEL_N, or MODEL for a model without latent space, then _bin when binarized,
-        _LIKELIHOOD for a likelihood other than the default (_logistic: the discretized logistic),
+        _LIKELIHOOD for a likelihood other than the default (_logistic: the discretized logistic), _SUFFIXVALUE
+        for each model option given another value than its default (_iw50: --iw-samples 50),
         _DATASET on anything but MNIST, _labelsL for a semi-supervised run with L labels, and _subsetS for a
         quick run on the first S images (so it never occupies the full run's directory)."""
         name = self.model if self.latent_dim is None else f"{self.model}_{self.latent_dim}"
         name += "_bin" if self.binarize else ""
         name += "" if self.likelihood == DEFAULT_LIKELIHOOD else f"_{self.likelihood}"
+        name += "".join(f"_{OPTIONS[option].suffix}{value}" for option, value in sorted(self.options.items()))
         name += "" if self.dataset == "mnist" else f"_{self.dataset}"
         name += f"_labels{self.labels}" if self.labels is not None else ""
         return name + (f"_subset{self.subset}" if self.subset is not None else "")
@@ -61,6 +65,7 @@ class RunIdentity:
         return ([self.model] + (["-n", str(self.latent_dim)] if self.latent_dim else [])
                 + (["--binarize"] if self.binarize else [])
                 + (["--likelihood", self.likelihood] if self.likelihood != DEFAULT_LIKELIHOOD else [])
+                + [part for name, value in sorted(self.options.items()) for part in (OPTIONS[name].flag, str(value))]
                 + (["--dataset", dataset] if dataset != "mnist" else [])
                 + (["--image-size", str(self.data["image_size"])] if (self.data or {}).get("image_size") else [])
                 + (["--labels", str(self.labels)] if self.labels is not None else [])
@@ -101,7 +106,8 @@ class RunIdentity:
         required = {"model": (str,), "latent_dim": (int, type(None))}
         optional = {"dataset": ((str,), "mnist"), "data": ((dict, type(None)), None), "binarize": ((bool,), False),
                     "likelihood": ((str,), DEFAULT_LIKELIHOOD),
-                    "labels": ((int, type(None)), None), "seed": ((int,), 0), "subset": ((int, type(None)), None)}
+                    "labels": ((int, type(None)), None), "seed": ((int,), 0), "subset": ((int, type(None)), None),
+                    "options": ((dict,), {})}
         values = {}
         for key, types in required.items():
             if key not in fields:
@@ -121,6 +127,11 @@ class RunIdentity:
                                ("seed", 0, MAX_SEED)):
             if values[key] is not None and not low <= values[key] <= high:
                 raise ValueError(f"config '{key}' is {values[key]}, not {low} to {high:,}")
+        for option, value in values["options"].items():
+            spec = OPTIONS.get(option)
+            if spec is None or type(value) is not int or not spec.low <= value <= spec.high or value == spec.default:
+                raise ValueError(f"config 'options' has {str(option)[:40]!r}: {str(value)[:40]}, not a model option "
+                                 f"({', '.join(OPTIONS)}) of another value than its default in its range")
         for key, types in OWN_DATA_KEYS.items() if values["data"] is not None else ():
             if not isinstance(values["data"].get(key), types):
                 raise ValueError(f"config 'data' has no '{key}' of the right type")
@@ -256,17 +267,23 @@ def check_identity(identity: RunIdentity):
     if identity.labels is not None and not kind.semi_supervised:
         semi = ", ".join(name for name, other in models().items() if other.semi_supervised)
         raise UsageError(f"--labels is for the semi-supervised {semi}; the other models use every label")
+    for option in identity.options:
+        if option not in kind.options():
+            takes = ", ".join(name for name, other in models().items() if option in other.options())
+            raise UsageError(f"{OPTIONS[option].flag} is for {takes}; {identity.model} takes no such number")
     try:
+        kind.check_options(identity.options, len(identity.class_names()))
         kind.check_image_shape(identity.image_shape())
     except ValueError as err:
         raise UsageError(f"{identity.model} {err}") from None
 
 
 def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None, seed=0, data=None,
-                   image_size=None, likelihood=DEFAULT_LIKELIHOOD):
+                   image_size=None, likelihood=DEFAULT_LIKELIHOOD, options=None):
     """The RunIdentity these names give, as train.py's flags do. A data set of one's own (a path) is the record
     `data` when given (train.py decodes the data first), else found as train.py finds it (its files hashed,
-    resized to image_size when given). UsageError for a combination no run can have."""
+    resized to image_size when given). options: {model.OPTIONS name: value} (None: the defaults; a value equal
+    to its default names the same run as leaving it out). UsageError for a combination no run can have."""
     from model.registry import model_class
     from cvae.mnist import DATASETS
     if dataset not in DATASETS and data is None:
@@ -278,6 +295,8 @@ def identity_named(model, latent_dim=20, dataset="mnist", labels=None, binarize=
             data["image_shape"] = list(source.image_shape)
     identity = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None,
                            dataset=dataset if data is None else data["name"], data=data, binarize=binarize,
-                           labels=labels, seed=seed, subset=subset, likelihood=likelihood)
+                           labels=labels, seed=seed, subset=subset, likelihood=likelihood,
+                           options={name: value for name, value in (options or {}).items()
+                                    if value is not None and value != OPTIONS[name].default})
     check_identity(identity)
     return identity

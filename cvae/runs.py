@@ -24,22 +24,23 @@ def no_such_dataset(text):
             f"file (README: Your own data)")
 
 
-def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, likelihood=DEFAULT_LIKELIHOOD):
+def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, likelihood=DEFAULT_LIKELIHOOD,
+                    options=None):
     """The run directories in log_dir of these names trained on the data at `path` (by the path their
     config.json recorded, whatever the files hold now)."""
     from cvae import rundir, sources
     from model.registry import model_class
     identity = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None, binarize=binarize,
-                           labels=labels, subset=subset, likelihood=likelihood)
+                           labels=labels, subset=subset, likelihood=likelihood, options=known_options(options))
     return rundir.runs_trained_on(log_dir, identity, sources.short_stem(path), path)
 
 
 def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labels=None, binarize=False, subset=None,
-             log_dir="log", pretrained=False, likelihood=DEFAULT_LIKELIHOOD, image_size=None):
+             log_dir="log", pretrained=False, likelihood=DEFAULT_LIKELIHOOD, image_size=None, options=None):
     """(the run directory that `directory`, or else these names, name; the train.py command that makes it).
     Nothing is loaded."""
     from cvae.rundir import RunDir, run_dir_at, shipped_run
-    log_dir = Path(log_dir)
+    log_dir, options = Path(log_dir), known_options(options)
     if directory is not None:
         directory = Path(directory)
         shipped = ROOT / directory
@@ -56,7 +57,7 @@ def find_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labe
     if model is None:
         raise UsageError("name the run: its directory, or its model with the options it was trained with")
     names = dict(model=model, latent_dim=latent_dim, labels=labels, binarize=binarize, subset=subset,
-                 likelihood=likelihood)
+                 likelihood=likelihood, options=options)
     if image_size is not None and dataset in DATASETS:
         raise UsageError(f"--image-size names a run of a data set of one's own; {dataset} is as published")
     if pretrained:
@@ -108,7 +109,7 @@ def as_arguments(message):
 
 def open_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labels=None, binarize=False,
              subset=None, likelihood=DEFAULT_LIKELIHOOD, image_size=None, pretrained=False, log_dir="log", epoch=None,
-             flags=False):
+             options=None, flags=False):
     """Open a trained run: its model with the weights of its latest checkpoint (or the one kept at `epoch`), as
     a cvae.trainedrun.TrainedRun. Name it by its directory, or by what train.py was given:
 
@@ -116,7 +117,8 @@ def open_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labe
       the weights that ship with the repository, found from any folder;
     - model ("cvae_cnn3", ...), latent_dim (20), dataset ("mnist", "fashion_mnist", or the path of one's own
       folder or .npz), labels (m2's), binarize, subset, likelihood ("bernoulli", "logistic", "mixture"),
-      image_size (a data set of one's own at another size), as train.py's flags;
+      image_size (a data set of one's own at another size), options ({"iw_samples": 50}: model.OPTIONS the run
+      was given other than their defaults), as train.py's flags;
     - pretrained=True: the shipped run of those names (pretrained/), wherever the current folder is;
     - log_dir: where runs named by model are found ("log", relative to the current folder);
     - epoch: a checkpoint kept at that epoch instead of the latest.
@@ -125,7 +127,8 @@ def open_run(directory=None, *, model=None, latent_dim=20, dataset="mnist", labe
     UserFacingError naming the command that makes it; what cannot be asked raises UsageError (BadArgument, a
     ValueError, for a value), both naming these arguments (flags=True: the tools' flags, for the tools)."""
     names = dict(model=model, latent_dim=latent_dim, dataset=dataset, labels=labels, binarize=binarize,
-                 subset=subset, likelihood=likelihood, image_size=image_size, pretrained=pretrained, log_dir=log_dir)
+                 subset=subset, likelihood=likelihood, image_size=image_size, pretrained=pretrained, log_dir=log_dir,
+                 options=options)
     try:
         return _open_run(directory, epoch, names)
     except (UsageError, UserFacingError) as err:
@@ -197,9 +200,28 @@ def check_training_arguments(**given):
     from cvae.config import SCHEDULES
     if given["schedule"] not in SCHEDULES:
         raise BadArgument(f"schedule {given['schedule']!r}: one of {', '.join(SCHEDULES)}")
+    known_options(given["options"])
     warmup = given["kl_warmup"]
     if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup <= MAX_COUNT:
         raise BadArgument(f"kl_warmup must be a whole number of epochs from 0 (off) to {MAX_COUNT:,}, got {warmup!r}")
+
+
+def known_options(options):
+    """{model.OPTIONS name: value} of the values other than their defaults; BadArgument for an unknown name or a
+    value out of its range."""
+    from model import OPTIONS
+    from cvae.errors import BadArgument
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise BadArgument(f"options is {type(options).__name__}, not a dict of {', '.join(OPTIONS)}")
+    for name, value in options.items():
+        spec = OPTIONS.get(name)
+        if spec is None:
+            raise BadArgument(f"options {str(name)[:40]!r}: the model options are {', '.join(OPTIONS)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value <= spec.high:
+            raise BadArgument(f"options {name} must be a whole number from {spec.low} to {spec.high:,}, got {value!r}")
+    return {name: value for name, value in options.items() if value != OPTIONS[name].default}
 
 
 def arrays_file(dataset, data_dir):
@@ -228,16 +250,16 @@ def arrays_file(dataset, data_dir):
 
 def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binarize=False, subset=None, seed=0,
           batch_size=100, learning_rate=0.001, clip=None, log_dir="log", data_dir=DATA_DIR, restart=False, log=print,
-          image_size=None, likelihood=DEFAULT_LIKELIHOOD, schedule="constant", kl_warmup=0):
+          image_size=None, likelihood=DEFAULT_LIKELIHOOD, schedule="constant", kl_warmup=0, options=None):
     """Train the run these names give into log_dir, as train.py does (resuming it when it is there), and return
     it opened (a TrainedRun). dataset: "mnist", "fashion_mnist", the path of a folder or .npz of one's own, or
     arrays: (images, labels) or (images, labels, test_images, test_labels), images uint8 [N, H, W] or
     [N, H, W, C] (written once into data_dir/arrays/ and read as an .npz of one's own). image_size: as
     train.py's --image-size, for a data set of one's own; schedule and kl_warmup as its --schedule and
-    --kl-warmup. BadArgument (a ValueError naming the argument) for what train.py's flags would refuse."""
+    --kl-warmup; options as its model options ({"iw_samples": 50} for --iw-samples 50). BadArgument (a ValueError naming the argument) for what train.py's flags would refuse."""
     check_training_arguments(model=model, latent_dim=latent_dim, epochs=epochs, labels=labels, subset=subset,
                              seed=seed, batch_size=batch_size, learning_rate=learning_rate, clip=clip,
-                             likelihood=likelihood, schedule=schedule, kl_warmup=kl_warmup)
+                             likelihood=likelihood, schedule=schedule, kl_warmup=kl_warmup, options=options)
     if isinstance(dataset, (tuple, list)):
         dataset = arrays_file(dataset, data_dir)
     import_tensorflow_quietly()
@@ -246,7 +268,7 @@ def train(model, latent_dim=20, *, epochs, dataset="mnist", labels=None, binariz
     from cvae.training import train_run
     data, own = owndata.load(dataset, data_dir, log, image_size) if dataset not in DATASETS else (None, None)
     identity = identity_named(model, latent_dim, dataset, labels=labels, binarize=binarize, subset=subset, seed=seed,
-                              data=own, likelihood=likelihood)
+                              data=own, likelihood=likelihood, options=options)
     run_dir = RunDir(Path(log_dir) / identity.directory_name())
     settings = TrainingSettings(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, clip=clip,
                                 schedule=schedule, kl_warmup=kl_warmup)

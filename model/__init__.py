@@ -49,3 +49,27 @@ LIKELIHOODS = {spec.name: spec for spec in (
                    shown_as=", mixture of logistics, images are its means"),
 )}
 DEFAULT_LIKELIHOOD = "bernoulli"
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionSpec:
+    """A number of a model that train.py's flag `flag` sets and the run's identity keeps: the models that take it
+    have a class attribute `name` (its default, `default`, unless given), the others refuse it. A value other than
+    the default adds _SUFFIXVALUE to the run's name (iwae_50_bin_iw50), so two values are two runs."""
+    name: str
+    flag: str
+    default: int
+    low: int
+    high: int
+    suffix: str
+    help: str
+
+
+OPTIONS = {spec.name: spec for spec in (
+    OptionSpec("iw_samples", "--iw-samples", 5, 1, 5000, "iw",
+               "the codes each training image is decoded from in the importance-weighted bound (the IWAE models); "
+               "1 is the ELBO"),
+    OptionSpec("pseudo_inputs", "--pseudo-inputs", 500, 1, 10000, "pseudo",
+               "the VampPrior's learned pseudo-inputs (the VampPrior models), split evenly over the classes of a "
+               "conditional one"),
+)}

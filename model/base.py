@@ -7,7 +7,7 @@ Shapes throughout: x [B, H, W, C] float32 in [0, 1] (MNIST: [B, 28, 28, 1]); y [
 import keras
 import tensorflow as tf
 
-from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE
+from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, OPTIONS
 from model.likelihoods import LIKELIHOODS
 from model.losses import gaussian_log_density
 from model.priors import StandardNormal
@@ -36,7 +36,12 @@ class BaseModel(keras.Model):
     weighs_kl = False
 
     def __init__(self, latent_dim, seed=0, classes=NUM_CLASSES, image_shape=IMAGE_SHAPE, **kwargs):
+        options = {name: kwargs.pop(name) for name in OPTIONS if name in kwargs}
         super().__init__(**kwargs)
+        for name, value in options.items():  # model.OPTIONS: numbers the model declares with their defaults
+            if name not in self.options():
+                raise ValueError(f"{type(self).__name__} takes no {OPTIONS[name].flag}")
+            setattr(self, name, int(value))
         self.latent_dim = latent_dim
         self.seed = seed
         self.classes = classes
@@ -45,6 +50,16 @@ class BaseModel(keras.Model):
             self.check_image_shape(self.image_shape)
         except ValueError as err:
             raise ValueError(f"{type(self).__name__} {err}") from None
+
+    @classmethod
+    def options(cls):
+        """The names of the model.OPTIONS it takes (as class attributes holding their defaults)."""
+        return [name for name in OPTIONS if hasattr(cls, name)]
+
+    @classmethod
+    def check_options(cls, options, classes):
+        """ValueError, in one line, for values of its options ({name: value}) its layers cannot take with
+        `classes` classes; the range of each is model.OPTIONS'."""
 
     @classmethod
     def image_sizes(cls):
@@ -63,7 +78,7 @@ class BaseModel(keras.Model):
     def get_config(self):
         """The constructor's arguments: from_config (Keras' default, cls(**config)) rebuilds the model."""
         return {"name": self.name, "latent_dim": self.latent_dim, "seed": self.seed, "classes": self.classes,
-                "image_shape": list(self.image_shape)}
+                "image_shape": list(self.image_shape), **{name: getattr(self, name) for name in self.options()}}
 
     def get_build_config(self):
         # Non-empty, so that keras.saving.load_model calls build_from_config before loading the weights.

@@ -6,6 +6,7 @@ import math
 
 import tensorflow as tf
 
+from model import OPTIONS
 from model.vae import Vae
 
 
@@ -26,7 +27,8 @@ class ImportanceWeighted:
     every VAE's.
     """
 
-    iw_samples = 5  # k while training: Burda et al.'s k = 5 runs, whose gains they report beside k = 50
+    # k while training (--iw-samples): 5 by default, Burda et al.'s k = 5 runs, whose gains they report beside k = 50
+    iw_samples = OPTIONS["iw_samples"].default
     weighs_kl = False  # the bound has no KL term of its own to warm up
     # The plain step unless told (--xla): with k decodes a step, XLA loses here (bench/README.md: cvae_fc3_iwae -n 50,
     # 4,248 img/s plain against 3,436 with XLA, and 3,816 against 2,214 with --binarize), where the ELBO's step,

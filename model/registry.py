@@ -39,21 +39,22 @@ def models() -> dict:
 models()  # every model file imported now, and so registered with Keras
 
 
-def build_model(name, latent_dim, seed=0, classes=10, image_shape=IMAGE_SHAPE, likelihood=None) -> BaseModel:
+def build_model(name, latent_dim, seed=0, classes=10, image_shape=IMAGE_SHAPE, likelihood=None,
+                options=None) -> BaseModel:
     """The model called `name` for `classes` classes of images [H, W, C] `image_shape` (and a VAE with
-    p(x | z, y) `likelihood`, None: the default), with all its weights created (so a checkpoint can be restored
-    into it)."""
-    extra = {} if likelihood is None else {"likelihood": likelihood}
+    p(x | z, y) `likelihood`, None: the default; `options`, {model.OPTIONS name: value}, the numbers it takes
+    other than their defaults), with all its weights created (so a checkpoint can be restored into it)."""
+    extra = ({} if likelihood is None else {"likelihood": likelihood}) | (options or {})
     return model_class(name)(latent_dim=latent_dim, seed=seed, classes=classes, image_shape=image_shape,
                              **extra).build_weights()
 
 
 def build_model_for(identity) -> BaseModel:
     """The model a run's identity (cvae.config.RunIdentity) names: its model, latent size, seed, classes, image
-    shape and, for a VAE, likelihood."""
+    shape, options and, for a VAE, likelihood."""
     likelihood = identity.likelihood if model_class(identity.model).has_latent_space else None
     return build_model(identity.model, identity.latent_dim, identity.seed, len(identity.class_names()),
-                       identity.image_shape(), likelihood)
+                       identity.image_shape(), likelihood, identity.options)
 
 
 def count_parameters(model) -> int:

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from model import priors
+from model import OPTIONS, priors
 from model.vae import Vae
 
 
@@ -19,16 +19,20 @@ class WithVampPrior:
     pseudo-inputs start, at nearly black images (sigmoid(w) = 0.05 +- 0.01), drawn from the model's seed.
     """
 
-    pseudo_inputs = 500  # K, as in Tomczak & Welling's MNIST runs
+    pseudo_inputs = OPTIONS["pseudo_inputs"].default  # K (--pseudo-inputs): 500, as in Tomczak & Welling's MNIST runs
 
     def __init__(self, latent_dim, seed=0, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
-        if self.pseudo_inputs < self.classes:
-            raise ValueError(f"{type(self).__name__} has {self.pseudo_inputs} pseudo-inputs, fewer than its "
-                             f"{self.classes} classes")
+        self.check_options({"pseudo_inputs": self.pseudo_inputs}, self.classes)
         self.pseudo_input_layer = PseudoInputs(self.pseudo_inputs, self.image_shape, seed, name="pseudo_inputs")
         labels = np.arange(self.pseudo_inputs) % self.classes if self.conditional else np.zeros(self.pseudo_inputs)
         self.prior = priors.VampPrior(self, labels)
+
+    @classmethod
+    def check_options(cls, options, classes):
+        if cls.conditional and options.get("pseudo_inputs", cls.pseudo_inputs) < classes:
+            raise ValueError(f"needs at least one pseudo-input a class: --pseudo-inputs {classes} or more for "
+                             f"{classes} classes")
 
     def pseudo_input_images(self):
         """The K pseudo-inputs u_k, images [K, H, W, C] in [0, 1]."""

@@ -34,15 +34,21 @@ def test_a_likelihood_names_its_run_and_the_readme_runs_make_the_colour_data_fir
     RunIdentity("cvae_cnn3", 2), RunIdentity("vae", 50, binarize=True), RunIdentity("m2", 50, labels=100, seed=3),
     RunIdentity("cvae_fc3", 20, dataset="fashion_mnist", subset=2000), RunIdentity("cnn", None),
     RunIdentity("cvae_cnn3", 20, likelihood="logistic", subset=300),
+    RunIdentity("iwae", 50, binarize=True, options={"iw_samples": 50}),
+    RunIdentity("cvae_fc3_vamp", 2, options={"pseudo_inputs": 100}, subset=300),
 ], ids=lambda identity: identity.directory_name())
 def test_the_flags_an_identity_gives_name_it_again(identity):
     """flags() and identity_named() are each other's inverse: the one owner of identity <-> command line."""
     flags = identity.flags()
     names = {"-n": "latent_dim", "--dataset": "dataset", "--labels": "labels", "--seed": "seed", "--subset": "subset",
              "--likelihood": "likelihood"}
-    given, rest = {"binarize": "--binarize" in flags}, [flag for flag in flags[1:] if flag != "--binarize"]
+    options = {"--iw-samples": "iw_samples", "--pseudo-inputs": "pseudo_inputs"}
+    given, rest = {"binarize": "--binarize" in flags, "options": {}}, [flag for flag in flags[1:] if flag != "--binarize"]
     for flag, value in zip(rest[::2], rest[1::2]):
-        given[names[flag]] = value if flag in ("--dataset", "--likelihood") else int(value)
+        if flag in options:
+            given["options"][options[flag]] = int(value)
+        else:
+            given[names[flag]] = value if flag in ("--dataset", "--likelihood") else int(value)
     assert identity_named(flags[0], **{"latent_dim": None, **given}) == identity
     assert train_command(identity) == "python train.py " + " ".join(flags)
 
@@ -80,3 +86,27 @@ def test_a_config_whose_image_shape_no_run_can_have_is_named(shape):
     good = json.loads(text)
     good["identity"]["data"]["image_shape"] = [24, 24, 3]
     assert RunConfig.from_json(json.dumps(good)).identity.image_shape() == (24, 24, 3)
+
+
+def test_a_model_option_names_its_run_unless_it_is_the_default():
+    """--iw-samples 50 is another run (_iw50), --iw-samples 5 the default's; a model option is refused in one line
+    by a model that does not take it, and a value the model cannot take is refused before anything is built."""
+    from cvae.errors import UsageError
+    k50 = identity_named("iwae", 50, binarize=True, options={"iw_samples": 50})
+    assert k50.directory_name() == "iwae_50_bin_iw50" and k50.flags()[-2:] == ["--iw-samples", "50"]
+    assert identity_named("iwae", 50, binarize=True, options={"iw_samples": 5}) == RunIdentity("iwae", 50, binarize=True)
+    assert RunConfig.from_json(RunConfig(k50, []).to_json()).identity == k50
+    with pytest.raises(UsageError, match="--iw-samples is for cvae_fc3_iwae, iwae; cvae_fc3 takes no such number"):
+        identity_named("cvae_fc3", 2, options={"iw_samples": 3})
+    with pytest.raises(UsageError, match="--pseudo-inputs 10 or more for 10 classes"):
+        identity_named("cvae_fc3_vamp", 2, options={"pseudo_inputs": 9})
+    assert identity_named("vamp", 2, options={"pseudo_inputs": 9}).directory_name() == "vamp_2_pseudo9"
+
+
+@pytest.mark.parametrize("options", [{"iw_sample": 3}, {"iw_samples": 5}, {"iw_samples": 0}, {"iw_samples": "3"}])
+def test_a_config_with_a_model_option_no_run_can_have_is_refused(options):
+    """An unknown name, the default's value (it would name another directory than the run's), or a value out of
+    range or of the wrong type: a ValueError naming 'options'."""
+    fields = RunIdentity("iwae", 50).to_dict() | {"options": options}
+    with pytest.raises(ValueError, match="config 'options'"):
+        RunIdentity.from_dict(fields)

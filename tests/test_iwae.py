@@ -36,8 +36,8 @@ def by_hand(network, x, y, noise):
 @pytest.mark.parametrize("name", ["iwae", "cvae_fc3_iwae"])
 @pytest.mark.parametrize("k", [1, 5])
 def test_the_bound_is_the_hand_computed_one(name, k, monkeypatch):
-    network = build_model(name, 3, seed=1)
-    network.iw_samples = k
+    network = build_model(name, 3, seed=1, options={"iw_samples": k})
+    assert network.iw_samples == k and network.get_config()["iw_samples"] == k
     x, y = batch()
     noise = np.random.default_rng(2).standard_normal((4, k, 3))
     with_noise(monkeypatch, network, noise)
@@ -48,8 +48,7 @@ def test_the_bound_is_the_hand_computed_one(name, k, monkeypatch):
 def test_with_one_sample_the_bound_is_the_elbo_at_that_code(monkeypatch):
     """k = 1: -L_1 = -log p(x | z, y) + log q(z | x, y) - log p(z) at the one code, with the reconstruction term
     from the likelihood's own NLL (another code path than the bound's): equal to float rounding."""
-    network = build_model("cvae_fc3_iwae", 3, seed=1)
-    network.iw_samples = 1
+    network = build_model("cvae_fc3_iwae", 3, seed=1, options={"iw_samples": 1})
     x, y = batch()
     noise = np.random.default_rng(3).standard_normal((4, 1, 3)).astype(np.float32)
     with_noise(monkeypatch, network, noise)

@@ -59,13 +59,19 @@ print(sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
     (["vae", "-l", "-0.1"], "must be a positive number, got -0.1"),
     (["vae", "-l", "abc"], "invalid positive_float value: 'abc'"),
     (["vae", "-c", "0"], "must be a positive number, got 0"),
-    (["vae", "--likelihood", "gaussian"], "argument --likelihood: invalid choice: 'gaussian'"),
+    (["vae", "--likelihood", "poisson"], "argument --likelihood: invalid choice: 'poisson'"),
     (["vae", "--likelihood", "logistic", "--binarize"], "--likelihood logistic models 256 levels a sub-pixel; "
                                                           "--binarize leaves two"),
     (["cnn", "--likelihood", "logistic"], "--likelihood applies to the VAEs; cnn is a classifier"),
+    (["cvae_fc3", "--iw-samples", "3"], "--iw-samples is for cvae_fc3_iwae, iwae; cvae_fc3 takes no such number"),
+    (["iwae", "--iw-samples", "0"], "argument --iw-samples: must be an integer from 1 to 5,000, got 0"),
+    (["cvae_fc3_vamp", "--pseudo-inputs", "5"], "--pseudo-inputs 10 or more for 10 classes"),
 ])
-def test_bad_flags_get_one_clear_line_and_exit_2(args, complaint, capsys):
-    status, _, err = run_main(train.main, args, capsys)
+def test_bad_flags_get_one_clear_line_and_exit_2(args, complaint, capsys, tmp_path):
+    # A flag wrongly accepted trains one epoch of 50 images in tmp_path (the flags after these win), not a
+    # default run of 150 epochs in the repository's log/.
+    safe = ["--log-dir", str(tmp_path), "--subset", "50", "-e", "1"]
+    status, _, err = run_main(train.main, safe + args, capsys)
     assert status == 2
     assert complaint in err
     assert "Traceback" not in err
@@ -83,7 +89,7 @@ def test_run_directory_holds_config_metrics_checkpoint_and_events(tmp_path):
     assert config == {"format": 2,
                       "identity": {"model": "cvae_cnn3", "latent_dim": 2, "dataset": "mnist", "data": None,
                                    "binarize": False, "likelihood": "bernoulli", "labels": None, "seed": 0,
-                                   "subset": 300},
+                                   "subset": 300, "options": {}},
                       "training": [{"from_epoch": 0, "epochs": 2, "batch_size": 50, "learning_rate": 0.001,
                                     "clip": None, "xla": False, "precision": "fp32", "strategy": "none",
                                     "schedule": "constant", "kl_warmup": 0}]}

@@ -149,7 +149,7 @@ def test_open_run_lists_its_arguments_and_its_errors_name_them_not_flags(tmp_pat
     import cvae
     assert list(inspect.signature(cvae.open_run).parameters) == [
         "directory", "model", "latent_dim", "dataset", "labels", "binarize", "subset", "likelihood", "image_size",
-        "pretrained", "log_dir", "epoch", "flags"]
+        "pretrained", "log_dir", "epoch", "options", "flags"]
     for argument in list(inspect.signature(cvae.open_run).parameters):
         assert re.search(rf"\b{argument}\b", cvae.open_run.__doc__), f"the docstring does not say what {argument} is"
     monkeypatch.chdir(tmp_path)

@@ -153,3 +153,15 @@ def test_the_exported_saved_model_samples_from_the_vampprior(tmp_path):
     assert tool("plot").main([*args, "-m", "pseudo", "--figure-dir", str(tmp_path / "fig")]) == 0
     figure = matplotlib.image.imread(tmp_path / "fig" / "cvae_fc3_vamp_2_subset300" / "pseudo_inputs.png")
     assert figure.shape[0] > 500 and figure.shape[1] > 500
+
+
+def test_pseudo_inputs_given_as_an_option_split_over_the_classes_and_survive_the_models_config():
+    """--pseudo-inputs 20 on cvae_fc3_vamp: 20 pseudo-inputs, 2 a class, each class's draws from its own two;
+    Keras' from_config (what a .keras export is rebuilt by) makes the same model."""
+    network = build_model("cvae_fc3_vamp", 3, seed=1, options={"pseudo_inputs": 20})
+    assert network.pseudo_input_images().shape == (20, 28, 28, 1)
+    assert sorted(np.bincount(network.prior.labels)) == [2] * 10
+    rebuilt = type(network).from_config(network.get_config())
+    assert rebuilt.pseudo_inputs == 20 and rebuilt.build_weights().pseudo_input_images().shape == (20, 28, 28, 1)
+    with pytest.raises(ValueError, match="takes no --iw-samples"):
+        build_model("cvae_fc3_vamp", 3, options={"iw_samples": 2})
