@@ -41,7 +41,6 @@ from cvae.rundir import PRETRAINED_DIR, PretrainedRun, RunDir, load_shipped
 from cvae import training
 
 CLASSIFIER_EPOCHS = 20
-CLASSIFIER_SUBSET = None  # the judge trains on every training image (tests use fewer)
 
 # Images x samples decoded at once while importance sampling: bounds memory at about 30 MB of pixels.
 DECODE_CHUNK = 10000
@@ -175,7 +174,7 @@ def judge(identity: RunIdentity, log_dir, data_dir, log=print):
     """(classifier, where it came from) for the class-consistency of a run of `identity`: the `cnn` trained on
     the same data in log_dir; when there is none, the shipped MNIST classifier of pretrained/cnn (said so),
     or else one trained first (said so)."""
-    classifier = RunIdentity("cnn", None, dataset=identity.dataset, data=identity.data, subset=CLASSIFIER_SUBSET)
+    classifier = RunIdentity("cnn", None, dataset=identity.dataset, data=identity.data)
     run_dir = RunDir(Path(log_dir) / classifier.directory_name())
     command = f"{train_command(classifier, log_dir)} -e {CLASSIFIER_EPOCHS}"
     shipped = PretrainedRun(PRETRAINED_DIR / classifier.directory_name())

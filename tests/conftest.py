@@ -52,14 +52,6 @@ def session_runs(tmp_path_factory):
     return log_dir
 
 
-@pytest.fixture
-def judged_runs(session_runs, monkeypatch):
-    """The session's runs, whose class-consistency their own classifier (cnn_subset300) judges."""
-    from cvae import evaluation
-    monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
-    return session_runs
-
-
 def copy_run(from_dir, name, to_dir, as_name=None):
     """Copy the run `name` of a shared log directory (the session's session_runs) into `to_dir` (as `as_name`),
     leaving out what tests add to a shared run (the fitted sampler, eval.json, samples.npz): the one way a test

@@ -99,14 +99,18 @@ def test_fixed_binarization_is_reproducible_and_unbiased(mnist):
     assert (a / 255).mean() == pytest.approx((images / 255).mean(), abs=0.005)
 
 
-def test_eval_json_of_a_conditional_model(judged_runs, mnist, capsys):
+def test_eval_json_of_a_conditional_model(session_runs, tmp_path, mnist, capsys):
+    # A copy of the session's run in a log directory with no classifier: MNIST's shipped one (pretrained/cnn) judges.
+    import cvae
+    from conftest import copy_run
+    copy_run(session_runs, QUICK_RUN, tmp_path)
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "5", "--samples", "10", "--test-images", "200",
-                          "--subset", "300", "--log-dir", str(judged_runs)]) == 0
-    result = json.loads((judged_runs / QUICK_RUN / "eval.json").read_text())
+                          "--subset", "300", "--log-dir", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / QUICK_RUN / "eval.json").read_text())
     # The judge's own accuracy on the same test images, beside the consistency it judges (issue 36, 32).
     from cvae.generation import classify
-    from cvae.rundir import RunDir
-    judge = RunDir(judged_runs / "cnn_subset300").load(log=lambda *_: None).model
+    judge = cvae.open_run(model="cnn", pretrained=True).model
+    assert result["class_consistency"]["classifier"].endswith("pretrained/cnn")
     accuracy = float(np.mean(classify(judge, mnist.test_images[:200]) == mnist.test_labels[:200]))
     assert result["sample_quality"]["classifier_test_accuracy"] == accuracy
     assert f"({accuracy:.2%} of the test images read right)" in capsys.readouterr().out
@@ -120,30 +124,30 @@ def test_eval_json_of_a_conditional_model(judged_runs, mnist, capsys):
     assert result["nll"] < -result["elbo"] + 5
     consistency = result["class_consistency"]
     assert len(consistency["per_digit"]) == 10 and 0 <= consistency["overall"] <= 1
-    samples = np.load(judged_runs / QUICK_RUN / "samples.npz")
+    samples = np.load(tmp_path / QUICK_RUN / "samples.npz")
     assert samples["images"].shape == (100, 28, 28, 1) and samples["images"].dtype == np.uint8
     assert samples["labels"].tolist() == np.repeat(np.arange(10), 10).tolist()
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_eval_of_a_binarized_vae_and_the_classifier(judged_runs, mnist):
-    # The binarized vae is trained here (the shared runs have none), into the session's log directory, where
-    # its classifier (cnn_subset300) is.
+def test_eval_of_a_binarized_vae_and_the_classifier(session_runs, mnist):
+    # The binarized vae is trained here (the shared runs have none), into the session's log directory; the quick
+    # classifier there (cnn_subset300) is then evaluated itself.
     assert tool("train").main(["vae", "-n", "2", "--binarize", "--subset", "300", "-e", "1", "--log-dir",
-                               str(judged_runs)]) == 0
+                               str(session_runs)]) == 0
     assert evaluate.main(["vae", "-n", "2", "--binarize", "-k", "3", "--test-images", "100",
-                          "--subset", "300", "--log-dir", str(judged_runs)]) == 0
-    result = json.loads((judged_runs / "vae_2_bin_subset300" / "eval.json").read_text())
+                          "--subset", "300", "--log-dir", str(session_runs)]) == 0
+    result = json.loads((session_runs / "vae_2_bin_subset300" / "eval.json").read_text())
     assert result["binarized"] is True and result["test_binarization_seed"] == 2014
     assert "class_consistency" not in result
     plot = tool("plot")
-    assert plot.main(["vae", "-n", "2", "--binarize", "-m", "re", "--subset", "300", "--log-dir", str(judged_runs),
-                      "--figure-dir", str(judged_runs / "figures")]) == 0
-    assert (judged_runs / "figures" / "vae_2_bin_subset300" / "reconstruction.png").exists()
-    assert evaluate.main(["cnn", "--test-images", "500", "--subset", "300", "--log-dir", str(judged_runs)]) == 0
-    accuracy = json.loads((judged_runs / "cnn_subset300" / "eval.json").read_text())["test_accuracy"]
+    assert plot.main(["vae", "-n", "2", "--binarize", "-m", "re", "--subset", "300", "--log-dir", str(session_runs),
+                      "--figure-dir", str(session_runs / "figures")]) == 0
+    assert (session_runs / "figures" / "vae_2_bin_subset300" / "reconstruction.png").exists()
+    assert evaluate.main(["cnn", "--test-images", "500", "--subset", "300", "--log-dir", str(session_runs)]) == 0
+    accuracy = json.loads((session_runs / "cnn_subset300" / "eval.json").read_text())["test_accuracy"]
     from cvae.rundir import RunDir
-    classifier = RunDir(judged_runs / "cnn_subset300").load().model
+    classifier = RunDir(session_runs / "cnn_subset300").load().model
     logits = classifier.classify(tf.constant(mnist.test_images[:500] / 255.0, tf.float32))
     assert accuracy == np.mean(np.argmax(logits, axis=1) == mnist.test_labels[:500])
 
@@ -158,15 +162,22 @@ def test_missing_run_and_bad_flags(tmp_path, capsys):
 
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
-def test_missing_classifier_is_trained_first(judged_runs, tmp_path, monkeypatch, capsys):
-    import shutil
-    shutil.copytree(judged_runs / QUICK_RUN, tmp_path / QUICK_RUN)
-    monkeypatch.setattr(evaluation, "CLASSIFIER_EPOCHS", 1)
-    monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 600)
-    assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
-                          "--subset", "300", "--log-dir", str(tmp_path)]) == 0
+def test_missing_classifier_is_trained_first(tmp_path, capsys):
+    """A data set of one's own has no shipped classifier: the first evaluation trains one (the production recipe,
+    20 epochs, here of 90 images) beside the run, and says so."""
+    rng = np.random.default_rng(0)
+    images = (rng.random((120, 16, 16)) < np.repeat(np.linspace(0.2, 0.8, 3), 40)[:, None, None]) * 255
+    labels = np.repeat(np.arange(3), 40)
+    order = rng.permutation(120)
+    np.savez(tmp_path / "blobs.npz", images=images[order[:90]].astype(np.uint8), labels=labels[order[:90]],
+             test_images=images[order[90:]].astype(np.uint8), test_labels=labels[order[90:]])
+    common = ["cvae_fc3", "-n", "2", "--dataset", str(tmp_path / "blobs.npz"), "--log-dir", str(tmp_path / "log")]
+    assert tool("train").main([*common, "-e", "1"]) == 0
+    assert evaluate.main([*common, "-k", "2", "--samples", "5"]) == 0
     assert "training it first" in capsys.readouterr().out
-    assert (tmp_path / "cnn_subset600" / "config.json").exists()
+    classifiers = list((tmp_path / "log").glob("cnn_blobs_*"))
+    assert len(classifiers) == 1 and (classifiers[0] / "config.json").exists()
+    assert json.loads((classifiers[0] / "config.json").read_text())["training"][0]["epochs"] == evaluation.CLASSIFIER_EPOCHS
 
 
 def test_frechet_distance_of_identical_sets_is_zero():

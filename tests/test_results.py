@@ -8,10 +8,10 @@ evaluate = tool("evaluate")
 results = tool("results")
 
 
-def test_results_table_is_made_from_eval_files(judged_runs, tmp_path, capsys):
+def test_results_table_is_made_from_eval_files(session_runs, tmp_path, capsys):
     # Copies of the two runs, so that no other test's eval.json in the shared runs is listed with theirs.
     for name in ("cnn_subset300", QUICK_RUN):
-        copy_run(judged_runs, name, tmp_path / "log")
+        copy_run(session_runs, name, tmp_path / "log")
     log_dir = tmp_path / "log"
     for args in (["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5"], ["cnn"]):
         assert evaluate.main([*args, "--test-images", "100", "--subset", "300", "--log-dir", str(log_dir)]) == 0
@@ -37,10 +37,10 @@ def test_results_table_is_made_from_eval_files(judged_runs, tmp_path, capsys):
     assert "| model | latent dim | epochs | data | gmm components | FD floor |" in text.split(quality_start)[1]
 
 
-def test_results_replace_only_the_rows_of_evaluated_runs(judged_runs, tmp_path, capsys):
+def test_results_replace_only_the_rows_of_evaluated_runs(session_runs, tmp_path, capsys):
     """A README row whose run has no eval.json here is kept; the evaluated run's row is replaced."""
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
-                          "--subset", "300", "--log-dir", str(judged_runs)]) == 0
+                          "--subset", "300", "--log-dir", str(session_runs)]) == 0
     header = ("| model | latent dim | epochs | data | test ELBO | NLL (k) | class-consistency | parameters |\n"
               "|---|---|---|---|---|---|---|---|\n")
     old_cnn3 = "| `cvae_cnn3` | 2 | 50 | gray | -1.00 | 1.00 (200) (-log p(x\\|y)) | 99.0% | 40,293 |"
@@ -54,7 +54,7 @@ def test_results_replace_only_the_rows_of_evaluated_runs(judged_runs, tmp_path, 
                       f"{quality_start}\n{quality_end}\n")
     only_cnn3 = tmp_path / "log"
     (only_cnn3 / "cvae_cnn3_2").mkdir(parents=True)
-    (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((judged_runs / QUICK_RUN / "eval.json").read_text())
+    (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((session_runs / QUICK_RUN / "eval.json").read_text())
     before = readme.read_text()
     # A 1-epoch run on 300 images, k = 2 on 100 test images: refused in place of a 50-epoch, k = 200 row.
     assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme)]) == 0

@@ -83,8 +83,6 @@ def test_a_failure_before_the_first_epoch_leaves_no_run_directory(tmp_path, monk
 @pytest.mark.parametrize("tool", ["plot", "evaluate"])
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_plot_and_evaluate_fall_back_to_the_checkpoint_before_a_damaged_one(two_epochs, tool, capsys, monkeypatch):
-    monkeypatch.setattr(evaluation, "CLASSIFIER_EPOCHS", 1)  # class-consistency's classifier: a quick one
-    monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
     # The index: a damaged stretch of the data file may hold only the optimizer's slots, which these skip.
     damage(two_epochs / RUN / "ckpt" / "ckpt-2.index")
     if tool == "plot":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import QUICK_RUN, run_main, tool
-from cvae import evaluation, samplers
+from cvae import samplers
 from cvae import results as tables
 from cvae.errors import UsageError
 from cvae.rundir import RunDir
@@ -118,18 +118,16 @@ def test_sample_tool_draws_from_the_fitted_mixture(session_runs, tmp_path, capsy
 
 @pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
 def test_eval_json_has_both_samplers_and_results_tables_them(session_runs, tmp_path, monkeypatch):
-    monkeypatch.setattr(evaluation, "CLASSIFIER_SUBSET", 300)
     evaluate = tool("evaluate")
     log_dir = tmp_path / "log"
     shutil.copytree(session_runs / RUN, log_dir / RUN, ignore=ONLY_THE_RUN)
-    shutil.copytree(session_runs / "cnn_subset300", log_dir / "cnn_subset300", ignore=ONLY_THE_RUN)
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "20", "--test-images", "300",
                           "--components", "2", "--subset", "300", "--log-dir", str(log_dir)]) == 0
     result = json.loads((log_dir / RUN / "eval.json").read_text())
     quality = result["sample_quality"]
     assert quality["samples_per_class"] == 20 and quality["images_per_sampler"] == 200 and quality["k"] == 3
     assert quality["fd_floor_images"] == 300 and quality["fd_floor"] > 0
-    assert quality["classifier"].endswith("cnn_subset300") and quality["gmm"]["components"] == 2
+    assert quality["classifier"].endswith("pretrained/cnn") and quality["gmm"]["components"] == 2  # MNIST's shipped one
     for sampler in ("prior", "gmm"):
         numbers = quality[sampler]
         assert numbers["fd"] > 0 and 0 <= numbers["precision"] <= 1 and 0 <= numbers["recall"] <= 1
