@@ -3,7 +3,7 @@ the README's tables check what they read (cvae.results), so a record one writes 
 import math
 import re
 
-from model import DEFAULT_LIKELIHOOD, LIKELIHOODS, names as model_names
+from model import DEFAULT_LIKELIHOOD, LIKELIHOODS, OPTIONS, names as model_names
 
 # The keys an eval.json must have to make a row; runs with a latent space need the likelihood too.
 REQUIRED = {"model": str, "latent_dim": (int, type(None)), "epoch": int, "parameters": int, "binarized": bool}
@@ -25,7 +25,8 @@ def check_result(result):
         required |= {**REQUIRED_LATENT, "latent_dim": int, "test_accuracy": (int, float)}
     optional = {"dataset": str, "labels": (int, type(None)), "training_subset": (int, type(None)),
                 "test_images": int, "test_images_in_data_set": int, "seed": int, "conditional": bool,
-                "class_consistency": dict, "likelihood": str, "nll_bits_per_dim": (int, float), "image_shape": list}
+                "class_consistency": dict, "likelihood": str, "nll_bits_per_dim": (int, float), "image_shape": list,
+                "options": dict}
     for key, types in required.items():
         if key not in result:
             raise ValueError(f"no '{key}'")
@@ -39,6 +40,9 @@ def check_result(result):
         raise ValueError("'dataset' is not a data set's name (letters, digits, _ . and - only)")
     if result.get("likelihood", DEFAULT_LIKELIHOOD) not in LIKELIHOODS:
         raise ValueError(f"'likelihood' is {result['likelihood'][:40]!r}, not a likelihood of this repository")
+    for name, value in result.get("options", {}).items():
+        if name not in OPTIONS or type(value) is not int:
+            raise ValueError(f"'options' has {str(name)[:40]!r}: {str(value)[:40]}, not a model option's number")
     shape = result.get("image_shape", [28, 28, 1])
     if len(shape) != 3 or not all(isinstance(size, int) and not isinstance(size, bool) and 0 < size <= 4096
                                   for size in shape):

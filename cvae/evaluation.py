@@ -261,7 +261,7 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
               "test_images_in_data_set": len(data.test_images), "training_subset": identity.subset,
               "binarized": identity.binarize, "dataset": identity.dataset, "labels": identity.labels,
               "test_binarization_seed": TEST_BINARIZATION_SEED if identity.binarize else None,
-              "image_shape": list(model.image_shape),
+              "image_shape": list(model.image_shape), "options": dict(identity.options),
               "seed": seed, "code_commit": code_commit()}
     nll_seconds = None
     if model.classifies:

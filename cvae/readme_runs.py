@@ -48,6 +48,7 @@ FIGURE_RUNS = (
     ReadmeRun(RunIdentity("cvae_fc3_iwae", 50, binarize=True), 100, training_flags=("--xla",)),
     ReadmeRun(RunIdentity("iwae", 50, binarize=True), 100),
     ReadmeRun(RunIdentity("vamp", 50, binarize=True), 100),
+    ReadmeRun(RunIdentity("vamp", 50, binarize=True, options={"pseudo_inputs": 100}), 135),
     ReadmeRun(RunIdentity("cvae_fc3_vamp", 50, binarize=True), 100),
     ReadmeRun(RunIdentity("cvae_cnn3", 20, dataset="colour_mnist", likelihood="logistic"), 30, confusion=True,
               dataset_path="data/colour_mnist.npz", make_dataset=("-m", "cvae.colour_mnist", "data/colour_mnist.npz")),

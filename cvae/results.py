@@ -14,7 +14,7 @@ No TensorFlow here.
 import re
 from pathlib import Path
 
-from model import DEFAULT_LIKELIHOOD, names as model_names
+from model import DEFAULT_LIKELIHOOD, OPTIONS, names as model_names
 from cvae.errors import UsageError
 from cvae.evalrecord import check_result
 from cvae.files import parse_json, read_small_file, rewrite_file
@@ -46,6 +46,11 @@ def load_results(log_dir, warn=print):
             warn(f"warning: skipping {path}: {str(err).splitlines()[0]}")
             continue
         result["path"] = str(path)
+        if "options" not in result:  # written before evaluate.py recorded them: the run's identity has them
+            try:
+                result["options"] = RunDir(path.parent).read_config().identity.options
+            except (DamagedFile, OSError, ValueError):
+                result["options"] = {}
         try:
             rows = [row for row in RunDir(path.parent).read_metrics() if row["epoch"] <= result["epoch"]]
             if rows:
@@ -95,7 +100,14 @@ def model_order(name):
 
 
 def sort_key(r):
-    return (r.get("dataset", "mnist"), model_order(r["model"]), r["latent_dim"], r.get("labels") or 0, r["binarized"])
+    return (r.get("dataset", "mnist"), model_order(r["model"]), r["latent_dim"], r.get("labels") or 0, r["binarized"],
+            sorted(r.get("options", {}).items()))
+
+
+def model_cell(r):
+    """The model's name, and the options it was given other than their defaults (`vamp` `--pseudo-inputs 100`)."""
+    return f"`{r['model']}`" + "".join(f" `{OPTIONS[name].flag} {value}`"
+                                       for name, value in sorted(r.get("options", {}).items()))
 
 
 def conditional(r):
@@ -131,7 +143,7 @@ def vae_table(results):
     for r in sorted((r for r in results if r["latent_dim"] is not None), key=sort_key):
         data = ("Fashion-MNIST " if r.get("dataset") == "fashion_mnist" else "") + \
             (f"`{r['dataset']}` " if own_data(r) else "") + (pixels_cell(r) or ("binarized" if r["binarized"] else "gray"))
-        lines.append(f"| `{r['model']}` | {r['latent_dim']} | {r['epoch']} | {data} "
+        lines.append(f"| {model_cell(r)} | {r['latent_dim']} | {r['epoch']} | {data} "
                      f"| {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} | {r['parameters']:,} |")
     for r in results:
         if r["latent_dim"] is None:
@@ -150,7 +162,7 @@ def semi_supervised_table(results):
         data = ("Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else f"`{r['dataset']}`" if own_data(r)
                 else "MNIST") + (", binarized" if r["binarized"] else "")
         minutes = f"{r['training_seconds'] / 60:.0f} min" if "training_seconds" in r else "n/a"
-        lines.append(f"| `{r['model']}` | {r['labels']:,} | {r['latent_dim']} | {r['epoch']} | {minutes} | {data} "
+        lines.append(f"| {model_cell(r)} | {r['labels']:,} | {r['latent_dim']} | {r['epoch']} | {minutes} | {data} "
                      f"| **{1 - r['test_accuracy']:.2%}** | {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} "
                      f"| {r['parameters']:,} |")
     return "\n".join(lines)
@@ -176,7 +188,7 @@ def sample_quality_table(results):
         prior, gmm = q["prior"], q["gmm"]
         consistency = (f"{prior['class_consistency']:.1%} / {gmm['class_consistency']:.1%}"
                        if "class_consistency" in prior and "class_consistency" in gmm else "n/a")
-        lines.append(f"| `{r['model']}` | {r['latent_dim']} | {r['epoch']} | {data_cell(r)} | {gmm['components']} "
+        lines.append(f"| {model_cell(r)} | {r['latent_dim']} | {r['epoch']} | {data_cell(r)} | {gmm['components']} "
                      f"| {q['fd_floor']:.2f} | {prior['fd']:.2f} | {gmm['fd']:.2f} "
                      f"| {prior['precision']:.3f} / {gmm['precision']:.3f} | {prior['recall']:.3f} / {gmm['recall']:.3f} "
                      f"| {consistency} |")
@@ -226,8 +238,8 @@ def cells(line):
 def row_key(row):
     """What identifies a run in a table row ({column: cell}): its model, latent dim, labels and data,
     in the order sort_key gives the runs."""
-    model = row["model"].strip("`")
-    return (model_order(model), model, int(row["latent dim"]),
+    model = row["model"].split("`")[1]  # the cell: `MODEL`, then its options (model_cell)
+    return (model_order(model), row["model"], int(row["latent dim"]),
             int(row.get("labels", "0").replace(",", "")), "binarized" in row["data"], row["data"])
 
 

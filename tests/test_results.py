@@ -118,3 +118,14 @@ def test_colour_rows_go_to_their_own_table_with_bits_per_dim_and_a_bad_shape_is_
                 {"nll_bits_per_dim": "4"}):
         with pytest.raises(ValueError):
             tables.check_result({**colour, **bad})
+
+
+def test_runs_that_differ_in_a_model_option_get_a_row_each():
+    """vamp and vamp --pseudo-inputs 100: one row each, the option in the model's cell, neither replacing the
+    other when results.py reads the table back."""
+    base = {"model": "vamp", "latent_dim": 50, "epoch": 100, "binarized": True, "elbo": -91.0, "nll": 87.0,
+            "nll_k": 5000, "parameters": 1, "dataset": "mnist"}
+    table = tables.vae_table([base, base | {"options": {"pseudo_inputs": 100}, "epoch": 135}])
+    assert "| `vamp` | 50 | 100 |" in table and "| `vamp` `--pseudo-inputs 100` | 50 | 135 |" in table
+    _, rows, _, _ = tables.split_table(table)
+    assert len(rows) == 2
