@@ -129,7 +129,7 @@ class RunIdentity:
                 raise ValueError(f"config '{key}' is {values[key]}, not {low} to {high:,}")
         for option, value in values["options"].items():
             spec = OPTIONS.get(option)
-            if spec is None or type(value) is not int or not spec.low <= value <= spec.high or value == spec.default:
+            if spec is None or not spec.takes(value) or value == spec.default:
                 raise ValueError(f"config 'options' has {str(option)[:40]!r}: {str(value)[:40]}, not a model option "
                                  f"({', '.join(OPTIONS)}) of another value than its default in its range")
         for key, types in OWN_DATA_KEYS.items() if values["data"] is not None else ():

@@ -27,11 +27,11 @@ def no_such_dataset(text):
 def runs_trained_on(path, model, latent_dim, labels, binarize, subset, log_dir, likelihood=DEFAULT_LIKELIHOOD,
                     options=None):
     """The run directories in log_dir of these names trained on the data at `path` (by the path their
-    config.json recorded, whatever the files hold now)."""
+    config.json recorded, whatever the files hold now). options: as known_options returns them."""
     from cvae import rundir, sources
     from model.registry import model_class
     identity = RunIdentity(model, latent_dim if model_class(model).has_latent_space else None, binarize=binarize,
-                           labels=labels, subset=subset, likelihood=likelihood, options=known_options(options))
+                           labels=labels, subset=subset, likelihood=likelihood, options=options or {})
     return rundir.runs_trained_on(log_dir, identity, sources.short_stem(path), path)
 
 
@@ -219,7 +219,7 @@ def known_options(options):
         spec = OPTIONS.get(name)
         if spec is None:
             raise BadArgument(f"options {str(name)[:40]!r}: the model options are {', '.join(OPTIONS)}")
-        if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value <= spec.high:
+        if not spec.takes(value):
             raise BadArgument(f"options {name} must be a whole number from {spec.low} to {spec.high:,}, got {value!r}")
     return {name: value for name, value in options.items() if value != OPTIONS[name].default}
 

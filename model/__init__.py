@@ -64,6 +64,10 @@ class OptionSpec:
     suffix: str
     help: str
 
+    def takes(self, value):
+        """Whether `value` is a whole number in the option's range (a bool is not one)."""
+        return type(value) is int and self.low <= value <= self.high
+
 
 OPTIONS = {spec.name: spec for spec in (
     OptionSpec("iw_samples", "--iw-samples", 5, 1, 5000, "iw",

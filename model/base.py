@@ -47,6 +47,7 @@ class BaseModel(keras.Model):
         self.classes = classes
         self.image_shape = tuple(int(size) for size in image_shape)
         try:
+            self.check_options({name: getattr(self, name) for name in self.options()}, classes)
             self.check_image_shape(self.image_shape)
         except ValueError as err:
             raise ValueError(f"{type(self).__name__} {err}") from None

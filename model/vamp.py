@@ -22,8 +22,7 @@ class WithVampPrior:
     pseudo_inputs = OPTIONS["pseudo_inputs"].default  # K (--pseudo-inputs): 500, as in Tomczak & Welling's MNIST runs
 
     def __init__(self, latent_dim, seed=0, **kwargs):
-        super().__init__(latent_dim, seed, **kwargs)
-        self.check_options({"pseudo_inputs": self.pseudo_inputs}, self.classes)
+        super().__init__(latent_dim, seed, **kwargs)  # checks pseudo_inputs against the classes (check_options)
         self.pseudo_input_layer = PseudoInputs(self.pseudo_inputs, self.image_shape, seed, name="pseudo_inputs")
         labels = np.arange(self.pseudo_inputs) % self.classes if self.conditional else np.zeros(self.pseudo_inputs)
         self.prior = priors.VampPrior(self, labels)

@@ -42,7 +42,8 @@ def test_the_flags_an_identity_gives_name_it_again(identity):
     flags = identity.flags()
     names = {"-n": "latent_dim", "--dataset": "dataset", "--labels": "labels", "--seed": "seed", "--subset": "subset",
              "--likelihood": "likelihood"}
-    options = {"--iw-samples": "iw_samples", "--pseudo-inputs": "pseudo_inputs"}
+    from model import OPTIONS
+    options = {spec.flag: name for name, spec in OPTIONS.items()}
     given, rest = {"binarize": "--binarize" in flags, "options": {}}, [flag for flag in flags[1:] if flag != "--binarize"]
     for flag, value in zip(rest[::2], rest[1::2]):
         if flag in options:
