@@ -36,12 +36,35 @@ CODES_SHOWN = 2000  # test images whose latent means are drawn behind the plane 
 PORTS_TRIED = 20
 
 
+def activation_name(activation):
+    """The page's name of a Keras layer's activation function (tf.nn.silu is named swish)."""
+    name = getattr(activation, "__name__", "")
+    name = "silu" if name == "swish" else name
+    if name not in ("relu", "softplus", "linear", "silu"):
+        raise UserFacingError(f"explore.py cannot yet run the activation {name or activation!r} in the browser")
+    return name
+
+
 def layer_spec(layer, add_weight):
-    """A layer as the page runs it: {"kind", its settings, "kernel"/"bias": [byte offset, shape]}."""
+    """A decoder step (model.blocks) as the page runs it: {"kind", its settings, "kernel"/"bias": [byte offset,
+    shape]}."""
     import keras
-    config = layer.get_config()
+    from model import blocks
+    if isinstance(layer, blocks.CodeAdded):
+        return {"kind": "add_code", "kernel": add_weight(layer.dense.kernel), "bias": add_weight(layer.dense.bias)}
+    if isinstance(layer, blocks.Reshaped):
+        return {"kind": "reshape", "shape": list(layer.shape)}
+    if isinstance(layer, blocks.UpSampled):
+        return {"kind": "upsample"}
+    if isinstance(layer, blocks.Activated):
+        return {"kind": "activation", "activation": activation_name(blocks.ACTIVATION)}
+    if isinstance(layer, blocks.Cropped):
+        return {"kind": "crop", "crop": [layer.top, layer.bottom, layer.left, layer.right]}
+    if isinstance(layer, blocks.ResidualBlock):
+        return {"kind": "residual", "activation": activation_name(blocks.ACTIVATION),
+                "first": layer_spec(layer.first, add_weight), "second": layer_spec(layer.second, add_weight)}
     if isinstance(layer, keras.layers.Dense):
-        return {"kind": "dense", "activation": config["activation"], "kernel": add_weight(layer.kernel),
+        return {"kind": "dense", "activation": activation_name(layer.activation), "kernel": add_weight(layer.kernel),
                 "bias": add_weight(layer.bias)}
     if isinstance(layer, keras.layers.Reshape):
         return {"kind": "reshape", "shape": list(layer.target_shape)}
@@ -49,8 +72,16 @@ def layer_spec(layer, add_weight):
         strides = set(layer.strides)
         if len(strides) != 1 or not layer.use_bias:
             raise UserFacingError(f"explore.py cannot yet run {layer.name} (uneven strides or no bias) in the browser")
-        return {"kind": "deconv", "strides": strides.pop(), "padding": layer.padding, "activation": config["activation"],
-                "kernel": add_weight(layer.kernel), "bias": add_weight(layer.bias)}
+        return {"kind": "deconv", "strides": strides.pop(), "padding": layer.padding,
+                "activation": activation_name(layer.activation), "kernel": add_weight(layer.kernel),
+                "bias": add_weight(layer.bias)}
+    if isinstance(layer, keras.layers.Conv2D):
+        if set(layer.strides) != {1} or set(layer.dilation_rate) != {1} or layer.padding != "same" \
+                or not layer.use_bias:
+            raise UserFacingError(f"explore.py cannot yet run {layer.name} (a convolution with strides, dilation, "
+                                  f"valid padding or no bias) in the browser")
+        return {"kind": "conv", "activation": activation_name(layer.activation), "kernel": add_weight(layer.kernel),
+                "bias": add_weight(layer.bias)}
     if isinstance(layer, keras.layers.Cropping2D):
         (top, bottom), (left, right) = layer.cropping
         return {"kind": "crop", "crop": [top, bottom, left, right]}

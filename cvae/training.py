@@ -230,6 +230,8 @@ def train(identity: RunIdentity, settings: TrainingSettings, run_dir: RunDir, re
     log(f"{'resuming' if session.history else 'training'} {identity.model} in {run_dir} from epoch {start}: "
         f"{len(train_x):,} training images" + (f" ({len(labelled)} labelled)" if labelled is not None else "")
         + f", {len(test_x):,} test images; {xla_note(xla, asked)}; {precision_note(session.precision)}")
+    if model.has_latent_space and model.image_shape[2] == 3 and model.likelihood.spec.on_colour:
+        log(f"note: {model.likelihood.spec.on_colour}")
     # A semi-supervised step takes batch_size unlabelled images and as many labelled ones.
     step_images = settings.batch_size * (2 if model.semi_supervised else 1)
     runner = step_runner(session, settings, identity, step_images, -(-len(train_x) // step_images), xla, strategy)

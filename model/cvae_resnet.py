@@ -3,40 +3,10 @@ import keras
 import tensorflow as tf
 
 from model.base import PARAMETERS_DTYPE, VAEBase, conv_with_label_channels
+from model.blocks import (ACTIVATION, CONV, Activated, CodeAdded, Cropped, Reshaped, ResidualBlock, UpSampled,
+                          apply_steps)
 
 layers = keras.layers
-# SiLU, x sigmoid(x) (Hendrycks & Gimpel 2016; NVAE's choice), not ReLU: with ReLU the decoder's last stage died
-# while training on colour MNIST (after 18 epochs 15 of its 16 features were never positive on a test image), so
-# every pixel got the same parameters from the one left: backgrounds in their colours, no digit. SiLU's gradient
-# is not zero below 0, and after 800 steps its decoder draws the digits.
-ACTIVATION = tf.nn.silu
-CONV = dict(kernel_size=3, padding="same", kernel_initializer="he_normal")
-
-
-def doubled(h, axis):
-    """h [B, H, W, C] with each row (axis 1) or column (axis 2) repeated twice: tf.repeat(h, 2, axis), the same
-    numbers and gradients (each a sum of two), without the tf.tile whose gradient made oneDNN print an "E0000 ...
-    supports DT_INT32 only on platforms with AVX-512" line at the start of every cvae_resnet training."""
-    sizes = list(h.shape[1:])
-    pairs = tf.broadcast_to(tf.expand_dims(h, axis + 1), tf.concat([tf.shape(h)[:1], sizes[:axis], [2],
-                                                                      sizes[axis:]], axis=0))
-    sizes[axis - 1] *= 2
-    return tf.reshape(pairs, [-1, *sizes])
-
-
-class ResidualBlock(layers.Layer):
-    """h + conv(silu(conv(silu(h)))), two 3 x 3 convolutions of `width` channels (He et al. 2016's
-    pre-activation block); the block's input and output have the same shape."""
-
-    def __init__(self, width, **kwargs):
-        super().__init__(**kwargs)
-        self.first = layers.Conv2D(width, name=f"{self.name}_conv_1", **CONV)
-        # Zero at first, so every block starts as the identity and a deep stack's outputs start no larger than its
-        # input (Goyal et al. 2017): with He's initialization here too the first steps' outputs overflow.
-        self.second = layers.Conv2D(width, name=f"{self.name}_conv_2", **(CONV | {"kernel_initializer": "zeros"}))
-
-    def call(self, h):
-        return h + self.second(ACTIVATION(self.first(ACTIVATION(h))))
 
 
 class CvaeResnet(VAEBase):
@@ -99,14 +69,21 @@ class CvaeResnet(VAEBase):
             h = layer(h)
         return self.encoder_flatten(ACTIVATION(h))
 
-    def decoder_parameters(self, z, y_onehot, training=False):
-        smallest = self.padded // 8
-        code = tf.concat([z, y_onehot], axis=1)
-        h = tf.reshape(self.decoder_dense(code), [-1, smallest, smallest, self.WIDTHS[-1]])
+    @property
+    def decoder_layers(self):
+        """The decoder's steps from the code [z, y] (model.blocks), which decoder_parameters runs and the latent
+        explorer's page runs the same way."""
+        smallest, steps = self.padded // 8, []
         for stage, (code_map, block) in enumerate(zip(self.decoder_codes, self.decoder_blocks)):
-            if stage:  # nearest-neighbour up-sampling, then a 3 x 3 convolution
-                h = self.decoder_ups[stage - 1](doubled(doubled(h, axis=1), axis=2))
-            h = block(h + code_map(code)[:, None, None, :])
-        parameters = self.to_parameters(ACTIVATION(h))
-        before, size = self.pad[0], self.image_shape[0]
-        return parameters[:, before:before + size, before:before + size] if any(self.pad) else parameters
+            # The first stage from the dense layer, each later one nearest-neighbour up-sampling then a 3 x 3
+            # convolution.
+            steps += ([UpSampled(), self.decoder_ups[stage - 1]] if stage else
+                      [self.decoder_dense, Reshaped((smallest, smallest, self.WIDTHS[-1]))])
+            steps += [CodeAdded(code_map), block]
+        steps += [Activated(), self.to_parameters]
+        if any(self.pad):
+            steps.append(Cropped(*self.pad, *self.pad))
+        return steps
+
+    def decoder_parameters(self, z, y_onehot, training=False):
+        return apply_steps(self.decoder_layers, tf.concat([z, y_onehot], axis=1), training)

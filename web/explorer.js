@@ -18,14 +18,31 @@ let manifest, layers;
 function activation(h, name) {
   if (name === "relu") return tf.relu(h);
   if (name === "softplus") return tf.softplus(h);
+  if (name === "silu") return tf.mul(h, tf.sigmoid(h));
   if (name === "linear") return h;
   throw new Error(`unknown activation ${name}`);
 }
 
-function layerOutput(h, layer) {
+// One decoder step (model/blocks.py) on h; code is the decoder's input [z, one-hot label].
+function layerOutput(h, layer, code) {
   switch (layer.kind) {
     case "dense":
       return activation(tf.add(tf.matMul(h, layer.kernel), layer.bias), layer.activation);
+    case "conv": // Keras' Conv2D, stride 1, SAME padding: kernel [k, k, in, out]
+      return activation(tf.add(tf.conv2d(h, layer.kernel, 1, "same"), layer.bias), layer.activation);
+    case "residual": // h + second(act(first(act(h))))
+      return tf.add(h, layerOutput(activation(layerOutput(activation(h, layer.activation), layer.first, code),
+                                              layer.activation), layer.second, code));
+    case "add_code": { // h + dense(code) at every pixel
+      const added = tf.add(tf.matMul(code, layer.kernel), layer.bias);
+      return tf.add(h, added.reshape([added.shape[0], 1, 1, added.shape[1]]));
+    }
+    case "upsample": { // each pixel repeated 2 x 2
+      const [, height, width] = h.shape;
+      return tf.image.resizeNearestNeighbor(h, [2 * height, 2 * width]);
+    }
+    case "activation":
+      return activation(h, layer.activation);
     case "reshape":
       return tf.reshape(h, [-1, ...layer.shape]);
     case "deconv": { // Keras' Conv2DTranspose: kernel [k, k, out, in], output size by its padding
@@ -50,19 +67,63 @@ function layerOutput(h, layer) {
 const imageShape = () => manifest.image_shape || [28, 28, 1];
 const imageSize = () => imageShape().reduce((a, b) => a * b, 1);
 
-// The means of p(x | z, y) from the decoder's output h [rows, H, W, C or 2C]: Bernoulli's sigmoid of its
-// logits, or the mean of the logistic discretized to 256 levels (model/losses.py discretized_logistic_mean:
-// the sum over the 255 bin edges of P(X above the edge), divided by 255).
-function pixelMeans(h) {
-  if (manifest.likelihood !== "logistic") return tf.sigmoid(h);
-  const channels = imageShape()[2];
-  const [location, rawLogScale] = tf.split(h, [channels, channels], 3);
+// The mean of a logistic(location, exp(logScale)) discretized to 256 levels (model/losses.py
+// discretized_logistic_mean): the sum over the 255 bin edges of P(X above the edge), divided by 255.
+function logisticMean(location, rawLogScale) {
   const inverseScale = tf.exp(tf.neg(tf.maximum(rawLogScale, -8)));
   let total = tf.zerosLike(location);
   for (let k = 1; k < 256; k++) {
     total = tf.add(total, tf.sigmoid(tf.mul(tf.sub(location, (k - 0.5) / 255), inverseScale)));
   }
-  return tf.clipByValue(tf.div(total, 255), 0, 1);
+  return tf.div(total, 255);
+}
+
+// The same mean as model/losses.py discretized_logistic_mean_windowed takes it (the mixture's ten components):
+// the 16 edges nearest the location one by one, the rest as the integral of the sigmoid (a softplus).
+function logisticMeanWindowed(location, rawLogScale) {
+  const window = 16, width = 1 / 255;
+  const scale = tf.exp(tf.maximum(rawLogScale, -8));
+  const first = tf.clipByValue(tf.add(tf.floor(tf.add(tf.div(location, width), 0.5)), 1 - window / 2), 1, 256 - window);
+  const integral = (start, end) => tf.mul(scale, tf.sub( // start and end: numbers or tensors, in edge units
+    tf.softplus(tf.div(tf.sub(location, tf.mul(tf.sub(start, 0.5), width)), scale)),
+    tf.softplus(tf.div(tf.sub(location, tf.mul(tf.sub(end, 0.5), width)), scale))));
+  let inside = tf.zerosLike(location);
+  for (let j = 0; j < window; j++) {
+    inside = tf.add(inside, tf.sigmoid(tf.div(tf.sub(location, tf.mul(tf.add(first, j - 0.5), width)), scale)));
+  }
+  return tf.add(tf.add(integral(tf.scalar(0.5), tf.sub(first, 0.5)), tf.mul(inside, width)),
+                integral(tf.add(first, window - 0.5), tf.scalar(255.5)));
+}
+
+// model/likelihoods.py LogisticMixture.mean: the decoder gives a pixel K weight logits, then C x K locations,
+// C x K log-scales and C (C - 1) / 2 x K coupling coefficients (tanh-bounded); a later channel's location is
+// moved by the coefficients times the earlier channels' component means.
+function mixtureMeans(h) {
+  const channels = imageShape()[2];
+  const pairs = channels * (channels - 1) / 2;
+  const parts = tf.split(h, 1 + 2 * channels + pairs, 3);
+  const weights = tf.softmax(parts[0]);
+  const coefficients = parts.slice(1 + 2 * channels).map((part) => tf.tanh(part));
+  const means = [];
+  for (let c = 0; c < channels; c++) {
+    let location = parts[1 + c];
+    const first = c * (c - 1) / 2;
+    for (let before = 0; before < c; before++) {
+      location = tf.add(location, tf.mul(coefficients[first + before], means[before]));
+    }
+    means.push(logisticMeanWindowed(location, parts[1 + channels + c]));
+  }
+  return tf.clipByValue(tf.stack(means.map((mean) => tf.sum(tf.mul(weights, mean), -1)), -1), 0, 1);
+}
+
+// The means of p(x | z, y) from the decoder's output h [rows, H, W, decoder channels] (model/likelihoods.py):
+// Bernoulli's sigmoid of its logits, the discretized logistic's mean, or the mixture's.
+function pixelMeans(h) {
+  if (manifest.likelihood === "mixture") return mixtureMeans(h);
+  if (manifest.likelihood !== "logistic") return tf.sigmoid(h);
+  const channels = imageShape()[2];
+  const [location, rawLogScale] = tf.split(h, [channels, channels], 3);
+  return tf.clipByValue(logisticMean(location, rawLogScale), 0, 1);
 }
 
 // Pixel means [rows, H * W * C] of p(x | z, y) for codes zs [rows][n] and labels [rows].
@@ -72,7 +133,8 @@ function decodeRows(zs, labels) {
     if (manifest.conditional) {
       h = tf.concat([h, tf.oneHot(tf.tensor1d(labels, "int32"), manifest.class_names.length).toFloat()], 1);
     }
-    for (const layer of layers) h = layerOutput(h, layer);
+    const code = h;
+    for (const layer of layers) h = layerOutput(h, layer, code);
     return pixelMeans(h.reshape([zs.length, imageShape()[0], imageShape()[1], -1])).reshape([zs.length, imageSize()])
       .dataSync();
   });
@@ -262,9 +324,11 @@ async function start() {
     const buffer = await (await fetch(manifest.weights)).arrayBuffer();
     const tensor = ([offset, shape]) =>
       tf.tensor(new Float32Array(buffer, offset, shape.reduce((a, b) => a * b, 1)), shape, "float32");
-    layers = manifest.layers.map((layer) => ({
+    const withTensors = (layer) => layer && ({ // a residual block's two convolutions too
       ...layer, kernel: layer.kernel && tensor(layer.kernel), bias: layer.bias && tensor(layer.bias),
-    }));
+      first: withTensors(layer.first), second: withTensors(layer.second),
+    });
+    layers = manifest.layers.map(withTensors);
     Object.assign(document.getElementById("image"), { width: imageShape()[1], height: imageShape()[0] });
     build();
     show();
