@@ -34,7 +34,8 @@ def parse_args(argv=None):
                         help="generated images per class (per sampler) for class-consistency and sample quality")
     add_components_flag(parser, "Gaussians in each class's fitted mixture (the gmm sampler; cached beside the run)")
     parser.add_argument("--test-images", type=positive_int_up_to(MAX_COUNT), default=None,
-                        help="evaluate on the first N test images only (quick checks; the table says N)")
+                        help="the ELBO and the NLL of the first N test images only (quick checks; the table says N); "
+                             "sample quality is always against every test image")
     parser.add_argument("--seed", type=random_seed, default=0, help="seed of the sampling noise")
     parser.add_argument("--force", action="store_true",
                         help="run an NLL estimate even when it would take more than a day (it is refused otherwise)")
