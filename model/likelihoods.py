@@ -14,7 +14,8 @@ import tensorflow as tf
 from model import LIKELIHOODS as SPECS
 from model.losses import (bernoulli_log_likelihood, bernoulli_nll, discretized_logistic_log_prob,
                           discretized_logistic_log_prob_lean, discretized_logistic_mean_windowed,
-                          discretized_logistic_mean, discretized_logistic_nll, MIN_LOG_SCALE)
+                          discretized_logistic_mean, discretized_logistic_nll, MAX_LOG_SCALE,
+                          MIN_LOG_SCALE)
 
 
 class Likelihood:
@@ -206,7 +207,7 @@ class LogisticMixture(Likelihood):
             uniform = tf.random.stateless_uniform(tf.shape(location), seeds[1 + channel], 1e-5, 1.0 - 1e-5)
             logistic = tf.math.log(uniform) - tf.math.log1p(-uniform)  # standard logistic draws
             continuous = self.moved(location, coefficients, channel, drawn) + tf.exp(
-                tf.maximum(log_scale, MIN_LOG_SCALE)) * logistic
+                tf.clip_by_value(log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)) * logistic  # as its log-probability
             drawn.append(tf.clip_by_value(tf.round(continuous * 255.0) / 255.0, 0.0, 1.0))
         return tf.stack([tf.reduce_sum(chosen * value, axis=-1) for value in drawn], axis=-1)
 

@@ -116,8 +116,10 @@ def discretized_logistic_mean_windowed(location, log_scale):
     edges, d sum_k sigmoid((location - e_k) / scale), is taken edge by edge over the MEAN_WINDOW edges nearest the
     location, where a narrow logistic steps from 1 to 0, and as its integral (the midpoint rule) on either side,
     where the terms are 1, 0, or change little from one edge to the next: the integral of sigmoid is softplus.
-    Within 1e-4 of the exact sum (tested), a thirtieth of a level."""
-    log_scale = tf.maximum(log_scale, MIN_LOG_SCALE)
+    Within 1e-4 of the exact sum (tested), a thirtieth of a level. The log-scale is clipped to [MIN_LOG_SCALE,
+    MAX_LOG_SCALE] as the mixture's log-probability clips it (the same distribution): uncapped, a decoder's
+    log-scale above 88.7 (seen on codes from the prior) made exp() overflow and the mean NaN."""
+    log_scale = tf.clip_by_value(log_scale, MIN_LOG_SCALE, MAX_LOG_SCALE)
     scale = tf.exp(log_scale)
     width = 1.0 / (LEVELS - 1)
     # Edges a .. a + MEAN_WINDOW - 1 (edge k at (k - 1/2) width, k = 1 .. 255), centred on the location.

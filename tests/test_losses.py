@@ -205,3 +205,17 @@ def test_the_windowed_mean_is_the_exact_sum_to_a_thirtieth_of_a_level():
     log_scale = tf.constant(rng.uniform(-9, 2, 20000), tf.float32)  # narrower than a bin to wider than [0, 1]
     np.testing.assert_allclose(discretized_logistic_mean_windowed(location, log_scale).numpy(),
                                discretized_logistic_mean(location, log_scale).numpy(), atol=1e-4)
+
+
+def test_the_mixtures_mean_stays_finite_for_the_log_scales_a_decoder_gives_far_from_the_data():
+    """Codes from the prior gave cvae_resnet's decoder log-scales up to 97, where exp() overflows float32: the
+    mean (and a draw) clip the log-scale as the log-probability does, so they stay finite and in [0, 1]."""
+    import tensorflow as tf
+    from model.likelihoods import LogisticMixture
+    likelihood = LogisticMixture((1, 1, 3))
+    parameters = np.zeros((2, 1, 1, likelihood.decoder_channels), np.float32)
+    parameters[..., 40:70] = [[[[97.0]]], [[[-30.0]]]]  # the log-scales (after 10 weights and 30 locations)
+    mean = likelihood.mean(tf.constant(parameters)).numpy()
+    assert np.all(np.isfinite(mean)) and np.all((mean >= 0) & (mean <= 1))
+    drawn = likelihood.sample(tf.constant(parameters), tf.constant([1, 2], tf.int32)).numpy()
+    assert np.all(np.isfinite(drawn))

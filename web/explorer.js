@@ -82,7 +82,7 @@ function logisticMean(location, rawLogScale) {
 // the 16 edges nearest the location one by one, the rest as the integral of the sigmoid (a softplus).
 function logisticMeanWindowed(location, rawLogScale) {
   const window = 16, width = 1 / 255;
-  const scale = tf.exp(tf.maximum(rawLogScale, -8));
+  const scale = tf.exp(tf.clipByValue(rawLogScale, -8, 5)); // MIN_LOG_SCALE, MAX_LOG_SCALE
   const first = tf.clipByValue(tf.add(tf.floor(tf.add(tf.div(location, width), 0.5)), 1 - window / 2), 1, 256 - window);
   const integral = (start, end) => tf.mul(scale, tf.sub( // start and end: numbers or tensors, in edge units
     tf.softplus(tf.div(tf.sub(location, tf.mul(tf.sub(start, 0.5), width)), scale)),
