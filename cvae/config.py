@@ -271,6 +271,11 @@ def check_identity(identity: RunIdentity):
         if option not in kind.options():
             takes = ", ".join(name for name, other in models().items() if option in other.options())
             raise UsageError(f"{OPTIONS[option].flag} is for {takes}; {identity.model} takes no such number")
+    for option in identity.options:
+        owners = [spec.name for spec in LIKELIHOODS.values() if option in spec.options]
+        if owners and identity.likelihood not in owners:
+            raise UsageError(f"{OPTIONS[option].flag} is for --likelihood {' or '.join(owners)}, and this run's "
+                             f"likelihood is {identity.likelihood}")
     try:
         kind.check_options(identity.options, len(identity.class_names()))
         kind.check_image_shape(identity.image_shape())

@@ -314,7 +314,10 @@ def check_export(directory):
     arguments = (tf.constant(labels), tf.constant(z)) if model.conditional else (tf.constant(z),)
     exported = saved.generate(*arguments)["images"].numpy()
     difference = float(np.max(np.abs(exported - np.asarray(model.generate(z, labels)))))
-    if difference > 1e-5:
+    # A model that differs draws images that differ by levels; the same model, graph against eager, by float
+    # rounding: the mixture's mean (a difference of softplus integrals over scales up to exp(5)) by up to about
+    # 1e-5 (1.2e-5 seen on a cvae_resnet of 3 components), a four-hundredth of a level.
+    if difference > 1e-4:
         raise UserFacingError(f"{directory}: saved_model/ and model.keras draw different images (max difference "
                               f"{difference:.2g}); export it again with export.py")
     return (f"{directory}: every file matches export.json; model.keras and saved_model/ load and draw the same "

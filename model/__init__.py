@@ -36,6 +36,8 @@ class LikelihoodSpec:
     # and --binarize (two levels) does not apply.
     over_levels: bool
     shown_as: str  # what a figure's title adds about its images ("" for the default)
+    # The model.OPTIONS that are this likelihood's numbers (the VAEs hold them; other likelihoods refuse them).
+    options: tuple = ()
     # What was measured of it on colour images (docs/colour.md), which train.py prints when it trains colour data
     # with it: "" where nothing speaks against it.
     on_colour: str = ""
@@ -53,6 +55,7 @@ LIKELIHOODS = {spec.name: spec for spec in (
     LikelihoodSpec("mixture", "a mixture of 10 logistics discretized to the 256 levels, one set of weights a pixel "
                    "and its channels coupled linearly (PixelCNN++'s): the best NLL in bits/dim on colour",
                    over_levels=True, shown_as=", mixture of logistics, images are its means",
+                   options=("mixture_components",),
                    on_colour="on colour MNIST this likelihood gave the best bits/dim but samples from the prior "
                              "that a classifier read as the asked digit near chance; for pictures train with the "
                              "default (Bernoulli, no --likelihood) (docs/colour.md)"),
@@ -85,4 +88,6 @@ OPTIONS = {spec.name: spec for spec in (
     OptionSpec("pseudo_inputs", "--pseudo-inputs", 500, 1, 10000, "pseudo",
                "the VampPrior's learned pseudo-inputs (the VampPrior models), split evenly over the classes of a "
                "conditional one"),
+    OptionSpec("mixture_components", "--mixture-components", 10, 1, 32, "mix",
+               "the discretized logistics in each pixel's mixture (--likelihood mixture; 10 is PixelCNN++'s)"),
 )}

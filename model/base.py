@@ -137,6 +137,16 @@ class BaseModel(keras.Model):
         return self
 
 
+def likelihood_options(model):
+    """The model.OPTIONS names that belong to a likelihood (LikelihoodSpec.options), which every VAE holds."""
+    return [name for name in model.options() if any(name in kind.spec.options for kind in LIKELIHOODS.values())]
+
+
+def likelihoods_taking(name):
+    """'--likelihood mixture' for an option of the mixture's."""
+    return " or ".join(f"--likelihood {kind.spec.name}" for kind in LIKELIHOODS.values() if name in kind.spec.options)
+
+
 class VAEBase(BaseModel):
     """A (conditional) VAE: q(z | x, y) = N(mean, exp(log_var)), p(z) `self.prior` (model.priors: N(0, I)), and
     p(x | z, y) `self.likelihood` (model.likelihoods, by the name `likelihood`: Bernoulli by default, or the
@@ -154,12 +164,17 @@ class VAEBase(BaseModel):
     has_latent_space = True
     conditional = True
     weighs_kl = True
+    mixture_components = 10  # model.OPTIONS: the mixture likelihood's components (--mixture-components)
 
     def __init__(self, latent_dim, seed=0, likelihood=DEFAULT_LIKELIHOOD, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood {likelihood!r}: one of {', '.join(LIKELIHOODS)}")
-        self.likelihood = LIKELIHOODS[likelihood](self.image_shape)
+        kind = LIKELIHOODS[likelihood]
+        for name in likelihood_options(self):
+            if name not in kind.spec.options and getattr(self, name) != OPTIONS[name].default:
+                raise ValueError(f"{OPTIONS[name].flag} is for {likelihoods_taking(name)}, not {likelihood}")
+        self.likelihood = kind(self.image_shape, **{name: getattr(self, name) for name in kind.spec.options})
         self.prior = StandardNormal(latent_dim)
         self.decoder_channels = self.likelihood.decoder_channels
         self.to_mean = keras.layers.Dense(latent_dim, name="to_mean", dtype=PARAMETERS_DTYPE)

@@ -131,7 +131,10 @@ class LogisticMixture(Likelihood):
     logits, then C K locations, C K log-scales and C (C - 1) / 2 K coupling coefficients."""
 
     spec = SPECS["mixture"]
-    components = 10  # PixelCNN++'s
+
+    def __init__(self, image_shape, mixture_components=10):  # PixelCNN++'s 10
+        super().__init__(image_shape)
+        self.components = int(mixture_components)
 
     @property
     def decoder_channels(self):

@@ -111,3 +111,22 @@ def test_a_config_with_a_model_option_no_run_can_have_is_refused(options):
     fields = RunIdentity("iwae", 50).to_dict() | {"options": options}
     with pytest.raises(ValueError, match="config 'options'"):
         RunIdentity.from_dict(fields)
+
+
+def test_the_mixtures_components_are_a_flag_of_the_mixture_only():
+    """--mixture-components K (issue 34): the mixture's K is part of the run's identity (its name, its model's
+    decoder channels) and refused, in one line, for a run of another likelihood."""
+    from cvae.config import RunIdentity, check_identity
+    from cvae.errors import UsageError
+    from model.registry import build_model
+    five = RunIdentity("cvae_resnet", 2, likelihood="mixture", options={"mixture_components": 5})
+    assert five.directory_name() == "cvae_resnet_2_mixture_mix5"
+    assert "--mixture-components 5" in " ".join(five.flags())
+    model = build_model("cvae_resnet", 2, 0, 10, (16, 16, 3), "mixture", {"mixture_components": 5})
+    assert model.likelihood.components == 5 and model.decoder_channels == 5 * (1 + 6 + 3)
+    assert build_model("cvae_resnet", 2, 0, 10, (16, 16, 3), "mixture").likelihood.components == 10
+    with pytest.raises(ValueError, match="--mixture-components is for --likelihood mixture"):
+        build_model("cvae_fc3", 2, 0, 10, (28, 28, 1), "logistic", {"mixture_components": 5})
+    with pytest.raises(UsageError, match="--mixture-components is for --likelihood mixture, and this run's "
+                                         "likelihood is bernoulli"):
+        check_identity(RunIdentity("cvae_fc3", 2, options={"mixture_components": 3}))

@@ -161,11 +161,7 @@ def test_the_mixtures_mean_is_the_sum_of_each_level_times_its_probability():
 
 def test_a_mixture_of_one_uncoupled_component_is_the_single_logistic():
     from model.likelihoods import DiscretizedLogistic, LogisticMixture
-
-    class One(LogisticMixture):
-        components = 1
-
-    one, single = One((4, 4, 3)), DiscretizedLogistic((4, 4, 3))
+    one, single = LogisticMixture((4, 4, 3), mixture_components=1), DiscretizedLogistic((4, 4, 3))
     rng = np.random.default_rng(9)
     x = tf.constant(rng.integers(0, 256, (2, 4, 4, 3)) / 255, tf.float32)
     location, log_scale = rng.uniform(0, 1, (2, 4, 4, 3)), rng.uniform(-5, -1, (2, 4, 4, 3))

@@ -66,6 +66,11 @@ print(sorted(name for name in ("tensorflow", "keras") if name in sys.modules))
     (["cvae_fc3", "--iw-samples", "3"], "--iw-samples is for cvae_fc3_iwae, iwae; cvae_fc3 takes no such number"),
     (["iwae", "--iw-samples", "0"], "argument --iw-samples: must be an integer from 1 to 5,000, got 0"),
     (["cvae_fc3_vamp", "--pseudo-inputs", "5"], "--pseudo-inputs 10 or more for 10 classes"),
+    (["cvae_fc3", "--mixture-components", "3"], "--mixture-components is for --likelihood mixture, and this run's "
+                                                  "likelihood is bernoulli"),
+    (["cnn", "--mixture-components", "3"], "--mixture-components is for "),
+    (["cvae_fc3", "--likelihood", "mixture", "--mixture-components", "40"],
+     "argument --mixture-components: must be an integer from 1 to 32, got 40"),
 ])
 def test_bad_flags_get_one_clear_line_and_exit_2(args, complaint, capsys, tmp_path):
     # A flag wrongly accepted trains one epoch of 50 images in tmp_path (the flags after these win), not a
