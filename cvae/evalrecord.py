@@ -47,7 +47,7 @@ def check_result(result):
     if len(shape) != 3 or not all(isinstance(size, int) and not isinstance(size, bool) and 0 < size <= 4096
                                   for size in shape):
         raise ValueError("'image_shape' is not [height, width, channels]")
-    consistency = result.get("class_consistency", {"overall": 0.0, "samples_per_digit": 1})
+    consistency = result.get("class_consistency", {"overall": 0.0})
     if not isinstance(consistency.get("overall"), (int, float)) or isinstance(consistency.get("overall"), bool):
         raise ValueError("'class_consistency' has no 'overall' number")
     if "sample_quality" in result:

@@ -283,8 +283,8 @@ def evaluate(run, out_dir, log_dir, data_dir, k, samples, test_images=None, seed
         result["sample_quality"] = quality | {"classifier": judged_by, "classifier_test_accuracy": judge_accuracy}
         if model.conditional:
             prior = quality["prior"]
-            result["class_consistency"] = {"overall": prior["class_consistency"], "per_digit": prior["per_class"],
-                                           "samples_per_digit": samples, "classifier": judged_by}
+            result["class_consistency"] = {"overall": prior["class_consistency"], "per_class": prior["per_class"],
+                                           "samples_per_class": samples, "classifier": judged_by}
             # samples.npz: the prior's images class-consistency was measured on, for a look or a reuse.
             generated, requested = drawn["prior"]
             with atomic_file(Path(out_dir) / "samples.npz") as f:

@@ -72,7 +72,8 @@ def partial_reasons(result):
     if result.get("test_images", total) < total:
         reasons.append(f"evaluated on {result['test_images']:,} of {total:,} test images")
     per_sampler = result.get("sample_quality", {}).get("samples_per_class", README_SAMPLES_PER_CLASS)
-    samples = result.get("class_consistency", {}).get("samples_per_digit", per_sampler)
+    consistency = result.get("class_consistency", {})  # eval.json before 2026-12-07 said "per digit" of any data
+    samples = consistency.get("samples_per_class", consistency.get("samples_per_digit", per_sampler))
     if not isinstance(samples, int) or samples < README_SAMPLES_PER_CLASS:
         reasons.append(f"class-consistency from {samples} images per class (the README's use "
                        f"{README_SAMPLES_PER_CLASS:,})")

@@ -119,12 +119,12 @@ def test_eval_json_of_a_conditional_model(session_runs, tmp_path, mnist, capsys)
     assert result["test_images"] == 200 and result["nll_k"] == 5 and result["binarized"] is False
     # What makes two evaluations comparable (results.py screens README rows with it).
     assert result["training_subset"] == 300 and result["test_images_in_data_set"] == 10000 and result["seed"] == 0
-    assert result["class_consistency"]["samples_per_digit"] == 10 and result["dataset"] == "mnist"
+    assert result["class_consistency"]["samples_per_class"] == 10 and result["dataset"] == "mnist"
     assert result["code_commit"] is None or len(result["code_commit"].rstrip("+")) == 40
     assert result["elbo"] == pytest.approx(-(result["reconstruction"] + result["kl"]))
     assert result["nll"] < -result["elbo"] + 5
     consistency = result["class_consistency"]
-    assert len(consistency["per_digit"]) == 10 and 0 <= consistency["overall"] <= 1
+    assert len(consistency["per_class"]) == 10 and 0 <= consistency["overall"] <= 1
     samples = np.load(tmp_path / QUICK_RUN / "samples.npz")
     assert samples["images"].shape == (100, 28, 28, 1) and samples["images"].dtype == np.uint8
     assert samples["labels"].tolist() == np.repeat(np.arange(10), 10).tolist()

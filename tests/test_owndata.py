@@ -180,7 +180,7 @@ def test_cvae_trains_plots_samples_and_evaluates_on_a_folder(folder, tmp_path, d
     status, out, err = run_main(evaluate.main, ["cvae_cnn3", "-n", "2", *flags, "-k", "3", "--samples", "4"], capsys)
     assert status == 0, err
     result = json.loads((run_dir.path / "eval.json").read_text())
-    assert len(result["class_consistency"]["per_digit"]) == 3 and result["test_images"] == 12
+    assert len(result["class_consistency"]["per_class"]) == 3 and result["test_images"] == 12
     assert (tmp_path / "log" / f"cnn_shapes_{sha[:8]}" / "config.json").exists()  # its own classifier, trained first
 
 

@@ -129,3 +129,12 @@ def test_runs_that_differ_in_a_model_option_get_a_row_each():
     assert "| `vamp` | 50 | 100 |" in table and "| `vamp` `--pseudo-inputs 100` | 50 | 135 |" in table
     _, rows, _, _ = tables.split_table(table)
     assert len(rows) == 2
+
+
+def test_an_eval_json_of_before_the_per_class_names_is_still_read():
+    """eval.json files written before 2026-12-07 say "samples_per_digit" (of any data set); the README's
+    refusal of a run judged on fewer samples per class reads either name."""
+    for key in ("samples_per_class", "samples_per_digit"):
+        result = {"class_consistency": {"overall": 0.9, key: 10}}
+        assert tables.partial_reasons(result) == [
+            f"class-consistency from 10 images per class (the README's use {tables.README_SAMPLES_PER_CLASS:,})"]
