@@ -18,7 +18,7 @@ import dataclasses
 import json
 import re
 
-from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, LIKELIHOODS, OPTIONS, names as model_names
+from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, LIKELIHOODS, OPTIONS, likelihood_refusal, names as model_names
 from cvae.files import parse_json
 from cvae.limits import MAX_COUNT, MAX_IMAGE_SIZE, MAX_LATENT_DIM, MAX_SEED, MIN_IMAGE_SIZE
 
@@ -271,11 +271,9 @@ def check_identity(identity: RunIdentity):
         if option not in kind.options():
             takes = ", ".join(name for name, other in models().items() if option in other.options())
             raise UsageError(f"{OPTIONS[option].flag} is for {takes}; {identity.model} takes no such number")
-    for option in identity.options:
-        owners = [spec.name for spec in LIKELIHOODS.values() if option in spec.options]
-        if owners and identity.likelihood not in owners:
-            raise UsageError(f"{OPTIONS[option].flag} is for --likelihood {' or '.join(owners)}, and this run's "
-                             f"likelihood is {identity.likelihood}")
+        refusal = likelihood_refusal(option, identity.options[option], identity.likelihood)
+        if refusal is not None:
+            raise UsageError(refusal)
     try:
         kind.check_options(identity.options, len(identity.class_names()))
         kind.check_image_shape(identity.image_shape())

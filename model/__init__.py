@@ -52,7 +52,8 @@ LIKELIHOODS = {spec.name: spec for spec in (
                    on_colour="on colour MNIST this likelihood drew faint strokes that a classifier read as the asked "
                              "digit near chance; the default (Bernoulli, no --likelihood) draws them in their colours "
                              "(docs/colour.md)"),
-    LikelihoodSpec("mixture", "a mixture of 10 logistics discretized to the 256 levels, one set of weights a pixel "
+    LikelihoodSpec("mixture", "a mixture of logistics (10, or --mixture-components) discretized to the 256 levels, "
+                   "one set of weights a pixel "
                    "and its channels coupled linearly (PixelCNN++'s): the best NLL in bits/dim on colour",
                    over_levels=True, shown_as=", mixture of logistics, images are its means",
                    options=("mixture_components",),
@@ -91,3 +92,14 @@ OPTIONS = {spec.name: spec for spec in (
     OptionSpec("mixture_components", "--mixture-components", 10, 1, 32, "mix",
                "the discretized logistics in each pixel's mixture (--likelihood mixture; 10 is PixelCNN++'s)"),
 )}
+
+
+def likelihood_refusal(option, value, likelihood):
+    """Why the model option `option` at `value` cannot go with `likelihood` (it is another likelihood's number,
+    LikelihoodSpec.options, given other than its default), or None when it can: checked by a run's identity
+    (cvae.config.check_identity) and by the VAE that holds it (model.base.VAEBase)."""
+    owners = [spec.name for spec in LIKELIHOODS.values() if option in spec.options]
+    if not owners or likelihood in owners or value == OPTIONS[option].default:
+        return None
+    return (f"{OPTIONS[option].flag} is for --likelihood {' or '.join(owners)}, and this run's likelihood is "
+            f"{likelihood}")

@@ -7,7 +7,7 @@ Shapes throughout: x [B, H, W, C] float32 in [0, 1] (MNIST: [B, 28, 28, 1]); y [
 import keras
 import tensorflow as tf
 
-from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, OPTIONS
+from model import DEFAULT_LIKELIHOOD, IMAGE_SHAPE, OPTIONS, likelihood_refusal
 from model.likelihoods import LIKELIHOODS
 from model.losses import gaussian_log_density
 from model.priors import StandardNormal
@@ -137,16 +137,6 @@ class BaseModel(keras.Model):
         return self
 
 
-def likelihood_options(model):
-    """The model.OPTIONS names that belong to a likelihood (LikelihoodSpec.options), which every VAE holds."""
-    return [name for name in model.options() if any(name in kind.spec.options for kind in LIKELIHOODS.values())]
-
-
-def likelihoods_taking(name):
-    """'--likelihood mixture' for an option of the mixture's."""
-    return " or ".join(f"--likelihood {kind.spec.name}" for kind in LIKELIHOODS.values() if name in kind.spec.options)
-
-
 class VAEBase(BaseModel):
     """A (conditional) VAE: q(z | x, y) = N(mean, exp(log_var)), p(z) `self.prior` (model.priors: N(0, I)), and
     p(x | z, y) `self.likelihood` (model.likelihoods, by the name `likelihood`: Bernoulli by default, or the
@@ -164,16 +154,17 @@ class VAEBase(BaseModel):
     has_latent_space = True
     conditional = True
     weighs_kl = True
-    mixture_components = 10  # model.OPTIONS: the mixture likelihood's components (--mixture-components)
+    mixture_components = OPTIONS["mixture_components"].default  # the mixture likelihood's K (--mixture-components)
 
     def __init__(self, latent_dim, seed=0, likelihood=DEFAULT_LIKELIHOOD, **kwargs):
         super().__init__(latent_dim, seed, **kwargs)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood {likelihood!r}: one of {', '.join(LIKELIHOODS)}")
         kind = LIKELIHOODS[likelihood]
-        for name in likelihood_options(self):
-            if name not in kind.spec.options and getattr(self, name) != OPTIONS[name].default:
-                raise ValueError(f"{OPTIONS[name].flag} is for {likelihoods_taking(name)}, not {likelihood}")
+        for name in self.options():
+            refusal = likelihood_refusal(name, getattr(self, name), likelihood)
+            if refusal is not None:
+                raise ValueError(refusal)
         self.likelihood = kind(self.image_shape, **{name: getattr(self, name) for name in kind.spec.options})
         self.prior = StandardNormal(latent_dim)
         self.decoder_channels = self.likelihood.decoder_channels

@@ -11,7 +11,7 @@ import math
 
 import tensorflow as tf
 
-from model import LIKELIHOODS as SPECS
+from model import LIKELIHOODS as SPECS, OPTIONS
 from model.losses import (bernoulli_log_likelihood, bernoulli_nll, discretized_logistic_log_prob,
                           discretized_logistic_log_prob_lean, discretized_logistic_mean_windowed,
                           discretized_logistic_mean, discretized_logistic_nll, MAX_LOG_SCALE,
@@ -132,7 +132,7 @@ class LogisticMixture(Likelihood):
 
     spec = SPECS["mixture"]
 
-    def __init__(self, image_shape, mixture_components=10):  # PixelCNN++'s 10
+    def __init__(self, image_shape, mixture_components=OPTIONS["mixture_components"].default):  # PixelCNN++'s 10
         super().__init__(image_shape)
         self.components = int(mixture_components)
 
