@@ -26,7 +26,7 @@ def check_result(result):
     optional = {"dataset": str, "labels": (int, type(None)), "training_subset": (int, type(None)),
                 "test_images": int, "test_images_in_data_set": int, "seed": int, "conditional": bool,
                 "class_consistency": dict, "likelihood": str, "nll_bits_per_dim": (int, float), "image_shape": list,
-                "options": dict}
+                "options": dict, "recorded_from": str, "training_seconds": (int, float)}
     for key, types in required.items():
         if key not in result:
             raise ValueError(f"no '{key}'")

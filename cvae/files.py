@@ -84,14 +84,21 @@ def sync_directory(directory):
         os.close(fd)
 
 
-def rewrite_file(path, text):
-    """Replace the contents of a file of the user's (the file a symbolic link names, when `path` is one)
-    whole, keeping its permission bits. UsageError for a file without write permission, UserFacingError for
-    one the system will not let us replace (immutable, a read-only file system); `path` is then untouched."""
+def check_writable(path):
+    """(the file `path` names, its permission bits); UsageError when the user's own permission bits say read-only
+    (so a tool can refuse before it writes anything else)."""
     real = Path(path).resolve()
     mode = stat.S_IMODE(real.stat().st_mode)
     if not mode & stat.S_IWUSR:
         raise UsageError(f"{path} is read-only (mode {mode:o}); make it writable (chmod u+w) to update it")
+    return real, mode
+
+
+def rewrite_file(path, text):
+    """Replace the contents of a file of the user's (the file a symbolic link names, when `path` is one)
+    whole, keeping its permission bits. UsageError for a file without write permission, UserFacingError for
+    one the system will not let us replace (immutable, a read-only file system); `path` is then untouched."""
+    real, mode = check_writable(path)
     try:
         write_atomic(real, text, mode)
     except OSError as err:

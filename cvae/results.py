@@ -1,25 +1,30 @@
-"""The README's results tables, made from the eval.json files that evaluate.py writes (never typed by hand).
+"""The README's results tables, rendered whole from eval.json records (never typed by hand, never read back
+from the Markdown).
 
-Five tables, each between its own markers: MNIST runs (`results`), semi-supervised `m2` runs
-(`semi-supervised`), Fashion-MNIST runs (`fashion-mnist`), runs on data of one's own (`own-data`), and the
-sample quality of every run evaluated with it, from the prior and from the fitted sampler (`sample-quality`).
-A run that has an eval.json under the log directory gets its row written or replaced; the README's rows of
-runs that have none are kept as they are, so re-evaluating some runs leaves the others' rows alone.
+Six tables, each between its own markers: MNIST runs (`results`), semi-supervised `m2` runs
+(`semi-supervised`), Fashion-MNIST runs (`fashion-mnist`), runs on gray data of one's own (`own-data`), runs on
+colour images (`colour`), and the sample quality of every run evaluated with it, from the prior and from the
+fitted sampler (`sample-quality`).
 
-A partial run never replaces a README row by accident: one trained on --subset, evaluated on part of
-the test set, or with fewer epochs or a smaller k than the row it would replace is refused (and
-listed) unless forced. A damaged eval.json or metrics.csv is skipped with a warning naming it.
-No TensorFlow here.
+The README's runs keep their records beside their figures: img/RUN/eval.json, one per row, committed with the
+README. `update_readme` takes a run's new eval.json from the log directory into its record when the README has
+that run (or --add names it), then renders every table from the records alone: the README's tables are a
+function of img/*/eval.json, so the test that renders them again and compares can fail.
+
+A partial run never replaces a README record by accident: one trained on --subset, evaluated on part of the test
+set, or with fewer epochs or a smaller k than the record it would replace is refused (and listed) unless forced.
+A damaged eval.json or metrics.csv is skipped with a warning naming it. No TensorFlow here.
 """
-import re
+import json
 from pathlib import Path
 
 from model import DEFAULT_LIKELIHOOD, OPTIONS, names as model_names
-from cvae.errors import UsageError
+from cvae.errors import UsageError, UserFacingError
 from cvae.evalrecord import check_result
-from cvae.files import parse_json, read_small_file, rewrite_file
+from cvae.files import check_writable, parse_json, read_small_file, rewrite_file, write_atomic
 from cvae.rundir import DamagedFile, RunDir
 
+RECORD = "eval.json"  # evaluate.py's file in a run's directory, and the README's record of it in img/RUN/
 MAX_EVAL_BYTES = 10_000_000  # an eval.json holds a few kB; a larger file is not one (a link to /dev/zero, say)
 MNIST_TEST_IMAGES = 10000  # for eval.json files written before they recorded the test set's size
 README_SAMPLES_PER_CLASS = 1000  # evaluate.py's --samples default, which the README's class-consistency uses
@@ -33,12 +38,12 @@ START, END = markers("results")
 
 
 def load_results(log_dir, warn=print):
-    """Each run's eval.json, with "path" and "training_seconds" added: the sum of metrics.csv's per-epoch
-    training times up to the evaluated epoch (test metrics and checkpoints left out), where metrics.csv
-    is there. A damaged eval.json is skipped, and a damaged metrics.csv leaves the time out, each with
-    a warning naming the file."""
+    """Each run's eval.json under `log_dir` (a log directory, or the README's records in img/), with "path"
+    added, and "training_seconds" where it has none: the sum of metrics.csv's per-epoch training times up to the
+    evaluated epoch (test metrics and checkpoints left out), where metrics.csv is there. A damaged eval.json is
+    skipped, and a damaged metrics.csv leaves the time out, each with a warning naming the file."""
     results = []
-    for path in sorted(Path(log_dir).glob("*/eval.json")):
+    for path in sorted(Path(log_dir).glob(f"*/{RECORD}")):
         try:
             result = parse_json(read_small_file(path, MAX_EVAL_BYTES).decode())
             check_result(result)
@@ -51,13 +56,14 @@ def load_results(log_dir, warn=print):
                 result["options"] = RunDir(path.parent).read_config().identity.options
             except (DamagedFile, OSError, ValueError):
                 result["options"] = {}
-        try:
-            rows = [row for row in RunDir(path.parent).read_metrics() if row["epoch"] <= result["epoch"]]
-            if rows:
-                result["training_seconds"] = sum(row["seconds"] for row in rows)
-        except (DamagedFile, KeyError) as err:
-            warn(f"warning: {path.parent / 'metrics.csv'} is damaged ({str(err).splitlines()[0]}); "
-                 f"training time of {path.parent.name} left out")
+        if "training_seconds" not in result:
+            try:
+                rows = [row for row in RunDir(path.parent).read_metrics() if row["epoch"] <= result["epoch"]]
+                if rows:
+                    result["training_seconds"] = sum(row["seconds"] for row in rows)
+            except (DamagedFile, KeyError) as err:
+                warn(f"warning: {path.parent / 'metrics.csv'} is damaged ({str(err).splitlines()[0]}); "
+                     f"training time of {path.parent.name} left out")
         results.append(result)
     return results
 
@@ -82,15 +88,14 @@ def partial_reasons(result):
     return reasons
 
 
-def weaker_than_row(result, row):
-    """Why `result` would be a step down from the README row {column: cell} it replaces: fewer epochs,
-    or a smaller k for the NLL."""
+def weaker_than_record(result, record):
+    """Why `result` would be a step down from the README's record of the same run: fewer epochs, or a smaller k
+    for the NLL."""
     reasons = []
-    if "epochs" in row and row["epochs"].isdigit() and result["epoch"] < int(row["epochs"]):
-        reasons.append(f"{result['epoch']} epochs, the README's row has {row['epochs']}")
-    old_k = re.match(r"[-0-9.]+ \((\d+)\)", row.get("NLL (k)", ""))
-    if old_k and "nll_k" in result and result["nll_k"] < int(old_k.group(1)):
-        reasons.append(f"k = {result['nll_k']}, the README's row has k = {old_k.group(1)}")
+    if result["epoch"] < record["epoch"]:
+        reasons.append(f"{result['epoch']} epochs, the README's record has {record['epoch']}")
+    if "nll_k" in result and "nll_k" in record and result["nll_k"] < record["nll_k"]:
+        reasons.append(f"k = {result['nll_k']}, the README's record has k = {record['nll_k']}")
     return reasons
 
 
@@ -101,8 +106,13 @@ def model_order(name):
 
 
 def sort_key(r):
-    return (r.get("dataset", "mnist"), model_order(r["model"]), r["latent_dim"], r.get("labels") or 0, r["binarized"],
-            sorted(r.get("options", {}).items()))
+    """A table's order: by model (the registry's order) and its options, latent dim, labels, binarization,
+    then data (Fashion-MNIST, MNIST, then one's own by name) and likelihood (the default first)."""
+    dataset = r.get("dataset", "mnist")
+    data = {"fashion_mnist": (0, ""), "mnist": (1, "")}.get(dataset, (2, dataset))
+    likelihood = r.get("likelihood", DEFAULT_LIKELIHOOD)
+    return (model_order(r["model"]), sorted(r.get("options", {}).items()), r["latent_dim"] or 0, r.get("labels") or 0,
+            r["binarized"], data, likelihood != DEFAULT_LIKELIHOOD, likelihood)
 
 
 def model_cell(r):
@@ -146,12 +156,14 @@ def vae_table(results):
             (f"`{r['dataset']}` " if own_data(r) else "") + (pixels_cell(r) or ("binarized" if r["binarized"] else "gray"))
         lines.append(f"| {model_cell(r)} | {r['latent_dim']} | {r['epoch']} | {data} "
                      f"| {r['elbo']:.2f} | {nll_cell(r)} | {consistency_cell(r)} | {r['parameters']:,} |")
-    for r in results:
-        if r["latent_dim"] is None:
-            on = " on Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else \
-                f" on `{r['dataset']}`" if own_data(r) else ""
-            lines.append(f"\nClassifier `{r['model']}`{on}: {r['test_accuracy']:.2%} test accuracy after {r['epoch']} "
-                         f"epochs ({r['parameters']:,} parameters).")
+    classifiers = sorted((r for r in results if r["latent_dim"] is None), key=sort_key)
+    if classifiers:
+        lines.append("")
+    for r in classifiers:
+        on = " on Fashion-MNIST" if r.get("dataset") == "fashion_mnist" else \
+            f" on `{r['dataset']}`" if own_data(r) else ""
+        lines.append(f"Classifier `{r['model']}`{on}: {r['test_accuracy']:.2%} test accuracy after {r['epoch']} "
+                     f"epochs ({r['parameters']:,} parameters).")
     return "\n".join(lines)
 
 
@@ -231,136 +243,98 @@ def tables(results):
     return bodies
 
 
-def cells(line):
-    """The cells of a markdown table row; an escaped pipe (\\|) stays inside its cell."""
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
-
-
-def row_key(row):
-    """What identifies a run in a table row ({column: cell}): its model, latent dim, labels and data,
-    in the order sort_key gives the runs."""
-    model = row["model"].split("`")[1]  # the cell: `MODEL`, then its options (model_cell)
-    return (model_order(model), row["model"], int(row["latent dim"]),
-            int(row.get("labels", "0").replace(",", "")), "binarized" in row["data"], row["data"])
-
-
-def split_table(body):
-    """(header line, {row key: line}, {classifier key: line}, {row key: {column: cell}}) of a table body."""
-    lines = [line for line in body.splitlines() if line.strip()]
-    header = lines[0] if lines and lines[0].startswith("|") else None
-    names = cells(header) if header else []
-    rows, parsed = {}, {}
-    for line in lines[2:] if header else []:
-        if line.startswith("|"):
-            row = dict(zip(names, cells(line)))
-            rows[row_key(row)] = line
-            parsed[row_key(row)] = row
-    classifiers = {line.split(":")[0]: line for line in lines if line.startswith("Classifier")}
-    return header, rows, classifiers, parsed
-
-
-def merge_tables(old, new):
-    """`new` (a table body) plus the rows and classifier lines of `old` for runs that `new` lacks,
-    in the registry's order of models. Returns (body, kept rows). A table whose columns changed is replaced whole."""
-    old_header, old_rows, old_classifiers, _ = split_table(old)
-    new_header, new_rows, new_classifiers, _ = split_table(new)
-    if old_header != new_header:
-        return new, []
-    kept = [line for key, line in old_rows.items() if key not in new_rows]
-    kept += [line for key, line in old_classifiers.items() if key not in new_classifiers]
-    rows = {**old_rows, **new_rows}
-    classifiers = {**old_classifiers, **new_classifiers}
-    body = [new_header, new.splitlines()[1]] + [rows[key] for key in sorted(rows)]
-    if classifiers:
-        body += [""] + list(classifiers.values())
-    return "\n".join(body), kept
-
-
-def split_section(text, section):
-    """(before, body, after) of the README text around the section's markers; the markers stay
-    with before and after."""
-    start, end = markers(section)
-    if start not in text or end not in text:
-        raise ValueError(f"the README has no {start} ... {end} section")
-    before, rest = text.split(start, 1)
-    body, after = rest.split(end, 1)
-    return before + start, body.strip("\n"), end + after
-
-
-def replace_section(text, body, section="results"):
-    before, _, after = split_section(text, section)
-    return f"{before}\n{body}\n{after}"
-
-
 def run_name(result):
     """The name of the run an eval.json belongs to: its directory's."""
     return Path(result["path"]).parent.name
 
 
-def screen(results, make_table, old_body, force, added=()):
-    """(accepted results, replaced [(old line, new line)], refused [(eval.json, reasons)], left out [eval.json])
-    for one README table. The README's tables hold the README's runs: a run whose row is not in the table yet
-    goes in only when `added` names it (its directory's name), and is left out otherwise. A partial run, or
-    one weaker than the row it would replace, is refused unless force."""
-    old_header, old_rows, old_classifiers, old_parsed = split_table(old_body)
-    accepted, replaced, refused, left_out = [], [], [], []
+
+
+def split_section(text, section):
+    """(before, after) of the README text around the section's body; the markers stay with before and after."""
+    start, end = markers(section)
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"the README has no single {start} ... {end} section")
+    before, rest = text.split(start, 1)
+    return before + start, end + rest.split(end, 1)[1]
+
+
+def render_readme(text, records):
+    """The README's text with each table whose section has a record rendered whole from the records."""
+    for section, body in tables(records).items():
+        before, after = split_section(text, section)
+        text = f"{before}\n{body}\n{after}"
+    return text
+
+
+def screen(results, records, force, added=()):
+    """(accepted results, refused [(eval.json, reasons)], left out [eval.json]) of the log's results against the
+    README's records {run name: record}. The README holds the README's runs: a run it has no record of goes in
+    only when `added` names it. A partial run, or one weaker than the record it would replace, is refused unless
+    force."""
+    accepted, refused, left_out = [], [], []
     for result in results:
-        new_header, new_rows, new_classifiers, new_parsed = split_table(make_table([result]))
-        (key, line), = (new_rows or new_classifiers).items()
-        old_line = old_rows.get(key) or old_classifiers.get(key)
-        if old_line is None and run_name(result) not in added:
+        record = records.get(run_name(result))
+        if record is None and run_name(result) not in added:
             left_out.append(result["path"])
             continue
-        reasons = partial_reasons(result)
-        if key in old_parsed and old_header == new_header:
-            reasons += weaker_than_row(result, old_parsed[key])
+        reasons = partial_reasons(result) + (weaker_than_record(result, record) if record else [])
         if reasons and not force:
             refused.append((result["path"], reasons))
-            continue
-        accepted.append(result)
-        if old_line is not None and old_line != line:
-            replaced.append((old_line, line))
-    return accepted, replaced, refused, left_out
+        else:
+            accepted.append(result)
+    return accepted, refused, left_out
 
 
-def write_readme(readme, results, force, log_dir, log=print, added=()):
-    """Put each section's table into the README (atomically): the rows of runs it has, and new rows of the runs
-    `added` names; log what was replaced, kept, refused and left out."""
+def record_text(result):
+    """An eval.json as the README's record keeps it: all of it but where it was read from."""
+    return json.dumps({key: value for key, value in result.items() if key != "path"}, indent=1) + "\n"
+
+
+def write_record(path, result):
+    """Write a README record whole; on failure, UserFacingError, with no folder left behind that was made for it."""
+    made = [folder for folder in (path.parent.parent, path.parent) if not folder.exists()]
+    try:
+        for folder in made:
+            folder.mkdir()
+        write_atomic(path, record_text(result))
+    except OSError as err:
+        for folder in reversed(made):
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise UserFacingError(f"cannot write {path} ({err.strerror}); the README is left as it was") from err
+
+
+def update_readme(readme, results, log_dir, records_dir, force=False, added=(), log=print, warn=print):
+    """Take `results` (load_results of `log_dir`), the evaluations of the README's runs and of the runs `added`
+    names, into their records in `records_dir` (img/), then write the README's tables rendered whole from the
+    records. Logs what was updated, refused and left out. Each file is replaced whole; the README is written
+    last, and as it is a function of the records, running again finishes what an interruption left."""
     unknown = sorted(set(added) - {run_name(result) for result in results})
     if unknown:
-        raise UsageError(f"--add {unknown[0]}: no readable {log_dir}/{unknown[0]}/eval.json (evaluate.py writes it)")
+        raise UsageError(f"--add {unknown[0]}: no readable {log_dir}/{unknown[0]}/{RECORD} (evaluate.py writes it)")
+    records = {run_name(record): record for record in load_results(records_dir, warn)}
+    accepted, refused, left_out = screen(results, records, force, added)
+    updated = [result for result in accepted if run_name(result) not in records
+               or record_text(records[run_name(result)]) != record_text(result)]
+    records |= {run_name(result): result for result in updated}
     text = readme.read_text()
-    kept, replaced, refused, left_out, written = [], [], [], [], []
-    for section, (belongs, make_table) in SECTIONS.items():
-        chosen = [r for r in results if belongs(r)]
-        if not chosen:
-            continue
-        try:
-            old_body = split_section(text, section)[1]
-        except ValueError as err:
-            raise UsageError(f"{readme}: {err}")
-        accepted, section_replaced, section_refused, section_left_out = screen(chosen, make_table, old_body, force,
-                                                                              added)
-        replaced += section_replaced
-        refused += section_refused
-        left_out += section_left_out
-        if accepted:
-            body, kept_rows = merge_tables(old_body, make_table(accepted))
-            text = replace_section(text, body, section)
-            kept += kept_rows
-            written.append(section)
-    rewrite_file(readme, text)
-    log(f"wrote {', '.join(written) or 'no table'} into {readme}")
-    untouched = [section for section in SECTIONS if section not in written]
-    if untouched:
-        log(f"kept the {', '.join(untouched)} table(s) as they were: no eval.json accepted for them")
-    if replaced:
-        log("replaced these rows:\n" + "\n".join(f"  {old}\n  -> {new}" for old, new in replaced))
-    if kept:
-        log(f"kept these rows as they were (no eval.json for their runs under {log_dir}):\n" + "\n".join(kept))
+    try:  # the whole README first, so that a missing marker stops before any record changes
+        rendered = render_readme(text, list(records.values()))
+    except ValueError as err:
+        raise UsageError(f"{readme}: {err}")
+    check_writable(readme)
+    updated = [Path(records_dir) / run_name(result) / RECORD for result in updated]
+    for path in updated:
+        write_record(path, records[path.parent.name])
+    rewrite_file(readme, rendered)
+    log(f"wrote {readme}'s tables from {len(records)} records in {records_dir}"
+        + (", unchanged" if rendered == text else ""))
+    if updated:
+        log("updated these records from the log's eval.json:\n" + "\n".join(f"  {path}" for path in updated))
     if left_out:
-        log("left out these runs, whose rows the README does not have (--add RUN_NAME puts one in):\n"
-            + "\n".join(f"  {path}" for path in dict.fromkeys(left_out)))  # once, though in two tables
+        log("left out these runs, which the README has no record of (--add RUN_NAME puts one in):\n"
+            + "\n".join(f"  {path}" for path in left_out))
     if refused:
         log("refused these partial or weaker runs (--force puts them in anyway):\n"
             + "\n".join(f"  {path}: {'; '.join(reasons)}" for path, reasons in refused))

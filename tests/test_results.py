@@ -1,11 +1,36 @@
-"""cvae.results and results.py: the README's tables, made from the eval.json files that evaluate.py writes."""
+"""cvae.results and results.py: the README's tables, rendered from its runs' records (img/RUN/eval.json), which the
+eval.json files that evaluate.py writes replace."""
+import json
+import shutil
+
 import pytest
 
-from conftest import QUICK_RUN, copy_run, tool
+from conftest import QUICK_RUN, ROOT, copy_run, run_main, tool
 from cvae import results as tables
+from cvae.config import RunIdentity
+from model import DEFAULT_LIKELIHOOD
 
 evaluate = tool("evaluate")
 results = tool("results")
+
+
+def test_the_readmes_tables_are_what_its_records_render():
+    """README.md's tables are a function of img/RUN/eval.json: a hand-edited row, or a record changed without
+    running results.py --readme, fails here. Each record sits in the folder its run's identity names."""
+    readme = (ROOT / "README.md").read_text()
+    records = tables.load_results(ROOT / "img")
+    assert len(records) >= 20 and tables.render_readme(readme, records) == readme
+    for r in records:
+        identity = RunIdentity(r["model"], r["latent_dim"], dataset=r.get("dataset", "mnist"), binarize=r["binarized"],
+                               likelihood=r.get("likelihood", DEFAULT_LIKELIHOOD), labels=r.get("labels"),
+                               options=r.get("options", {}))
+        assert identity.directory_name() == tables.run_name(r)
+
+
+def readme_with_markers(path, sections, body="old"):
+    path.write_text("intro\n" + "".join(f"{start}\n{body} {section}\n{end}\nbetween\n"
+                                         for section in sections for start, end in [tables.markers(section)]))
+    return path.read_text()
 
 
 def test_results_table_is_made_from_eval_files(session_runs, tmp_path, capsys):
@@ -18,60 +43,77 @@ def test_results_table_is_made_from_eval_files(session_runs, tmp_path, capsys):
     body = tables.tables(tables.load_results(log_dir))["results"]
     assert "| `cvae_cnn3` | 2 | 1 | gray |" in body and "Classifier `cnn`" in body
     readme = tmp_path / "README.md"
-    m2_start, m2_end = tables.markers("semi-supervised")
-    quality_start, quality_end = tables.markers("sample-quality")
-    readme.write_text(f"intro\n{tables.START}\nold\n{tables.END}\nmiddle\n{m2_start}\nold m2\n{m2_end}\n"
-                      f"{quality_start}\n{quality_end}\nrest\n")
-    before = readme.read_text()
-    # Rows the README does not have yet go in only by name: one's own runs in log/ stay out of the README.
+    before = readme_with_markers(readme, ("results", "semi-supervised", "sample-quality"))
+    # Runs the README has no record of go in only by name: one's own runs in log/ stay out of the README.
     assert results.main(["--log-dir", str(log_dir), "--readme", str(readme), "--force"]) == 0
-    assert readme.read_text() == before
-    left_out = capsys.readouterr().out.split("left out these runs, whose rows the README does not have "
+    assert readme.read_text() == before and not (tmp_path / "img").exists()
+    left_out = capsys.readouterr().out.split("left out these runs, which the README has no record of "
                                              "(--add RUN_NAME puts one in):\n")[1].splitlines()
     assert sorted(left_out) == [f"  {log_dir / name / 'eval.json'}" for name in ("cnn_subset300", QUICK_RUN)]
     assert results.main(["--log-dir", str(log_dir), "--readme", str(readme), "--force",  # runs on 300 images
                          "--add", QUICK_RUN, "--add", "cnn_subset300"]) == 0
+    assert sorted(path.parent.name for path in (tmp_path / "img").glob("*/eval.json")) == ["cnn_subset300", QUICK_RUN]
+    record = json.loads((tmp_path / "img" / QUICK_RUN / "eval.json").read_text())
+    evaluated = json.loads((log_dir / QUICK_RUN / "eval.json").read_text())
+    assert record == evaluated | {"training_seconds": record["training_seconds"]} and record["training_seconds"] > 0
     text = readme.read_text()
-    assert "\nold\n" not in text and "| `cvae_cnn3` |" in text and text.endswith("rest\n")
-    assert f"{m2_start}\nold m2\n{m2_end}" in text  # no m2 eval.json here: its table is kept
-    assert "| model | latent dim | epochs | data | gmm components | FD floor |" in text.split(quality_start)[1]
+    assert "old results" not in text and "| `cvae_cnn3` |" in text and text.endswith("between\n")
+    assert "old semi-supervised" in text  # no m2 record: its table is left alone
+    assert "| model | latent dim | epochs | data | gmm components | FD floor |" in text.split("sample-quality:start")[1]
 
 
-def test_results_replace_only_the_rows_of_evaluated_runs(session_runs, tmp_path, capsys):
-    """A README row whose run has no eval.json here is kept; the evaluated run's row is replaced."""
+def test_a_record_is_replaced_by_a_full_evaluation_only_and_the_tables_rendered_whole(session_runs, tmp_path,
+                                                                                      capsys):
+    """The README's tables come from its records alone (a hand edit between the markers is written over); an
+    evaluation of a run that has a record replaces it only when it is not partial or weaker, or with --force."""
     assert evaluate.main(["cvae_cnn3", "-n", "2", "-k", "2", "--samples", "5", "--test-images", "100",
                           "--subset", "300", "--log-dir", str(session_runs)]) == 0
-    header = ("| model | latent dim | epochs | data | test ELBO | NLL (k) | class-consistency | parameters |\n"
-              "|---|---|---|---|---|---|---|---|\n")
-    old_cnn3 = "| `cvae_cnn3` | 2 | 50 | gray | -1.00 | 1.00 (200) (-log p(x\\|y)) | 99.0% | 40,293 |"
-    kept_vae = "| `vae` | 20 | 50 | gray | -98.10 | 94.56 (200) | n/a | 1,316,824 |"
-    kept_fc3 = "| `cvae_fc3` | 50 | 100 | binarized | -88.08 | 84.04 (5000) (-log p(x\\|y)) | 98.0% | 1,371,884 |"
-    classifier = "Classifier `cnn`: 99.25% test accuracy after 20 epochs (45,826 parameters)."
-    assert len(tables.cells(kept_fc3)) == 8 and tables.cells(kept_fc3)[5] == "84.04 (5000) (-log p(x\\|y))"
+    base = {"latent_dim": 20, "binarized": False, "dataset": "mnist", "parameters": 1000, "elbo": -98.1, "nll": 94.56,
+            "nll_k": 200, "epoch": 50}
+    records = {"vae_20": base | {"model": "vae"},
+               "cvae_fc3_50_bin": base | {"model": "cvae_fc3", "latent_dim": 50, "binarized": True, "nll_k": 5000,
+                                          "epoch": 100, "class_consistency": {"overall": 0.98}},
+               "cvae_cnn3_2": base | {"model": "cvae_cnn3", "latent_dim": 2, "class_consistency": {"overall": 0.99}},
+               "cnn": {"model": "cnn", "latent_dim": None, "epoch": 20, "parameters": 45826, "binarized": False,
+                       "test_accuracy": 0.9925}}
+    for name, record in records.items():
+        (tmp_path / "img" / name).mkdir(parents=True)
+        (tmp_path / "img" / name / "eval.json").write_text(json.dumps(record))
     readme = tmp_path / "README.md"
-    quality_start, quality_end = tables.markers("sample-quality")
-    readme.write_text(f"{tables.START}\n{header}{old_cnn3}\n{kept_vae}\n{kept_fc3}\n\n{classifier}\n{tables.END}\n"
-                      f"{quality_start}\n{quality_end}\n")
+    readme_with_markers(readme, ("results", "sample-quality"), body="| a row typed by hand |")
     only_cnn3 = tmp_path / "log"
-    (only_cnn3 / "cvae_cnn3_2").mkdir(parents=True)
-    (only_cnn3 / "cvae_cnn3_2" / "eval.json").write_text((session_runs / QUICK_RUN / "eval.json").read_text())
-    before = readme.read_text()
-    # A 1-epoch run on 300 images, k = 2 on 100 test images: refused in place of a 50-epoch, k = 200 row.
+    copy_run(session_runs, QUICK_RUN, only_cnn3, as_name="cvae_cnn3_2")
+    shutil.copy(session_runs / QUICK_RUN / "eval.json", only_cnn3 / "cvae_cnn3_2" / "eval.json")
+    # A 1-epoch run on 300 images, k = 2 on 100 test images: refused in place of a 50-epoch, k = 200 record.
     assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme)]) == 0
-    assert readme.read_text() == before
     out = capsys.readouterr().out
     assert "refused these partial or weaker runs" in out
-    for reason in ("trained on --subset 300", "evaluated on 100 of 10,000 test images", "1 epochs, the README's row has 50",
-                   "k = 2, the README's row has k = 200"):
+    for reason in ("trained on --subset 300", "evaluated on 100 of 10,000 test images",
+                   "1 epochs, the README's record has 50", "k = 2, the README's record has k = 200"):
         assert reason in out
+    assert json.loads((tmp_path / "img" / "cvae_cnn3_2" / "eval.json").read_text()) == records["cvae_cnn3_2"]
+    table, rest = readme.read_text().split(tables.END)
+    assert "typed by hand" not in table and "| `cvae_cnn3` | 2 | 50 | gray | -98.10 |" in table
+    assert "typed by hand | sample-quality" in rest  # no record has sample quality: that table is left alone
     assert results.main(["--log-dir", str(only_cnn3), "--readme", str(readme), "--force"]) == 0
     rows = [line for line in readme.read_text().split(tables.END)[0].splitlines() if line.startswith("| `")]
-    assert rows[0] == kept_vae and rows[1] == kept_fc3 and len(rows) == 3  # model order: vae, fc3, cnn3
-    assert rows[2].startswith("| `cvae_cnn3` | 2 | 1 | gray |") and old_cnn3 not in rows
-    assert classifier in readme.read_text()
-    out = capsys.readouterr().out
-    assert f"replaced these rows:\n  {old_cnn3}\n  -> {rows[2]}" in out
-    assert kept_vae in out.split("kept these rows")[1] and classifier in out.split("kept these rows")[1]
+    assert [row.split(" | ")[0:3] for row in rows] == [["| `vae`", "20", "50"], ["| `cvae_fc3`", "50", "100"],
+                                                         ["| `cvae_cnn3`", "2", "1"]]  # the registry's order
+    assert "Classifier `cnn`: 99.25% test accuracy after 20 epochs (45,826 parameters)." in readme.read_text()
+    assert f"updated these records from the log's eval.json:\n  {tmp_path / 'img' / 'cvae_cnn3_2' / 'eval.json'}" \
+        in capsys.readouterr().out
+    assert json.loads((tmp_path / "img" / "cvae_cnn3_2" / "eval.json").read_text())["epoch"] == 1
+
+
+def test_a_readme_without_a_tables_markers_is_refused_before_any_record_changes(session_runs, tmp_path, capsys):
+    copy_run(session_runs, QUICK_RUN, tmp_path / "log")
+    shutil.copy(session_runs / QUICK_RUN / "eval.json", tmp_path / "log" / QUICK_RUN / "eval.json")
+    readme = tmp_path / "README.md"
+    text = readme_with_markers(readme, ("semi-supervised",))
+    status, _, err = run_main(results.main, ["--log-dir", str(tmp_path / "log"), "--readme", str(readme), "--force",
+                                             "--add", QUICK_RUN], capsys)
+    assert status == 2 and "has no single <!-- results:start --> ... <!-- results:end --> section" in err
+    assert readme.read_text() == text and not (tmp_path / "img").exists()
 
 
 def test_add_names_a_run_with_an_eval_file_and_needs_readme(tmp_path, capsys):
@@ -121,13 +163,12 @@ def test_colour_rows_go_to_their_own_table_with_bits_per_dim_and_a_bad_shape_is_
 
 
 def test_runs_that_differ_in_a_model_option_get_a_row_each():
-    """vamp and vamp --pseudo-inputs 100: one row each, the option in the model's cell, neither replacing the
-    other when results.py reads the table back."""
+    """vamp and vamp --pseudo-inputs 100: one row each, the option in the model's cell, the default first."""
     base = {"model": "vamp", "latent_dim": 50, "epoch": 100, "binarized": True, "elbo": -91.0, "nll": 87.0,
             "nll_k": 5000, "parameters": 1, "dataset": "mnist"}
-    table = tables.vae_table([base, base | {"options": {"pseudo_inputs": 100}, "epoch": 135}])
-    assert "| `vamp` | 50 | 100 |" in table and "| `vamp` `--pseudo-inputs 100` | 50 | 135 |" in table
-    _, rows, _, _ = tables.split_table(table)
+    table = tables.vae_table([base | {"options": {"pseudo_inputs": 100}, "epoch": 135}, base])
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert rows[0].startswith("| `vamp` | 50 | 100 |") and rows[1].startswith("| `vamp` `--pseudo-inputs 100` | 50 | 135 |")
     assert len(rows) == 2
 
 
