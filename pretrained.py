@@ -29,6 +29,9 @@ def parse_args(argv=None):
     parser.add_argument("runs", nargs="*", metavar="RUN", default=list(SHIPPED),
                         help=f"the runs to refresh (default: all of {', '.join(SHIPPED)})")
     parser.add_argument("--log-dir", type=Path, default=Path("log"))
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="write the copies into DIR/RUN instead of the repository's pretrained/ (which --pretrained "
+                             "reads; any copy opens with --run DIR/RUN, checked against its SHA256SUMS)")
     add_debug_flag(parser)
     args = parser.parse_args(argv)
     unknown = [run for run in args.runs if run not in SHIPPED]
@@ -45,7 +48,7 @@ def refresh(args):
         raise UserFacingError(f"no trained run in {', '.join(str(args.log_dir / run) for run in missing)}; "
                               f"make figures trains them")
     for run in args.runs:
-        publish(RunDir(args.log_dir / run), PRETRAINED_DIR / run)
+        publish(RunDir(args.log_dir / run), (args.out or PRETRAINED_DIR) / run)
     return 0
 
 

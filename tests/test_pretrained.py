@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from conftest import QUICK_RUN, ROOT, run_main, tool
-from cvae import rundir
 from cvae.pretrained import MAX_WEIGHT_BYTES
 from cvae.readme_runs import SHIPPED
 from cvae.rundir import PRETRAINED_DIR, PretrainedRun, RunDir
@@ -44,29 +43,29 @@ def test_plot_draws_from_the_shipped_weights_without_a_log_dir(tmp_path, capsys)
 
 
 @pytest.fixture
-def shipped_here(session_runs, tmp_path, monkeypatch):
-    """pretrained/ moved into tmp_path, refreshed from a copy of the session's quick cvae_cnn3 run (its config
-    made a full run's, as only those are shipped); returns that log directory."""
+def shipped_here(session_runs, tmp_path):
+    """A shipped copy in tmp_path/pretrained, written by pretrained.py --out from a copy of the session's quick
+    cvae_cnn3 run (its config made a full run's, as only those are shipped); returns that log directory."""
     log_dir = tmp_path / "log"
     shutil.copytree(session_runs / QUICK_RUN, log_dir / "cvae_cnn3_2")
     run = RunDir(log_dir / "cvae_cnn3_2")
     config = run.read_config()
     config.identity = dataclasses.replace(config.identity, subset=None)
     run.write_config(config)
-    monkeypatch.setattr(rundir, "PRETRAINED_DIR", tmp_path / "pretrained")
-    assert pretrained.main(["cvae_cnn3_2", "--log-dir", str(log_dir)]) == 0
+    assert pretrained.main(["cvae_cnn3_2", "--log-dir", str(log_dir), "--out", str(tmp_path / "pretrained")]) == 0
     return log_dir
 
 
 def test_refreshed_weights_give_the_run_s_images_and_the_same_bytes_again(shipped_here, tmp_path, capsys):
-    common = ["cvae_cnn3", "-n", "2", "--count", "3", "--seed", "4", "--log-dir", str(shipped_here)]
-    assert run_main(sample.main, [*common, "--out", str(tmp_path / "log.npz")], capsys)[0] == 0
-    assert run_main(sample.main, [*common, "--pretrained", "--out", str(tmp_path / "shipped.npz")], capsys)[0] == 0
-    np.testing.assert_array_equal(np.load(tmp_path / "log.npz")["images"], np.load(tmp_path / "shipped.npz")["images"])
+    common = ["--count", "3", "--seed", "4"]
     shipped = tmp_path / "pretrained" / "cvae_cnn3_2"
+    assert run_main(sample.main, ["--run", str(shipped_here / "cvae_cnn3_2"), *common, "--out", str(tmp_path / "log.npz")],
+                    capsys)[0] == 0
+    assert run_main(sample.main, ["--run", str(shipped), *common, "--out", str(tmp_path / "shipped.npz")], capsys)[0] == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "log.npz")["images"], np.load(tmp_path / "shipped.npz")["images"])
     before = {p.name: p.read_bytes() for p in shipped.iterdir()}
     assert sorted(before) == ["SHA256SUMS", "config.json", "metrics.csv", "weights.data-00000-of-00001", "weights.index"]
-    assert pretrained.main(["cvae_cnn3_2", "--log-dir", str(shipped_here)]) == 0
+    assert pretrained.main(["cvae_cnn3_2", "--log-dir", str(shipped_here), "--out", str(tmp_path / "pretrained")]) == 0
     assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before  # make figures leaves git clean
     assert not list((tmp_path / "pretrained").glob(".*"))
 
@@ -76,8 +75,7 @@ def test_a_changed_weights_file_is_refused_in_one_line(shipped_here, tmp_path, c
     data = bytearray(weights.read_bytes())
     data[100] ^= 1
     weights.write_bytes(bytes(data))
-    status, _, err = run_main(sample.main, ["cvae_cnn3", "-n", "2", "--pretrained", "--out", str(tmp_path / "s.png")],
-                              capsys)
+    status, _, err = run_main(sample.main, ["--run", str(weights.parent), "--out", str(tmp_path / "s.png")], capsys)
     assert status == 1 and len(err.strip().splitlines()) == 1
     assert "weights.data-00000-of-00001 does not match its sha256 in SHA256SUMS" in err and "git checkout" in err
     assert not (tmp_path / "s.png").exists()
