@@ -10,6 +10,7 @@ checks it), and none imports a command-line tool:
   data          ImageSet (uint8 images and labels) and its checksummed cache in data/
   mnist         MNIST and Fashion-MNIST from their first valid source
   colour_mnist  colour MNIST, the README's colour data set: MNIST's digits drawn in colour (a construction)
+  emoji         Noto emoji by category, 64 x 64 colour drawings from the npm registry (the second colour set)
   sklearn_digits  scikit-learn's 8 x 8 digits written as an image folder, the README's example of one's own data
   images        image files and arrays of one's own: decoding, and the rule that picks their shape
   npzfile       an .npz file of one's own, read and checked without pickle
