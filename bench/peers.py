@@ -15,8 +15,11 @@ loss, batch 100, n = 20, Adam at 1e-3), each trained for 4 epochs, timed over ep
 TensorFlow's peers use this repository's layers written the straightforward way (the label concatenated
 to the image as channels, Keras' general convolutions: bench/throughput.py's reference step). Peers train
 on synthetic MNIST-shaped data (20,000 images); train.py trains on MNIST, its epochs timed between its
-progress lines as bench/throughput.py does. Every measurement is its own process; the variants alternate
-within each round, and the table shows each one's median over the rounds.
+progress lines as bench/throughput.py does. cvae_resnet, the colour model, is timed on what it is made for:
+synthetic 32 x 32 x 3 images (5,000, as its step is 20 times cvae_cnn3's), Bernoulli (its default), with
+train.py given them as an .npz (--dataset) and its epochs 2-4 timed by metrics.csv's seconds (the training
+loop's time, as the peers' is). Every measurement is its own process; the variants alternate within each
+round, and the table shows each one's median over the rounds.
 """
 import argparse
 import json
@@ -29,11 +32,18 @@ import types
 from cvae import import_tensorflow_quietly
 from cvae.cli import positive_int
 
-MODELS = ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn")  # what the peers can express (not m2)
+MODELS = ("vae", "cvae_fc3", "cvae_cnn2", "cvae_cnn3", "cnn", "cvae_resnet")  # what the peers can express (not m2)
 # train.py's own settings: its default (XLA for vae and cvae_fc3), --xla, and --precision bf16 (with the default XLA).
 OURS = ("train.py", "train.py --xla", "train.py bf16")
 VARIANTS = (*OURS, "keras fit", "tf.function", "tf.function+XLA", "torch eager", "torch.compile")
 BATCH, LATENT, IMAGES, EPOCHS = 100, 20, 20000, 4
+# A model timed on other images than MNIST's: (shape, how many).
+OWN_IMAGES = {"cvae_resnet": ((32, 32, 3), 5000)}
+
+
+def images_for(name):
+    """(image shape, images an epoch) that `name` is timed on."""
+    return OWN_IMAGES.get(name, ((28, 28, 1), IMAGES))
 
 
 def epochs_rate(run_epoch, images_per_epoch):
@@ -45,16 +55,25 @@ def epochs_rate(run_epoch, images_per_epoch):
     return (EPOCHS - 1) * images_per_epoch / (time.perf_counter() - began)
 
 
-def synthetic():
+def synthetic(name):
     import numpy as np
+    shape, images = images_for(name)
     rng = np.random.default_rng(0)
-    return rng.random((IMAGES, 28, 28, 1), np.float32), rng.integers(0, 10, IMAGES).astype(np.int32)
+    return rng.random((images, *shape), np.float32), rng.integers(0, 10, images).astype(np.int32)
 
 
 def straightforward_network(name):
-    """The model's layers, with a ConvCVAE's label channels concatenated and Keras' general convolutions."""
+    """The model's layers, with a ConvCVAE's (and cvae_resnet's) label channels concatenated and Keras' general
+    convolutions."""
     from bench.throughput import build_for_training, features_with_label_channels, use_keras_convolutions
     from model.base import ConvCVAE
+    if name in OWN_IMAGES:
+        import keras
+        from model.registry import build_model
+        keras.utils.set_random_seed(0)
+        network = build_model(name, LATENT, 0, 10, images_for(name)[0])
+        network.features = types.MethodType(resnet_features_with_label_channels, network)
+        return network
     network, _ = build_for_training(name)
     if isinstance(network, ConvCVAE):
         network.features = types.MethodType(features_with_label_channels, network)
@@ -62,7 +81,19 @@ def straightforward_network(name):
     return network
 
 
+def resnet_features_with_label_channels(network, x, y_onehot, training=False):
+    """cvae_resnet's encoder with the label's channels concatenated to the image (its own convolves them apart)."""
+    from model.base import with_label_channels
+    from model.blocks import ACTIVATION
+    h = network.stem(with_label_channels(x, y_onehot))
+    for layer in network.encoder_blocks:
+        h = layer(h)
+    return network.encoder_flatten(ACTIVATION(h))
+
+
 def train_py_rate(name, xla=None, precision="fp32"):
+    if name in OWN_IMAGES:
+        return train_py_rate_on_npz(name, xla, precision)
     import tempfile
     from pathlib import Path
 
@@ -82,6 +113,29 @@ def train_py_rate(name, xla=None, precision="fp32"):
             sys.stdout = stdout
         last = RunDir(Path(log_dir) / "run").read_metrics()[-1]
     return (EPOCHS - 1) * last["images_per_s"] * last["seconds"] / (stamps.times[-1] - stamps.times[0])
+
+
+def train_py_rate_on_npz(name, xla, precision):
+    """images/s of `python train.py NAME -n 20 -e 4` on synthetic images (an .npz of the model's shape), from
+    metrics.csv's training seconds of epochs 2-4."""
+    import csv
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    shape, images = images_for(name)
+    with tempfile.TemporaryDirectory() as folder:
+        rng = np.random.default_rng(0)
+        np.savez(Path(folder) / "synthetic.npz", images=rng.integers(0, 256, (images, *shape), dtype=np.uint8),
+                 labels=rng.integers(0, 10, images), test_images=rng.integers(0, 256, (1000, *shape), dtype=np.uint8),
+                 test_labels=rng.integers(0, 10, 1000))
+        flags = (["--xla"] if xla else []) + (["--precision", precision] if precision != "fp32" else [])
+        subprocess.run([sys.executable, "train.py", name, "-n", str(LATENT), "-e", str(EPOCHS), *flags,
+                        "--dataset", str(Path(folder) / "synthetic.npz"), "--data-dir", folder, "--log-dir", folder],
+                       check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+        (metrics,) = Path(folder).glob("*/metrics.csv")
+        rows = list(csv.DictReader(metrics.open()))[1:]
+    return len(rows) * images / sum(float(row["seconds"]) for row in rows)
 
 
 def keras_fit_rate(name):
@@ -104,8 +158,8 @@ def keras_fit_rate(name):
 
     model = Fit()
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    x, y = synthetic()
-    return epochs_rate(lambda: model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=True, verbose=0), IMAGES)
+    x, y = synthetic(name)
+    return epochs_rate(lambda: model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=True, verbose=0), len(x))
 
 
 def tf_function_rate(name, xla):
@@ -121,8 +175,9 @@ def tf_function_rate(name, xla):
         optimizer.apply(tape.gradient(loss, network.trainable_variables), network.trainable_variables)
         return loss
 
-    data = tf.data.Dataset.from_tensor_slices(synthetic()).shuffle(IMAGES).batch(BATCH)
-    return epochs_rate(lambda: [step(x, y) for x, y in data], IMAGES)
+    x, y = synthetic(name)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x)).batch(BATCH)
+    return epochs_rate(lambda: [step(x, y) for x, y in data], len(x))
 
 
 def torch_network(name):
@@ -204,8 +259,46 @@ def torch_network(name):
                 h = F.dropout(F.relu(F.max_pool2d(conv(F.pad(h, (1, 2, 1, 2))), 2, ceil_mode=True)), 0.2, self.training)
             return F.cross_entropy(self.out(h.flatten(1)), y)
 
+    class Block(nn.Module):  # cvae_resnet's ResidualBlock
+        def __init__(self, width):
+            super().__init__()
+            self.first, self.second = nn.Conv2d(width, width, 3, padding=1), nn.Conv2d(width, width, 3, padding=1)
+
+        def forward(self, h):
+            return h + self.second(F.silu(self.first(F.silu(h))))
+
+    class Resnet(nn.Module):  # cvae_resnet at 32 x 32 x 3 (model/cvae_resnet.py), Bernoulli
+        def __init__(self):
+            super().__init__()
+            widths, code = (16, 32, 64, 64), LATENT + classes
+            self.stem = nn.Conv2d(3 + classes, widths[0], 3, padding=1)
+            encoder = [Block(widths[0])]
+            for before, width in zip(widths, widths[1:]):
+                encoder += [nn.Conv2d(before, width, 3, stride=2, padding=1), Block(width)]
+            self.encoder = nn.Sequential(*encoder)
+            self.to_code = nn.Linear(4 * 4 * widths[-1], 2 * LATENT)
+            self.dense = nn.Linear(code, 4 * 4 * widths[-1])
+            stages = widths[::-1]  # 64, 64, 32, 16
+            self.ups = nn.ModuleList([nn.Conv2d(before, width, 3, padding=1) for before, width in zip(stages, stages[1:])])
+            self.codes = nn.ModuleList([nn.Linear(code, width) for width in stages])
+            self.blocks = nn.ModuleList([Block(width) for width in stages])
+            self.out = nn.Conv2d(widths[0], 3, 3, padding=1)
+
+        def forward(self, x, y):
+            onehot = F.one_hot(y, classes).float()
+            h = F.silu(self.stem(torch.cat([x, onehot[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)))
+            mean, log_var = self.to_code(F.silu(self.encoder(h)).flatten(1)).chunk(2, 1)
+            z = mean + (0.5 * log_var).exp() * torch.randn_like(mean)
+            code = torch.cat([z, onehot], 1)
+            h = F.silu(self.dense(code)).view(-1, 64, 4, 4)
+            for stage, (code_map, block) in enumerate(zip(self.codes, self.blocks)):
+                if stage:
+                    h = self.ups[stage - 1](F.interpolate(h, scale_factor=2, mode="nearest"))
+                h = block(h + code_map(code)[:, :, None, None])
+            return negative_elbo(x.flatten(1), self.out(F.silu(h)).flatten(1), mean, log_var)
+
     return {"vae": lambda: Dense(False), "cvae_fc3": lambda: Dense(True), "cvae_cnn2": lambda: Conv(False),
-            "cvae_cnn3": lambda: Conv(True), "cnn": Classifier}[name]()
+            "cvae_cnn3": lambda: Conv(True), "cnn": Classifier, "cvae_resnet": Resnet}[name]()
 
 
 def torch_rate(name, compiled):
@@ -214,19 +307,20 @@ def torch_rate(name, compiled):
     model = torch_network(name)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     forward = torch.compile(model) if compiled else model
-    images, labels = (torch.from_numpy(a) for a in synthetic())
+    images, labels = (torch.from_numpy(a) for a in synthetic(name))
     images = images.permute(0, 3, 1, 2).contiguous()
     labels = labels.long()
+    count = len(images)
 
     def run_epoch():
-        order = torch.randperm(IMAGES)
-        for start in range(0, IMAGES, BATCH):
+        order = torch.randperm(count)
+        for start in range(0, count, BATCH):
             rows = order[start:start + BATCH]
             loss = forward(images[rows], labels[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-    return epochs_rate(run_epoch, IMAGES)
+    return epochs_rate(run_epoch, count)
 
 
 def measure(variant, name):
