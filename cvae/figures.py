@@ -112,7 +112,16 @@ def _grid_figure(images, path, title, row_labels=None, col_labels=None, scale=0.
         _show_grid(ax, images, row_labels, col_labels)
         ax.set_title("\n".join(lines), fontsize=10)
     fig.tight_layout()
+    if row_labels and left_of_figure(fig, ax.get_yticklabels()):
+        fig.tight_layout()  # a first pass can leave a long label (emoji's "Smileys & Emoti…") past the left edge
     save(fig, path)
+
+
+def left_of_figure(fig, texts):
+    """Whether any of `texts` starts left of the figure's edge, as the figure would be drawn now."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    return any(text.get_window_extent(renderer).x0 < 0 for text in texts)
 
 
 @drawn_as_written

@@ -283,3 +283,16 @@ def test_reconstructions_are_marked_with_their_class_names(tmp_path, monkeypatch
     fig, _ = drawn_figure(monkeypatch, lambda figures: figures.plot_reconstruction(
         images, images, np.array([0, 1, 2]), tmp_path / "r.png", "title", ["circle", "square", "triangle"]))
     assert [text.get_text() for text in fig.axes[0].texts] == ["circle", "square", "triang…"]
+
+
+@pytest.mark.slow  # over a second: the slow tier keeps make check under a minute
+def test_nine_long_class_names_beside_a_tall_grid_stay_inside(tmp_path, monkeypatch):
+    """The emoji set's prior samples (9 categories, 10 a row, 64 x 64): tight_layout's first pass left
+    "Smileys & Emoti…" starting 5 pixels left of the figure."""
+    from cvae.emoji import CATEGORIES
+    images = np.zeros((90, 64, 64, 3), np.uint8)
+    fig, renderer = drawn_figure(monkeypatch, lambda figures: figures.plot_samples_by_label(
+        images, list(range(9)), 10, list(CATEGORIES), tmp_path / "s.png",
+        "cvae_resnet, n = 20, data emoji.npz, epoch 200: samples with z from the prior N(0, I)"))
+    for label in fig.axes[0].get_yticklabels():
+        assert label.get_window_extent(renderer).x0 >= 0, label.get_text()
