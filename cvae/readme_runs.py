@@ -18,6 +18,7 @@ class ReadmeRun:
     epochs: int
     shipped: bool = False  # its weights are small enough to ship in pretrained/ (under 1 MB)
     confusion: bool = False  # the README shows its confusion figure (plot.py -m confusion, both samplers)
+    figures: bool = True  # plotted into img/; False for a row the README shows no figure of (a baseline's)
     # A data set of one's own, by its path and the command that makes it (the identity's dataset is then only
     # a stand-in: the real name holds the file's hash).
     dataset_path: str = None
@@ -64,6 +65,11 @@ FIGURE_RUNS = (
     ReadmeRun(RunIdentity("cvae_resnet", 20, dataset="emoji"), 200, confusion=True,
               dataset_path="data/emoji.npz", make_dataset=("-m", "cvae.emoji", "data/emoji.npz"),
               training_flags=("--schedule", "cosine")),
+    # Beside it, the same epochs of the earlier colour recommendation and of the seed's dense model (rows, no figures).
+    ReadmeRun(RunIdentity("cvae_cnn3", 20, dataset="emoji", likelihood="logistic"), 200, figures=False,
+              dataset_path="data/emoji.npz"),
+    ReadmeRun(RunIdentity("cvae_fc3", 20, dataset="emoji"), 200, figures=False, dataset_path="data/emoji.npz",
+              training_flags=("--schedule", "cosine")),
 )
 SHIPPED = tuple(run.name for run in FIGURE_RUNS if run.shipped)
 
@@ -84,7 +90,8 @@ def figure_commands(python="python", epochs=None):
         commands.append([python, "train.py", *run.flags(), "-e", str(epochs or run.epochs), *run.training_flags,
                          "--restart"])
         sampler = ["--sampler", "gmm"] if model_class(run.identity.model).conditional else []  # gen_rand's samples
-        commands.append([python, "plot.py", *run.flags(), "--figure-dir", "img", *sampler])
+        if run.figures:
+            commands.append([python, "plot.py", *run.flags(), "--figure-dir", "img", *sampler])
     for run in FIGURE_RUNS:
         if run.confusion:
             commands.append([python, "plot.py", *run.flags(), "-m", "confusion", "--figure-dir", "img"])

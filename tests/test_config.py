@@ -28,6 +28,12 @@ def test_a_likelihood_names_its_run_and_the_readme_runs_make_the_colour_data_fir
                                   "data/colour_mnist.npz -e 30 --restart")
     assert ("python train.py cvae_resnet -n 20 --likelihood mixture --dataset data/colour_mnist.npz -e 20 "
             "--schedule cosine --restart") in commands[made + 2:]
+    # The emoji set is made before its runs; its baselines are rows only, with no figure in img/.
+    emoji = commands.index("python -m cvae.emoji data/emoji.npz")
+    assert commands[emoji + 1].startswith("python train.py cvae_resnet -n 20 --dataset data/emoji.npz -e 200")
+    assert "python train.py cvae_fc3 -n 20 --dataset data/emoji.npz -e 200 --schedule cosine --restart" in commands
+    assert not [command for command in commands if command.startswith("python plot.py")
+                and "emoji" in command and "cvae_resnet" not in command]
 
 
 @pytest.mark.parametrize("identity", [
