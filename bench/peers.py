@@ -122,16 +122,13 @@ def train_py_rate_on_npz(name, xla, precision):
     import tempfile
     from pathlib import Path
 
-    import numpy as np
+    from bench.shapes import write_synthetic_npz
     shape, images = images_for(name)
     with tempfile.TemporaryDirectory() as folder:
-        rng = np.random.default_rng(0)
-        np.savez(Path(folder) / "synthetic.npz", images=rng.integers(0, 256, (images, *shape), dtype=np.uint8),
-                 labels=rng.integers(0, 10, images), test_images=rng.integers(0, 256, (1000, *shape), dtype=np.uint8),
-                 test_labels=rng.integers(0, 10, 1000))
+        npz = write_synthetic_npz(Path(folder) / "synthetic.npz", shape, images, 1000)
         flags = (["--xla"] if xla else []) + (["--precision", precision] if precision != "fp32" else [])
         subprocess.run([sys.executable, "train.py", name, "-n", str(LATENT), "-e", str(EPOCHS), *flags,
-                        "--dataset", str(Path(folder) / "synthetic.npz"), "--data-dir", folder, "--log-dir", folder],
+                        "--dataset", str(npz), "--data-dir", folder, "--log-dir", folder],
                        check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
         (metrics,) = Path(folder).glob("*/metrics.csv")
         rows = list(csv.DictReader(metrics.open()))[1:]

@@ -93,6 +93,16 @@ def step_rate(name, shape, likelihood, repeats):
     return statistics.median(rates)
 
 
+def write_synthetic_npz(path, shape, images, test_images):
+    """An .npz of one's own that train.py reads (--dataset): seeded random uint8 images of `shape` and labels of
+    10 classes, `images` for training and `test_images` for test. Returns `path`."""
+    rng = np.random.default_rng(0)
+    np.savez(path, images=rng.integers(0, 256, (images, *shape), dtype=np.uint8), labels=rng.integers(0, 10, images),
+             test_images=rng.integers(0, 256, (test_images, *shape), dtype=np.uint8),
+             test_labels=rng.integers(0, 10, test_images))
+    return path
+
+
 def peak_rss_of_training(args, log_dir):
     """Peak resident memory (MB) of `python train.py ARGS -e 1` in a process of its own."""
     command = [sys.executable, str(ROOT / "train.py"), *args, "-e", "1", "--log-dir", str(log_dir)]
@@ -128,11 +138,7 @@ def main(argv=None):
     if args.no_memory:
         return 0
     with tempfile.TemporaryDirectory() as folder:
-        rng = np.random.default_rng(0)
-        npz = Path(folder) / "synthetic.npz"
-        np.savez(npz, images=rng.integers(0, 256, (50000, 32, 32, 3), dtype=np.uint8),
-                 labels=rng.integers(0, 10, 50000), test_images=rng.integers(0, 256, (10000, 32, 32, 3), dtype=np.uint8),
-                 test_labels=rng.integers(0, 10, 10000))
+        npz = write_synthetic_npz(Path(folder) / "synthetic.npz", (32, 32, 3), 50000, 10000)
         print("\n| train.py cvae_cnn3 -n 20, one epoch | peak resident memory, MB |\n|---|---|")
         for what, extra in (("MNIST, 60,000 of 28 x 28 x 1", []),
                             ("50,000 of 32 x 32 x 3 (synthetic .npz), Bernoulli",
