@@ -163,8 +163,8 @@ def add_sampler_flags(parser):
     """--sampler and --components: where generated images' codes come from (cvae.samplers)."""
     from cvae.samplers import SAMPLERS
     parser.add_argument("--sampler", choices=SAMPLERS, default="prior",
-                        help="where z comes from: prior, the model's (N(0, I), or the VampPrior of vamp and "
-                             "cvae_fc3_vamp); gmm, Gaussian mixtures fitted to the training "
+                        help="where z comes from: prior, the model's (N(0, I), or the VampPrior of the "
+                             "*_vamp models); gmm, Gaussian mixtures fitted to the training "
                              "images' codes, one per class (fitted once and cached beside the run)")
     add_components_flag(parser, "--sampler gmm: Gaussians in each mixture")
 

@@ -101,7 +101,7 @@ def why_not(kind, model):
     if kind in ("gen_ave", "analogy", "confusion") and not model.conditional:
         return f"-m {kind} needs a conditional model; the plain vae ignores labels"
     if kind == "pseudo" and not hasattr(model.prior, "pseudo_inputs"):
-        return f"-m pseudo shows a VampPrior's pseudo-inputs (vamp, cvae_fc3_vamp); this run's prior is {model.prior.title}"
+        return f"-m pseudo shows a VampPrior's pseudo-inputs (the *_vamp models); this run's prior is {model.prior.title}"
     if kind == "manifold" and model.latent_dim != 2:
         return f"-m manifold needs a 2-D latent space (-n 2), this run has n = {model.latent_dim}"
     if kind == "traverse" and model.latent_dim <= 2:

@@ -231,3 +231,47 @@ def test_training_colour_with_a_likelihood_measured_poor_there_says_so_in_one_li
             assert notes == []
         else:
             assert len(notes) == 1 and "default (Bernoulli" in notes[0] and "docs/colour.md" in notes[0]
+
+
+@pytest.mark.slow  # a training and every tool
+def test_the_colour_model_with_the_vampprior_goes_through_every_tool(colour, tmp_path, capsys):
+    """cvae_resnet_vamp, 2 pseudo-inputs a class of 32 x 32 x 3: its pseudo-inputs drawn as colour images,
+    sample.py's and evaluate.py's codes from its prior, an export whose SavedModel draws from the VampPrior inside
+    its graph as Python does, and explore.py's page given the prior's components."""
+    import tensorflow as tf
+    from cvae.exporting import unsafe_operations
+    log_dir, data_dir, path = colour
+    common = ["--dataset", str(path), "--log-dir", str(log_dir), "--data-dir", str(data_dir)]
+    assert train.main(["cvae_resnet_vamp", "-n", "2", "--pseudo-inputs", "20", "-e", "1", *common]) == 0
+    found = list(log_dir.glob("cvae_resnet_vamp_2_pseudo20_colour_*"))
+    assert len(found) == 1, found
+    where = ["--run", str(found[0]), "--data-dir", str(data_dir)]
+    network = RunDir(found[0]).load().model
+    images, labels = network.prior.pseudo_inputs()
+    assert images.shape == (20, 32, 32, 3) and sorted(np.bincount(labels)) == [2] * 10
+    status, _, err = run_main(plot.main, [*where, "--figure-dir", str(tmp_path), "-m", "pseudo", "gen_rand"], capsys)
+    assert status == 0, err
+    assert {p.name for p in (tmp_path / found[0].name).iterdir()} >= {"pseudo_inputs.png", "generated_image_prior.png"}
+    status, _, err = run_main(sample.main, [*where, "--digit", "3", "--count", "4", "--out", str(tmp_path / "s.npz")],
+                              capsys)
+    assert status == 0, err
+    with np.load(tmp_path / "s.npz") as arrays:
+        assert arrays["images"].shape == (4, 32, 32, 3)
+    status, _, err = run_main(evaluate.main, [*where, "--log-dir", str(log_dir), "-k", "4", "--samples", "5",
+                                              "--test-images", "20", "--components", "2"], capsys)
+    assert status == 0, err
+    result = json.loads((found[0] / "eval.json").read_text())
+    assert result["options"] == {"pseudo_inputs": 20} and np.isfinite(result["nll"])
+    status, _, err = run_main(export.main, [*where, "--out", str(tmp_path / "x")], capsys)
+    assert status == 0, err
+    assert unsafe_operations((tmp_path / "x" / "saved_model" / "saved_model.pb").read_bytes()) == []
+    saved = tf.saved_model.load(str(tmp_path / "x" / "saved_model"))
+    labels = tf.constant([7, 1, 3, 3], tf.int32)
+    drawn = saved.sample(labels, tf.constant(5))["images"].numpy()
+    assert drawn.shape == (4, 32, 32, 3)
+    np.testing.assert_allclose(drawn, network.generate(network.prior.draw_in_graph(labels, tf.constant(5)), labels),
+                               atol=1e-5)
+    status, _, err = run_main(explore.main, [*where, "--out", str(tmp_path / "e"), "--no-serve"], capsys)
+    assert status == 0, err
+    prior = json.loads((tmp_path / "e" / "manifest.json").read_text())["prior"]
+    assert [len(weights) for weights in prior["weights"]] == [2] * 10

@@ -96,7 +96,7 @@ def test_missing_checkpoint_names_the_train_command(tmp_path, capsys):
     (["cvae_cnn3", "-n", "2", "-m", "gen_rand", "-t", "10"], "-t 10: this run has 10 classes, 0 to 9 by index", 2),
     (["cvae_cnn3", "-n", "2", "-m", "traverse"], "-m traverse sweeps the most-used of many latent dimensions", 2),
     (["vae", "-n", "2", "-m", "confusion"], "-m confusion needs a conditional model", 2),
-    (["vae", "-n", "2", "-m", "pseudo"], "-m pseudo shows a VampPrior's pseudo-inputs (vamp, cvae_fc3_vamp); this "
+    (["vae", "-n", "2", "-m", "pseudo"], "-m pseudo shows a VampPrior's pseudo-inputs (the *_vamp models); this "
      "run's prior is N(0, I)", 2),
     (["cvae_cnn3", "-n", "2", "-m", "gen_rand", "--sampler", "gmm", "--components", "100"],
      "--components 100: class", 2),

@@ -29,8 +29,10 @@ def check_model_at(name, size, channels, likelihood=None):
     images = tf.constant(rng.integers(0, 256, (2, size, size, channels)) / 255, tf.float32)
     labels = tf.constant([0, 2], tf.int32)
     kind = model_class(name)
+    # One pseudo-input a class: the VampPrior's default 500 would encode 500 images of every size at every step.
+    options = {"pseudo_inputs": 3} if "pseudo_inputs" in kind.options() else None
     network = build_model(name, 2 if kind.has_latent_space else None, classes=3, image_shape=(size, size, channels),
-                          likelihood=likelihood if kind.has_latent_space else None)
+                          likelihood=likelihood if kind.has_latent_space else None, options=options)
     assert np.isfinite(one_step(network, images, labels)), f"{name} at {size} x {size} x {channels}"
     if kind.has_latent_space:
         drawn = network.generate(tf.zeros([2, 2]), labels)

@@ -34,10 +34,13 @@ def by_hand(network, z, labels):
 
 
 # cvae_fc3_vamp with 3 classes of 8 x 8 images: 500 pseudo-inputs split 167, 167, 166, so unequal counts are tried.
-MODELS = [("vamp", {}), ("cvae_fc3_vamp", {}), ("cvae_fc3_vamp", {"classes": 3, "image_shape": (8, 8, 1)})]
+# cvae_resnet_vamp's pseudo-inputs are colour images, 7 split 3, 2, 2.
+MODELS = [("vamp", {}), ("cvae_fc3_vamp", {}), ("cvae_fc3_vamp", {"classes": 3, "image_shape": (8, 8, 1)}),
+          ("cvae_resnet_vamp", {"classes": 3, "image_shape": (16, 16, 3), "options": {"pseudo_inputs": 7}})]
+IDS = ["vamp", "cvae_fc3_vamp", "cvae_fc3_vamp_3_classes", "cvae_resnet_vamp_colour"]
 
 
-@pytest.mark.parametrize("name, options", MODELS, ids=["vamp", "cvae_fc3_vamp", "cvae_fc3_vamp_3_classes"])
+@pytest.mark.parametrize("name, options", MODELS, ids=IDS)
 def test_the_prior_density_is_the_hand_computed_mixture(name, options):
     network = build_model(name, 3, seed=1, **options)
     labels = np.array([0, 1, 2, 2, 1, 0])
@@ -69,7 +72,7 @@ def test_the_kl_is_estimated_at_the_decoded_code(name, monkeypatch):
                                                    rel=1e-5)
 
 
-@pytest.mark.parametrize("name, options", MODELS, ids=["vamp", "cvae_fc3_vamp", "cvae_fc3_vamp_3_classes"])
+@pytest.mark.parametrize("name, options", MODELS, ids=IDS)
 def test_every_draw_comes_from_one_of_its_labels_components_and_each_can_be_drawn(name, options):
     """In numpy (sample.py, the figures) and in the graph (the exported SavedModel): a code's component belongs to
     its label, and over many draws every one of the label's components comes up."""
