@@ -157,6 +157,20 @@ def resnet_run(colour):
     return found[0]
 
 
+def sample_and_evaluate(run, where, log_dir, tmp_path, capsys):
+    """sample.py's four images of a digit, which must be 32 x 32 x 3, then evaluate.py in brief: the run's
+    eval.json."""
+    status, _, err = run_main(sample.main, [*where, "--digit", "3", "--count", "4", "--out", str(tmp_path / "s.npz")],
+                              capsys)
+    assert status == 0, err
+    with np.load(tmp_path / "s.npz") as arrays:
+        assert arrays["images"].shape == (4, 32, 32, 3)
+    status, _, err = run_main(evaluate.main, [*where, "--log-dir", str(log_dir), "-k", "4", "--samples", "5",
+                                              "--test-images", "20", "--components", "2"], capsys)
+    assert status == 0, err
+    return json.loads((run / "eval.json").read_text())
+
+
 @pytest.mark.slow  # a training and every tool
 def test_the_colour_model_with_the_mixture_goes_through_every_tool(colour, resnet_run, tmp_path, capsys):
     """cvae_resnet --likelihood mixture: figures in colour, sample.py, evaluate.py's bits/dim, an export whose
@@ -172,15 +186,7 @@ def test_the_colour_model_with_the_mixture_goes_through_every_tool(colour, resne
     import matplotlib.image
     picture = matplotlib.image.imread(tmp_path / resnet_run.name / "reconstruction.png")[..., :3]
     assert np.abs(picture[..., 0] - picture[..., 1]).max() > 0.2  # colour, not gray
-    status, _, err = run_main(sample.main, [*where, "--digit", "3", "--count", "4", "--out", str(tmp_path / "s.npz")],
-                              capsys)
-    assert status == 0, err
-    with np.load(tmp_path / "s.npz") as arrays:
-        assert arrays["images"].shape == (4, 32, 32, 3)
-    status, out, err = run_main(evaluate.main, [*where, "--log-dir", str(log_dir), "-k", "4", "--samples", "5",
-                                                "--test-images", "20", "--components", "2"], capsys)
-    assert status == 0, err
-    result = json.loads((resnet_run / "eval.json").read_text())
+    result = sample_and_evaluate(resnet_run, where, log_dir, tmp_path, capsys)
     assert result["likelihood"] == "mixture" and result["nll_bits_per_dim"] > 0  # one epoch of 600: not yet 8
     assert result["nll_bits_per_dim"] == pytest.approx(result["nll"] / (32 * 32 * 3 * np.log(2)))
     status, _, err = run_main(export.main, [*where, "--out", str(tmp_path / "x")], capsys)
@@ -252,15 +258,7 @@ def test_the_colour_model_with_the_vampprior_goes_through_every_tool(colour, tmp
     status, _, err = run_main(plot.main, [*where, "--figure-dir", str(tmp_path), "-m", "pseudo", "gen_rand"], capsys)
     assert status == 0, err
     assert {p.name for p in (tmp_path / found[0].name).iterdir()} >= {"pseudo_inputs.png", "generated_image_prior.png"}
-    status, _, err = run_main(sample.main, [*where, "--digit", "3", "--count", "4", "--out", str(tmp_path / "s.npz")],
-                              capsys)
-    assert status == 0, err
-    with np.load(tmp_path / "s.npz") as arrays:
-        assert arrays["images"].shape == (4, 32, 32, 3)
-    status, _, err = run_main(evaluate.main, [*where, "--log-dir", str(log_dir), "-k", "4", "--samples", "5",
-                                              "--test-images", "20", "--components", "2"], capsys)
-    assert status == 0, err
-    result = json.loads((found[0] / "eval.json").read_text())
+    result = sample_and_evaluate(found[0], where, log_dir, tmp_path, capsys)
     assert result["options"] == {"pseudo_inputs": 20} and np.isfinite(result["nll"])
     status, _, err = run_main(export.main, [*where, "--out", str(tmp_path / "x")], capsys)
     assert status == 0, err
