@@ -68,6 +68,9 @@ FIGURE_RUNS = (
     ReadmeRun(RunIdentity("cvae_resnet", 20, dataset="emoji"), 200, confusion=True,
               dataset_path="data/emoji.npz", make_dataset=("-m", "cvae.emoji", "data/emoji.npz"),
               training_flags=("--schedule", "cosine")),
+    # The same layers with the VampPrior, half the epochs (its step is 1.5x, and the session's time was short).
+    ReadmeRun(RunIdentity("cvae_resnet_vamp", 20, dataset="emoji", options={"pseudo_inputs": 100}), 100,
+              confusion=True, dataset_path="data/emoji.npz", training_flags=("--schedule", "cosine")),
     # Beside it, the same epochs of the earlier colour recommendation and of the seed's dense model (rows, no figures).
     ReadmeRun(RunIdentity("cvae_cnn3", 20, dataset="emoji", likelihood="logistic"), 200, figures=False,
               dataset_path="data/emoji.npz"),
