@@ -241,8 +241,8 @@ def test_training_colour_with_a_likelihood_measured_poor_there_says_so_in_one_li
 
 @pytest.mark.slow  # a training and every tool
 def test_the_colour_model_with_the_vampprior_goes_through_every_tool(colour, tmp_path, capsys):
-    """cvae_resnet_vamp, 2 pseudo-inputs a class of 32 x 32 x 3: its pseudo-inputs drawn as colour images,
-    sample.py's and evaluate.py's codes from its prior, an export whose SavedModel draws from the VampPrior inside
+    """cvae_resnet_vamp, 2 pseudo-inputs a class: its pseudo-inputs are images of the data's 32 x 32 x 3 and
+    plot.py draws them, sample.py's and evaluate.py's codes from its prior, an export whose SavedModel draws from the VampPrior inside
     its graph as Python does, and explore.py's page given the prior's components."""
     import tensorflow as tf
     from cvae.exporting import unsafe_operations
