@@ -99,7 +99,7 @@ def test_the_tour_runs_top_to_bottom(tmp_path):
     assert "['encode', 'generate', 'reconstruct', 'sample', 'serving_default']" in printed
 
 
-@pytest.mark.slow  # draws its folder, trains cvae_resnet (4 epochs here instead of the committed run's 50), fits
+@pytest.mark.slow  # draws its folder, trains cvae_resnet_vamp (4 epochs here instead of the committed run's 50), fits
 def test_the_colour_notebook_runs_top_to_bottom(tmp_path):
     import nbformat
     notebook = nbformat.read(ROOT / "notebooks" / "own_colour_images.ipynb", as_version=4)
